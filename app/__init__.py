@@ -1,0 +1,3 @@
+"""Vigil: a desktop supervisory-control (SCADA) workstation."""
+
+__version__ = "0.1.0"

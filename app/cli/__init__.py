@@ -1,0 +1,72 @@
+"""The ``vigil`` command.
+
+Each sub-command lives in its own module under ``app.cli`` and exposes
+``register(subparsers) -> None``; the parser sets ``func`` (a callable taking the parsed
+namespace and returning an exit code). ``vigil`` with no arguments opens the workstation on the
+built-in demo plant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+
+#: sub-command modules, in the order ``vigil --help`` lists them
+COMMAND_MODULES = [
+    "run",
+    "sim",
+    "profile",
+    "history",
+    "journal",
+    "alarms",
+    "detect",
+    "plugins",
+    "users",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Vigil SCADA workstation. With no command, opens the workstation on the "
+        "built-in demo plant.",
+    )
+    parser.add_argument("--version", action="version", version=f"vigil {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="start offscreen, check core, plugins, profiles, journal and a plot; exit 0 or 1",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"app.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"app.cli.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.self_test:
+        from app.cli.selftest import self_test
+
+        return self_test()
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

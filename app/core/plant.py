@@ -1,0 +1,214 @@
+"""The plant file: which devices exist, where they are, and which profile describes each.
+
+```toml
+[plant]
+name = "Demo plant"
+
+[[devices]]
+name = "pump1"            # tags are named "pump1.<point>"
+profile = "skab_pump"     # a profile id, or a path relative to this file
+transport = "tcp"         # tcp | rtu | a plugin driver's transport
+host = "127.0.0.1"
+port = 5020
+unit = 1
+interval_ms = 1000
+timeout_ms = 1000
+enabled = true
+
+[devices.serial]          # transport = "rtu" only
+port = "/dev/ttyUSB0"
+baudrate = 19200
+parity = "N"
+stopbits = 1
+bytesize = 8
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.core.errors import ConfigError
+from app.core.profiles import IDENT, Profile, ProfileLibrary, load_profile
+from app.sdk.driver import LinkConfig, SerialSettings
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SerialConfig(_Strict):
+    port: str
+    baudrate: int = Field(19200, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+class DeviceConfig(_Strict):
+    name: str = Field(pattern=IDENT)
+    description: str = ""
+    profile: str
+    transport: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int = Field(502, ge=1, le=65535)
+    unit: int = Field(1, ge=0, le=255)
+    interval_ms: int = Field(1000, ge=10, le=3_600_000)
+    timeout_ms: int = Field(1000, ge=10, le=60_000)
+    enabled: bool = True
+    serial: SerialConfig | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _transport(self) -> DeviceConfig:
+        if self.transport == "rtu" and self.serial is None:
+            raise ValueError("transport 'rtu' needs a [devices.serial] table with 'port'")
+        if self.transport == "tcp" and self.serial is not None:
+            raise ValueError("[devices.serial] given but transport is 'tcp'")
+        return self
+
+    def link_config(self) -> LinkConfig:
+        serial = None
+        if self.serial is not None:
+            s = self.serial
+            serial = SerialSettings(s.port, s.baudrate, s.parity, s.stopbits, s.bytesize)
+        return LinkConfig(
+            transport=self.transport,
+            host=self.host,
+            port=self.port,
+            serial=serial,
+            timeout_s=self.timeout_ms / 1000.0,
+            options=dict(self.options),
+        )
+
+    def link_key(self) -> tuple[Any, ...]:
+        """Devices with the same key share one link (and are polled one after another).
+
+        Serial devices share their bus; each TCP device gets its own connection so a slow
+        device never delays a healthy one.
+        """
+        if self.serial is not None:
+            return (self.transport, self.serial.port)
+        return (self.transport, self.host, self.port, self.name)
+
+
+class PlantInfo(_Strict):
+    name: str = "Plant"
+    description: str = ""
+
+
+class PlantFile(_Strict):
+    plant: PlantInfo = Field(default_factory=PlantInfo)
+    devices: list[DeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PlantFile:
+        seen: set[str] = set()
+        for i, d in enumerate(self.devices):
+            if d.name in seen:
+                raise ValueError(f"devices[{i}] '{d.name}': duplicate device name")
+            seen.add(d.name)
+        return self
+
+
+class Plant:
+    """A validated plant: device configs, each with its resolved profile."""
+
+    def __init__(
+        self,
+        info: PlantInfo,
+        devices: list[DeviceConfig],
+        profiles: dict[str, Profile],
+        path: str,
+        sha256: str,
+    ):
+        self.info = info
+        self.devices = devices
+        self.profiles = profiles  # device name -> profile
+        self.path = path
+        self.sha256 = sha256
+
+    def device(self, name: str) -> DeviceConfig:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def enabled_devices(self) -> list[DeviceConfig]:
+        return [d for d in self.devices if d.enabled]
+
+    def tags(self) -> list[str]:
+        return [f"{d.name}.{p.name}" for d in self.enabled_devices() for p in self.profiles[d.name].points]
+
+
+def _loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
+    if len(loc) >= 2 and loc[0] == "devices" and isinstance(loc[1], int):
+        idx = loc[1]
+        devs = raw.get("devices")
+        name = "?"
+        if isinstance(devs, list) and idx < len(devs) and isinstance(devs[idx], dict):
+            name = str(devs[idx].get("name", "?"))
+        rest = ".".join(str(x) for x in loc[2:] if not str(x).startswith("function-"))
+        return f"device '{name}' (devices[{idx}])" + (f", field '{rest}'" if rest else "")
+    return "field '" + ".".join(str(x) for x in loc) + "'"
+
+
+def parse_plant(
+    data: bytes, source: str, library: ProfileLibrary, base_dir: Path | None = None
+) -> Plant:
+    """Validate a plant file and resolve every device's profile; refuse the whole file on any
+    fault, listing all of them."""
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(source, [f"TOML syntax: {e}"]) from None
+    try:
+        pf = PlantFile.model_validate(raw)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (typo?)"
+            problems.append(f"{_loc(tuple(err['loc']), raw)}: {msg}")
+        raise ConfigError(source, problems) from None
+    profiles: dict[str, Profile] = {}
+    problems: list[str] = []
+    for i, d in enumerate(pf.devices):
+        prof = library.get(d.profile)
+        if prof is None and (d.profile.endswith(".toml") or "/" in d.profile):
+            p = Path(d.profile)
+            if not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+            try:
+                prof = load_profile(p)
+            except ConfigError as e:
+                problems.append(
+                    f"device '{d.name}' (devices[{i}]), field 'profile': {e}".replace("\n", "\n    ")
+                )
+                continue
+        if prof is None:
+            known = ", ".join(library.ids()) or "none"
+            problems.append(
+                f"device '{d.name}' (devices[{i}]), field 'profile': unknown profile "
+                f"'{d.profile}' (known ids: {known})"
+            )
+            continue
+        profiles[d.name] = prof
+    if problems:
+        raise ConfigError(source, problems)
+    return Plant(pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest())
+
+
+def load_plant(path: str | Path, library: ProfileLibrary) -> Plant:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(str(path), [f"cannot read: {e.strerror or e}"]) from None
+    return parse_plant(data, str(path), library, base_dir=path.parent)

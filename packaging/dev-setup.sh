@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up a working Vigil checkout on a fresh Debian/Ubuntu machine with only Python 3.11+:
+# the system libraries Qt needs (when run as root and they are missing), a virtual environment
+# in .venv, and Vigil installed into it in editable mode with the test tools.
+# Safe to run again: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+    echo "Vigil needs Python 3.11 or newer; $PY is $("$PY" --version 2>&1)" >&2; exit 1; }
+
+# Qt's xcb/offscreen platforms need these shared libraries; a desktop install has them.
+QT_LIBS="libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0"
+if command -v dpkg-query >/dev/null 2>&1; then
+    missing=""
+    for p in $QT_LIBS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" = 0 ]; then
+            echo "installing Qt runtime libraries:$missing"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+        else
+            echo "note: Qt may need:$missing (sudo apt-get install$missing)" >&2
+        fi
+    fi
+fi
+
+"$PY" -c 'import venv, ensurepip' 2>/dev/null || {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    fi
+}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.vigil-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    touch "$stamp"
+fi
