@@ -1,0 +1,323 @@
+"""The Core facade: one object that owns every core service and is what the UI and CLI use.
+
+It wires the sample fan-out (runtime -> historian, alarm engine, detector engine, UI snapshot
+buffer), resolves drivers through the plugin host, journals configuration and plugin loads, and
+is the place where every operator action is checked against the logged-in user's role before it
+touches the plant.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.core.errors import ConfigError, VigilError
+from app.core.model import Sample
+from app.core.paths import device_profiles_dir
+from app.core.plant import Plant, load_plant, parse_plant
+from app.core.profiles import ProfileLibrary
+from app.core.snapshot import SnapshotBuffer
+from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Session, UserStore
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    """Everything Vigil runs, without Qt. ``start()`` brings it up, ``stop()`` takes it down
+    cleanly (final journal checkpoint, historian flushed).
+
+    With no ``plant_path`` the built-in demo simulator is started in-process on 127.0.0.1 and
+    the demo plant is polled.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        plant_path: Path | None = None,
+        *,
+        demo_faults: Sequence[str] = (),
+        seed: int = 0,
+        demo_interval_ms: int | None = None,
+        plugins_enabled: bool = True,
+    ):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.plant_path = Path(plant_path) if plant_path else None
+        self.demo_faults = list(demo_faults)
+        self.seed = seed
+        self.demo_interval_ms = demo_interval_ms
+        self.plugins_enabled = plugins_enabled
+        self.session: Session | None = None
+        self.simulator: Any = None
+        self.snapshots = SnapshotBuffer()
+        self.plant: Plant | None = None
+        self.journal: Any = None
+        self.historian: Any = None
+        self.alarms: Any = None
+        self.detectors: Any = None
+        self.runtime: Any = None
+        self.plugins: Any = None
+        self.users: UserStore | None = None
+        self.authz: Authorizer | None = None
+        self.library = ProfileLibrary()
+        self.profile_errors: list[ConfigError] = []
+        self._diag_lock = threading.Lock()
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        from app.core.journal import Journal
+
+        self.journal = Journal.open(self.data_dir / "journal")
+        try:
+            self._start_services()
+        except BaseException:
+            self._stop_services()
+            raise
+        self._started = True
+
+    def _start_services(self) -> None:
+        from app.core.alarms import AlarmEngine
+        from app.core.historian import Historian
+
+        self.users = UserStore(self.data_dir / "users.json", journal=self.journal)
+        self.authz = Authorizer(self.journal)
+        self._load_plugins()
+        self.profile_errors = self.library.add_folder(device_profiles_dir())
+        for err in self.profile_errors:
+            self.journal.append("config.refused", "system", {"source": err.source, "problems": err.problems})
+        self._add_plugin_profiles()
+        self.plant = self._load_plant()
+        self.journal.append(
+            "config.load",
+            "system",
+            {
+                "plant": self.plant.path,
+                "plant_sha256": self.plant.sha256,
+                "profiles": {d: p.sha256 for d, p in sorted(self.plant.profiles.items())},
+                "version": __version__,
+            },
+            critical=True,
+        )
+        self.historian = Historian(self.data_dir / "historian.sqlite")
+        self.historian.start()
+        self.alarms = AlarmEngine(self.journal, state_path=self.data_dir / "alarms.sqlite")
+        self.alarms.configure(self.plant)
+        self.detectors = self._make_detector_engine()
+        sinks: list[Any] = [self.historian, self.alarms, self.snapshots]
+        if self.detectors is not None:
+            sinks.append(self.detectors)
+        from app.core.runtime import Runtime
+
+        self.runtime = Runtime(
+            self.plant, self._driver_factory, sinks=sinks, on_diagnostics=self._on_diagnostics
+        )
+        self.runtime.start()
+
+    def stop(self) -> None:
+        if self.session is not None and self.users is not None:
+            self.users.logout(self.session, reason="shutdown")
+            self.session = None
+        self._stop_services()
+        self._started = False
+
+    def _stop_services(self) -> None:
+        for name in ("runtime", "detectors", "historian"):
+            svc = getattr(self, name)
+            if svc is None:
+                continue
+            try:
+                if name == "runtime":
+                    svc.stop()
+                elif hasattr(svc, "close"):
+                    svc.close()
+            except Exception:  # a failing service must not stop the others from closing
+                log.exception("error while stopping %s", name)
+        if self.alarms is not None and hasattr(self.alarms, "close"):
+            try:
+                self.alarms.close()
+            except Exception:
+                log.exception("error while stopping alarms")
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def __enter__(self) -> Core:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ wiring
+    def _load_plant(self) -> Plant:
+        if self.plant_path is not None:
+            return load_plant(self.plant_path, self.library)
+        from app.sim.server import SimulatorThread, demo_plant_toml
+
+        self.simulator = SimulatorThread(seed=self.seed, faults=self.demo_faults)
+        port = self.simulator.start()
+        text = demo_plant_toml(port)
+        if self.demo_interval_ms is not None:
+            import re
+
+            text = re.sub(r"interval_ms\s*=\s*\d+", f"interval_ms = {self.demo_interval_ms}", text)
+        self.journal.append(
+            "sim.start", "system", {"port": port, "seed": self.seed, "faults": self.demo_faults}
+        )
+        return parse_plant(text.encode(), "<demo plant>", self.library)
+
+    def _load_plugins(self) -> None:
+        try:
+            from app.plugin_host import PluginHost
+        except ImportError:
+            self.plugins = None
+            return
+        self.plugins = PluginHost.discover(
+            data_dir=self.data_dir, journal=self.journal, builtins_only=not self.plugins_enabled
+        )
+
+    def _add_plugin_profiles(self) -> None:
+        if self.plugins is None:
+            return
+        for folder in self.plugins.profile_folders():
+            for err in self.library.add_folder(folder):
+                self.profile_errors.append(err)
+                self.journal.append(
+                    "config.refused", "system", {"source": err.source, "problems": err.problems}
+                )
+
+    def _driver_factory(self, device: Any) -> Any:
+        if self.plugins is not None:
+            factory = self.plugins.driver_factory(device.transport)
+            return factory(device.link_config())
+        from vigil_modbus.driver import RtuDriver, TcpDriver  # fallback before the plugin host
+
+        cls = {"tcp": TcpDriver, "rtu": RtuDriver}.get(device.transport)
+        if cls is None:
+            raise VigilError(f"device '{device.name}': no driver for transport '{device.transport}'")
+        return cls(device.link_config())
+
+    def _make_detector_engine(self) -> Any:
+        try:
+            from app.core.detection import DetectorEngine
+        except ImportError:
+            return None
+        return DetectorEngine(
+            journal=self.journal,
+            alarms=self.alarms,
+            historian=self.historian,
+            models_dir=self.data_dir / "models",
+            plugins=self.plugins,
+        )
+
+    def _on_diagnostics(self, diag: Any) -> None:
+        if self.alarms is not None:
+            ok = diag.state == "online"
+            self.alarms.on_device_state(diag.device, ok, diag.last_error or diag.state)
+
+    # ------------------------------------------------------------------ queries
+    def diagnostics(self) -> dict[str, Any]:
+        return self.runtime.diagnostics() if self.runtime is not None else {}
+
+    def latest(self) -> dict[str, Sample]:
+        return self.snapshots.latest()
+
+    # ------------------------------------------------------------------ accounts
+    def login(self, name: str, password: str) -> Session:
+        assert self.users is not None
+        session = self.users.authenticate(name, password)
+        if self.session is not None and self.session.user != name:
+            self.users.logout(self.session, reason=f"switch user to {name}")
+        self.session = session
+        return session
+
+    def logout(self, reason: str = "logout") -> None:
+        if self.session is not None and self.users is not None:
+            self.users.logout(self.session, reason=reason)
+        self.session = None
+
+    def _session(self, session: Session | None) -> Session:
+        s = session or self.session
+        if s is None:
+            from app.core.users import Role
+
+            s = Session("anonymous", Role.VIEWER, time.time())
+        return s
+
+    # ------------------------------------------------------------------ actions (role-checked)
+    def acknowledge(self, alarm_ids: Sequence[str], session: Session | None = None) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "alarm.acknowledge", alarms=list(alarm_ids))
+        if len(alarm_ids) == 1:
+            self.alarms.acknowledge(alarm_ids[0], s.user)
+        else:
+            self.alarms.acknowledge_all(list(alarm_ids), s.user)
+
+    def shelve(self, alarm_id: str, reason: str, until_ts: float, session: Session | None = None) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        if until_ts - time.time() > OPERATOR_MAX_SHELVE_S:
+            self.authz.require(s, "alarm.shelve_long", alarm=alarm_id, until=until_ts)
+        self.alarms.shelve(alarm_id, s.user, reason, until_ts)
+
+    def unshelve(self, alarm_id: str, session: Session | None = None) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        self.alarms.unshelve(alarm_id, s.user)
+
+    def set_out_of_service(
+        self, alarm_id: str, on: bool, reason: str, session: Session | None = None
+    ) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "alarm.out_of_service", alarm=alarm_id)
+        self.alarms.set_out_of_service(alarm_id, s.user, on, reason)
+
+    def write_setpoint(self, device: str, point: str, value: Any, session: Session | None = None) -> Any:
+        """Role-check, write with priority, read back, and journal old/new/read-back."""
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "setpoint.write", tag=f"{device}.{point}", value=value)
+        try:
+            result = self.runtime.write(device, point, value)
+        except Exception as e:
+            self.journal.append(
+                "setpoint.failed",
+                s.user,
+                {"tag": f"{device}.{point}", "value": value, "error": str(e)},
+                critical=True,
+            )
+            raise
+        self.journal.append(
+            "setpoint.write",
+            s.user,
+            {"tag": f"{device}.{point}", "old": result.old, "new": result.new, "readback": result.readback},
+            critical=True,
+        )
+        return result
+
+    def note(self, text: str, session: Session | None = None) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "journal.note")
+        self.journal.append("note", s.user, {"text": text})
+
+    def train_detector(
+        self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any
+    ) -> Any:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "detector.train", group=group)
+        return self.detectors.learn_normal(group, t0, t1, actor=s.user, **kw)

@@ -1,0 +1,46 @@
+"""The bounded buffer between the core thread and the UI.
+
+The core appends every sample batch; the UI drains it on a timer (~25 Hz), never per sample.
+If the UI stalls, the oldest samples are dropped and counted, so a frozen screen can never make
+the core run out of memory; the latest value per tag is kept separately and is never dropped,
+so the tag table is always current even after an overflow.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from app.core.model import Sample
+
+
+class SnapshotBuffer:
+    def __init__(self, maxlen: int = 200_000):
+        self._lock = threading.Lock()
+        self._buf: deque[Sample] = deque()
+        self._maxlen = maxlen
+        self._latest: dict[str, Sample] = {}
+        self.dropped = 0
+
+    def on_samples(self, batch: Sequence[Sample]) -> None:
+        with self._lock:
+            self._buf.extend(batch)
+            for s in batch:
+                self._latest[s.tag] = s
+            overflow = len(self._buf) - self._maxlen
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._buf.popleft()
+                self.dropped += overflow
+
+    def drain(self) -> list[Sample]:
+        """Every sample since the last drain, oldest first."""
+        with self._lock:
+            out = list(self._buf)
+            self._buf.clear()
+        return out
+
+    def latest(self) -> dict[str, Sample]:
+        with self._lock:
+            return dict(self._latest)
