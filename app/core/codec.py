@@ -132,7 +132,10 @@ def to_raw(point: Point, value: Value) -> int | float | bool | str:
         raise EncodeError(f"{point.name}: expected a number, got {value!r}")
     if not math.isfinite(float(value)):
         raise EncodeError(f"{point.name}: value must be finite")
-    raw = (float(value) - point.offset) / point.scale
+    if isinstance(value, int) and point.scale == 1.0 and point.offset == 0.0:
+        raw: int | float = value  # exact: 64-bit integers do not survive a trip through float
+    else:
+        raw = (float(value) - point.offset) / point.scale
     if t in _INT_RANGE:
         rounded = round(raw)
         lo, hi = _INT_RANGE[t]
