@@ -1,0 +1,108 @@
+"""The historian's on-disk layout, and opening it safely for writing or reading.
+
+Rows are kept small because a plant produces millions of them a day: a tag's name is stored
+once in ``tags`` and each sample refers to it by integer id; quality is its integer code
+(``Quality`` promises never to renumber); numbers go in a REAL column and strings in a separate
+TEXT column so a numeric trend never has to parse text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from app.core.errors import VigilError
+
+#: bumped when the layout changes; stored in ``PRAGMA user_version``
+SCHEMA_VERSION = 1
+
+#: a tag whose values are numbers (bools stored as 0/1), or one whose values are strings
+KIND_NUMBER = "number"
+KIND_TEXT = "text"
+
+
+class HistorianError(VigilError):
+    """The historian database cannot be opened or read; the message names the file."""
+
+
+def create_schema(path: Path) -> None:
+    """Create (or check) the tables and indexes. Safe to call on an existing historian.
+
+    ``samples`` keeps SQLite's rowid (rows are appended in arrival order, which is cheap) and a
+    ``(tag_id, t)`` index answers the trend question "one tag, one time range" without touching
+    other tags' rows.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path)
+    except sqlite3.Error as e:
+        raise HistorianError(f"{path}: cannot open historian database ({e})") from e
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        db = sqlite_utils.Database(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        existing = set(db.table_names())
+        if existing and "samples" not in existing:
+            raise HistorianError(
+                f"{path}: this SQLite file is not a Vigil historian (tables: {', '.join(sorted(existing))})"
+            )
+        if version > SCHEMA_VERSION:
+            raise HistorianError(
+                f"{path}: historian schema version {version} is newer than this Vigil understands "
+                f"({SCHEMA_VERSION})"
+            )
+        db["tags"].create(
+            {"id": int, "name": str, "kind": str},
+            pk="id",
+            not_null={"name", "kind"},
+            if_not_exists=True,
+        )
+        db["tags"].create_index(["name"], unique=True, if_not_exists=True)
+        db["samples"].create(
+            {"tag_id": int, "t": float, "value": float, "text": str, "quality": int},
+            not_null={"tag_id", "t", "quality"},
+            foreign_keys=[("tag_id", "tags", "id")],
+            if_not_exists=True,
+        )
+        db["samples"].create_index(["tag_id", "t"], if_not_exists=True)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.commit()
+    except sqlite3.DatabaseError as e:
+        raise HistorianError(f"{path}: not a readable historian database ({e})") from e
+    finally:
+        conn.close()
+
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The writer's connection.
+
+    synchronous=NORMAL in WAL mode survives an application crash; only a power cut can lose the
+    last commits (under a second of samples), a fair trade for a historian (the journal, which
+    must not lose events, uses FULL).
+    """
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection of its own, so a query never waits on (or disturbs) the writer.
+
+    Raises HistorianError naming the file when it is missing, not SQLite, or not a historian.
+    """
+    if not path.exists():
+        raise HistorianError(f"{path}: no historian database here")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as e:
+        raise HistorianError(f"{path}: not a readable historian database ({e})") from e
+    if not {"samples", "tags"} <= names:
+        conn.close()
+        raise HistorianError(f"{path}: this SQLite file is not a Vigil historian (no samples/tags tables)")
+    return conn

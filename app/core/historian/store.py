@@ -1,0 +1,396 @@
+"""The historian: a sample sink that never blocks the poller, and one thread that writes.
+
+``on_samples`` is called on the core's asyncio thread after every poll; it only appends the
+batch to a bounded in-memory queue (or, when that is full, drops the batch and counts it, so the
+UI and journal can say data was lost rather than the poller stalling). A single writer thread
+turns whatever has accumulated into one transaction (group commit), which is what makes SQLite
+fast enough: per-sample commits would cost orders of magnitude more. The same thread deletes
+expired rows in small chunks between inserts, so retention never holds the write lock for long.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.historian.export import export_csv
+from app.core.historian.reader import HistorianReader, Series, TagInfo
+from app.core.historian.schema import KIND_NUMBER, KIND_TEXT, connect_writer, create_schema
+from app.core.model import Sample
+
+log = logging.getLogger(__name__)
+
+_INSERT = "INSERT INTO samples (tag_id, t, value, text, quality) VALUES (?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class HistorianStats:
+    """Counters for the status bar and the journal (``system.dropped``)."""
+
+    accepted: int  # samples taken into the queue
+    written: int  # samples committed to disk
+    dropped: int  # samples refused because the queue was full (or the historian closed)
+    dropped_batches: int
+    failed: int  # samples lost because SQLite refused the write (disk full, I/O error...)
+    queued: int  # samples waiting for the writer now
+    retention_deleted: int
+    last_error: str | None
+
+
+def _row_fields(value: object) -> tuple[float | None, str | None]:
+    """(value REAL, text TEXT) for a sample's value; bools become 0/1."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        return None, value
+    try:
+        return float(value), None  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None, str(value)
+
+
+class Historian:
+    """SQLite (WAL) store of every sample, with one writer thread fed by a bounded queue.
+
+    ``queue_max`` bounds memory in samples; ``batch_max`` is the group-commit size the writer
+    aims for; ``flush_interval_s`` is the longest a sample waits in memory when traffic is light.
+    Rows older than ``retention_days`` are deleted, ``retention_chunk`` rows at a time, checked
+    every ``retention_check_s``. ``clock`` is injectable so tests can move time.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        queue_max: int = 200_000,
+        batch_max: int = 5000,
+        flush_interval_s: float = 0.5,
+        retention_days: float = 30.0,
+        *,
+        retention_check_s: float = 60.0,
+        retention_chunk: int = 2000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.queue_max = queue_max
+        self.batch_max = batch_max
+        self.flush_interval_s = flush_interval_s
+        self.retention_days = retention_days
+        self.retention_check_s = retention_check_s
+        self.retention_chunk = retention_chunk
+        self._clock = clock
+        create_schema(self.path)  # raises HistorianError naming the file if it is unusable
+        self.reader = HistorianReader(self.path)
+
+        self._cond = threading.Condition()
+        self._pending: collections.deque[Sequence[Sample]] = collections.deque()
+        self._pending_n = 0
+        self._oldest_pending = 0.0  # monotonic time the oldest queued batch arrived
+        self._accepted = 0
+        self._done = 0  # accepted samples the writer has finished with (written or failed)
+        self._written = 0
+        self._dropped = 0
+        self._dropped_batches = 0
+        self._failed = 0
+        self._retention_deleted = 0
+        self._last_error: str | None = None
+        self._force = False
+        self._stopping = False
+        self._closed = False
+        self._prune_requests = 0
+        self._prune_done = 0
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ sink side (any thread)
+
+    def start(self) -> None:
+        """Start the writer thread. Samples given before start wait in the queue."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="historian-writer", daemon=True)
+        self._thread.start()
+
+    def on_samples(self, batch: Sequence[Sample]) -> None:
+        """Queue a poll's samples; never blocks on I/O and never raises.
+
+        When the queue cannot take the whole batch it is dropped whole and counted (a partial
+        batch would leave an unexplained hole in some tags but not others).
+        """
+        n = len(batch)
+        if n == 0:
+            return
+        with self._cond:
+            if self._closed or self._pending_n + n > self.queue_max:
+                self._dropped += n
+                self._dropped_batches += 1
+                return
+            if not self._pending:
+                self._oldest_pending = time.monotonic()
+            self._pending.append(batch)
+            self._pending_n += n
+            self._accepted += n
+            if self._pending_n >= self.batch_max:
+                self._cond.notify_all()
+
+    @property
+    def dropped(self) -> int:
+        """Samples refused because the queue was full; show it, journal it."""
+        return self._dropped
+
+    def stats(self) -> HistorianStats:
+        with self._cond:
+            return HistorianStats(
+                accepted=self._accepted,
+                written=self._written,
+                dropped=self._dropped,
+                dropped_batches=self._dropped_batches,
+                failed=self._failed,
+                queued=self._pending_n,
+                retention_deleted=self._retention_deleted,
+                last_error=self._last_error,
+            )
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued before this call is committed; False on timeout.
+
+        Without a running writer there is nobody to commit, so this returns False at once if
+        anything is queued.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._accepted
+            if self._done >= target:
+                return True
+            if self._thread is None or not self._thread.is_alive():
+                return False
+            self._force = True
+            self._cond.notify_all()
+            while self._done < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def prune(self, timeout: float = 30.0) -> bool:
+        """Ask the writer for a full retention pass now and wait for it; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return False
+            self._prune_requests += 1
+            target = self._prune_requests
+            self._cond.notify_all()
+            while self._prune_done < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new samples, let the writer drain the queue, then close the database."""
+        with self._cond:
+            self._closed = True
+            self._stopping = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is None:
+            if self._pending_n:  # never started: write what was queued so nothing is lost
+                self._start_and_stop()
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.error(
+                "historian writer did not finish within %.0f s; %d samples queued", timeout, self._pending_n
+            )
+
+    def _start_and_stop(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="historian-writer", daemon=True)
+        self._thread.start()
+        self._thread.join()
+
+    def __enter__(self) -> Historian:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reads (any thread)
+
+    def query(
+        self,
+        tags: Sequence[str],
+        t0: float | None = None,
+        t1: float | None = None,
+        max_points: int | None = None,
+    ) -> dict[str, Series]:
+        return self.reader.query(tags, t0, t1, max_points)
+
+    def latest(self, tags: Iterable[str]) -> dict[str, Sample]:
+        return self.reader.latest(tags)
+
+    def tags(self) -> list[str]:
+        return self.reader.tags()
+
+    def tag_info(self) -> list[TagInfo]:
+        return self.reader.tag_info()
+
+    def time_range(self) -> tuple[float, float] | None:
+        return self.reader.time_range()
+
+    def export_csv(
+        self,
+        out_path: str | Path,
+        tags: Iterable[str] | None = None,
+        t0: float | None = None,
+        t1: float | None = None,
+    ) -> int:
+        return export_csv(self.path, out_path, tags, t0, t1)
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        try:
+            conn = connect_writer(self.path)
+        except sqlite3.Error as e:
+            self._fail_everything(f"{self.path}: cannot open for writing ({e})")
+            return
+        tag_ids = {name: (tid, kind) for tid, name, kind in conn.execute("SELECT id, name, kind FROM tags")}
+        next_retention = time.monotonic()  # one pass at start-up
+        retention_backlog = False
+        try:
+            while True:
+                batches, stopping, prune_target = self._wait_for_work(next_retention, retention_backlog)
+                if batches:
+                    self._write(conn, batches, tag_ids)
+                now = time.monotonic()
+                if prune_target:  # an explicit request: finish the whole pass
+                    while self._retention_step(conn):
+                        pass
+                    retention_backlog = False
+                    with self._cond:
+                        self._prune_done = prune_target
+                        self._cond.notify_all()
+                elif retention_backlog or now >= next_retention:
+                    retention_backlog = self._retention_step(conn)
+                    if now >= next_retention:
+                        next_retention = now + self.retention_check_s
+                if stopping:
+                    return
+        finally:
+            conn.close()
+
+    def _wait_for_work(
+        self, next_retention: float, retention_backlog: bool
+    ) -> tuple[list[Sequence[Sample]], bool, int]:
+        """Block until there is a batch worth committing, retention due, or a stop/flush."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                prune = self._prune_requests if self._prune_requests > self._prune_done else 0
+                due = (
+                    self._pending_n >= self.batch_max
+                    or self._force
+                    or self._stopping
+                    or (self._pending and now - self._oldest_pending >= self.flush_interval_s)
+                )
+                if due or prune or retention_backlog or now >= next_retention:
+                    break
+                waits = [next_retention - now]
+                if self._pending:
+                    waits.append(self._oldest_pending + self.flush_interval_s - now)
+                self._cond.wait(max(0.001, min(waits)))
+            take: list[Sequence[Sample]] = []
+            n = 0
+            if due:
+                while self._pending and n < self.batch_max:
+                    b = self._pending.popleft()
+                    take.append(b)
+                    n += len(b)
+                self._pending_n -= n
+                if self._pending:
+                    self._oldest_pending = now
+                else:
+                    self._force = False
+            stopping = self._stopping and not self._pending
+            return take, stopping, prune
+
+    def _write(
+        self, conn: sqlite3.Connection, batches: list[Sequence[Sample]], tag_ids: dict[str, tuple[int, str]]
+    ) -> None:
+        n = sum(len(b) for b in batches)
+        new_tags: dict[str, tuple[int, str]] = {}
+        try:
+            conn.execute("BEGIN")
+            rows = []
+            for batch in batches:
+                for s in batch:
+                    value, text = _row_fields(s.value)
+                    known = tag_ids.get(s.tag) or new_tags.get(s.tag)
+                    if known is None:
+                        kind = KIND_TEXT if text is not None else KIND_NUMBER
+                        cur = conn.execute("INSERT INTO tags (name, kind) VALUES (?, ?)", (s.tag, kind))
+                        known = (int(cur.lastrowid or 0), kind)
+                        new_tags[s.tag] = known
+                    rows.append((known[0], s.t, value, text, int(s.quality)))
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except Exception as e:  # disk full, I/O error, a malformed sample: count it, keep running
+            if conn.in_transaction:
+                conn.rollback()
+            self._record_failure(n, f"{self.path}: {n} samples not stored ({type(e).__name__}: {e})")
+        else:
+            tag_ids.update(new_tags)
+            with self._cond:
+                self._written += n
+                self._done += n
+                self._cond.notify_all()
+
+    def _retention_step(self, conn: sqlite3.Connection) -> bool:
+        """Delete up to ``retention_chunk`` expired rows per tag; True if more remain."""
+        if self.retention_days <= 0:
+            return False
+        cutoff = self._clock() - self.retention_days * 86400.0
+        more = False
+        try:
+            for (tid,) in conn.execute("SELECT id FROM tags").fetchall():
+                cur = conn.execute(
+                    "DELETE FROM samples WHERE rowid IN "
+                    "(SELECT rowid FROM samples WHERE tag_id = ? AND t < ? ORDER BY t LIMIT ?)",
+                    (tid, cutoff, self.retention_chunk),
+                )
+                deleted = cur.rowcount
+                if deleted >= self.retention_chunk:
+                    more = True
+                if deleted:
+                    with self._cond:
+                        self._retention_deleted += deleted
+        except sqlite3.Error as e:
+            with self._cond:
+                self._last_error = f"{self.path}: retention failed ({e})"
+            log.warning("%s", self._last_error)
+            return False
+        return more
+
+    def _record_failure(self, n: int, message: str) -> None:
+        log.error("%s", message)
+        with self._cond:
+            self._failed += n
+            self._done += n
+            self._last_error = message
+            self._cond.notify_all()
+
+    def _fail_everything(self, message: str) -> None:
+        with self._cond:
+            n = self._pending_n
+            self._pending.clear()
+            self._pending_n = 0
+            self._closed = True
+        self._record_failure(n, message)
