@@ -1,0 +1,442 @@
+"""`PluginHost`: the one object the Core, the UI and the CLI ask for plugin contributions.
+
+It discovers plugins (manifests only), indexes what they contribute, and imports a plugin's code
+the first time one of its contributions is asked for. Every way plugin code can go wrong -
+failing to import, raising, hanging past a time budget, returning the wrong kind of object - is
+contained here: the plugin is marked FAILED with a reason a person can read, the change is
+journaled, subscribers (the UI) are told, and the caller gets `PluginUnavailable`, a normal
+`VigilError` it can show as a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.core import paths
+from app.core.errors import ConfigError, VigilError
+from app.core.profiles import Profile, ProfileLibrary, load_profile
+from app.plugin_host.disabled import DisabledList
+from app.plugin_host.discovery import resolve, scan_entry_points, scan_folder
+from app.plugin_host.guard import (
+    GuardedDeviceType,
+    GuardedDriver,
+    PluginFault,
+    call_contained,
+    call_with_budget,
+)
+from app.plugin_host.loader import fingerprint, import_object
+from app.plugin_host.records import PluginRecord, PluginState, Source
+from app.sdk import API_VERSION
+from app.sdk.driver import LinkConfig
+
+_UNSET: Any = object()
+_FAULT_WARNINGS_KEPT = 5
+
+
+class JournalLike(Protocol):
+    def append(self, kind: str, actor: str, body: dict[str, Any], *, critical: bool = False) -> None: ...
+
+
+class PluginUnavailable(VigilError):
+    """No usable plugin provides the asked-for contribution (unknown name, or its plugin is
+    disabled or failed: the message says which and why)."""
+
+
+class PluginHost:
+    """Discovers plugins and hands out their contributions lazily and safely.
+
+    Folders are given explicitly in tests; by default they come from `app.core.paths`.
+    ``VIGIL_NO_PLUGINS=1`` (or ``builtin_only=True``) scans built-in plugins only.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None = None,
+        journal: JournalLike | None = None,
+        builtin_dir: Path | None = _UNSET,
+        user_dir: Path | None = _UNSET,
+        frozen_dir: Path | None = _UNSET,
+        entry_points: bool = True,
+        builtin_only: bool | None = None,
+        import_budget_s: float = 10.0,
+        call_budget_s: float = 5.0,
+        driver_call_budget_s: float | None = None,
+        api_version: str = API_VERSION,
+    ):
+        self.builtin_dir = paths.builtin_plugins_dir() if builtin_dir is _UNSET else builtin_dir
+        self.user_dir = paths.user_plugins_dir() if user_dir is _UNSET else user_dir
+        self.frozen_dir = paths.frozen_plugins_dir() if frozen_dir is _UNSET else frozen_dir
+        self.use_entry_points = entry_points
+        if builtin_only is None:
+            builtin_only = os.environ.get("VIGIL_NO_PLUGINS", "").strip() not in ("", "0")
+        self.builtin_only = builtin_only
+        self.import_budget_s = import_budget_s
+        self.call_budget_s = call_budget_s
+        #: None: each driver call gets its link's timeout x 2 + 1 s
+        self.driver_call_budget_s = driver_call_budget_s
+        self.api_version = api_version
+        self.journal = journal
+        self.disabled = DisabledList(data_dir)
+        self._lock = threading.RLock()
+        self._records: list[PluginRecord] | None = None
+        # kind -> contribution name -> candidates in discovery order: (record, 'module:attr')
+        self._index: dict[str, dict[str, list[tuple[PluginRecord, str]]]] = {}
+        self._objects: dict[tuple[str, str], Any] = {}
+        self._subscribers: list[Callable[[PluginRecord], None]] = []
+        self._profiles: list[tuple[PluginRecord, Profile]] | None = None
+        self._profile_errors: list[ConfigError] = []
+
+    # ---------------------------------------------------------------- discovery
+
+    def discover(self) -> list[PluginRecord]:
+        """Scan every source once (manifests only; imports nothing) and return the records."""
+        with self._lock:
+            if self._records is not None:
+                return self._records
+            found: list[PluginRecord] = []
+            if self.builtin_dir is not None:
+                found += scan_folder(Path(self.builtin_dir), Source.BUILTIN)
+            if not self.builtin_only:
+                if self.user_dir is not None:
+                    found += scan_folder(Path(self.user_dir), Source.USER)
+                if self.frozen_dir is not None:
+                    found += scan_folder(Path(self.frozen_dir), Source.FROZEN)
+                if self.use_entry_points:
+                    found += scan_entry_points()
+            self._records = resolve(found, self.api_version, self.disabled.ids, self.builtin_only)
+            self._build_index()
+            for rec in self._records:
+                if rec.state is PluginState.REJECTED:
+                    self._journal("plugin.rejected", rec, {"reason": rec.reason}, critical=False)
+            return self._records
+
+    def _build_index(self) -> None:
+        assert self._records is not None
+        self._index = {"driver": {}, "detector": {}, "device_type": {}, "widget": {}}
+        for rec in self._records:
+            if rec.manifest is None or rec.state is PluginState.REJECTED:
+                continue
+            for kind, name, ref in rec.manifest.object_refs():
+                candidates = self._index[kind].setdefault(name, [])
+                if candidates and rec.state is not PluginState.DISABLED:
+                    first = candidates[0][0]
+                    rec.warnings.append(
+                        f"{kind} '{name}' is also provided by '{first.id}' ({first.source}), "
+                        "which comes first; this one is used only if that one is unavailable"
+                    )
+                candidates.append((rec, ref))
+
+    def records(self) -> list[PluginRecord]:
+        return list(self.discover())
+
+    def record(self, plugin_id: str) -> PluginRecord | None:
+        return next((r for r in self.discover() if r.id == plugin_id), None)
+
+    def problems(self) -> list[str]:
+        """Every reason a plugin is not in use other than the user's choice: for a banner."""
+        return [
+            f"{r.id}: {r.reason}"
+            for r in self.discover()
+            if r.state in (PluginState.FAILED, PluginState.REJECTED)
+        ]
+
+    def subscribe(self, callback: Callable[[PluginRecord], None]) -> None:
+        """``callback(record)`` is called (on whichever thread caused it) when a plugin is
+        loaded or fails. Keep it quick: the UI should just queue a refresh."""
+        self._subscribers.append(callback)
+
+    def names(self, kind: str) -> list[str]:
+        """Contribution names of ``kind`` ('driver', 'detector', 'device_type', 'widget') that
+        some usable plugin offers."""
+        self.discover()
+        return sorted(n for n, cands in self._index[kind].items() if any(r.usable for r, _ in cands))
+
+    def transports(self) -> list[str]:
+        return self.names("driver")
+
+    def detector_names(self) -> list[str]:
+        return self.names("detector")
+
+    def device_type_names(self) -> list[str]:
+        return self.names("device_type")
+
+    # ------------------------------------------------------------- contributions
+
+    def driver_factory(self, transport: str) -> Callable[[LinkConfig], GuardedDriver]:
+        """``make(link) -> Driver`` for ``transport``. The returned drivers are `GuardedDriver`s:
+        the runtime only ever sees CommError / MalformedReply / DeviceException from them."""
+        rec, factory = self._resolve_callable("driver", transport)
+
+        def make(link: LinkConfig) -> GuardedDriver:
+            try:
+                driver = call_contained(factory, link, what=f"driver factory '{transport}'")
+                _check_driver(driver, transport)
+            except PluginFault as e:
+                self._fail(rec, e)
+                raise PluginUnavailable(f"driver '{transport}': plugin '{rec.id}' {e}") from None
+            budget = self.driver_call_budget_s or (link.timeout_s * 2 + 1.0)
+            return GuardedDriver(driver, rec.id, budget, on_fault=lambda msg: self.report_fault(rec.id, msg))
+
+        return make
+
+    def runtime_driver_factory(self) -> Callable[[Any], GuardedDriver]:
+        """The ``driver_factory(device_config) -> Driver`` that `app.core.runtime.Runtime` takes."""
+
+        def make(device_config: Any) -> GuardedDriver:
+            link = device_config.link_config()
+            return self.driver_factory(link.transport)(link)
+
+        return make
+
+    def detector_class(self, name: str) -> Any:
+        """The imported detector factory itself (usually a class), e.g. for ``from_state``."""
+        return self._resolve_callable("detector", name)[1]
+
+    def detector_factory(self, name: str) -> Callable[..., Any]:
+        """``make(**params) -> Detector``; construction runs with the call budget and the result
+        is checked to have ``fit``, ``score`` and ``get_state``."""
+        rec, factory = self._resolve_callable("detector", name)
+
+        def make(**params: Any) -> Any:
+            try:
+                det = call_with_budget(
+                    factory, self.call_budget_s, what=f"detector factory '{name}'", **params
+                )
+                _check_methods(det, ("fit", "score", "get_state"), f"detector factory '{name}'")
+            except PluginFault as e:
+                self._fail(rec, e)
+                raise PluginUnavailable(f"detector '{name}': plugin '{rec.id}' {e}") from None
+            return det
+
+        return make
+
+    def device_type(self, name: str) -> GuardedDeviceType:
+        """A ready device-type object (factory called with no arguments), guarded so that
+        ``discover`` raising or hanging becomes a `DiscoveryError` instead of a crash."""
+        rec, factory = self._resolve_callable("device_type", name)
+        try:
+            obj = call_with_budget(factory, self.call_budget_s, what=f"device type factory '{name}'")
+            _check_methods(obj, ("discover",), f"device type factory '{name}'", coroutines=("discover",))
+        except PluginFault as e:
+            self._fail(rec, e)
+            raise PluginUnavailable(f"device type '{name}': plugin '{rec.id}' {e}") from None
+        return GuardedDeviceType(
+            obj, rec.id, self.call_budget_s, on_fault=lambda msg: self.report_fault(rec.id, msg)
+        )
+
+    def widget_factory(self, name: str) -> Any:
+        """The imported widget class/callable (only the UI calls this; it constructs it)."""
+        return self._resolve_callable("widget", name)[1]
+
+    def profiles(self) -> tuple[list[Profile], list[ConfigError]]:
+        """Profiles contributed by usable plugins, and every problem found loading them.
+
+        Profiles are data, so loading them imports no code; a broken file is reported (naming
+        the plugin and the file) and the rest still load.
+        """
+        with self._lock:
+            if self._profiles is None:
+                self._profiles, self._profile_errors = [], []
+                for rec in self.discover():
+                    if not rec.usable or rec.manifest is None or not rec.manifest.profiles:
+                        continue
+                    try:
+                        self._mark_loaded(rec)
+                    except PluginFault as e:
+                        self._fail(rec, e)
+                        continue
+                    for entry in rec.manifest.profiles:
+                        folder = rec.location / entry.path
+                        if not folder.is_dir():
+                            self._profile_errors.append(
+                                ConfigError(
+                                    str(rec.manifest_path),
+                                    [f"plugin '{rec.id}': profiles folder '{entry.path}' does not exist"],
+                                )
+                            )
+                            continue
+                        for f in sorted(folder.glob("*.toml")):
+                            try:
+                                self._profiles.append((rec, load_profile(f)))
+                            except ConfigError as e:
+                                e.problems.insert(0, f"in plugin '{rec.id}'")
+                                self._profile_errors.append(e)
+            return [p for _, p in self._profiles], list(self._profile_errors)
+
+    def add_profiles_to(self, library: ProfileLibrary) -> list[ConfigError]:
+        """Add every plugin profile to ``library``; returns the problems (duplicates included)."""
+        found, errors = self.profiles()
+        for prof in found:
+            try:
+                library.add(prof)
+            except ConfigError as e:
+                errors.append(e)
+        return errors
+
+    # ------------------------------------------------------------ state changes
+
+    def set_enabled(self, plugin_id: str, enabled: bool) -> None:
+        """Persist the user's choice (takes effect at the next start; a plugin already imported
+        in this process cannot be un-imported)."""
+        self.disabled.set(plugin_id, not enabled)
+        rec = self.record(plugin_id)
+        self._journal(
+            "plugin.enabled" if enabled else "plugin.disabled",
+            rec,
+            {"by": "user"},
+            critical=not enabled,
+            plugin_id=plugin_id,
+        )
+
+    def fail(self, plugin_id: str, reason: str) -> None:
+        """Disable a plugin for this run with ``reason`` (e.g. the detector engine found its
+        ``score`` returning garbage)."""
+        rec = self.record(plugin_id)
+        if rec is not None:
+            self._fail(rec, PluginFault("garbage", reason))
+
+    def report_fault(self, plugin_id: str, message: str) -> None:
+        """A contained, non-fatal fault in running plugin code (a driver raising a wrong
+        exception type). Counted and shown; journaled the first time per run."""
+        rec = self.record(plugin_id)
+        if rec is None:
+            return
+        with self._lock:
+            first = not any(w.startswith("fault: ") for w in rec.warnings)
+            rec.warnings.append(f"fault: {message}")
+            faults = [w for w in rec.warnings if w.startswith("fault: ")]
+            if len(faults) > _FAULT_WARNINGS_KEPT:
+                rec.warnings.remove(faults[0])
+        if first:
+            self._journal("plugin.fault", rec, {"message": message}, critical=False)
+        self._notify(rec)
+
+    # ---------------------------------------------------------------- internals
+
+    def _resolve_callable(self, kind: str, name: str) -> tuple[PluginRecord, Any]:
+        self.discover()
+        with self._lock:
+            candidates = self._index[kind].get(name)
+            if not candidates:
+                known = ", ".join(self.names(kind)) or "none"
+                raise PluginUnavailable(
+                    f"no plugin provides {kind.replace('_', ' ')} '{name}' (available: {known})"
+                )
+            reasons = []
+            for rec, ref in candidates:
+                if not rec.usable:
+                    reasons.append(f"plugin '{rec.id}' is {rec.state}: {rec.reason}")
+                    continue
+                key = (rec.id, ref)
+                if key in self._objects:
+                    return rec, self._objects[key]
+                try:
+                    self._mark_loaded(rec)
+                    obj = import_object(rec, ref, self.import_budget_s)
+                    if not callable(obj):
+                        raise PluginFault(
+                            "garbage", f"'{ref}' is a {type(obj).__name__}, not a factory (class or function)"
+                        )
+                except PluginFault as e:
+                    self._fail(rec, e)
+                    reasons.append(f"plugin '{rec.id}' failed: {rec.reason}")
+                    continue
+                self._objects[key] = obj
+                return rec, obj
+            raise PluginUnavailable(
+                f"{kind.replace('_', ' ')} '{name}' is unavailable: " + "; ".join(reasons)
+            )
+
+    def _mark_loaded(self, rec: PluginRecord) -> None:
+        """First use of a plugin: fingerprint its files and journal ``plugin.load``."""
+        if rec.state is PluginState.LOADED:
+            return
+        t0 = time.perf_counter()
+        try:
+            digest, files = fingerprint(rec.location)
+        except OSError as e:
+            raise PluginFault("import", f"cannot read plugin files in {rec.location}: {e}") from None
+        rec.sha256 = digest
+        rec.state = PluginState.LOADED
+        self._journal(
+            "plugin.load",
+            rec,
+            {"sha256": digest, "files": files, "hash_ms": round((time.perf_counter() - t0) * 1000, 1)},
+            critical=False,
+        )
+        self._notify(rec)
+
+    def _fail(self, rec: PluginRecord, fault: PluginFault) -> None:
+        with self._lock:
+            if rec.state is PluginState.FAILED:
+                return
+            rec.state = PluginState.FAILED
+            rec.reason = f"{fault.kind}: {fault}"
+        self._journal("plugin.disabled", rec, {"reason": rec.reason, "fault": fault.kind}, critical=True)
+        self._notify(rec)
+
+    def _notify(self, rec: PluginRecord) -> None:
+        for cb in list(self._subscribers):
+            with contextlib.suppress(Exception):  # a broken UI callback must not break plugin loading
+                cb(rec)
+
+    def _journal(
+        self,
+        kind: str,
+        rec: PluginRecord | None,
+        extra: dict[str, Any],
+        *,
+        critical: bool,
+        plugin_id: str = "",
+    ) -> None:
+        if self.journal is None:
+            return
+        body: dict[str, Any] = {"plugin": rec.id if rec else plugin_id}
+        if rec is not None:
+            body.update(version=rec.version, source=str(rec.source), location=str(rec.location))
+        body.update(extra)
+        with contextlib.suppress(Exception):  # the journal reports its own faults; plugin handling must go on
+            self.journal.append(kind, "system", body, critical=critical)
+
+
+def _check_methods(obj: Any, names: tuple[str, ...], what: str, coroutines: tuple[str, ...] = ()) -> None:
+    """Raise PluginFault('garbage') unless ``obj`` has callable ``names`` (looked up statically,
+    so a property that raises cannot fool or break the check)."""
+    missing = []
+    for n in names:
+        try:
+            attr = inspect.getattr_static(obj, n)
+        except AttributeError:
+            missing.append(n)
+            continue
+        if isinstance(attr, staticmethod | classmethod):
+            attr = attr.__func__
+        if not callable(attr):
+            missing.append(n)
+        elif n in coroutines and not inspect.iscoroutinefunction(attr):
+            missing.append(f"{n} (must be async)")
+    if missing:
+        raise PluginFault("garbage", f"{what} returned a {type(obj).__name__} lacking {', '.join(missing)}")
+
+
+def _check_driver(obj: Any, transport: str) -> None:
+    _check_methods(
+        obj,
+        ("connect", "close", "read", "write"),
+        f"driver factory '{transport}'",
+        coroutines=("connect", "close", "read", "write"),
+    )
+    try:
+        inspect.getattr_static(obj, "connected")
+    except AttributeError:
+        raise PluginFault(
+            "garbage", f"driver factory '{transport}' returned a {type(obj).__name__} lacking 'connected'"
+        ) from None
