@@ -1,0 +1,461 @@
+"""The journal writer: one thread, a bounded queue, group commits, signed checkpoints.
+
+Callers (alarm engine, UI actions, plugin host...) call :meth:`Journal.append` from any thread;
+it serialises the body, stamps the time and enqueues, and never touches the disk, so a slow
+disk never stalls polling or the screen. The writer thread drains the queue in groups, chains
+and inserts each group in one transaction, and signs a checkpoint in that same transaction when
+one is due (every N events, every T seconds, after a critical event, at shutdown). Because the
+checkpoint commits atomically with the events it seals, a crash can never leave a critical
+event committed but unsealed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecdsa import SigningKey
+
+import app
+from app.core.journal import chain
+from app.core.journal.canonical import canonical_json
+from app.core.journal.keys import (
+    IDENTITY_FILE,
+    KEY_FILE,
+    KeyFileError,
+    create_signing_key,
+    load_signing_key,
+    public_key_fingerprint,
+    write_identity,
+)
+from app.core.journal.store import (
+    DB_FILE,
+    FORMAT,
+    LOCK_FILE,
+    JournalError,
+    ProcessLock,
+    open_writer,
+    read_meta,
+)
+
+#: most events written in one transaction; bounds the work lost by a crash mid-group
+MAX_GROUP = 2000
+#: how long append() may wait for room when the queue is full before it counts a drop
+APPEND_BLOCK_S = 2.0
+_STOP = object()
+
+
+@dataclass
+class _Pending:
+    """One event waiting in the queue: already serialised, stamped and numbered (ticket)."""
+
+    ts: float
+    kind: str
+    actor: str
+    body: bytes
+    critical: bool
+
+
+@dataclass
+class _ChainState:
+    """Where the chain and the checkpoint sequence stand after the last commit."""
+
+    size: int
+    head: bytes
+    checkpoints: int
+    checkpoint_size: int
+    checkpoint_link: str
+    checkpoint_time: float
+
+
+@dataclass
+class JournalStats:
+    """Counters for the UI's health panel; a copy, safe to read from any thread."""
+
+    committed: int
+    queued: int
+    size: int
+    checkpoints: int
+    unsealed: int
+    backlog_waits: int
+    dropped: int
+    last_error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """An open, writable journal. Create with :meth:`Journal.open`; always :meth:`close`."""
+
+    def __init__(self) -> None:  # use Journal.open()
+        raise TypeError("use Journal.open(journal_dir, ...)")
+
+    @classmethod
+    def open(
+        cls,
+        journal_dir: str | os.PathLike[str],
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+        passphrase: str | None = None,
+        clock: Callable[[], float] = time.time,
+        queue_max: int = 100_000,
+    ) -> Journal:
+        """Open (creating on first run) the journal in ``journal_dir`` and start its writer.
+
+        Records ``app.start``; if the previous run did not close cleanly, also a critical
+        ``journal.unclean_shutdown``. Raises :class:`JournalError` (or ``KeyFileError``) with
+        a message naming the file when the journal cannot be used.
+        """
+        if checkpoint_every < 1 or checkpoint_interval_s <= 0:
+            raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s > 0")
+        self = object.__new__(cls)
+        self.dir = Path(journal_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = ProcessLock(self.dir / LOCK_FILE)
+        self._lock_file.acquire()
+        try:
+            self._setup(checkpoint_every, checkpoint_interval_s, passphrase, clock, queue_max)
+        except BaseException:
+            self._lock_file.release()
+            raise
+        return self
+
+    # ---- opening -------------------------------------------------------------------------
+
+    def _setup(
+        self,
+        checkpoint_every: int,
+        checkpoint_interval_s: float,
+        passphrase: str | None,
+        clock: Callable[[], float],
+        queue_max: int,
+    ) -> None:
+        self._every = checkpoint_every
+        self._interval = checkpoint_interval_s
+        self._clock = clock
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self._ticket_lock = threading.Lock()
+        self._tickets = 0  # events accepted by append(), in queue order
+        self._done = 0  # events committed (or, at worst, counted as lost by a failed writer)
+        self._done_cv = threading.Condition()
+        self._backlog_waits = 0
+        self._backlog_reported = 0
+        self._dropped = 0
+        self._dropped_reported = 0
+        self._last_error: str | None = None
+        self._closed = False
+        self._writer_dead = False
+
+        path = self.dir / DB_FILE
+        key_path = self.dir / KEY_FILE
+        startup_events: list[_Pending] = []
+        try:
+            self._con = open_writer(path)
+            meta = read_meta(self._con)
+        except sqlite3.DatabaseError as e:
+            raise JournalError(f"{path}: cannot open the journal database ({e})") from None
+
+        now = clock()
+        if "journal_id" not in meta:
+            if key_path.exists():
+                self._sk = load_signing_key(self.dir, passphrase)
+            else:
+                self._sk = create_signing_key(self.dir, passphrase)
+            journal_id = secrets.token_hex(16)
+            vk = self._sk.get_verifying_key()
+            with self._con:
+                self._con.execute("BEGIN IMMEDIATE")
+                self._con.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [
+                        ("format", FORMAT),
+                        ("journal_id", journal_id),
+                        ("public_key_pem", vk.to_pem().decode("ascii")),
+                        ("created", repr(now)),
+                        ("state", "new"),
+                    ],
+                )
+            write_identity(self.dir, journal_id, vk)
+            startup_events.append(
+                _Pending(now, "journal.created", "system", canonical_json({
+                    "journal_id": journal_id,
+                    "key_fingerprint": public_key_fingerprint(vk),
+                    "key_protected": passphrase is not None,
+                    "identity_file": str(self.dir / IDENTITY_FILE),
+                }), True)
+            )
+        else:
+            journal_id = meta["journal_id"]
+            if not key_path.exists():
+                raise JournalError(
+                    f"{key_path}: signing key missing for existing journal {journal_id}; restore "
+                    "the key, or move the journal folder aside to start a new journal"
+                )
+            self._sk = load_signing_key(self.dir, passphrase)
+            stored_pem = meta.get("public_key_pem", "")
+            if self._sk.get_verifying_key().to_pem().decode("ascii") != stored_pem:
+                raise KeyFileError(
+                    f"{key_path}: this signing key does not belong to journal {journal_id}"
+                )
+        self.journal_id = journal_id
+        self._jid_bytes = bytes.fromhex(journal_id)
+        self._state = self._load_state()
+        unclean = meta.get("state") == "open"
+
+        with self._con:
+            self._con.execute("BEGIN IMMEDIATE")
+            self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
+
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._thread.start()
+        for ev in startup_events:
+            self._enqueue(ev)
+        self.append("app.start", "system", {"version": app.__version__, "pid": os.getpid()})
+        if unclean:
+            self.append(
+                "journal.unclean_shutdown",
+                "system",
+                {
+                    "message": "the previous run did not close the journal cleanly "
+                    "(crash, kill or power loss); events not yet committed then are lost",
+                    "last_seq": self._state.size,
+                    "unsealed_events": self._state.size - self._state.checkpoint_size,
+                },
+                critical=True,
+            )
+
+    def _load_state(self) -> _ChainState:
+        con = self._con
+        row = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        size, head = (row[0], row[1]) if row else (0, chain.genesis_hash(self._jid_bytes))
+        cp = con.execute(
+            "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
+            "ORDER BY number DESC LIMIT 1"
+        ).fetchone()
+        if cp is None:
+            return _ChainState(size, head, 0, 0, chain.NO_PREVIOUS, self._clock())
+        number, cp_size, cp_head, cp_ts, reason, prev, sig = cp
+        msg = chain.checkpoint_message(
+            journal_id=self.journal_id, number=number, size=cp_size, head=cp_head, time=cp_ts,
+            reason=reason, prev=prev,
+        )
+        return _ChainState(size, head, number, cp_size, chain.checkpoint_link(msg, sig), cp_ts)
+
+    # ---- the caller's side ---------------------------------------------------------------
+
+    def append(self, kind: str, actor: str, body: dict[str, Any], *, critical: bool = False) -> None:
+        """Queue one event. Thread-safe; returns without waiting for the disk.
+
+        Raises ``JournalBodyError`` (a ``ValueError``) at once if ``body`` cannot be journalled
+        (not JSON, NaN/Infinity), so the caller's bug shows where it happened. If the queue is
+        full the call waits up to ``APPEND_BLOCK_S`` (and a ``system.backlog`` event records
+        that it had to); only if the writer is stuck for longer is the event counted as dropped,
+        which a critical ``system.dropped`` event reports once the writer recovers.
+        """
+        if not isinstance(kind, str) or not kind or not isinstance(actor, str) or not actor:
+            raise ValueError("journal events need a non-empty kind and actor")
+        data = canonical_json(body, what=f"journal event {kind!r}")
+        self._enqueue(_Pending(self._clock(), kind, actor, data, bool(critical)))
+
+    def _enqueue(self, item: Any) -> None:
+        with self._ticket_lock:
+            if self._closed:
+                raise JournalError(
+                    f"{self.dir}: journal is closed; event {getattr(item, 'kind', '')!r} not recorded"
+                )
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                self._backlog_waits += 1
+                try:
+                    self._queue.put(item, timeout=APPEND_BLOCK_S)
+                except queue.Full:
+                    self._dropped += 1
+                    return
+            self._tickets += 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event appended before this call is committed. False on timeout."""
+        with self._ticket_lock:
+            target = self._tickets
+        deadline = time.monotonic() + timeout
+        with self._done_cv:
+            while self._done < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._writer_dead:
+                    return self._done >= target
+                self._done_cv.wait(left)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean."""
+        if self._closed:
+            return
+        self.append("app.stop", "system", {"version": app.__version__}, critical=True)
+        with self._ticket_lock:
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._con.close()
+        self._lock_file.release()
+
+    def stats(self) -> JournalStats:
+        s = self._state
+        return JournalStats(
+            committed=self._done, queued=self._queue.qsize(), size=s.size,
+            checkpoints=s.checkpoints, unsealed=s.size - s.checkpoint_size,
+            backlog_waits=self._backlog_waits, dropped=self._dropped, last_error=self._last_error,
+        )
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            group: list[_Pending] = []
+            try:
+                first = self._queue.get(timeout=self._idle_timeout())
+            except queue.Empty:
+                first = None
+            if first is _STOP:
+                stopping = True
+            elif first is not None:
+                group.append(first)
+                # end groups exactly where a count checkpoint falls due, so "every N events" holds
+                unsealed = self._state.size - self._state.checkpoint_size
+                limit = max(1, min(MAX_GROUP, self._every - unsealed))
+                while len(group) < limit:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    group.append(item)
+            accepted = len(group)
+            group.extend(self._writer_notices())
+            self._commit_with_retry(group, accepted, final=stopping)
+
+    def _idle_timeout(self) -> float | None:
+        s = self._state
+        if s.size == s.checkpoint_size:
+            return 1.0
+        return max(0.0, min(1.0, s.checkpoint_time + self._interval - self._clock()))
+
+    def _writer_notices(self) -> list[_Pending]:
+        """Events the writer adds itself: that appenders had to wait, or lost events."""
+        out = []
+        now = self._clock()
+        waits = self._backlog_waits
+        if waits > self._backlog_reported:
+            out.append(_Pending(now, "system.backlog", "system", canonical_json({
+                "message": "journal queue was full; callers had to wait",
+                "waits": waits - self._backlog_reported, "queue_max": self._queue.maxsize,
+            }), False))
+            self._backlog_reported = waits
+        dropped = self._dropped
+        if dropped > self._dropped_reported:
+            out.append(_Pending(now, "system.dropped", "system", canonical_json({
+                "message": "journal writer was stuck; events could not be queued and are lost",
+                "lost_events": dropped - self._dropped_reported,
+            }), True))
+            self._dropped_reported = dropped
+        return out
+
+    def _commit_with_retry(self, group: list[_Pending], accepted: int, *, final: bool) -> None:
+        delay = 0.05
+        for _attempt in range(60):
+            try:
+                self._commit(group, final=final)
+                self._last_error = None
+                self._writer_dead = False
+                break
+            except sqlite3.Error as e:
+                self._last_error = f"{self.dir / DB_FILE}: {e}"
+                with contextlib.suppress(sqlite3.Error):
+                    self._con.execute("ROLLBACK")
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        else:
+            # the disk refused this group for ~2 minutes: count it as lost (reported as
+            # system.dropped once a commit succeeds again) rather than stall the queue forever
+            self._writer_dead = True
+            self._dropped += accepted
+        with self._done_cv:
+            self._done += accepted
+            self._done_cv.notify_all()
+
+    def _commit(self, group: list[_Pending], *, final: bool) -> None:
+        s = self._state
+        rows = []
+        prev = s.head
+        seq = s.size
+        critical = False
+        for ev in group:
+            seq += 1
+            k = ev.kind.encode("utf-8")
+            a = ev.actor.encode("utf-8")
+            h = chain.event_hash(prev, seq, ev.ts, ev.critical, k, a, ev.body)
+            rows.append((seq, ev.ts, ev.kind, ev.actor, int(ev.critical), ev.body, prev, h))
+            prev = h
+            critical = critical or ev.critical
+        now = self._clock()
+        unsealed = seq - s.checkpoint_size
+        reason = None
+        if unsealed > 0:
+            if final:
+                reason = "shutdown"
+            elif critical:
+                reason = "critical"
+            elif unsealed >= self._every:
+                reason = "count"
+            elif now - s.checkpoint_time >= self._interval:
+                reason = "interval"
+        if not rows and reason is None and not final:
+            return
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        if rows:
+            con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        new_cp = None
+        if reason is not None:
+            number = s.checkpoints + 1
+            head_hex = prev.hex()
+            msg = chain.checkpoint_message(
+                journal_id=self.journal_id, number=number, size=seq, head=head_hex, time=now,
+                reason=reason, prev=s.checkpoint_link,
+            )
+            sig = self._sign(msg)
+            con.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (number, seq, head_hex, now, reason, s.checkpoint_link, sig),
+            )
+            new_cp = (number, seq, chain.checkpoint_link(msg, sig), now)
+        if final:
+            con.execute("UPDATE meta SET value='clean' WHERE key='state'")
+        con.execute("COMMIT")
+        s.size, s.head = seq, prev
+        if new_cp:
+            s.checkpoints, s.checkpoint_size, s.checkpoint_link, s.checkpoint_time = new_cp
+
+    def _sign(self, msg: bytes) -> bytes:
+        sk: SigningKey = self._sk
+        return sk.sign_deterministic(msg, hashfunc=hashlib.sha256)
