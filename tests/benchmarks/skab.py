@@ -1,0 +1,169 @@
+"""SKAB benchmark for the built-in detectors (run by hand, not collected by pytest).
+
+    python tests/benchmarks/skab.py --data ../shared/data/skab [--set pca_t2q.alpha=0.05 ...]
+
+Protocol (SKAB "outlier" leaderboard): per file the first 400 rows train the detector, the rest
+are streamed in order in live-sized batches; a per-row confusion matrix (``anomaly`` column is
+the label, ``changepoint`` ignored) is summed over all files. One set of settings for all
+files. Alarms are the latched alarm state (`AlarmLatch`), exactly what the live engine raises.
+
+Prints, per detector: F1, FAR, MAR, mean delay (rows = seconds from anomaly start to first alarm
+in the episode, over detected episodes) and episodes detected, beside the published leaderboard
+and the same-run baseline "alarm on every row"; then throughput (samples/s scored) in live batch
+mode against the same-run baseline of one row per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from app.core.detection.registry import detector_class, detector_entries  # noqa: E402
+from app.sdk.detector import AlarmLatch  # noqa: E402
+
+TRAIN_ROWS = 400
+BATCH_ROWS = 10
+LEADERBOARD = [  # SKAB README, outlier detection, v0.9 (F1, FAR %, MAR %)
+    ("Conv-AE (published)", 0.78, 13.55, 28.02),
+    ("MSET (published)", 0.78, 39.73, 14.13),
+    ("T-squared+Q PCA (published)", 0.76, 26.62, 24.92),
+    ("Isolation Forest (published)", 0.29, 2.56, 82.89),
+]
+
+
+@dataclass
+class FileData:
+    name: str
+    tags: list[str]
+    x: np.ndarray
+    y: np.ndarray
+
+
+def load_skab(root: Path) -> list[FileData]:
+    files = []
+    for path in sorted(root.glob("*/*.csv")):
+        with path.open(encoding="utf-8") as fh:
+            header = fh.readline().strip().split(";")
+        if "anomaly" not in header:
+            continue  # anomaly-free.csv has no labels
+        raw = np.genfromtxt(path, delimiter=";", skip_header=1, usecols=range(1, len(header)))
+        cols = header[1:]
+        tag_idx = [i for i, c in enumerate(cols) if c not in ("anomaly", "changepoint")]
+        files.append(FileData(str(path.relative_to(root)), [cols[i] for i in tag_idx],
+                              raw[:, tag_idx], raw[:, cols.index("anomaly")].astype(bool)))
+    return files
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        det, _, param = key.partition(".")
+        out.setdefault(det, {})[param] = json.loads(value)
+    return out
+
+
+def run_detector(name: str, params: dict[str, object], files: list[FileData]) -> dict[str, float]:
+    cls = detector_class(name)
+    tp = fp = fn = tn = 0
+    delays, detected = [], 0
+    for f in files:
+        det = cls(**params)
+        det.fit(f.x[:TRAIN_ROWS], f.tags)
+        latch = AlarmLatch.for_state(det.get_state())
+        stream, truth = f.x[TRAIN_ROWS:], f.y[TRAIN_ROWS:]
+        alarms = np.concatenate([latch.update(det.score(stream[i:i + BATCH_ROWS]).score)
+                                 for i in range(0, len(stream), BATCH_ROWS)])
+        tp += int((alarms & truth).sum())
+        fp += int((alarms & ~truth).sum())
+        fn += int((~alarms & truth).sum())
+        tn += int((~alarms & ~truth).sum())
+        starts = np.flatnonzero(np.diff(np.r_[0, truth.astype(int)]) == 1)
+        ends = np.flatnonzero(np.diff(np.r_[truth.astype(int), 0]) == -1)
+        for s, e in zip(starts, ends, strict=True):
+            hit = np.flatnonzero(alarms[s:e + 1])
+            if len(hit):
+                detected += 1
+                delays.append(int(hit[0]))
+    return {
+        "f1": tp / (tp + (fp + fn) / 2) if tp else 0.0,
+        "far": 100.0 * fp / max(fp + tn, 1),
+        "mar": 100.0 * fn / max(fn + tp, 1),
+        "delay": statistics.mean(delays) if delays else float("nan"),
+        "detected": detected,
+        "episodes": sum(int(np.sum(np.diff(np.r_[0, f.y[TRAIN_ROWS:].astype(int)]) == 1)) for f in files),
+    }
+
+
+def all_rows_baseline(files: list[FileData]) -> dict[str, float]:
+    truth = np.concatenate([f.y[TRAIN_ROWS:] for f in files])
+    tp, fp = int(truth.sum()), int((~truth).sum())
+    return {"f1": tp / (tp + fp / 2), "far": 100.0, "mar": 0.0, "delay": 0.0}
+
+
+def throughput(name: str, params: dict[str, object], f: FileData, batch: int, repeats: int = 3) -> float:
+    """Median samples/s (rows x tags) scoring the streamed part of one file in ``batch``-row calls."""
+    det = detector_class(name)(**params)
+    det.fit(f.x[:TRAIN_ROWS], f.tags)
+    stream = f.x[TRAIN_ROWS:]
+    rates = []
+    for _ in range(repeats):
+        det.reset()
+        t0 = time.perf_counter()
+        for i in range(0, len(stream), batch):
+            det.score(stream[i:i + batch])
+        rates.append(stream.size / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "skab"))
+    ap.add_argument("--detectors", default="", help="comma-separated; default all registered")
+    ap.add_argument("--set", action="append", default=[], metavar="DET.PARAM=JSON",
+                    help="override a parameter (for exploring; the defaults are what is reported)")
+    ap.add_argument("--no-throughput", action="store_true")
+    args = ap.parse_args()
+    files = load_skab(Path(args.data))
+    if not files:
+        print(f"no labelled SKAB csv files under {args.data}", file=sys.stderr)
+        return 1
+    names = [n for n in args.detectors.split(",") if n] or sorted(detector_entries())
+    overrides = parse_overrides(args.set)
+    t_start = time.perf_counter()
+    print(f"SKAB outlier protocol: {len(files)} files, train {TRAIN_ROWS} rows/file, "
+          f"streamed in batches of {BATCH_ROWS}")
+    print(f"{'detector':32s} {'F1':>6s} {'FAR %':>7s} {'MAR %':>7s} {'delay s':>8s} {'episodes':>9s}")
+    for name in names:
+        r = run_detector(name, overrides.get(name, {}), files)
+        print(f"{name:32s} {r['f1']:6.3f} {r['far']:7.2f} {r['mar']:7.2f} {r['delay']:8.1f} "
+              f"{r['detected']:>4d}/{r['episodes']:<4d}")
+    b = all_rows_baseline(files)
+    print(f"{'baseline: alarm on every row':32s} {b['f1']:6.3f} {b['far']:7.2f} {b['mar']:7.2f} {b['delay']:8.1f}")
+    for label, f1, far, mar in LEADERBOARD:
+        print(f"{label:32s} {f1:6.2f} {far:7.2f} {mar:7.2f}")
+    print(f"(accuracy part took {time.perf_counter() - t_start:.1f} s)")
+    if not args.no_throughput:
+        big = max(files, key=lambda f: len(f.x))
+        print(f"\nthroughput on {big.name} ({len(big.x) - TRAIN_ROWS} rows x {len(big.tags)} tags), "
+              "median of 3, samples/s")
+        print(f"{'detector':20s} {'batch 10':>12s} {'batch 1':>12s} {'ratio':>7s}")
+        for name in names:
+            p = overrides.get(name, {})
+            fast, slow = throughput(name, p, big, BATCH_ROWS), throughput(name, p, big, 1)
+            print(f"{name:20s} {fast:12,.0f} {slow:12,.0f} {fast / slow:7.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
