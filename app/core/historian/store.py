@@ -325,33 +325,45 @@ class Historian:
     def _write(
         self, conn: sqlite3.Connection, batches: list[Sequence[Sample]], tag_ids: dict[str, tuple[int, str]]
     ) -> None:
+        """Commit the batches as one transaction. A malformed sample is refused on its own
+        (counted in ``failed``, named in ``last_error``) so it cannot cost its neighbours."""
         n = sum(len(b) for b in batches)
         new_tags: dict[str, tuple[int, str]] = {}
+        refused: list[str] = []
         try:
             conn.execute("BEGIN")
             rows = []
             for batch in batches:
                 for s in batch:
-                    value, text = _row_fields(s.value)
-                    known = tag_ids.get(s.tag) or new_tags.get(s.tag)
+                    try:
+                        tag, t, quality = str(s.tag), float(s.t), int(s.quality)
+                        value, text = _row_fields(s.value)
+                    except (TypeError, ValueError, AttributeError) as e:
+                        refused.append(f"{getattr(s, 'tag', s)!r}: {e}")
+                        continue
+                    known = tag_ids.get(tag) or new_tags.get(tag)
                     if known is None:
                         kind = KIND_TEXT if text is not None else KIND_NUMBER
-                        cur = conn.execute("INSERT INTO tags (name, kind) VALUES (?, ?)", (s.tag, kind))
+                        cur = conn.execute("INSERT INTO tags (name, kind) VALUES (?, ?)", (tag, kind))
                         known = (int(cur.lastrowid or 0), kind)
-                        new_tags[s.tag] = known
-                    rows.append((known[0], s.t, value, text, int(s.quality)))
+                        new_tags[tag] = known
+                    rows.append((known[0], t, value, text, quality))
             conn.executemany(_INSERT, rows)
             conn.execute("COMMIT")
-        except Exception as e:  # disk full, I/O error, a malformed sample: count it, keep running
+        except Exception as e:  # disk full, I/O error, corruption: count it, keep running
             if conn.in_transaction:
                 conn.rollback()
             self._record_failure(n, f"{self.path}: {n} samples not stored ({type(e).__name__}: {e})")
-        else:
-            tag_ids.update(new_tags)
-            with self._cond:
-                self._written += n
-                self._done += n
-                self._cond.notify_all()
+            return
+        tag_ids.update(new_tags)
+        if refused:
+            self._record_failure(
+                len(refused), f"{self.path}: {len(refused)} malformed sample(s) refused, first {refused[0]}"
+            )
+        with self._cond:
+            self._written += len(rows)
+            self._done += len(rows)
+            self._cond.notify_all()
 
     def _retention_step(self, conn: sqlite3.Connection) -> bool:
         """Delete up to ``retention_chunk`` expired rows per tag; True if more remain."""
