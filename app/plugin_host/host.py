@@ -283,9 +283,9 @@ class PluginHost:
 
     # ------------------------------------------------------------ state changes
 
-    def set_enabled(self, plugin_id: str, enabled: bool) -> None:
+    def set_enabled(self, plugin_id: str, enabled: bool, actor: str = "system") -> None:
         """Persist the user's choice (takes effect at the next start; a plugin already imported
-        in this process cannot be un-imported)."""
+        in this process cannot be un-imported). Journaled with ``actor``."""
         self.disabled.set(plugin_id, not enabled)
         rec = self.record(plugin_id)
         self._journal(
@@ -294,6 +294,7 @@ class PluginHost:
             {"by": "user"},
             critical=not enabled,
             plugin_id=plugin_id,
+            actor=actor,
         )
 
     def fail(self, plugin_id: str, reason: str) -> None:
@@ -396,6 +397,7 @@ class PluginHost:
         *,
         critical: bool,
         plugin_id: str = "",
+        actor: str = "system",
     ) -> None:
         if self.journal is None:
             return
@@ -404,7 +406,7 @@ class PluginHost:
             body.update(version=rec.version, source=str(rec.source), location=str(rec.location))
         body.update(extra)
         with contextlib.suppress(Exception):  # the journal reports its own faults; plugin handling must go on
-            self.journal.append(kind, "system", body, critical=critical)
+            self.journal.append(kind, actor, body, critical=critical)
 
 
 def _check_methods(obj: Any, names: tuple[str, ...], what: str, coroutines: tuple[str, ...] = ()) -> None:

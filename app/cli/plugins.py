@@ -1,0 +1,128 @@
+"""``vigil plugins list|check|enable|disable``: see and manage plugins from the shell.
+
+``list`` shows what the workstation would find at start-up (nothing is imported: it reads
+manifests only). ``check`` validates a plugin folder before you install it, importing its code
+in a separate process. ``enable``/``disable`` change the persisted disabled list in the data
+folder; a disabled plugin is never imported at the next start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import VigilError
+from app.core.paths import resolve_data_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plugins", help="list, check, enable and disable plugins")
+    p.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
+    ps = p.add_subparsers(dest="plugins_cmd", required=True)
+    ls = ps.add_parser("list", help="every plugin found: id, version, source, state, reason")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_list)
+    ck = ps.add_parser("check", help="validate a plugin folder without installing or loading it")
+    ck.add_argument("path", help="the plugin folder (holding plugin.toml)")
+    ck.add_argument("--timeout", type=float, default=30.0, help="seconds allowed for importing its code")
+    ck.set_defaults(func=_check)
+    en = ps.add_parser("enable", help="re-enable a plugin (from the next start)")
+    en.add_argument("id")
+    en.set_defaults(func=_set_enabled, enabled=True)
+    di = ps.add_parser("disable", help="disable a plugin: it is not imported from the next start")
+    di.add_argument("id")
+    di.set_defaults(func=_set_enabled, enabled=False)
+
+
+def _host(args: argparse.Namespace, journal: Any = None) -> Any:
+    from app.plugin_host import PluginHost
+
+    return PluginHost(data_dir=resolve_data_dir(args.data_dir), journal=journal)
+
+
+def _list(args: argparse.Namespace) -> int:
+    host = _host(args)
+    records = host.records()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in records], indent=2))
+        return 0
+    if host.disabled.problem:
+        print(f"warning: {host.disabled.problem}", file=sys.stderr)
+    if host.builtin_only:
+        print("VIGIL_NO_PLUGINS is set: only built-in plugins are considered")
+    if not records:
+        print("no plugins found")
+        return 0
+    rows = [(r.id, r.version or "-", str(r.source), str(r.state)) for r in records]
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows))
+        for i, h in enumerate(("ID", "VERSION", "SOURCE", "STATE"))
+    ]
+    header = ("ID", "VERSION", "SOURCE", "STATE")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  REASON")
+    for r, row in zip(records, rows, strict=True):
+        first, *rest = (r.reason or "").splitlines() or [""]
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "  " + first)
+        pad = " " * (sum(widths) + 2 * len(widths))
+        for line in rest + [f"note: {w}" for w in r.warnings]:
+            print(pad + line)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from app.plugin_host import check_plugin_folder
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"{path}: no such folder", file=sys.stderr)
+        return 2
+    result = check_plugin_folder(path, timeout_s=args.timeout)
+    for note in result.notes:
+        print(f"{path}: {note}")
+    for problem in result.problems:
+        print(problem, file=sys.stderr)
+    if result.ok:
+        print(f"{path}: ok ({result.plugin_id})")
+        return 0
+    print(f"{path}: refused ({len(result.problems)} problem(s))", file=sys.stderr)
+    return 1
+
+
+def _set_enabled(args: argparse.Namespace) -> int:
+    journal = None
+    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        from app.cli._common import open_journal
+
+        journal = open_journal(data_dir)
+    except Exception as e:  # the change is still made; say that it went unjournaled
+        print(f"warning: journal unavailable ({e}); the change is not journaled", file=sys.stderr)
+    try:
+        host = _host(args, journal)
+        known = {r.id for r in host.records()}
+        if args.id not in known and args.enabled is False:
+            print(f"note: no installed plugin has id '{args.id}'; it is disabled anyway", file=sys.stderr)
+        try:
+            host.set_enabled(args.id, args.enabled, actor=_os_user())
+        except (RuntimeError, OSError, VigilError) as e:
+            print(f"cannot change the disabled list: {e}", file=sys.stderr)
+            return 1
+    finally:
+        if journal is not None:
+            with contextlib.suppress(Exception):
+                journal.close()
+    state = "enabled" if args.enabled else "disabled"
+    print(f"{args.id}: {state} (takes effect at the next start)")
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "system"
