@@ -53,7 +53,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     if host.disabled.problem:
         print(f"warning: {host.disabled.problem}", file=sys.stderr)
-    if host.builtin_only:
+    if host.builtins_only:
         print("VIGIL_NO_PLUGINS is set: only built-in plugins are considered")
     if not records:
         print("no plugins found")

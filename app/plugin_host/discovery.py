@@ -119,7 +119,7 @@ def scan_entry_points() -> list[PluginRecord]:
 
 
 def resolve(
-    records: Iterable[PluginRecord], host_api: str, disabled: set[str], builtin_only: bool
+    records: Iterable[PluginRecord], host_api: str, disabled: set[str], builtins_only: bool
 ) -> list[PluginRecord]:
     """Apply the rules in discovery order: first of a duplicate id wins, incompatible API
     versions are rejected, user-disabled plugins are marked (and will never be imported)."""
@@ -129,7 +129,7 @@ def resolve(
         if rec.state is PluginState.REJECTED or rec.manifest is None:
             out.append(rec)
             continue
-        if builtin_only and rec.source is not Source.BUILTIN:
+        if builtins_only and rec.source is not Source.BUILTIN:
             continue
         winner = first.get(rec.id)
         if winner is not None:

@@ -53,7 +53,7 @@ class PluginHost:
     """Discovers plugins and hands out their contributions lazily and safely.
 
     Folders are given explicitly in tests; by default they come from `app.core.paths`.
-    ``VIGIL_NO_PLUGINS=1`` (or ``builtin_only=True``) scans built-in plugins only.
+    ``VIGIL_NO_PLUGINS=1`` (or ``builtins_only=True``) scans built-in plugins only.
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class PluginHost:
         user_dir: Path | None = _UNSET,
         frozen_dir: Path | None = _UNSET,
         entry_points: bool = True,
-        builtin_only: bool | None = None,
+        builtins_only: bool = False,
         import_budget_s: float = 10.0,
         call_budget_s: float = 5.0,
         driver_call_budget_s: float | None = None,
@@ -75,9 +75,8 @@ class PluginHost:
         self.user_dir = paths.user_plugins_dir() if user_dir is _UNSET else user_dir
         self.frozen_dir = paths.frozen_plugins_dir() if frozen_dir is _UNSET else frozen_dir
         self.use_entry_points = entry_points
-        if builtin_only is None:
-            builtin_only = os.environ.get("VIGIL_NO_PLUGINS", "").strip() not in ("", "0")
-        self.builtin_only = builtin_only
+        env_off = os.environ.get("VIGIL_NO_PLUGINS", "").strip() not in ("", "0")
+        self.builtins_only = builtins_only or env_off
         self.import_budget_s = import_budget_s
         self.call_budget_s = call_budget_s
         #: None: each driver call gets its link's timeout x 2 + 1 s
@@ -96,7 +95,14 @@ class PluginHost:
 
     # ---------------------------------------------------------------- discovery
 
-    def discover(self) -> list[PluginRecord]:
+    @classmethod
+    def discover(cls, **kwargs: Any) -> PluginHost:
+        """Make a host (same keywords as the constructor) and scan every source at once."""
+        host = cls(**kwargs)
+        host.scan()
+        return host
+
+    def scan(self) -> list[PluginRecord]:
         """Scan every source once (manifests only; imports nothing) and return the records."""
         with self._lock:
             if self._records is not None:
@@ -104,14 +110,14 @@ class PluginHost:
             found: list[PluginRecord] = []
             if self.builtin_dir is not None:
                 found += scan_folder(Path(self.builtin_dir), Source.BUILTIN)
-            if not self.builtin_only:
+            if not self.builtins_only:
                 if self.user_dir is not None:
                     found += scan_folder(Path(self.user_dir), Source.USER)
                 if self.frozen_dir is not None:
                     found += scan_folder(Path(self.frozen_dir), Source.FROZEN)
                 if self.use_entry_points:
                     found += scan_entry_points()
-            self._records = resolve(found, self.api_version, self.disabled.ids, self.builtin_only)
+            self._records = resolve(found, self.api_version, self.disabled.ids, self.builtins_only)
             self._build_index()
             for rec in self._records:
                 if rec.state is PluginState.REJECTED:
@@ -135,16 +141,20 @@ class PluginHost:
                 candidates.append((rec, ref))
 
     def records(self) -> list[PluginRecord]:
-        return list(self.discover())
+        return list(self.scan())
+
+    def list(self) -> list[PluginRecord]:
+        """Same as `records` (the name the Core's self-test uses)."""
+        return self.records()
 
     def record(self, plugin_id: str) -> PluginRecord | None:
-        return next((r for r in self.discover() if r.id == plugin_id), None)
+        return next((r for r in self.scan() if r.id == plugin_id), None)
 
     def problems(self) -> list[str]:
         """Every reason a plugin is not in use other than the user's choice: for a banner."""
         return [
             f"{r.id}: {r.reason}"
-            for r in self.discover()
+            for r in self.scan()
             if r.state in (PluginState.FAILED, PluginState.REJECTED)
         ]
 
@@ -156,7 +166,7 @@ class PluginHost:
     def names(self, kind: str) -> list[str]:
         """Contribution names of ``kind`` ('driver', 'detector', 'device_type', 'widget') that
         some usable plugin offers."""
-        self.discover()
+        self.scan()
         return sorted(n for n, cands in self._index[kind].items() if any(r.usable for r, _ in cands))
 
     def transports(self) -> list[str]:
@@ -245,7 +255,7 @@ class PluginHost:
         with self._lock:
             if self._profiles is None:
                 self._profiles, self._profile_errors = [], []
-                for rec in self.discover():
+                for rec in self.scan():
                     if not rec.usable or rec.manifest is None or not rec.manifest.profiles:
                         continue
                     try:
@@ -270,6 +280,23 @@ class PluginHost:
                                 e.problems.insert(0, f"in plugin '{rec.id}'")
                                 self._profile_errors.append(e)
             return [p for _, p in self._profiles], list(self._profile_errors)
+
+    def profile_folders(self) -> list[Path]:
+        """The existing profile folders of usable plugins, in discovery order (for
+        ``ProfileLibrary.add_folder``). Marks those plugins loaded and journals their hashes."""
+        folders: list[Path] = []
+        for rec in self.scan():
+            if not rec.usable or rec.manifest is None or not rec.manifest.profiles:
+                continue
+            try:
+                self._mark_loaded(rec)
+            except PluginFault as e:
+                self._fail(rec, e)
+                continue
+            folders += [
+                rec.location / e.path for e in rec.manifest.profiles if (rec.location / e.path).is_dir()
+            ]
+        return folders
 
     def add_profiles_to(self, library: ProfileLibrary) -> list[ConfigError]:
         """Add every plugin profile to ``library``; returns the problems (duplicates included)."""
@@ -323,7 +350,7 @@ class PluginHost:
     # ---------------------------------------------------------------- internals
 
     def _resolve_callable(self, kind: str, name: str) -> tuple[PluginRecord, Any]:
-        self.discover()
+        self.scan()
         with self._lock:
             candidates = self._index[kind].get(name)
             if not candidates:

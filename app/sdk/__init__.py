@@ -3,9 +3,30 @@
 Versioned with ``API_VERSION`` ("MAJOR.MINOR"). A plugin declares the version it targets in its
 ``plugin.toml``; it loads when the MAJOR matches and its MINOR is not newer than the host's.
 Changes that break plugins bump MAJOR; additions bump MINOR.
+
+Contents: the `Driver` contract and its failure kinds (drivers), the `Detector` contract and its
+helpers (detectors), the `DeviceType` contract (devices needing discovery, a login or odd
+encodings), and the profile types a device type builds (`Profile`, `Point`, `DeviceInfo`...).
+Test fixtures for plugin authors live in `app.sdk.testing` (a pytest plugin, not imported here).
 """
 
-from app.core.model import Quality, Sample
+from app.core.codec import make_decoder, registers_to_bytes
+from app.core.errors import ConfigError
+from app.core.model import Quality, Sample, Value
+from app.core.profiles import DataType, DeviceInfo, Point, Profile, Table, parse_profile
+from app.sdk.detector import (
+    DETECTOR_API_VERSION,
+    AlarmLatch,
+    Detector,
+    DetectorError,
+    DetectorState,
+    Scores,
+    check_batch,
+    check_history,
+    state_params,
+    top_tags,
+)
+from app.sdk.device_type import Decoder, DeviceType, DeviceTypeBase, DiscoveryError
 from app.sdk.driver import (
     CommError,
     DeviceException,
@@ -20,13 +41,37 @@ API_VERSION = "1.0"
 
 __all__ = [
     "API_VERSION",
+    "DETECTOR_API_VERSION",
+    "AlarmLatch",
     "CommError",
+    "ConfigError",
+    "DataType",
+    "Decoder",
+    "Detector",
+    "DetectorError",
+    "DetectorState",
     "DeviceException",
+    "DeviceInfo",
+    "DeviceType",
+    "DeviceTypeBase",
+    "DiscoveryError",
     "Driver",
     "DriverError",
     "LinkConfig",
     "MalformedReply",
+    "Point",
+    "Profile",
     "Quality",
     "Sample",
+    "Scores",
     "SerialSettings",
+    "Table",
+    "Value",
+    "check_batch",
+    "check_history",
+    "make_decoder",
+    "parse_profile",
+    "registers_to_bytes",
+    "state_params",
+    "top_tags",
 ]
