@@ -7,7 +7,9 @@ are in :mod:`app.core.journal.chain`, so an auditor can re-implement verificatio
 
 from app.core.journal.canonical import JournalBodyError, canonical_json
 from app.core.journal.keys import Identity, KeyFileError, load_identity
+from app.core.journal.reader import JournalEvent, export_head, read_events
 from app.core.journal.store import JournalError
+from app.core.journal.verify import VerifyResult, load_anchors, verify
 from app.core.journal.writer import Journal, JournalStats
 
 __all__ = [
@@ -15,8 +17,14 @@ __all__ = [
     "Journal",
     "JournalBodyError",
     "JournalError",
+    "JournalEvent",
     "JournalStats",
     "KeyFileError",
+    "VerifyResult",
     "canonical_json",
+    "export_head",
+    "load_anchors",
     "load_identity",
+    "read_events",
+    "verify",
 ]
