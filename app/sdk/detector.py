@@ -197,7 +197,9 @@ def check_history(history: np.ndarray, tags: Sequence[str], min_rows: int) -> np
     bad = ~np.isfinite(x)
     if bad.any():
         col = int(np.argwhere(bad)[0][1])
-        raise DetectorError(f"history has {int(bad.sum())} missing/non-finite values (first in {tags[col]!r})")
+        raise DetectorError(
+            f"history has {int(bad.sum())} missing/non-finite values (first in {tags[col]!r})"
+        )
     return x
 
 

@@ -149,7 +149,8 @@ def main() -> int:
         print(f"{name:32s} {r['f1']:6.3f} {r['far']:7.2f} {r['mar']:7.2f} {r['delay']:8.1f} "
               f"{r['detected']:>4d}/{r['episodes']:<4d}")
     b = all_rows_baseline(files)
-    print(f"{'baseline: alarm on every row':32s} {b['f1']:6.3f} {b['far']:7.2f} {b['mar']:7.2f} {b['delay']:8.1f}")
+    print(f"{'baseline: alarm on every row':32s} {b['f1']:6.3f} {b['far']:7.2f} {b['mar']:7.2f} "
+          f"{b['delay']:8.1f}")
     for label, f1, far, mar in LEADERBOARD:
         print(f"{label:32s} {f1:6.2f} {far:7.2f} {mar:7.2f}")
     print(f"(accuracy part took {time.perf_counter() - t_start:.1f} s)")

@@ -1,8 +1,9 @@
-"""Find detectors by name.
+"""Find built-in detectors by name without the plugin host.
 
-Until the plugin host takes over (it will look detectors up from every plugin manifest), this
-reads the built-in ``plugins/detectors/plugin.toml`` itself. Everything else in Vigil calls only
-`detector_entries` and `detector_class`, so swapping in the host is a change to this file alone.
+The Core and the CLI look detectors up through ``PluginHost.detector_class`` (every plugin's
+manifest, failures contained). The core may not import the plugin host (layering), so the
+detection engine takes a lookup function and defaults to this one, which reads the built-in
+``plugins/detectors/plugin.toml`` only: enough for tests, benchmarks and a headless engine.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ def _manifest_path() -> Path:
 
 
 def detector_entries() -> dict[str, dict[str, str]]:
-    """name -> {"entry": "module:attr", "description": ..., "plugin": id}, from the manifest."""
+    """name -> {"entry": "module:attr", "plugin": id}, from the built-in manifest."""
     path = _manifest_path()
     try:
         manifest = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise UnknownDetector(f"{path}: cannot read detector manifest ({e})") from None
-    found = manifest.get("contributes", {}).get("detectors", {})
+    plugin_id = str(manifest.get("plugin", {}).get("id", path.parent.name))
     return {
-        name: {"entry": str(spec.get("entry", "")), "description": str(spec.get("description", "")),
-               "plugin": str(manifest.get("id", path.parent.name))}
-        for name, spec in found.items()
+        str(spec.get("name", "")): {"entry": str(spec.get("factory", "")), "plugin": plugin_id}
+        for spec in manifest.get("detectors", [])
+        if isinstance(spec, dict)
     }
 
 

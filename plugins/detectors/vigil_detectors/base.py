@@ -96,7 +96,9 @@ class FeatureDetector:
         det = cls(**params)
         det._tags = list(state.tags)
         det._threshold = float(state.threshold)
-        det._features = CausalFeatures.from_arrays(state.arrays, float(params["alpha"]), bool(params["use_diff"]))
+        det._features = CausalFeatures.from_arrays(
+            state.arrays, float(params["alpha"]), bool(params["use_diff"])
+        )
         det._load_model(state.arrays)
         return det
 

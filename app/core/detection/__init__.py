@@ -1,0 +1,29 @@
+"""Live anomaly detection in the core: the engine, the pickle-free model store and provenance.
+
+Public names: `DetectionEngine`, `ModelInfo`, `GroupStatus`, `JournalProvenance`,
+`save_model`, `load_model`, `ModelError`, `ModelRefused`, `detector_class`, `detector_entries`.
+"""
+
+from app.core.detection.engine import DetectionEngine, GroupStatus, ModelInfo
+from app.core.detection.provenance import JournalProvenance, journaled_model_hashes
+from app.core.detection.registry import UnknownDetector, detector_class, detector_entries
+from app.core.detection.rows import RowAssembler, rows_from_series
+from app.core.detection.store import LoadedModel, ModelError, ModelRefused, load_model, save_model
+
+__all__ = [
+    "DetectionEngine",
+    "GroupStatus",
+    "JournalProvenance",
+    "LoadedModel",
+    "ModelError",
+    "ModelInfo",
+    "ModelRefused",
+    "RowAssembler",
+    "UnknownDetector",
+    "detector_class",
+    "detector_entries",
+    "journaled_model_hashes",
+    "load_model",
+    "rows_from_series",
+    "save_model",
+]
