@@ -1,0 +1,131 @@
+"""Flood detection and the alarm-system KPIs of ISA-18.2 / EEMUA 191.
+
+Kept separate from the state machine: it only hears "alarm X activated at t" and answers
+questions about rates, so it can be tested (and replaced) on its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+FLOOD_WINDOW_S = 600.0
+FLOOD_ENTER = 10  # more than this many new alarms in the window starts a flood
+FLOOD_EXIT = 5  # fewer than this many ends it (hysteresis, so the banner does not flicker)
+CHATTER_COUNT = 3  # this many activations ...
+CHATTER_WINDOW_S = 60.0  # ... within this span make an alarm "chattering"
+STALE_AFTER_S = 24 * 3600.0
+KPI_WINDOW_S = 24 * 3600.0
+_MAX_REMEMBERED = 200_000  # activations kept for KPIs (bounded memory in a storm)
+
+
+@dataclass(frozen=True, slots=True)
+class FloodChange:
+    active: bool
+    count: int
+    t: float
+
+
+class AlarmStatistics:
+    """Remembers recent activations; tells when a flood starts or ends."""
+
+    def __init__(self, start: float):
+        self.started_at = start
+        self._activations: deque[tuple[float, str]] = deque(maxlen=_MAX_REMEMBERED)
+        self._window: deque[float] = deque()
+        self.in_flood = False
+        self.flood_since: float | None = None
+        self._flood_total_s = 0.0
+        self.floods = 0
+
+    def seed(self, activations: list[tuple[float, str]]) -> None:
+        """Load activations from before a restart so KPIs span it (flood state is not seeded:
+        a restart re-detects a flood from the first new alarms)."""
+        for t, alarm_id in activations:
+            self._activations.append((t, alarm_id))
+
+    def activation(self, alarm_id: str, t: float) -> FloodChange | None:
+        self._activations.append((t, alarm_id))
+        self._window.append(t)
+        return self.advance(t)
+
+    def advance(self, now: float) -> FloodChange | None:
+        """Slide the window to ``now``; return a change if the flood state flipped."""
+        w = self._window
+        while w and w[0] <= now - FLOOD_WINDOW_S:
+            w.popleft()
+        n = len(w)
+        if not self.in_flood and n > FLOOD_ENTER:
+            self.in_flood = True
+            self.flood_since = now
+            self.floods += 1
+            return FloodChange(True, n, now)
+        if self.in_flood and n < FLOOD_EXIT:
+            assert self.flood_since is not None
+            self._flood_total_s += now - self.flood_since
+            self.in_flood = False
+            self.flood_since = None
+            return FloodChange(False, n, now)
+        return None
+
+    def next_window_edge(self) -> float | None:
+        """When the oldest activation leaves the window (the flood may end then)."""
+        return self._window[0] + FLOOD_WINDOW_S if self._window else None
+
+    def time_in_flood(self, now: float) -> float:
+        extra = now - self.flood_since if self.in_flood and self.flood_since is not None else 0.0
+        return self._flood_total_s + extra
+
+    def kpis(
+        self, now: float, active_since: dict[str, float], window_s: float = KPI_WINDOW_S
+    ) -> dict[str, object]:
+        """``active_since``: alarm id -> when its current activation began (active alarms only)."""
+        since = now - window_s
+        recent = [(t, a) for t, a in self._activations if t >= since]
+        per_alarm: dict[str, list[float]] = {}
+        for t, a in recent:
+            per_alarm.setdefault(a, []).append(t)
+        chattering = []
+        for a, ts in per_alarm.items():
+            worst = _most_within(ts, CHATTER_WINDOW_S)
+            if worst >= CHATTER_COUNT:
+                chattering.append({"id": a, "max_per_min": worst, "activations": len(ts)})
+        chattering.sort(key=lambda d: (-int(d["max_per_min"]), d["id"]))  # type: ignore[call-overload]
+        span = max(min(window_s, now - self.started_at), 1.0)
+        last10 = sum(1 for t, _ in recent if t > now - FLOOD_WINDOW_S)
+        counts = Counter(a for _, a in recent)
+        return {
+            "window_s": window_s,
+            "activations": len(recent),
+            "alarms_last_10min": last10,
+            "alarms_per_10min_avg": round(len(recent) / (span / FLOOD_WINDOW_S), 3),
+            "in_flood": self.in_flood,
+            "floods": self.floods,
+            "time_in_flood_s": round(self.time_in_flood(now), 3),
+            "time_in_flood_pct": round(100.0 * self.time_in_flood(now) / max(now - self.started_at, 1.0), 3),
+            "chattering": chattering,
+            "stale": sorted(
+                (
+                    {"id": a, "active_for_s": round(now - t0, 1)}
+                    for a, t0 in active_since.items()
+                    if now - t0 > STALE_AFTER_S
+                ),
+                key=lambda d: -float(d["active_for_s"]),  # type: ignore[arg-type]
+            ),
+            "top_bad_actors": [{"id": a, "activations": n} for a, n in _top(counts, 10)],
+        }
+
+
+def _most_within(ts: list[float], span: float) -> int:
+    """Largest number of activations inside any ``span``-second stretch (ts sorted; two pointers)."""
+    best = 0
+    j = 0
+    for i, t in enumerate(ts):
+        while t - ts[j] > span:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def _top(counts: Counter[str], n: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]

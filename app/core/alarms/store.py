@@ -1,0 +1,345 @@
+"""The alarm state table and alarm history in ``alarms.sqlite``.
+
+Why a table of our own when the journal already holds every transition: the journal is the
+authority, but it is an append-only log of everything. Restoring state at start and answering
+"what did tank.level do last night" from it means replaying it all. This file keeps the current
+state of each alarm (one row per alarm, a JSON document) and an indexed copy of alarm events, both
+derivable from the journal (see ``replay.py``).
+
+All writing happens on one writer thread fed by a bounded queue, because ``on_samples`` runs on
+the core thread and must never wait for a disk. Readers open their own connection (WAL), so the
+CLI can read while the workstation runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core.alarms.types import AlarmQuery, Priority
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_state (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarm_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    alarm_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    device TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    event TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    value TEXT,
+    limit_value TEXT,
+    actor TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS alarm_events_ts ON alarm_events (ts);
+CREATE INDEX IF NOT EXISTS alarm_events_alarm ON alarm_events (alarm_id, ts);
+CREATE INDEX IF NOT EXISTS alarm_events_source ON alarm_events (source, ts);
+"""
+
+EVENT_COLUMNS = (
+    "ts",
+    "alarm_id",
+    "source",
+    "device",
+    "priority",
+    "event",
+    "from_state",
+    "to_state",
+    "value",
+    "limit_value",
+    "actor",
+    "detail",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One alarm event as stored: a transition, or an operator action on an alarm."""
+
+    ts: float
+    alarm_id: str
+    source: str
+    device: str
+    priority: str
+    event: str
+    from_state: str | None
+    to_state: str | None
+    value: Any
+    limit_value: Any
+    actor: str
+    detail: dict[str, Any] | None = None
+
+    def as_params(self) -> tuple[Any, ...]:
+        return (
+            self.ts,
+            self.alarm_id,
+            self.source,
+            self.device,
+            self.priority,
+            self.event,
+            self.from_state,
+            self.to_state,
+            _dump(self.value),
+            _dump(self.limit_value),
+            self.actor,
+            _dump(self.detail),
+        )
+
+
+def _dump(v: Any) -> str | None:
+    return None if v is None else json.dumps(v, separators=(",", ":"), default=str)
+
+
+def _load(v: str | None) -> Any:
+    return None if v is None else json.loads(v)
+
+
+class StoreError(Exception):
+    """The state file cannot be used; the message names the file."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.executescript(_SCHEMA)
+    con.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
+    return con
+
+
+def open_or_quarantine(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """Open the state file; if it is not a usable SQLite database, move it aside (nothing is
+    deleted) and start a fresh one. Returns the connection and, if it quarantined, a message."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = _connect(path)
+        con.execute("SELECT count(*) FROM alarm_state").fetchone()
+        return con, None
+    except sqlite3.DatabaseError as e:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(path) + suffix)
+            if p.exists():
+                p.rename(Path(str(aside) + suffix))
+        con = _connect(path)
+        return con, f"{path}: unreadable alarm state ({e}); moved to {aside.name}, starting afresh"
+
+
+class AlarmStore:
+    """Owns the writer thread. ``put_state``/``put_event`` never block; ``flush`` waits."""
+
+    def __init__(self, path: Path, queue_max: int = 100_000):
+        self.path = Path(path)
+        self._con, self.quarantine_note = open_or_quarantine(self.path)
+        self._q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=queue_max)
+        self.dropped = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="alarm-store", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    # -- reads at start-up (core thread, before samples flow)
+    def load_states(self) -> dict[str, dict[str, Any]]:
+        rows = self._con.execute("SELECT id, data FROM alarm_state").fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for alarm_id, data in rows:
+            try:
+                out[alarm_id] = json.loads(data)
+            except ValueError:
+                continue  # a broken row is ignored here; the engine notes the count
+        return out
+
+    def recent_activations(self, since: float) -> list[tuple[float, str]]:
+        return self._con.execute(
+            "SELECT ts, alarm_id FROM alarm_events WHERE event='transition' AND to_state='unack_active' "
+            "AND ts >= ? ORDER BY seq",
+            (since,),
+        ).fetchall()
+
+    # -- writes (any thread, non-blocking)
+    def put_state(self, alarm_id: str, data: dict[str, Any]) -> None:
+        self._put(("state", (alarm_id, json.dumps(data, separators=(",", ":"), default=str))))
+
+    def delete_state(self, alarm_id: str) -> None:
+        self._put(("delete", alarm_id))
+
+    def put_event(self, row: EventRow) -> None:
+        self._put(("event", row.as_params()))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        try:
+            self._q.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far is committed. False if it timed out."""
+        if self._closed:
+            return True
+        done = threading.Event()
+        try:
+            self._q.put(("flush", done), timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        self._q.put(("stop", None))
+        self._thread.join(timeout)
+        self._con.close()
+
+    def _run(self) -> None:
+        while True:
+            items = [self._q.get()]
+            while len(items) < 2000:
+                try:
+                    items.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            waiters: list[threading.Event] = []
+            stop = False
+            try:
+                self._con.execute("BEGIN")
+                for kind, payload in items:
+                    if kind == "state":
+                        self._con.execute(
+                            "INSERT OR REPLACE INTO alarm_state (id, data) VALUES (?, ?)", payload
+                        )
+                    elif kind == "delete":
+                        self._con.execute("DELETE FROM alarm_state WHERE id = ?", (payload,))
+                    elif kind == "event":
+                        self._con.execute(
+                            f"INSERT INTO alarm_events ({', '.join(EVENT_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+                            payload,
+                        )
+                    elif kind == "flush":
+                        waiters.append(payload)
+                    elif kind == "stop":
+                        stop = True
+                self._con.execute("COMMIT")
+            except sqlite3.Error as e:  # disk full, file removed under us: count, keep running
+                self.write_errors += 1
+                self.last_error = f"{self.path}: {e}"
+                with contextlib.suppress(sqlite3.Error):
+                    self._con.execute("ROLLBACK")
+            for w in waiters:
+                w.set()
+            if stop:
+                return
+
+
+# -- read-only access for the CLI and the UI -------------------------------------------------
+
+
+def _open_ro(path: Path) -> sqlite3.Connection:
+    if not Path(path).exists():
+        raise StoreError(f"{path}: no alarm state here (has the workstation run with this data dir?)")
+    try:
+        con = sqlite3.connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True)
+        con.execute("SELECT count(*) FROM alarm_state").fetchone()
+        return con
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path}: not a readable alarm database ({e})") from None
+
+
+def read_states(path: Path) -> list[dict[str, Any]]:
+    """Every alarm's last stored state, sorted by id."""
+    con = _open_ro(path)
+    try:
+        rows = con.execute("SELECT id, data FROM alarm_state ORDER BY id").fetchall()
+    finally:
+        con.close()
+    out = []
+    for alarm_id, data in rows:
+        try:
+            d = json.loads(data)
+        except ValueError:
+            d = {"state": "unreadable"}
+        d["id"] = alarm_id
+        out.append(d)
+    return out
+
+
+def query_events(path: Path | sqlite3.Connection, q: AlarmQuery) -> list[dict[str, Any]]:
+    """Alarm events matching ``q``, oldest first (at most ``q.limit``, the newest ones)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.since is not None:
+        where.append("ts >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        where.append("ts <= ?")
+        params.append(q.until)
+    if q.tag:
+        where.append("(source = ? OR device = ? OR alarm_id = ?)")
+        params += [q.tag, q.tag, q.tag]
+    if q.alarm_id:
+        where.append("alarm_id = ?")
+        params.append(q.alarm_id)
+    if q.priority:
+        where.append("priority = ?")
+        params.append(Priority.parse(q.priority).label)
+    if q.state:
+        where.append("to_state = ?")
+        params.append(q.state)
+    if q.actor:
+        where.append("actor = ?")
+        params.append(q.actor)
+    if q.kinds:
+        where.append(f"event IN ({', '.join('?' * len(q.kinds))})")
+        params += list(q.kinds)
+    sql = "SELECT seq, " + ", ".join(EVENT_COLUMNS) + " FROM alarm_events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY seq DESC LIMIT ?"
+    params.append(int(q.limit))
+    own = not isinstance(path, sqlite3.Connection)
+    con = _open_ro(path) if own else path  # type: ignore[arg-type]
+    try:
+        rows = con.execute(sql, params).fetchall()
+    finally:
+        if own:
+            con.close()
+    return [_event_dict(r) for r in reversed(rows)]
+
+
+def _event_dict(r: Iterable[Any]) -> dict[str, Any]:
+    seq, ts, alarm_id, source, device, priority, event, f, t, value, limit, actor, detail = r
+    return {
+        "seq": seq,
+        "ts": ts,
+        "alarm_id": alarm_id,
+        "source": source,
+        "device": device,
+        "priority": priority,
+        "event": event,
+        "from_state": f,
+        "to_state": t,
+        "value": _load(value),
+        "limit": _load(limit),
+        "actor": actor,
+        "detail": _load(detail),
+    }
