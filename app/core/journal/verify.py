@@ -108,6 +108,21 @@ def load_anchors(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _stored_key(meta: dict[str, str], identity: Identity) -> VerifyingKey | None:
+    """The database's own copy of the public key when it differs from the pinned one, else None.
+
+    It is never trusted; it only lets the report say "re-signed with a substituted key" instead
+    of just "bad signature".
+    """
+    pem = meta.get("public_key_pem", "")
+    if pem.strip() == identity.public_key.to_pem().decode().strip():
+        return None
+    try:
+        return VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256)
+    except Exception:  # whatever is stored there, it is not the pinned key
+        return identity.public_key
+
+
 def _check_signature(vk: VerifyingKey, msg: bytes, sig: bytes) -> bool:
     try:
         return bool(vk.verify(sig, msg, hashfunc=hashlib.sha256))
@@ -129,6 +144,8 @@ def verify(
     """
     path = db_path(journal)
     notes: list[str] = []
+    if not path.exists():
+        return VerifyResult("corrupt", f"{path}: no journal database here")
     try:
         if isinstance(pubkey, Identity):
             identity = pubkey
@@ -184,7 +201,8 @@ def _verify_open(
                              f"is journal {identity.journal_id}: replaced or from another journal"))
     elif identity.journal_id is None:
         notes.append("the pinned key file has no journal id; the id in the database was trusted")
-    if meta.get("public_key_pem", "").strip() != identity.public_key.to_pem().decode().strip():
+    db_key = _stored_key(meta, identity)
+    if db_key is not None:
         faults.append(_Fault(float("inf"), "public_key_substituted",
                              "the public key stored in the database is not the pinned key "
                              "(substituted); only the pinned key is used"))
@@ -209,6 +227,11 @@ def _verify_open(
                                  f"after seq {last_size} are not sealed by a valid chain of checkpoints"))
             break
         if not isinstance(sig, bytes) or not _check_signature(vk, msg, sig):
+            if db_key is not None and isinstance(sig, bytes) and _check_signature(db_key, msg, sig):
+                faults.append(_Fault(first, "public_key_substituted",
+                                     f"checkpoint #{number} (seq {first}..{size}) was signed with the "
+                                     "substituted key stored in the database, not the pinned key"))
+                break
             faults.append(_Fault(first, "checkpoint_signature",
                                  f"checkpoint #{number} (seq {first}..{size}) has a signature the "
                                  "pinned key did not make (checkpoint edited or re-signed with another key)"))
@@ -263,8 +286,8 @@ def _verify_open(
     tail = f"; {base['unsealed']} event(s) after the last checkpoint are not yet sealed" \
         if base["unsealed"] else ""
     anchored = f", consistent with {len(anchors)} exported head(s)" if anchors else ""
-    return VerifyResult("intact", f"{path}: intact: {total} events, {n_checkpoints} signed "
-                        f"checkpoints{anchored}{tail}", anchors_checked=len(anchors or ()), **base)
+    return VerifyResult("intact", f"{path}: {total} events intact, {n_checkpoints} signed "
+                        f"checkpoint(s){anchored}{tail}", anchors_checked=len(anchors or ()), **base)
 
 
 def _scan_events(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import queue
 import secrets
@@ -91,6 +92,14 @@ class JournalStats:
     dropped: int
     last_error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _previous_journal_id(journal_dir: Path) -> str | None:
+    """The journal id in an existing identity file: set when a database was lost or removed."""
+    try:
+        return str(json.loads((journal_dir / IDENTITY_FILE).read_text("utf-8"))["journal_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 class Journal:
@@ -173,6 +182,7 @@ class Journal:
                 self._sk = create_signing_key(self.dir, passphrase)
             journal_id = secrets.token_hex(16)
             vk = self._sk.get_verifying_key()
+            replaced = _previous_journal_id(self.dir)
             with self._con:
                 self._con.execute("BEGIN IMMEDIATE")
                 self._con.executemany(
@@ -192,6 +202,8 @@ class Journal:
                     "key_fingerprint": public_key_fingerprint(vk),
                     "key_protected": passphrase is not None,
                     "identity_file": str(self.dir / IDENTITY_FILE),
+                    # a journal database that vanished while its identity stayed is worth a line
+                    "replaces_missing_journal": replaced,
                 }), True)
             )
         else:

@@ -1,0 +1,188 @@
+"""``vigil journal verify | export-head | show | note``: the journal from the command line.
+
+Everything here is read-only except ``note``. Exit codes of ``verify`` are part of the
+interface (scripts and auditors rely on them): 0 intact, 1 tampered, 2 usage error, 3 unreadable
+or corrupt database, 4 inconsistent with an exported head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from app.core.errors import VigilError
+from app.core.journal import (
+    Journal,
+    JournalError,
+    export_head,
+    read_events,
+    verify,
+)
+from app.core.paths import default_data_dir, resolve_data_dir
+
+PASSPHRASE_ENV = "VIGIL_JOURNAL_PASSPHRASE"
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("journal", help="verify, export, show and annotate the signed event journal")
+    jsub = p.add_subparsers(dest="journal_cmd", required=True)
+
+    v = jsub.add_parser(
+        "verify",
+        help="check the hash chain and signatures; exit 0 intact, 1 tampered, 2 usage error, "
+        "3 unreadable/corrupt, 4 inconsistent with an exported head",
+    )
+    _data_dir_arg(v)
+    v.add_argument("--pubkey", metavar="FILE",
+                   help="pinned identity.json (or public-key PEM) kept away from this computer")
+    v.add_argument("--anchors", metavar="FILE",
+                   help="file of heads saved earlier with export-head (one JSON line each)")
+    v.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    v.set_defaults(func=_verify)
+
+    e = jsub.add_parser("export-head", help="print the latest signed head as one JSON line")
+    _data_dir_arg(e)
+    e.add_argument("--append", metavar="FILE",
+                   help="also append the line to FILE (an anchors file for verify --anchors)")
+    e.set_defaults(func=_export_head)
+
+    s = jsub.add_parser("show", help="list journal events (display only; use verify to check)")
+    _data_dir_arg(s)
+    s.add_argument("--kind", help="exact kind, or a prefix such as 'alarm.*'")
+    s.add_argument("--since", metavar="T",
+                   help="epoch seconds, ISO date/time (UTC unless it has an offset), or 30m/2h/7d ago")
+    s.add_argument("--limit", type=int, metavar="N", help="only the latest N matching events")
+    s.add_argument("--json", action="store_true", help="one JSON object per line")
+    s.set_defaults(func=_show)
+
+    n = jsub.add_parser("note", help="add an operator's shift-log entry to the journal")
+    _data_dir_arg(n)
+    n.add_argument("--actor", required=True, help="who is writing the note")
+    n.add_argument("text", nargs="+", help="the note")
+    n.set_defaults(func=_note)
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="Vigil data folder (default: $VIGIL_DATA_DIR or the user data folder)")
+
+
+def _journal_dir(args: argparse.Namespace) -> Path:
+    """The journal folder, without creating anything: reading must not leave traces."""
+    base = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    return base / "journal"
+
+
+def _verify(args: argparse.Namespace) -> int:
+    result = verify(_journal_dir(args), pubkey=args.pubkey, anchors=args.anchors)
+    if args.json:
+        print(json.dumps(result.to_dict(), sort_keys=True))
+        return result.exit_code
+    label = {"intact": "INTACT", "tampered": "TAMPERED", "corrupt": "CORRUPT",
+             "anchor_mismatch": "INCONSISTENT WITH EXPORTED HEAD", "usage": "ERROR"}[result.status]
+    out = sys.stdout if result.ok else sys.stderr
+    print(f"{label}: {result.message}", file=out)
+    if result.fault:
+        print(f"  fault: {result.fault}; first bad seq: {result.first_bad_seq}", file=out)
+    if result.journal_id:
+        print(f"  journal {result.journal_id}: {result.events} events, {result.checkpoints} valid "
+              f"signed checkpoint(s), {result.unsealed} event(s) after the last checkpoint "
+              "(unsealed)", file=out)
+    for note in result.notes:
+        print(f"  note: {note}", file=out)
+    return result.exit_code
+
+
+def _export_head(args: argparse.Namespace) -> int:
+    try:
+        head = export_head(_journal_dir(args))
+    except JournalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    line = json.dumps(head, sort_keys=True)
+    print(line)
+    if args.append:
+        try:
+            with open(args.append, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError as e:
+            print(f"error: {args.append}: cannot append the head ({e})", file=sys.stderr)
+            return 1
+    return 0
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``--since`` value -> epoch seconds. Raises ValueError with the accepted forms."""
+    text = text.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        now = dt.datetime.now(dt.UTC).timestamp() if now is None else now
+        return now - float(m.group(1)) * _UNIT_S[m.group(2)]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r}: use epoch seconds, an ISO date/time such as 2026-11-25T08:00, "
+            "or an age such as 30m, 2h, 7d"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def _fmt_ts(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _show(args: argparse.Namespace) -> int:
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        events = read_events(_journal_dir(args), kind=args.kind, since=since, limit=args.limit,
+                             newest_first=args.limit is not None)
+    except JournalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    if args.limit is not None:
+        events.reverse()
+    for ev in events:
+        if args.json:
+            print(json.dumps(ev.to_dict(), sort_keys=True, ensure_ascii=False))
+        else:
+            mark = "!" if ev.critical else " "
+            body = json.dumps(ev.body, sort_keys=True, ensure_ascii=False)
+            print(f"{ev.seq:>8} {mark} {_fmt_ts(ev.ts)}  {ev.kind:<24} {ev.actor:<16} {body}")
+    return 0
+
+
+def _note(args: argparse.Namespace) -> int:
+    text = " ".join(args.text).strip()
+    if not text:
+        print("error: the note is empty", file=sys.stderr)
+        return 2
+    jdir = resolve_data_dir(args.data_dir) / "journal"
+    try:
+        journal = Journal.open(jdir, passphrase=os.environ.get(PASSPHRASE_ENV))
+    except VigilError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        journal.append("note", args.actor, {"text": text}, critical=True)
+    finally:
+        journal.close()
+    print(f"note recorded in {jdir} as {args.actor}")
+    return 0
