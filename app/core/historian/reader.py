@@ -158,9 +158,8 @@ class HistorianReader:
             ).fetchone()
             if count > max_points:
                 return downsample_rows(conn, tid, max(lo, first), min(hi, last), max_points, numeric)
-        return conn.execute(
-            f"SELECT t, value, text, quality FROM samples WHERE {where} ORDER BY t", (tid, lo, hi)
-        ).fetchall()
+        cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"  # see downsample
+        return conn.execute(f"SELECT {cols} FROM samples WHERE {where} ORDER BY t", (tid, lo, hi)).fetchall()
 
 
 def _quality(code: int) -> Quality | int:

@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 KIND_NUMBER = "number"
 KIND_TEXT = "text"
 
+TREND_INDEX = "idx_samples_trend"
+
 
 class HistorianError(VigilError):
     """The historian database cannot be opened or read; the message names the file."""
@@ -31,8 +33,8 @@ def create_schema(path: Path) -> None:
     """Create (or check) the tables and indexes. Safe to call on an existing historian.
 
     ``samples`` keeps SQLite's rowid (rows are appended in arrival order, which is cheap) and a
-    ``(tag_id, t)`` index answers the trend question "one tag, one time range" without touching
-    other tags' rows.
+    ``(tag_id, t, quality, value)`` index answers the trend question "one tag, one time range"
+    without touching other tags' rows.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -66,7 +68,13 @@ def create_schema(path: Path) -> None:
             foreign_keys=[("tag_id", "tags", "id")],
             if_not_exists=True,
         )
-        db["samples"].create_index(["tag_id", "t"], if_not_exists=True)
+        # covering index: a numeric trend query reads only the index, one contiguous run per tag,
+        # instead of hopping between table pages where every tag's rows are interleaved
+        # (measured ~2x faster for a 36,000-row trend, for ~5 % more file size)
+        db["samples"].create_index(
+            ["tag_id", "t", "quality", "value"], index_name=TREND_INDEX, if_not_exists=True
+        )
+        conn.execute("DROP INDEX IF EXISTS idx_samples_tag_id_t")  # the narrower first version
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.commit()
     except sqlite3.DatabaseError as e:
