@@ -54,21 +54,23 @@ def scan_folder(root: Path, source: Source) -> list[PluginRecord]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         if folder.name.startswith(("_", ".")):
             continue
-        manifest_path = folder / MANIFEST_NAME
-        if not manifest_path.is_file():
-            records.append(
-                PluginRecord(
-                    id=f"?{folder.name}",
-                    source=source,
-                    location=folder,
-                    manifest_path=manifest_path,
-                    state=PluginState.REJECTED,
-                    reason=f"{manifest_path}: no plugin.toml in this plugin folder",
-                )
-            )
-            continue
-        records.append(_record_from_manifest(source, folder, manifest_path, import_root=folder))
+        records.append(scan_plugin_folder(folder, source))
     return records
+
+
+def scan_plugin_folder(folder: Path, source: Source) -> PluginRecord:
+    """One explicitly named plugin folder (tests, ``plugin_dirs=``)."""
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        return PluginRecord(
+            id=f"?{folder.name}",
+            source=source,
+            location=folder,
+            manifest_path=manifest_path,
+            state=PluginState.REJECTED,
+            reason=f"{manifest_path}: no plugin.toml in this plugin folder",
+        )
+    return _record_from_manifest(source, folder, manifest_path, import_root=folder)
 
 
 def scan_entry_points() -> list[PluginRecord]:

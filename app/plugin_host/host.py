@@ -15,7 +15,7 @@ import inspect
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from app.core import paths
 from app.core.errors import ConfigError, VigilError
 from app.core.profiles import Profile, ProfileLibrary, load_profile
 from app.plugin_host.disabled import DisabledList
-from app.plugin_host.discovery import resolve, scan_entry_points, scan_folder
+from app.plugin_host.discovery import resolve, scan_entry_points, scan_folder, scan_plugin_folder
 from app.plugin_host.guard import (
     GuardedDeviceType,
     GuardedDriver,
@@ -64,6 +64,7 @@ class PluginHost:
         builtin_dir: Path | None = _UNSET,
         user_dir: Path | None = _UNSET,
         frozen_dir: Path | None = _UNSET,
+        plugin_dirs: Sequence[Path] = (),
         entry_points: bool = True,
         builtins_only: bool = False,
         import_budget_s: float = 10.0,
@@ -74,6 +75,8 @@ class PluginHost:
         self.builtin_dir = paths.builtin_plugins_dir() if builtin_dir is _UNSET else builtin_dir
         self.user_dir = paths.user_plugins_dir() if user_dir is _UNSET else user_dir
         self.frozen_dir = paths.frozen_plugins_dir() if frozen_dir is _UNSET else frozen_dir
+        #: individual plugin folders (tests, development), scanned as user plugins after user_dir
+        self.plugin_dirs = [Path(p) for p in plugin_dirs]
         self.use_entry_points = entry_points
         env_off = os.environ.get("VIGIL_NO_PLUGINS", "").strip() not in ("", "0")
         self.builtins_only = builtins_only or env_off
@@ -113,6 +116,7 @@ class PluginHost:
             if not self.builtins_only:
                 if self.user_dir is not None:
                     found += scan_folder(Path(self.user_dir), Source.USER)
+                found += [scan_plugin_folder(p, Source.USER) for p in self.plugin_dirs]
                 if self.frozen_dir is not None:
                     found += scan_folder(Path(self.frozen_dir), Source.FROZEN)
                 if self.use_entry_points:

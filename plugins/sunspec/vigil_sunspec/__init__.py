@@ -1,0 +1,1 @@
+"""SunSpec device type for Vigil: model discovery on inverters (see ``device.py``)."""
