@@ -3,8 +3,6 @@ profile text, and a real journal (real SQLite, real ECDSA signatures) in tmp_pat
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.core.alarms import AlarmEngine
-from app.core.journal import Journal
+from app.core.journal import Journal, read_events
 from app.core.model import Quality, Sample
 from app.core.plant import Plant, parse_plant
 from app.core.profiles import ProfileLibrary, parse_profile
@@ -98,13 +96,8 @@ def good(tag: str, value: Any, t: float = 0.0) -> Sample:
 
 
 def read_journal(journal_dir: Path) -> list[tuple[int, str, str, dict[str, Any]]]:
-    """(seq, kind, actor, body) for every event, read-only, in order."""
-    con = sqlite3.connect(f"file:{journal_dir / 'journal.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = con.execute("SELECT seq, kind, actor, body FROM events ORDER BY seq").fetchall()
-    finally:
-        con.close()
-    return [(seq, kind, actor, json.loads(body)) for seq, kind, actor, body in rows]
+    """(seq, kind, actor, body) for every event, in order, through the journal's own reader."""
+    return [(e.seq, e.kind, e.actor, e.body) for e in read_events(journal_dir)]
 
 
 def transitions(journal_dir: Path) -> list[tuple[str, str, str, str]]:

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from app.core.alarms.definitions import DEFAULT_PRIORITY, HIGH_KINDS, alarm_id, plant_alarms
 from app.core.alarms.kpis import AlarmStatistics, FloodChange
+from app.core.alarms.replay import rebuild_rows
 from app.core.alarms.store import AlarmStore, EventRow, query_events
 from app.core.alarms.types import (
     LEGAL_TRANSITIONS,
@@ -310,7 +311,28 @@ class AlarmEngine:
             self._device_watches.setdefault(w.device, []).append(w)
 
     def _restore(self, now: float) -> None:
-        rows = self._store.load_states()
+        """Restore the previous run's state: the state table, checked alarm by alarm against
+        what the journal says. Where they disagree the journal wins (it is signed; the table is
+        a cache) and the disagreement is journaled as critical."""
+        table = self._store.load_states()
+        from_journal, journal_note = self._journal_rows()
+        rows: dict[str, dict[str, Any]] = {}
+        disagree: list[str] = []
+        journal_won: set[str] = set()
+        for aid in sorted(set(table) | set(from_journal or {})):
+            t = table.get(aid)
+            if from_journal is None:
+                rows[aid] = t  # type: ignore[assignment]
+                continue
+            j = from_journal.get(aid)
+            t_key = _restore_key(t)
+            j_key = _restore_key(j)
+            if t is not None and t_key == j_key:
+                rows[aid] = t
+            else:
+                disagree.append(f"{aid}: table {t_key}, journal {j_key}")
+                journal_won.add(aid)
+                rows[aid] = {**(t or {}), **(j or {"state": str(S.NORMAL), "condition": False})}
         restored: Counter[str] = Counter()
         problems: list[str] = []
         unknown: list[str] = []
@@ -319,8 +341,10 @@ class AlarmEngine:
             if a is None and row.get("kind") == AlarmKind.ANOMALY:
                 a = self._alarms[aid] = _Alarm(self._anomaly_definition(aid, row))
             if a is None:
-                unknown.append(aid)
-                self._store.delete_state(aid)
+                if row.get("state", str(S.NORMAL)) != S.NORMAL or aid in table:
+                    unknown.append(aid)
+                if aid in table:
+                    self._store.delete_state(aid)
                 continue
             try:
                 a.restore(row)
@@ -329,6 +353,8 @@ class AlarmEngine:
                 a.__init__(a.d)  # type: ignore[misc]
                 continue
             restored[str(a.state)] += 1
+            if aid in journal_won:
+                self._store.put_state(aid, a.to_row())
             if a.shelved:
                 heapq.heappush(self._shelf_heap, (a.shelved[2], aid))
         for w in self._watches.values():
@@ -342,13 +368,29 @@ class AlarmEngine:
                 "alarms": len(self._alarms),
                 "restored": sum(restored.values()),
                 "states": dict(sorted(restored.items())),
-                "no_longer_configured": sorted(unknown),
-                "unreadable": problems,
+                "vouched_by_journal": from_journal is not None and not disagree,
+                "journal_wins": disagree[:100],
+                "journal_unavailable": journal_note,
+                "no_longer_configured": sorted(unknown)[:100],
+                "unreadable": problems[:100],
                 "t": now,
             },
-            critical=bool(problems),
+            critical=bool(problems or disagree or journal_note),
         )
         self._schedule()
+
+    def _journal_rows(self) -> tuple[dict[str, dict[str, Any]] | None, str | None]:
+        """Alarm states rebuilt from the journal, or (None, why) if it cannot be read."""
+        folder = getattr(self._journal, "dir", None)
+        if folder is None:
+            return None, "the journal does not say where it lives; state table trusted as is"
+        try:
+            from app.core.journal import read_events
+
+            events = read_events(folder, kind="alarm.*")
+        except Exception as e:
+            return None, f"cannot read the journal to check the state table: {e}"
+        return rebuild_rows((e.seq, e.kind, e.actor, e.body) for e in events), None
 
     def _anomaly_definition(self, aid: str, row: dict[str, Any]) -> AlarmDefinition:
         try:
@@ -867,6 +909,15 @@ class AlarmEngine:
                     self.last_error = f"subscriber: {type(e).__name__}: {e}"
 
     _out: list[AlarmView] | None = None
+
+
+def _restore_key(row: dict[str, Any] | None) -> str:
+    """What must agree between the state table and the journal: the state and which
+    suppressions are on."""
+    if row is None:
+        return "normal"
+    flags = [n for n in ("shelved", "oos", "suppressed") if row.get(n)]
+    return "+".join([str(row.get("state", "?")), *flags])
 
 
 def _need_reason(reason: str, what: str, aid: str) -> str:

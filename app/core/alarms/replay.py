@@ -55,3 +55,64 @@ def compare_with_table(replay: Replay, table: Mapping[str, str]) -> list[str]:
         if j != t:
             out.append(f"{aid}: journal says {j}, state table says {t}")
     return out
+
+
+_FLAG_ACTIONS = {
+    "alarm.shelve": ("shelved", True),
+    "alarm.unshelve": ("shelved", False),
+    "alarm.out_of_service": ("oos", True),
+    "alarm.return_to_service": ("oos", False),
+    "alarm.suppress": ("suppressed", True),
+    "alarm.unsuppress": ("suppressed", False),
+}
+
+
+def rebuild_rows(events: Iterable[tuple[int, str, str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """State-table rows (the fields the engine restores) rebuilt from journal events
+    ``(seq, kind, actor, body)``. Used at start when the state table and the journal disagree:
+    the journal is the authority. The condition of an alarm that was suppressed is not journaled
+    (it never annunciated), so it comes back unknown (False) and the next sample settles it."""
+    rows: dict[str, dict[str, Any]] = {}
+    for _seq, kind, actor, body in events:
+        if not kind.startswith("alarm.") or "alarm" not in body:
+            continue
+        aid = str(body["alarm"])
+        row = rows.get(aid)
+        if row is None:
+            row = rows[aid] = {
+                "state": str(AlarmState.NORMAL), "condition": False, "value": None,
+                "active_since": None, "last_change": None, "acked_by": None, "acked_at": None,
+                "shelved": None, "oos": None, "suppressed": None, "explanation": None,
+                "kind": "ANOMALY" if aid.startswith("anomaly:") else None,
+                "priority": body.get("priority"), "source": body.get("source"),
+            }
+        t = body.get("t")
+        if kind == "alarm.transition":
+            to = AlarmState(body["to"]) if body.get("to") in AlarmState._value2member_map_ else None
+            if to is None:
+                continue
+            row["state"] = str(to)
+            row["last_change"] = t
+            row["value"] = body.get("value")
+            if to is AlarmState.UNACK_ACTIVE:
+                row["acked_by"] = row["acked_at"] = None
+                if not row["condition"]:
+                    row["active_since"] = t
+                row["condition"] = True
+            elif to is AlarmState.ACK_ACTIVE:
+                row["condition"] = True
+            elif to in (AlarmState.NORMAL, AlarmState.UNACK_RTN):
+                row["condition"] = False
+                row["active_since"] = None
+        elif kind == "alarm.ack":
+            row["acked_by"], row["acked_at"] = actor, t
+        elif kind in _FLAG_ACTIONS:
+            name, on = _FLAG_ACTIONS[kind]
+            reason = str(body.get("reason", ""))
+            if not on:
+                row[name] = None
+            elif name == "shelved":
+                row[name] = [actor, reason, float(body.get("until", 0.0))]
+            else:
+                row[name] = [actor, reason]
+    return rows
