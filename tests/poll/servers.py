@@ -136,3 +136,68 @@ class RawPeer:
         if self.server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 2)
+
+
+# ------------------------------------------------------------------ plant and sink helpers
+def make_plant(profile_toml: str, devices: list[dict[str, Any]]):
+    """A validated Plant from one profile (TOML text) and device entries (dicts of plant keys)."""
+    import tomllib
+
+    from app.core.plant import parse_plant
+    from app.core.profiles import ProfileLibrary, parse_profile
+
+    lib = ProfileLibrary()
+    lib.add(parse_profile(profile_toml.encode(), "test-profile.toml"))
+    lines = []
+    for d in devices:
+        lines.append("[[devices]]")
+        serial = d.pop("serial", None)
+        for k, v in d.items():
+            lines.append(f"{k} = {v!r}" if not isinstance(v, bool) else f"{k} = {str(v).lower()}")
+        if serial:
+            lines.append("[devices.serial]")
+            lines += [f"{k} = {v!r}" for k, v in serial.items()]
+    text = "\n".join(lines).replace("'", '"')
+    tomllib.loads(text)  # fail here, clearly, if the helper produced bad TOML
+    return parse_plant(text.encode(), "test-plant.toml", lib)
+
+
+class Collector:
+    """A sink that keeps every sample (thread-safe) and can wait for a condition."""
+
+    def __init__(self) -> None:
+        self.samples: list = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
+    def on_samples(self, batch) -> None:
+        with self._cond:
+            self.samples.extend(batch)
+            self._cond.notify_all()
+
+    def snapshot(self) -> list:
+        with self._lock:
+            return list(self.samples)
+
+    def wait_for(self, predicate: Callable[[list], bool], timeout: float = 10.0) -> list:
+        """Wait until ``predicate(samples)`` holds; the timeout only bounds a broken test."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.samples):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"condition not met within {timeout} s; {len(self.samples)} samples")
+                self._cond.wait(min(left, 0.05))
+            return list(self.samples)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.01)

@@ -1,0 +1,646 @@
+"""The polling runtime: asyncio in its own thread, one task per link, samples out to sinks.
+
+Why this shape:
+
+- One task per link (``DeviceConfig.link_key()``): each TCP device has its own connection, so a
+  dead or garbage-speaking device only ever delays itself; RTU devices on one serial bus share
+  a task because the bus carries one request at a time anyway.
+- Scan groups are scheduled on absolute ticks (``t0 + k * interval``) so they do not drift;
+  a tick that is already past when the previous poll ends is skipped and counted as an overrun
+  instead of bunching polls up.
+- Reconnects back off exponentially with jitter so a plant full of devices that lost power does
+  not reconnect in lock-step when it comes back.
+- Writes jump the queue: a link task checks for pending writes before every block read.
+- Nothing is shown good when it is not: a failed read produces BAD_COMM / BAD_DEVICE samples
+  (value None) for every point of that block, a point that cannot be decoded is BAD_CONFIG.
+- Sinks are called on the core thread and must be quick; one that raises is counted and the
+  polling goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, Protocol
+
+from app.core.codec import EncodeError, encode, make_decoder, set_bit, to_raw
+from app.core.errors import ConfigError, VigilError
+from app.core.model import Quality, Sample, Value, tag_name
+from app.core.planner import ScanGroup, build_plan
+from app.core.plant import DeviceConfig, Plant
+from app.core.profiles import DataType, Point, Profile
+from app.sdk.driver import CommError, DeviceException, Driver, MalformedReply
+
+log = logging.getLogger("vigil.runtime")
+
+ERROR_KINDS = ("timeout", "exception", "malformed", "connect", "io")
+STATES = ("connecting", "online", "offline", "disabled")
+
+_GOOD = Quality.GOOD
+_BAD_COMM = Quality.BAD_COMM
+_BAD_DEVICE = Quality.BAD_DEVICE
+_BAD_CONFIG = Quality.BAD_CONFIG
+_FLOAT_TYPES = (DataType.FLOAT32, DataType.FLOAT64)
+
+
+class SampleSink(Protocol):
+    def on_samples(self, batch: Sequence[Sample]) -> None: ...
+
+
+DriverFactory = Callable[[DeviceConfig], Driver]
+
+
+class WriteRefused(VigilError):
+    """The write was not sent: unknown device or point, read-only point, value out of range."""
+
+
+class WriteFailed(VigilError):
+    """The write was attempted but the device did not confirm it (offline, timeout, exception)."""
+
+
+class WriteResult(NamedTuple):
+    """``old``: value before the write, ``new``: value asked for, ``readback``: value read after."""
+
+    old: Value
+    new: Value
+    readback: Value
+
+
+@dataclass
+class DeviceDiagnostics:
+    """Communication health of one device. ``diagnostics()`` hands out copies of these."""
+
+    device: str
+    state: str = "connecting"
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    exception_codes: dict[int, int] = field(default_factory=dict)
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    last_good_t: float | None = None
+    last_error: str = ""
+    last_error_t: float | None = None
+    overruns: int = 0
+    samples: int = 0
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+class _Block(NamedTuple):
+    table: str
+    address: int
+    count: int
+    items: tuple[tuple[str, Any, int], ...]  # (tag, decode, offset)
+    tags: tuple[str, ...]
+    float_idx: tuple[int, ...]  # positions of float points (NaN/inf are not good values)
+
+
+class _Job:
+    """One scan group of one device, with its next absolute due time (monotonic clock)."""
+
+    __slots__ = ("blocks", "device", "interval", "next_due")
+
+    def __init__(self, device: _Device, group: ScanGroup, blocks: list[_Block]) -> None:
+        self.device = device
+        self.interval = group.interval_s
+        self.blocks = blocks
+        self.next_due = 0.0
+
+
+class _Device:
+    def __init__(self, cfg: DeviceConfig, profile: Profile, latency_window: int) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.unit = cfg.unit
+        self.profile = profile
+        self.diag = DeviceDiagnostics(cfg.name)
+        self.latencies: deque[float] = deque(maxlen=latency_window)
+        self.jobs: list[_Job] = []
+        self.all_tags = tuple(tag_name(cfg.name, p.name) for p in profile.points)
+        self.config_error: str | None = None
+
+
+class _Write(NamedTuple):
+    device: _Device
+    point: Point
+    value: Value
+    deadline: float  # monotonic; a write not started by then is dropped
+    future: asyncio.Future[WriteResult]
+
+
+class _Link:
+    def __init__(self, key: tuple[Any, ...], devices: list[_Device]) -> None:
+        self.key = key
+        self.devices = devices
+        self.jobs = [j for d in devices for j in d.jobs]
+        self.writes: deque[_Write] = deque()
+        self.wake: asyncio.Future[None] | None = None
+        self.driver: Driver | None = None
+        #: consecutive failures (connect or link loss) since the last good read: drives backoff
+        self.failures = 0
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    idx = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[idx]
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Runtime:
+    """Polls every enabled device of ``plant`` and hands samples to ``sinks``.
+
+    ``driver_factory(device_config)`` returns the Driver for a link (called once per link with
+    its first device). ``on_diagnostics(diag)`` is called on the core thread with a copy of a
+    device's diagnostics whenever its state changes. ``backoff_base_s``/``backoff_cap_s`` bound
+    the reconnect delay (tests make them small).
+    """
+
+    def __init__(
+        self,
+        plant: Plant,
+        driver_factory: DriverFactory,
+        sinks: Sequence[SampleSink | Callable[[Sequence[Sample]], None]] = (),
+        on_diagnostics: Callable[[DeviceDiagnostics], None] | None = None,
+        *,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        latency_window: int = 500,
+    ) -> None:
+        self.plant = plant
+        self.driver_factory = driver_factory
+        self._sinks = [getattr(s, "on_samples", s) for s in sinks]
+        self.sink_errors = [0] * len(self._sinks)
+        self.on_diagnostics = on_diagnostics
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping = False
+        self._stop_future: asyncio.Future[None] | None = None
+        self._devices: dict[str, _Device] = {}
+        self._links: list[_Link] = []
+        self._link_of: dict[str, _Link] = {}
+        self._build(latency_window)
+
+    # ---------------------------------------------------------------- set-up
+    def _build(self, latency_window: int) -> None:
+        by_key: dict[tuple[Any, ...], list[_Device]] = {}
+        for cfg in self.plant.devices:
+            dev = _Device(cfg, self.plant.profiles[cfg.name], latency_window)
+            self._devices[cfg.name] = dev
+            if not cfg.enabled:
+                dev.diag.state = "disabled"
+                continue
+            try:
+                plan = build_plan(dev.profile, cfg.interval_ms / 1000.0)
+            except ConfigError as e:
+                dev.config_error = f"device '{cfg.name}': {e}"
+                dev.diag.state = "offline"
+                dev.diag.last_error = dev.config_error
+                continue
+            for group in plan:
+                blocks = []
+                for b in group.blocks:
+                    items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in b.items)
+                    floats = tuple(n for n, i in enumerate(b.items) if i.point.type in _FLOAT_TYPES)
+                    tags = tuple(t for t, _, _ in items)
+                    blocks.append(_Block(b.table.value, b.address, b.count, items, tags, floats))
+                dev.jobs.append(_Job(dev, group, blocks))
+            by_key.setdefault(cfg.link_key(), []).append(dev)
+        for key, devices in by_key.items():
+            link = _Link(key, devices)
+            self._links.append(link)
+            for d in devices:
+                self._link_of[d.name] = link
+
+    # ---------------------------------------------------------------- public API
+    def start(self) -> None:
+        """Start the core thread (asyncio loop); returns once the loop runs."""
+        if self._thread is not None:
+            raise RuntimeError("Runtime already started")
+        self._thread = threading.Thread(target=self._thread_main, name="vigil-core", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop polling, close every link and join the core thread."""
+        loop, thread = self.loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(self._request_stop)
+        thread.join(timeout)
+
+    def diagnostics(self) -> dict[str, DeviceDiagnostics]:
+        """Copies of every device's diagnostics (safe from any thread)."""
+        with self._lock:
+            return {name: self._snapshot(dev) for name, dev in self._devices.items()}
+
+    def write(self, device: str, point: str, value: Value, timeout: float = 5.0) -> WriteResult:
+        """Write ``value`` (engineering units) to ``device.point``, read it back; any thread but
+        the core thread. Raises WriteRefused before sending anything if the request is invalid,
+        WriteFailed if the device did not confirm it."""
+        dev = self._devices.get(device)
+        if dev is None:
+            raise WriteRefused(f"write refused: unknown device '{device}'")
+        try:
+            p = dev.profile.point(point)
+        except KeyError:
+            raise WriteRefused(f"write refused: device '{device}' has no point '{point}'") from None
+        where = f"{device}.{point}"
+        if not p.writable:
+            raise WriteRefused(f"write refused: {where} is read-only")
+        if not dev.cfg.enabled:
+            raise WriteRefused(f"write refused: device '{device}' is disabled")
+        try:
+            raw = to_raw(p, value)
+            if not (p.type is DataType.BOOL and not p.table.is_bit_table):
+                encode(dev.profile, p, value)
+        except EncodeError as e:
+            raise WriteRefused(f"write refused: {where}: {e}") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if p.min is not None and value < p.min:
+                raise WriteRefused(f"write refused: {where}: {value} is below the minimum {p.min:g}")
+            if p.max is not None and value > p.max:
+                raise WriteRefused(f"write refused: {where}: {value} is above the maximum {p.max:g}")
+        del raw
+        loop = self.loop
+        if loop is None or self._stopping or not loop.is_running():
+            raise WriteFailed(f"write failed: {where}: the runtime is not running")
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("Runtime.write() blocks; call it from another thread")
+        cf = asyncio.run_coroutine_threadsafe(self._submit_write(dev, p, value, timeout), loop)
+        try:
+            return cf.result(timeout + 1.0)
+        except TimeoutError:
+            cf.cancel()
+            raise WriteFailed(
+                f"write failed: {where}: no confirmation within {timeout:g} s "
+                "(it may or may not have been applied)"
+            ) from None
+
+    # ---------------------------------------------------------------- core thread
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:  # never let the core thread die silently
+            log.exception("core thread stopped by an unexpected error")
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop_future = self.loop.create_future()
+        self._ready.set()
+        for dev in self._devices.values():
+            if dev.config_error:
+                t = time.time()
+                self._emit([Sample(tag, None, _BAD_CONFIG, t) for tag in dev.all_tags], dev)
+                self._notify(dev)
+        tasks = [asyncio.create_task(self._run_link(link), name=f"link {link.key}") for link in self._links]
+        await self._stop_future
+        for link in self._links:
+            if link.wake is not None:
+                _resolve(link.wake)
+        _done, pending = await asyncio.wait(tasks, timeout=3.0) if tasks else (set(), set())
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for link in self._links:
+            if link.driver is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(link.driver.close(), 1.0)
+            while link.writes:
+                w = link.writes.popleft()
+                if not w.future.done():
+                    w.future.set_exception(WriteFailed("write failed: the runtime is stopping"))
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        if self._stop_future is not None and not self._stop_future.done():
+            self._stop_future.set_result(None)
+
+    async def _run_link(self, link: _Link) -> None:
+        first = link.devices[0]
+        try:
+            link.driver = self.driver_factory(first.cfg)
+        except Exception as e:
+            msg = f"no driver for transport '{first.cfg.transport}': {e}"
+            for dev in link.devices:
+                dev.config_error = f"device '{dev.name}': {msg}"
+                self._set_state(dev, "offline", dev.config_error)
+                self._emit([Sample(tag, None, _BAD_CONFIG, time.time()) for tag in dev.all_tags], dev)
+            return
+        while not self._stopping:
+            try:
+                if not link.driver.connected:
+                    if link.failures:
+                        await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+                        if self._stopping:
+                            break
+                    if not await self._connect(link):
+                        link.failures += 1
+                        continue
+                if link.writes:
+                    await self._do_write(link, link.writes.popleft())
+                    continue
+                job = min(link.jobs, key=_due)
+                delay = job.next_due - time.monotonic()
+                if delay > 0:
+                    await self._sleep(link, delay)
+                    continue
+                await self._poll(link, job)
+                now = time.monotonic()
+                job.next_due += job.interval
+                if job.next_due <= now:
+                    missed = int((now - job.next_due) / job.interval) + 1
+                    job.next_due += missed * job.interval
+                    with self._lock:
+                        job.device.diag.overruns += missed
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a bug in a driver must not end polling of this link
+                log.warning("link %s: unexpected error: %s", link.key, e)
+                for dev in link.devices:
+                    self._record_error(dev, "io", f"driver error: {type(e).__name__}: {e}")
+                link.failures += 1
+                await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+
+    async def _connect(self, link: _Link) -> bool:
+        """Open the link once; on failure mark its devices offline (the caller backs off)."""
+        assert link.driver is not None
+        if link.failures == 0:
+            for dev in link.devices:
+                if dev.diag.state != "offline":
+                    self._set_state(dev, "connecting", dev.diag.last_error)
+        try:
+            await link.driver.connect()
+        except Exception as e:
+            kind = e.kind if isinstance(e, CommError) and e.kind in ERROR_KINDS else "connect"
+            text = str(e) if isinstance(e, CommError) else f"connect failed: {type(e).__name__}: {e}"
+            for dev in link.devices:
+                self._record_error(dev, kind, text)
+                self._go_offline(dev, text)
+            self._fail_writes(link, f"device offline ({text})")
+            return False
+        now = time.monotonic()
+        for job in link.jobs:
+            job.next_due = now
+        return True
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self.backoff_cap_s, self.backoff_base_s * (2 ** min(attempt, 30)))
+        return base * random.uniform(0.5, 1.0)
+
+    async def _sleep(self, link: _Link, delay: float, writes_wake: bool = True) -> None:
+        """Sleep up to ``delay`` s; a stop request (and, if ``writes_wake``, a write) wakes early."""
+        if self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        link.wake = fut if writes_wake else None
+        handle = loop.call_later(delay, _resolve, fut)
+        stop = self._stop_future
+        try:
+            if writes_wake:
+                await fut
+            else:
+                assert stop is not None
+                await asyncio.wait([fut, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            handle.cancel()
+            link.wake = None
+
+    async def _poll(self, link: _Link, job: _Job) -> None:
+        dev = job.device
+        driver = link.driver
+        assert driver is not None
+        out: list[Sample] = []
+        perf = time.perf_counter
+        good = comm_failed = False
+        for n, block in enumerate(job.blocks):
+            if link.writes:  # writes go first, even in the middle of a scan
+                while link.writes:
+                    await self._do_write(link, link.writes.popleft())
+            t0 = perf()
+            try:
+                data = await driver.read(dev.unit, block.table, block.address, block.count)  # type: ignore[arg-type]
+            except DeviceException as e:
+                t = time.time()
+                self._record_error(dev, "exception", str(e), code=e.code, latency=perf() - t0)
+                out.extend([Sample(tag, None, _BAD_DEVICE, t) for tag in block.tags])
+                continue
+            except Exception as e:
+                t = time.time()
+                comm_failed = True
+                if isinstance(e, CommError):
+                    kind = e.kind if e.kind in ERROR_KINDS else "io"
+                elif isinstance(e, MalformedReply):
+                    kind = "malformed"
+                else:
+                    kind, e = "io", RuntimeError(f"driver error: {type(e).__name__}: {e}")
+                self._record_error(dev, kind, str(e))
+                if driver.connected:
+                    out.extend([Sample(tag, None, _BAD_COMM, t) for tag in block.tags])
+                    continue
+                # the link is gone: everything not yet read in this scan is bad too
+                for rest in job.blocks[n:]:
+                    out.extend([Sample(tag, None, _BAD_COMM, t) for tag in rest.tags])
+                self._emit(out, dev)
+                link.failures += 1
+                for other in link.devices:
+                    self._go_offline(other, str(e), emit=other is not dev)
+                return
+            t = time.time()
+            latency = perf() - t0
+            try:
+                samples = [Sample(tag, dec(data, off), _GOOD, t) for tag, dec, off in block.items]
+            except Exception:
+                samples = self._decode_carefully(dev, block, data, t)
+            for i in block.float_idx:
+                v = samples[i].value
+                if isinstance(v, float) and not math.isfinite(v):
+                    samples[i] = Sample(samples[i].tag, None, _BAD_DEVICE, t)
+            out.extend(samples)
+            good = True
+            with self._lock:
+                d = dev.diag
+                d.requests += 1
+                d.last_good_t = t
+                dev.latencies.append(latency)
+            if dev.diag.state != "online":
+                self._set_state(dev, "online", dev.diag.last_error)
+        self._emit(out, dev)
+        if good:
+            link.failures = 0
+        elif comm_failed:  # answered nothing usable this scan (e.g. a silent unit on a shared bus)
+            self._go_offline(dev, dev.diag.last_error, emit=False)
+
+    def _decode_carefully(self, dev: _Device, block: _Block, data: Sequence[Any], t: float) -> list[Sample]:
+        samples = []
+        for tag, dec, off in block.items:
+            try:
+                samples.append(Sample(tag, dec(data, off), _GOOD, t))
+            except Exception as e:
+                with self._lock:
+                    dev.diag.last_error = f"{tag}: cannot decode: {e}"
+                    dev.diag.last_error_t = t
+                samples.append(Sample(tag, None, _BAD_CONFIG, t))
+        return samples
+
+    def _emit(self, batch: list[Sample], dev: _Device | None = None) -> None:
+        if not batch:
+            return
+        if dev is not None:
+            dev.diag.samples += len(batch)
+        for i, sink in enumerate(self._sinks):
+            try:
+                sink(batch)
+            except Exception as e:
+                self.sink_errors[i] += 1
+                if self.sink_errors[i] == 1:
+                    log.warning("sink %r raised %s: %s (counted; polling goes on)", sink, type(e).__name__, e)
+
+    # ---------------------------------------------------------------- state and diagnostics
+    def _record_error(
+        self, dev: _Device, kind: str, text: str, code: int | None = None, latency: float | None = None
+    ) -> None:
+        with self._lock:
+            d = dev.diag
+            d.requests += kind not in ("connect",)
+            d.errors[kind] = d.errors.get(kind, 0) + 1
+            if code is not None:
+                d.exception_codes[code] = d.exception_codes.get(code, 0) + 1
+            d.last_error = text
+            d.last_error_t = time.time()
+            if latency is not None:
+                dev.latencies.append(latency)
+
+    def _go_offline(self, dev: _Device, reason: str, emit: bool = True) -> None:
+        if dev.diag.state == "offline":
+            return
+        if emit:
+            t = time.time()
+            self._emit([Sample(tag, None, _BAD_COMM, t) for tag in dev.all_tags], dev)
+        self._set_state(dev, "offline", reason)
+
+    def _set_state(self, dev: _Device, state: str, last_error: str) -> None:
+        with self._lock:
+            changed = dev.diag.state != state
+            dev.diag.state = state
+            dev.diag.last_error = last_error
+        if changed:
+            self._notify(dev)
+
+    def _notify(self, dev: _Device) -> None:
+        if self.on_diagnostics is None:
+            return
+        with self._lock:
+            snap = self._snapshot(dev)
+        try:
+            self.on_diagnostics(snap)
+        except Exception as e:
+            log.warning("on_diagnostics callback raised %s: %s", type(e).__name__, e)
+
+    def _snapshot(self, dev: _Device) -> DeviceDiagnostics:
+        """Copy under ``self._lock`` (held by the caller)."""
+        snap = replace(dev.diag, errors=dict(dev.diag.errors), exception_codes=dict(dev.diag.exception_codes))
+        if dev.latencies:
+            ordered = sorted(dev.latencies)
+            snap.latency_p50_ms = _percentile(ordered, 0.50) * 1000.0
+            snap.latency_p99_ms = _percentile(ordered, 0.99) * 1000.0
+        return snap
+
+    # ---------------------------------------------------------------- writes
+    async def _submit_write(self, dev: _Device, point: Point, value: Value, timeout: float) -> WriteResult:
+        link = self._link_of.get(dev.name)
+        where = f"{dev.name}.{point.name}"
+        if link is None or dev.config_error:
+            raise WriteFailed(f"write failed: {where}: device is not polled ({dev.diag.last_error})")
+        if link.driver is None or not link.driver.connected:
+            reason = dev.diag.last_error or "not connected"
+            raise WriteFailed(f"write failed: {where}: device offline ({reason})")
+        fut: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        link.writes.append(_Write(dev, point, value, time.monotonic() + timeout, fut))
+        if link.wake is not None:
+            _resolve(link.wake)
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+
+    def _fail_writes(self, link: _Link, reason: str) -> None:
+        while link.writes:
+            w = link.writes.popleft()
+            if not w.future.done():
+                w.future.set_exception(WriteFailed(f"write failed: {w.device.name}.{w.point.name}: {reason}"))
+
+    async def _do_write(self, link: _Link, w: _Write) -> None:
+        if w.future.done():
+            return
+        if time.monotonic() > w.deadline:
+            where = f"{w.device.name}.{w.point.name}"
+            w.future.set_exception(WriteFailed(f"write failed: {where}: not sent in time"))
+            return
+        try:
+            result = await self._write_point(link, w)
+        except Exception as e:
+            if not w.future.done():
+                w.future.set_exception(e)
+        else:
+            if not w.future.done():
+                w.future.set_result(result)
+
+    async def _write_point(self, link: _Link, w: _Write) -> WriteResult:
+        dev, p = w.device, w.point
+        driver = link.driver
+        assert driver is not None
+        where = f"{dev.name}.{p.name}"
+        table = p.table.value
+        decode = make_decoder(dev.profile, p)
+        step = "reading the old value"
+        try:
+            before = await driver.read(dev.unit, table, p.address, p.width)  # type: ignore[arg-type]
+            old = decode(before, 0)
+            if p.table.is_bit_table:
+                words: list[int] | list[bool] = [bool(to_raw(p, w.value))]
+            elif p.type is DataType.BOOL:
+                words = [set_bit(int(before[0]), p.bit or 0, bool(to_raw(p, w.value)))]
+            else:
+                words = encode(dev.profile, p, w.value)
+            step = "writing"
+            await driver.write(dev.unit, table, p.address, words)  # type: ignore[arg-type]
+            step = "reading back"
+            after = await driver.read(dev.unit, table, p.address, p.width)  # type: ignore[arg-type]
+        except DeviceException as e:
+            self._record_error(dev, "exception", str(e), code=e.code)
+            raise WriteFailed(
+                f"write failed: {where}: device refused while {step} (exception code {e.code})"
+            ) from None
+        except CommError as e:
+            self._record_error(dev, e.kind if e.kind in ERROR_KINDS else "io", str(e))
+            raise WriteFailed(f"write failed: {where}: {e} while {step}") from None
+        except MalformedReply as e:
+            self._record_error(dev, "malformed", str(e))
+            raise WriteFailed(f"write failed: {where}: {e} while {step}") from None
+        readback = decode(after, 0)
+        with self._lock:
+            dev.diag.requests += 3
+        self._emit([Sample(tag_name(dev.name, p.name), readback, _GOOD, time.time())], dev)
+        return WriteResult(old, w.value, readback)
+
+
+def _due(job: _Job) -> float:
+    return job.next_due
