@@ -279,7 +279,7 @@ class Journal:
         data = canonical_json(body, what=f"journal event {kind!r}")
         self._enqueue(_Pending(self._clock(), kind, actor, data, bool(critical)))
 
-    def _enqueue(self, item: Any) -> None:
+    def _enqueue(self, item: Any, block_s: float | None = None) -> None:
         with self._ticket_lock:
             if self._closed:
                 raise JournalError(
@@ -290,7 +290,7 @@ class Journal:
             except queue.Full:
                 self._backlog_waits += 1
                 try:
-                    self._queue.put(item, timeout=APPEND_BLOCK_S)
+                    self._queue.put(item, timeout=APPEND_BLOCK_S if block_s is None else block_s)
                 except queue.Full:
                     self._dropped += 1
                     return
@@ -313,13 +313,19 @@ class Journal:
         """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean."""
         if self._closed:
             return
-        self.append("app.stop", "system", {"version": app.__version__}, critical=True)
+        # the clean-stop record may wait for the whole close timeout, not just APPEND_BLOCK_S
+        self._enqueue(_Pending(self._clock(), "app.stop", "system",
+                               canonical_json({"version": app.__version__}), True), block_s=timeout)
         with self._ticket_lock:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self._con.close()
+        if self._thread.is_alive():
+            # still retrying a refused commit: keep the process lock so no other writer can fork
+            # the chain; the lock goes when this process exits
+            self._last_error = self._last_error or "journal writer did not finish within the close timeout"
+            return
+        self._con.close()
         self._lock_file.release()
 
     def stats(self) -> JournalStats:
