@@ -272,11 +272,15 @@ class AlarmEngine:
             for aid, a in old.items():  # anomaly alarms come from detectors, not the plant
                 if a.d.kind is AlarmKind.ANOMALY and aid not in new:
                     new[aid] = a
+            for aid in old.keys() - new.keys():
+                self._store.delete_state(aid)
             self._alarms = new
             self._build_watches()
             if not self._restored:
                 self._restored = True
                 self._restore(now)
+            for a in self._alarms.values():  # the table lists every alarm, with its definition
+                self._store.put_state(a.d.id, a.to_row())
             self._run_timers(now, out)
         self._notify(out)
 

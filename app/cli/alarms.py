@@ -1,0 +1,190 @@
+"""``vigil alarms list`` (current alarms) and ``vigil alarms history`` (searchable events).
+
+Both read ``alarms.sqlite`` in the data dir read-only, so they work while the workstation runs
+and can never change what they show. The history is the same query the UI uses
+(``app.core.alarms.query_events``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from app.core.alarms import (
+    AlarmError,
+    AlarmQuery,
+    AlarmState,
+    Priority,
+    StoreError,
+    query_events,
+    read_states,
+)
+from app.core.paths import resolve_data_dir
+
+STATE_FILE = "alarms.sqlite"
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """A point in time: epoch seconds, ISO 8601 (UTC unless a zone is given), or how long ago
+    (``30m``, ``2h``, ``7d``)."""
+    t = text.strip()
+    m = _RELATIVE.match(t)
+    if m:
+        return (time.time() if now is None else now) - float(m.group(1)) * _UNIT_S[m.group(2)]
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a time: use ISO 8601 (2026-11-25T08:00), epoch seconds, or an age "
+            "such as 30m, 2h, 7d"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _priority(text: str) -> str:
+    try:
+        return Priority.parse(text).label
+    except AlarmError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _state(text: str) -> str:
+    t = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if t not in AlarmState._value2member_map_:
+        known = ", ".join(s.value for s in AlarmState)
+        raise argparse.ArgumentTypeError(f"unknown state '{text}' (known: {known})")
+    return t
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("alarms", help="current alarms and alarm history")
+    psub = p.add_subparsers(dest="alarms_cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
+        fmt = sp.add_mutually_exclusive_group()
+        fmt.add_argument("--json", action="store_true", help="one JSON document")
+        fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+
+    ls = psub.add_parser("list", help="alarms that are not normal (with --all: every alarm)")
+    common(ls)
+    ls.add_argument("--all", action="store_true", help="include alarms in the normal state")
+    ls.set_defaults(func=_list)
+
+    h = psub.add_parser("history", help="alarm transitions and operator actions, oldest first")
+    common(h)
+    h.add_argument("--since", type=parse_when, help="from (ISO 8601, epoch seconds, or an age: 2h, 7d)")
+    h.add_argument("--until", type=parse_when, help="until (same forms as --since)")
+    h.add_argument("--tag", help="a tag (tank.level), a device (tank) or an alarm id (tank.level:HI)")
+    h.add_argument("--priority", type=_priority, help="low | medium | high | urgent")
+    h.add_argument("--state", type=_state, help="the state an event led to, e.g. unack_active")
+    h.add_argument("--actor", help="who: a user name, system, detector:<name>")
+    h.add_argument("--limit", type=int, default=10_000, help="at most this many (the newest); default 10000")
+    h.set_defaults(func=_history)
+
+
+def _fmt_t(t: Any) -> str:
+    if not isinstance(t, (int, float)):
+        return ""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_LIST_COLUMNS = ["id", "priority", "state", "condition", "value", "limit", "since", "acked_by",
+                 "shelved_by", "shelved_until", "note", "description"]
+_HISTORY_COLUMNS = ["time", "seq", "alarm_id", "priority", "event", "from_state", "to_state",
+                    "value", "limit", "actor", "detail"]
+
+
+def _list(args: argparse.Namespace) -> int:
+    path = resolve_data_dir(args.data_dir) / STATE_FILE
+    try:
+        rows = read_states(path)
+    except StoreError as e:
+        print(f"vigil alarms list: {e}", file=sys.stderr)
+        return 1
+    if not args.all:
+        rows = [r for r in rows if r.get("state") != AlarmState.NORMAL]
+    rank = {p.label: p.value for p in Priority}
+    rows.sort(key=lambda r: (-rank.get(str(r.get("priority")), 0), r.get("active_since") or 0, r["id"]))
+    if args.json:
+        json.dump({"file": str(path), "alarms": rows}, sys.stdout, indent=2, default=str)
+        print()
+        return 0
+    table = []
+    for r in rows:
+        shelved = r.get("shelved") or [None, None, None]
+        oos = r.get("oos")
+        sup = r.get("suppressed")
+        note = (f"out of service: {oos[1]}" if oos else f"suppressed: {sup[1]}" if sup
+                else f"shelved: {shelved[1]}" if shelved[1] else "")
+        table.append({
+            "id": r["id"], "priority": r.get("priority"), "state": r.get("state"),
+            "condition": "active" if r.get("condition") else "clear", "value": r.get("value"),
+            "limit": r.get("limit"), "since": _fmt_t(r.get("active_since")),
+            "acked_by": r.get("acked_by") or "", "shelved_by": shelved[0] or "",
+            "shelved_until": _fmt_t(shelved[2]), "note": note, "description": r.get("description", ""),
+        })
+    if args.csv:
+        _write_csv(sys.stdout, _LIST_COLUMNS, table)
+    else:
+        if not table:
+            print(f"no alarms{'' if args.all else ' outside the normal state'} ({path})")
+            return 0
+        _write_text(sys.stdout, ["id", "priority", "state", "condition", "value", "since", "acked_by",
+                                 "note"], table)
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    path = resolve_data_dir(args.data_dir) / STATE_FILE
+    q = AlarmQuery(since=args.since, until=args.until, tag=args.tag, priority=args.priority,
+                   state=args.state, actor=args.actor, limit=max(1, args.limit))
+    try:
+        events = query_events(path, q)
+    except StoreError as e:
+        print(f"vigil alarms history: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump({"file": str(path), "events": events}, sys.stdout, indent=2, default=str)
+        print()
+        return 0
+    rows = [{**e, "time": _fmt_t(e["ts"]),
+             "detail": json.dumps(e["detail"], separators=(",", ":")) if e["detail"] else ""}
+            for e in events]
+    if args.csv:
+        _write_csv(sys.stdout, _HISTORY_COLUMNS, rows)
+    elif not rows:
+        print(f"no alarm events match ({path})")
+    else:
+        _write_text(sys.stdout, ["time", "alarm_id", "priority", "event", "from_state", "to_state",
+                                 "value", "actor"], rows)
+    return 0
+
+
+def _write_csv(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: "" if r.get(c) is None else r.get(c) for c in columns})
+
+
+def _write_text(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    cells = [[("" if r.get(c) is None else str(r.get(c)))[:48] for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")

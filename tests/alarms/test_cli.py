@@ -1,0 +1,84 @@
+"""``vigil alarms list`` and ``vigil alarms history`` against a data dir a real engine wrote."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.cli.alarms import parse_when
+from tests.alarms.conftest import Clock, Rig
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, clock: Clock) -> Path:
+    r = Rig(tmp_path, clock)
+    r.feed("tank.level", 95.0)
+    clock.advance(60)
+    r.engine.acknowledge("tank.level:HIHI", "alice")
+    r.feed("tank.overflow", True)
+    r.engine.shelve("tank2.level:LO", "bob", "tank 2 drained", clock() + 3600)
+    r.close()
+    return tmp_path
+
+
+def test_list_shows_abnormal_alarms_highest_priority_first(data_dir: Path, capsys) -> None:
+    assert main(["alarms", "list", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["id", "priority", "state"]
+    ids = [line.split()[0] for line in out[1:]]
+    assert ids[0] == "tank.level:HIHI" and set(ids) == {
+        "tank.level:HIHI", "tank.level:HI", "tank.overflow:STATE", "tank2.level:LO"}
+    assert "alice" in out[1] and "shelved: tank 2 drained" in "\n".join(out)
+
+
+def test_list_json_and_all(data_dir: Path, capsys) -> None:
+    assert main(["alarms", "list", "--data-dir", str(data_dir), "--all", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    states = {a["id"]: a["state"] for a in doc["alarms"]}
+    assert states["tank.level:HIHI"] == "ack_active" and states["tank.level:LO"] == "normal"
+    assert states["tank2.level:LO"] == "shelved"
+
+
+def test_history_filters_and_formats(data_dir: Path, capsys, clock: Clock) -> None:
+    assert main(["alarms", "history", "--data-dir", str(data_dir), "--actor", "alice", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["alarm_id"], r["event"], r["to_state"]) for r in rows] == [
+        ("tank.level:HIHI", "ack", ""), ("tank.level:HIHI", "transition", "ack_active")]
+    assert main(["alarms", "history", "--data-dir", str(data_dir), "--json", "--tag", "tank.overflow",
+                 "--priority", "MEDIUM", "--state", "unack-active"]) == 0
+    events = json.loads(capsys.readouterr().out)["events"]
+    assert [e["alarm_id"] for e in events] == ["tank.overflow:STATE"]
+    since = str(clock() + 1)
+    assert main(["alarms", "history", "--data-dir", str(data_dir), "--since", since]) == 0
+    assert "no alarm events match" in capsys.readouterr().out
+
+
+def test_missing_or_broken_state_file_is_a_message_not_a_traceback(tmp_path: Path, capsys) -> None:
+    assert main(["alarms", "list", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "alarms.sqlite: no alarm state here" in err and "Traceback" not in err
+    (tmp_path / "alarms.sqlite").write_bytes(b"garbage" * 500)
+    assert main(["alarms", "history", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not a readable alarm database" in err
+
+
+def test_bad_arguments_are_named(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["alarms", "history", "--data-dir", str(tmp_path), "--since", "yesterday-ish"])
+    assert e.value.code == 2
+    assert "'yesterday-ish' is not a time" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["alarms", "history", "--data-dir", str(tmp_path), "--priority", "critical"])
+    assert "unknown priority 'critical'" in capsys.readouterr().err
+
+
+def test_parse_when_forms() -> None:
+    assert parse_when("2h", now=10_000.0) == 10_000.0 - 7200
+    assert parse_when("1700000000") == 1_700_000_000.0
+    assert parse_when("2026-01-01T00:00:00") == parse_when("2026-01-01T00:00:00+00:00")

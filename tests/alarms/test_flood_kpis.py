@@ -1,0 +1,85 @@
+"""Flood detection and the alarm-system KPIs, driven by the clock (no sleeping)."""
+
+from __future__ import annotations
+
+from app.core.alarms import AlarmQuery
+from app.core.alarms.kpis import AlarmStatistics
+from tests.alarms.conftest import Rig
+
+
+def _storm(rig: Rig, n: int, dt: float = 1.0, name: str = "det") -> None:
+    """n distinct new (anomaly) alarms, one every ``dt`` seconds."""
+    for i in range(n):
+        rig.engine.set_anomaly(f"{name}{i}", True, tag_or_device="tank")
+        rig.clock.advance(dt)
+
+
+def test_more_than_ten_new_alarms_in_ten_minutes_is_a_flood(rig: Rig) -> None:
+    _storm(rig, 10)
+    assert not rig.engine.in_flood
+    _storm(rig, 1, name="more")
+    assert rig.engine.in_flood
+    floods = [(b["active"], b["new_alarms_10min"]) for _, k, _, b in rig.events() if k == "alarm.flood"]
+    assert floods == [(True, 11)]
+    # the window slides: 10 minutes after the storm, the flood is over and that is journaled
+    rig.clock.advance(600)
+    assert not rig.engine.in_flood
+    floods = [(b["active"]) for _, k, _, b in rig.events() if k == "alarm.flood"]
+    assert floods == [True, False]
+    k = rig.engine.kpis()
+    assert k["floods"] == 1
+    assert 590 <= k["time_in_flood_s"] <= 611
+
+
+def test_eleven_alarms_spread_over_more_than_ten_minutes_is_no_flood(rig: Rig) -> None:
+    _storm(rig, 11, dt=61.0)
+    assert not rig.engine.in_flood
+
+
+def test_chattering_stale_and_bad_actors(rig: Rig) -> None:
+    for _ in range(4):  # 4 activations of tank.level:HI within a minute
+        rig.feed("tank.level", 85.0)
+        rig.clock.advance(5)
+        rig.feed("tank.level", 50.0)
+        rig.clock.advance(5)
+    rig.feed("tank2.level", 95.0)  # stays active
+    rig.clock.advance(25 * 3600)
+    rig.feed("tank2.level", 95.0)
+    k = rig.engine.kpis(window_s=48 * 3600)
+    chat = {c["id"]: c for c in k["chattering"]}
+    assert set(chat) == {"tank.level:HI"} and chat["tank.level:HI"]["max_per_min"] == 4
+    stale = [s["id"] for s in k["stale"]]
+    assert sorted(stale) == [
+        "tank2.level:HI", "tank2.level:HIHI"]
+    assert k["top_bad_actors"][0] == {"id": "tank.level:HI", "activations": 4}
+    assert k["activations"] == 6 and k["alarms_last_10min"] == 0
+    # over the last 24 h only: the chattering burst has left the window
+    assert rig.engine.kpis()["chattering"] == []
+
+
+def test_statistics_hysteresis_keeps_flood_until_rate_drops() -> None:
+    st = AlarmStatistics(0.0)
+    changes = [st.activation(f"a{i}", float(i)) for i in range(11)]
+    assert [c.active for c in changes if c] == [True]
+    assert st.advance(600.0) is None  # 10 left in the window: still above the exit threshold
+    c = st.advance(606.0)  # 4 left
+    assert c is not None and not c.active
+
+
+def test_history_filters(rig: Rig) -> None:
+    rig.feed("tank.level", 95.0)
+    rig.clock.advance(10)
+    t_mid = rig.clock()
+    rig.engine.acknowledge("tank.level:HIHI", "alice")
+    rig.feed("tank2.overflow", True)
+    rig.engine.acknowledge("tank2.overflow:STATE", "bob")
+    h = rig.engine.history(AlarmQuery(tag="tank.level"))
+    assert {e["alarm_id"] for e in h} == {"tank.level:HI", "tank.level:HIHI"}
+    assert [e["event"] for e in rig.engine.history(AlarmQuery(actor="alice"))] == ["ack", "transition"]
+    high = rig.engine.history(AlarmQuery(priority="high", state="unack_active"))
+    assert [e["alarm_id"] for e in high] == ["tank.level:HIHI"]
+    later = rig.engine.history(AlarmQuery(since=t_mid))
+    assert {e["alarm_id"] for e in later} == {"tank.level:HIHI", "tank2.overflow:STATE"}
+    assert rig.engine.history(AlarmQuery(until=t_mid - 1, tag="tank2")) == []
+    first = rig.engine.history(AlarmQuery(alarm_id="tank.level:HIHI"))[0]
+    assert first["value"] == 95.0 and first["limit"] == 90.0 and first["actor"] == "system"
