@@ -68,8 +68,7 @@ class FeatureDetector:
         self._fit_model(train)
         self._features.reset()
         raw, _ = self._raw_scores(train)
-        q = float(np.quantile(raw, float(self.params["threshold_quantile"])))
-        self._threshold = float(self.params["margin"]) * max(q, 1e-9)
+        self._threshold = self._threshold_from(raw)
 
     def score(self, batch: np.ndarray) -> Scores:
         if self._features is None:
@@ -103,6 +102,11 @@ class FeatureDetector:
         return det
 
     # --- what a concrete detector provides -------------------------------------------------
+    def _threshold_from(self, train_scores: np.ndarray) -> float:
+        """Scale-free scores (ratios to a limit) use ``margin * quantile``."""
+        q = float(np.quantile(train_scores, float(self.params["threshold_quantile"])))
+        return float(self.params["margin"]) * max(q, 1e-9)
+
     def _fit_model(self, features: np.ndarray) -> None:
         raise NotImplementedError
 

@@ -15,9 +15,15 @@ from vigil_detectors.base import FeatureDetector
 
 
 class IsolationForestDetector(FeatureDetector):
-    """Score = -score_samples (higher is more isolated). Explanation: each feature's squared
-    distance from its training mean in training standard deviations (the forest itself does
-    not say which split isolated a row)."""
+    """Score = -score_samples (higher is more isolated) + ``range_weight`` x how far the row lies
+    outside the training range (in training standard deviations).
+
+    Why the second term: a forest draws its split points between the training minimum and
+    maximum, so a row far outside the range is isolated no faster than the most extreme training
+    row and its score saturates; a plain forest cannot tell "a little high" from "ten times too
+    high" (measured: an 8-sigma step in one of four tags scored below normal peaks).
+    Explanation: each feature's squared distance from its training mean in training standard
+    deviations (the forest itself does not say which split isolated a row)."""
 
     name: ClassVar[str] = "isolation_forest"
     defaults: ClassVar[dict[str, Any]] = {
@@ -25,7 +31,9 @@ class IsolationForestDetector(FeatureDetector):
         "n_estimators": 100,
         "max_samples": 256,
         "seed": 0,
-        "margin": 1.1,
+        "margin": 2.0,
+        "range_weight": 0.1,
+        "range_tolerance": 1.0,  # training std beyond the range that still counts as in range
     }
 
     def _fit_model(self, features: np.ndarray) -> None:
@@ -35,6 +43,7 @@ class IsolationForestDetector(FeatureDetector):
     def _build(self) -> None:
         self._mean = self._train.mean(axis=0)
         self._std = np.maximum(self._train.std(axis=0), 1e-3)
+        self._lo, self._hi = self._train.min(axis=0), self._train.max(axis=0)
         self._forest = IsolationForest(
             n_estimators=int(self.params["n_estimators"]),
             max_samples=min(int(self.params["max_samples"]), len(self._train)),
@@ -42,8 +51,19 @@ class IsolationForestDetector(FeatureDetector):
             n_jobs=1,
         ).fit(self._train)
 
+    def _threshold_from(self, train_scores: np.ndarray) -> float:
+        """IsolationForest scores live in (0, 1) and saturate, so a multiplicative margin could
+        put the threshold out of reach: go ``margin`` times the training spread (quantile minus
+        median) above the median instead."""
+        med = float(np.median(train_scores))
+        q = float(np.quantile(train_scores, float(self.params["threshold_quantile"])))
+        return med + float(self.params["margin"]) * max(q - med, 1e-6)
+
     def _raw_scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        score = -self._forest.score_samples(features)
+        beyond = (np.maximum(features - self._hi, 0) + np.maximum(self._lo - features, 0)) / self._std
+        outside = np.maximum(beyond - float(self.params["range_tolerance"]), 0.0)
+        weight = float(self.params["range_weight"])
+        score = -self._forest.score_samples(features) + weight * outside.sum(axis=1)
         contrib = ((features - self._mean) / self._std) ** 2
         return score, contrib
 
