@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def _record_from_manifest(
         manifest = load_manifest(manifest_path)
     except ConfigError as e:
         return PluginRecord(
-            id=f"?{folder.name}",
+            id=_readable_id(manifest_path) or f"?{folder.name}",
             source=source,
             location=folder,
             manifest_path=manifest_path,
@@ -43,6 +44,16 @@ def _record_from_manifest(
         import_root=import_root,
         entry_point=entry_point,
     )
+
+
+def _readable_id(manifest_path: Path) -> str | None:
+    """The ``[plugin] id`` of a manifest refused for other reasons, so reports can name it."""
+    try:
+        raw = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+        plugin_id = raw["plugin"]["id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return plugin_id if isinstance(plugin_id, str) and plugin_id else None
 
 
 def scan_folder(root: Path, source: Source) -> list[PluginRecord]:
