@@ -1,10 +1,11 @@
 """Live anomaly detection in the core: the engine, the pickle-free model store and provenance.
 
-Public names: `DetectionEngine`, `ModelInfo`, `GroupStatus`, `JournalProvenance`,
+Public names: `DetectionEngine`, `DetectorEngine` (wired for the Core facade), `ModelInfo`,
+`GroupStatus`, `JournalProvenance`,
 `save_model`, `load_model`, `ModelError`, `ModelRefused`, `detector_class`, `detector_entries`.
 """
 
-from app.core.detection.engine import DetectionEngine, GroupStatus, ModelInfo
+from app.core.detection.engine import DetectionEngine, DetectorEngine, GroupStatus, ModelInfo
 from app.core.detection.provenance import JournalProvenance, journaled_model_hashes
 from app.core.detection.registry import UnknownDetector, detector_class, detector_entries
 from app.core.detection.rows import RowAssembler, rows_from_series
@@ -12,6 +13,7 @@ from app.core.detection.store import LoadedModel, ModelError, ModelRefused, load
 
 __all__ = [
     "DetectionEngine",
+    "DetectorEngine",
     "GroupStatus",
     "JournalProvenance",
     "LoadedModel",

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.core.detection.provenance import Provenance
+from app.core.detection.provenance import JournalProvenance, Provenance
 from app.core.detection.registry import detector_class as builtin_detector_class
 from app.core.detection.rows import RowAssembler, rows_from_series
 from app.core.detection.store import LoadedModel, load_model, save_model
@@ -37,6 +37,7 @@ from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DETECTOR = "robust_z"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -258,7 +259,7 @@ class DetectionEngine:
 
     def _notify(self, g: _Group, active: bool, explanation: str) -> None:
         try:
-            self.on_anomaly(f"detector:{g.name}", active, tag_or_device=g.name,
+            self.on_anomaly(g.name, active, tag_or_device=g.name,
                             explanation=explanation, priority=g.priority)
         except Exception:
             log.exception("anomaly callback failed for %s", g.name)
@@ -278,3 +279,46 @@ def _explain(active: bool, ratio: float, tags: list[str]) -> str:
     who = ", ".join(tags) if tags else "no single tag stands out"
     return f"abnormal behaviour (score {ratio:.1f}x threshold); most unusual: {who}"
 
+
+
+class DetectorEngine(DetectionEngine):
+    """The engine as the Core facade builds it: wired to the journal, alarm engine, historian
+    and plugin host it already has (``Core._make_detector_engine``)."""
+
+    def __init__(self, *, journal: Any, alarms: Any, historian: Any, models_dir: Path,
+                 plugins: Any = None, **kw: Any):
+        lookup = builtin_detector_class if plugins is None else plugins.detector_class
+        super().__init__(on_anomaly=alarms.set_anomaly, provenance=JournalProvenance(journal),
+                         models_dir=models_dir, detector_class=lookup, **kw)
+        self.historian = historian
+
+    def learn_normal(self, group: str, t0: float, t1: float, *, actor: str | None = None,
+                     detector: str = DEFAULT_DETECTOR, tags: Sequence[str] | None = None,
+                     params: dict[str, Any] | None = None, priority: str = "medium") -> ModelInfo:
+        """"Learn normal" for a device (``group``) from the historian between ``t0`` and ``t1``.
+
+        ``tags`` defaults to every numeric tag of the device that has GOOD data in the window.
+        """
+        if tags is None:
+            tags = numeric_tags(self.historian, group, t0, t1)
+            if not tags:
+                raise DetectorError(f"device {group!r}: the historian holds no numeric GOOD data "
+                                    f"between {t0:.0f} and {t1:.0f}")
+        return self.learn_history(group, tags, self.historian, t0, t1, detector=detector,
+                                  params=params, actor=actor, priority=priority)
+
+
+def numeric_tags(historian: Any, device: str, t0: float, t1: float) -> list[str]:
+    """The device's tags with numeric, non-constant GOOD values in the window (flags and
+    counters that never move teach a detector nothing and only add noise)."""
+    prefix = f"{device}."
+    names = [t for t in historian.tags() if t.startswith(prefix)]
+    out = []
+    for tag, s in historian.query(names, t0, t1).items():
+        v = np.asarray(s.value)
+        if v.dtype.kind != "f" or len(v) < 2:
+            continue
+        good = v[(np.asarray(s.quality) == 0) & np.isfinite(v)]
+        if len(good) > 1 and np.ptp(good) > 0 and len(np.unique(good)) > 2:
+            out.append(tag)
+    return sorted(out)
