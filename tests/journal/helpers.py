@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
-from app.core.journal import Journal
+from ecdsa import SigningKey
+
+from app.core.journal import Journal, chain
 from app.core.journal.store import DB_FILE
 
 ACTORS = ["system", "alice", "bob", "plugin:modbus", "detector:iforest"]
@@ -40,3 +43,48 @@ def checkpoint_sizes(journal_dir: Path) -> list[int]:
 def sealed_range_start(journal_dir: Path, seq: int) -> int:
     """First seq of the checkpoint range that contains ``seq``."""
     return max([0, *[s for s in checkpoint_sizes(journal_dir) if s < seq]]) + 1
+
+
+def journal_id(con: sqlite3.Connection) -> bytes:
+    return bytes.fromhex(con.execute("SELECT value FROM meta WHERE key='journal_id'").fetchone()[0])
+
+
+def rechain(con: sqlite3.Connection, from_seq: int) -> None:
+    """Recompute prev_hash/hash from ``from_seq`` on, as anyone who knows the formula could."""
+    if from_seq > 1:
+        prev = con.execute("SELECT hash FROM events WHERE seq = ?", (from_seq - 1,)).fetchone()[0]
+    else:
+        prev = chain.genesis_hash(journal_id(con))
+    rows = con.execute(
+        "SELECT seq, ts, kind, actor, critical, body FROM events WHERE seq >= ? ORDER BY seq",
+        (from_seq,),
+    ).fetchall()
+    con.execute("BEGIN")
+    for seq, ts, kind, actor, critical, body in rows:
+        h = chain.event_hash(prev, seq, ts, bool(critical), kind.encode(), actor.encode(), body)
+        con.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, seq))
+        prev = h
+    con.execute("COMMIT")
+
+
+def resign(con: sqlite3.Connection, sk: SigningKey) -> None:
+    """Re-sign every checkpoint over the current chain with ``sk`` (the key holder's rewrite)."""
+    jid = journal_id(con).hex()
+    cps = con.execute("SELECT number, size, ts, reason FROM checkpoints ORDER BY number").fetchall()
+    link = chain.NO_PREVIOUS
+    con.execute("BEGIN")
+    for number, size, ts, reason in cps:
+        head = con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()[0].hex()
+        msg = chain.checkpoint_message(journal_id=jid, number=number, size=size, head=head, time=ts,
+                                       reason=reason, prev=link)
+        sig = sk.sign_deterministic(msg, hashfunc=hashlib.sha256)
+        con.execute("UPDATE checkpoints SET head = ?, prev = ?, signature = ? WHERE number = ?",
+                    (head, link, sig, number))
+        link = chain.checkpoint_link(msg, sig)
+    con.execute("COMMIT")
+
+
+def shift_up(con: sqlite3.Connection, from_seq: int) -> None:
+    """Renumber rows seq >= from_seq to seq + 1, making room for an inserted row."""
+    con.execute("UPDATE events SET seq = -seq - 1 WHERE seq >= ?", (from_seq,))
+    con.execute("UPDATE events SET seq = -seq WHERE seq < 0")

@@ -37,6 +37,8 @@ EXIT_ANCHOR = 4
 
 _EXIT = {"intact": EXIT_INTACT, "tampered": EXIT_TAMPERED, "usage": EXIT_USAGE,
          "corrupt": EXIT_CORRUPT, "anchor_mismatch": EXIT_ANCHOR}
+#: diagnoses that pin a fault to one row, preferred over a whole-range checkpoint mismatch
+_PRECISE = {"inserted", "moved", "duplicated"}
 _ANCHOR_FIELDS = ("journal_id", "number", "size", "head", "time", "reason", "prev", "signature")
 
 
@@ -281,7 +283,8 @@ def _verify_open(
         if res is not None:
             seq, fault, message = res
             status = "usage" if fault == "anchor_invalid" else "anchor_mismatch"
-            return VerifyResult(status, f"{path}: {message}", first_bad_seq=seq,
+            prefix = f"seq {seq}: " if seq is not None else ""
+            return VerifyResult(status, f"{path}: {prefix}{message}", first_bad_seq=seq,
                                 fault=fault, anchors_checked=len(anchors), **base)
     tail = f"; {base['unsealed']} event(s) after the last checkpoint are not yet sealed" \
         if base["unsealed"] else ""
@@ -308,6 +311,8 @@ def _scan_events(
     prev = chain.genesis_hash(jid_bytes)
     expected = 1
     seq = 0
+    last_stored = b""
+    pending: _Fault | None = None
     cur = con.execute(
         "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash "
         "FROM events ORDER BY seq"
@@ -316,6 +321,8 @@ def _scan_events(
     try:
         for seq, ts, kind, actor, critical, body, prev_hash, stored in cur:
             if seq != expected:
+                if pending is not None:
+                    return expected - 1, prev.hex(), pending
                 if seq > expected:
                     return expected - 1, prev.hex(), _Fault(
                         expected, "missing",
@@ -325,14 +332,19 @@ def _scan_events(
                     expected, "bad_seq", f"unexpected row with seq {seq} (inserted)")
             h = sha256(tag + prev + pack(seq, ts, critical, len(kind), len(actor)) + kind + actor
                        + body).digest()
+            if pending is not None:
+                # a checkpoint did not match at the previous row; the row after it may show a
+                # more precise cause (a row inserted or moved inside the sealed range)
+                if h != stored:
+                    diag = _diagnose(seq, ts, kind, actor, critical, body, prev_hash, stored, prev,
+                                     last_stored)
+                    if diag.fault in _PRECISE and diag.seq >= pending.seq:
+                        return seq - 1, prev.hex(), diag
+                return seq - 1, prev.hex(), pending
             if h != stored:
-                if prev_hash != prev:
-                    return seq - 1, prev.hex(), _Fault(
-                        seq, "chain_break", "the row does not link to the event before it "
-                        "(inserted, moved, or spliced in from another journal)")
-                return seq - 1, prev.hex(), _Fault(
-                    seq, "content_edited", "the stored hash does not match the event "
-                    "(time, kind, actor, critical flag or body edited)")
+                return seq - 1, prev.hex(), _diagnose(
+                    seq, ts, kind, actor, critical, body, prev_hash, stored, prev, last_stored)
+            last_stored = stored
             if prev_hash != prev:
                 return seq - 1, prev.hex(), _Fault(
                     seq, "chain_break", "prev_hash does not link to the event before it (edited)")
@@ -340,11 +352,13 @@ def _scan_events(
             if seq in heads:
                 number, head, before = heads[seq]
                 if head != h.hex():
-                    return seq, prev.hex(), _Fault(
+                    pending = _Fault(
                         before + 1, "rechained",
                         f"events {before + 1}..{seq} do not match signed checkpoint #{number}: "
                         "altered and re-chained without the key (the exact event cannot be known "
                         "without the original)")
+                    expected += 1
+                    continue
             if critical and seq > sealed_limit:
                 return seq, prev.hex(), _Fault(
                     seq, "checkpoint_missing",
@@ -356,7 +370,37 @@ def _scan_events(
     except (TypeError, struct.error, AttributeError, OverflowError) as e:
         return seq - 1, prev.hex(), _Fault(
             seq or expected, "malformed", f"a column holds a value of the wrong type ({e})")
-    return expected - 1, prev.hex() if expected > 1 else None, None
+    return expected - 1, prev.hex() if expected > 1 else None, pending
+
+
+def _diagnose(
+    seq: int, ts: float, kind: bytes, actor: bytes, critical: int, body: bytes,
+    prev_hash: bytes, stored: bytes, prev: bytes, last_stored: bytes,
+) -> _Fault:
+    """Name what happened to a row whose hash does not check out (runs once, on the fault path).
+
+    The row's own ``prev_hash`` and hash let us tell an edited row from one that is intact but
+    sits in the wrong place: a duplicate, a row shifted by an insertion or deletion, or a row
+    that belongs to another journal.
+    """
+    def own_hash(at: int) -> bytes:
+        return chain.event_hash(prev_hash, at, ts, bool(critical), kind, actor, body)
+
+    if stored == last_stored:
+        return _Fault(seq, "duplicated", f"the row is a copy of event {seq - 1} (duplicated)")
+    if own_hash(seq - 1) == stored:
+        return _Fault(seq - 1, "inserted",
+                      f"event {seq - 1} was inserted: the row at seq {seq} was originally event "
+                      f"{seq - 1} and every later row has been shifted")
+    if own_hash(seq + 1) == stored:
+        return _Fault(seq, "moved", f"the row holds the event originally at seq {seq + 1} "
+                      "(an event was deleted and rows renumbered, or rows were swapped)")
+    if prev_hash != prev and own_hash(seq) == stored:
+        return _Fault(seq, "chain_break", "the row is internally consistent but does not link to "
+                      "the event before it (inserted with a forged link, or spliced in from "
+                      "another journal)")
+    return _Fault(seq, "content_edited", "the stored hash does not match the event "
+                  "(time, kind, actor, critical flag or body edited)")
 
 
 def _check_anchors(
