@@ -281,8 +281,9 @@ class PluginHost:
                             try:
                                 self._profiles.append((rec, load_profile(f)))
                             except ConfigError as e:
-                                e.problems.insert(0, f"in plugin '{rec.id}'")
-                                self._profile_errors.append(e)
+                                self._profile_errors.append(
+                                    ConfigError(f"{e.source} (plugin '{rec.id}')", e.problems)
+                                )
             return [p for _, p in self._profiles], list(self._profile_errors)
 
     def profile_folders(self) -> list[Path]:
