@@ -117,7 +117,7 @@ class Journal:
         checkpoint_interval_s: float = 60.0,
         passphrase: str | None = None,
         clock: Callable[[], float] = time.time,
-        queue_max: int = 100_000,
+        queue_max: int = 20_000,
     ) -> Journal:
         """Open (creating on first run) the journal in ``journal_dir`` and start its writer.
 
