@@ -94,8 +94,9 @@ class HistorianReader:
 
     def time_range(self) -> tuple[float, float] | None:
         """(earliest, latest) sample time over all tags, or None when the historian is empty."""
-        firsts = [i.first for i in self.tag_info() if i.first is not None]
-        lasts = [i.last for i in self.tag_info() if i.last is not None]
+        infos = self.tag_info()
+        firsts = [i.first for i in infos if i.first is not None]
+        lasts = [i.last for i in infos if i.last is not None]
         if not firsts:
             return None
         return min(firsts), max(lasts)

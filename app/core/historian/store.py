@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from app.core.model import Sample
 
 log = logging.getLogger(__name__)
 
+_INDEX_ORDER = operator.itemgetter(0, 1)  # (tag_id, t)
 _INSERT = "INSERT INTO samples (tag_id, t, value, text, quality) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -58,8 +60,11 @@ def _row_fields(value: object) -> tuple[float | None, str | None]:
 class Historian:
     """SQLite (WAL) store of every sample, with one writer thread fed by a bounded queue.
 
-    ``queue_max`` bounds memory in samples; ``batch_max`` is the group-commit size the writer
-    aims for; ``flush_interval_s`` is the longest a sample waits in memory when traffic is light.
+    ``queue_max`` bounds memory in samples; ``batch_max`` caps one group commit;
+    ``flush_interval_s`` is the longest a sample waits in memory when traffic is light.
+    Big commits are what keep SQLite cheap with many tags: each commit rewrites the index page
+    of every tag it touches, so a commit holding several samples per tag costs about half the
+    CPU per sample of one holding one sample per tag (see tests/benchmarks/historian.py).
     Rows older than ``retention_days`` are deleted, ``retention_chunk`` rows at a time, checked
     every ``retention_check_s``. ``clock`` is injectable so tests can move time.
     """
@@ -68,7 +73,7 @@ class Historian:
         self,
         path: str | Path,
         queue_max: int = 200_000,
-        batch_max: int = 5000,
+        batch_max: int = 50_000,
         flush_interval_s: float = 0.5,
         retention_days: float = 30.0,
         *,
@@ -104,6 +109,7 @@ class Historian:
         self._closed = False
         self._prune_requests = 0
         self._prune_done = 0
+        self._retention_pos = 0  # index into the tag ids where the next retention step resumes
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ sink side (any thread)
@@ -121,6 +127,11 @@ class Historian:
         When the queue cannot take the whole batch it is dropped whole and counted (a partial
         batch would leave an unexplained hole in some tags but not others).
         """
+        try:
+            batch = tuple(batch)  # our own copy: the caller may reuse its list
+        except Exception:  # not iterable: nothing we can store, and a sink must not raise
+            log.exception("historian: on_samples given %r", type(batch).__name__)
+            return
         n = len(batch)
         if n == 0:
             return
@@ -348,6 +359,9 @@ class Historian:
                         known = (int(cur.lastrowid or 0), kind)
                         new_tags[tag] = known
                     rows.append((known[0], t, value, text, quality))
+            # index order: consecutive rows of a tag then land on the same index page, so a commit
+            # rewrites far fewer pages (measured 3.6 -> 2.4 s CPU per million with 5,000 tags)
+            rows.sort(key=_INDEX_ORDER)
             conn.executemany(_INSERT, rows)
             conn.execute("COMMIT")
         except Exception as e:  # disk full, I/O error, corruption: count it, keep running
@@ -366,30 +380,42 @@ class Historian:
             self._cond.notify_all()
 
     def _retention_step(self, conn: sqlite3.Connection) -> bool:
-        """Delete up to ``retention_chunk`` expired rows per tag; True if more remain."""
+        """Delete at most ``retention_chunk`` expired rows in one short transaction.
+
+        Walks the tags in id order, resuming where the previous step stopped, so a big backlog
+        (say after retention was shortened) is worked off a chunk at a time between insert
+        batches instead of in one long write lock. True when more may remain.
+        """
         if self.retention_days <= 0:
             return False
         cutoff = self._clock() - self.retention_days * 86400.0
-        more = False
+        budget = self.retention_chunk
         try:
-            for (tid,) in conn.execute("SELECT id FROM tags").fetchall():
+            ids = [r[0] for r in conn.execute("SELECT id FROM tags ORDER BY id")]
+            conn.execute("BEGIN")
+            while self._retention_pos < len(ids) and budget > 0:
                 cur = conn.execute(
                     "DELETE FROM samples WHERE rowid IN "
                     "(SELECT rowid FROM samples WHERE tag_id = ? AND t < ? ORDER BY t LIMIT ?)",
-                    (tid, cutoff, self.retention_chunk),
+                    (ids[self._retention_pos], cutoff, budget),
                 )
-                deleted = cur.rowcount
-                if deleted >= self.retention_chunk:
-                    more = True
-                if deleted:
-                    with self._cond:
-                        self._retention_deleted += deleted
+                budget -= max(cur.rowcount, 0)
+                if budget > 0:  # this tag has nothing older left
+                    self._retention_pos += 1
+            conn.execute("COMMIT")
         except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.rollback()
             with self._cond:
                 self._last_error = f"{self.path}: retention failed ({e})"
             log.warning("%s", self._last_error)
             return False
-        return more
+        with self._cond:
+            self._retention_deleted += self.retention_chunk - budget
+        if self._retention_pos >= len(ids):
+            self._retention_pos = 0
+            return budget == 0  # a full budget at the very end: check once more
+        return True
 
     def _record_failure(self, n: int, message: str) -> None:
         log.error("%s", message)
