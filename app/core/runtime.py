@@ -29,8 +29,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Any, NamedTuple, Protocol
 
+from app.core.blockcodec import BlockDecoder, compile_block
 from app.core.codec import EncodeError, encode, make_decoder, set_bit, to_raw
 from app.core.errors import ConfigError, VigilError
 from app.core.model import Quality, Sample, Value, tag_name
@@ -49,6 +51,7 @@ _BAD_COMM = Quality.BAD_COMM
 _BAD_DEVICE = Quality.BAD_DEVICE
 _BAD_CONFIG = Quality.BAD_CONFIG
 _FLOAT_TYPES = (DataType.FLOAT32, DataType.FLOAT64)
+_make_sample = Sample._make
 
 
 class SampleSink(Protocol):
@@ -103,6 +106,7 @@ class _Block(NamedTuple):
     items: tuple[tuple[str, Any, int], ...]  # (tag, decode, offset)
     tags: tuple[str, ...]
     float_idx: tuple[int, ...]  # positions of float points (NaN/inf are not good values)
+    decode_all: BlockDecoder  # words -> every item's value at once (the hot path)
 
 
 class _Job:
@@ -220,7 +224,10 @@ class Runtime:
                     items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in b.items)
                     floats = tuple(n for n, i in enumerate(b.items) if i.point.type in _FLOAT_TYPES)
                     tags = tuple(t for t, _, _ in items)
-                    blocks.append(_Block(b.table.value, b.address, b.count, items, tags, floats))
+                    blocks.append(
+                        _Block(b.table.value, b.address, b.count, items, tags, floats,
+                               compile_block(dev.profile, b))
+                    )
                 dev.jobs.append(_Job(dev, group, blocks))
             by_key.setdefault(cfg.link_key(), []).append(dev)
         for key, devices in by_key.items():
@@ -469,9 +476,11 @@ class Runtime:
             t = time.time()
             latency = perf() - t0
             try:
-                samples = [Sample(tag, dec(data, off), _GOOD, t) for tag, dec, off in block.items]
+                values = block.decode_all(data)
             except Exception:
                 samples = self._decode_carefully(dev, block, data, t)
+            else:
+                samples = list(map(_make_sample, zip(block.tags, values, repeat(_GOOD), repeat(t))))
             for i in block.float_idx:
                 v = samples[i].value
                 if isinstance(v, float) and not math.isfinite(v):
