@@ -1,0 +1,454 @@
+"""The alarm banner, the alarm list and the alarm history search.
+
+The list holds what ISA-18.2 says an operator must see (active, or cleared but unacknowledged),
+sorted by priority, then newest first. Colour appears only in the priority cell, by priority;
+unacknowledged rows are bold rather than blinking, which is calmer over a long shift and still
+unmistakable. Actions are passed to the main window, which runs them through the core's
+role-checked facade so every acknowledgement and shelve is attributed and journaled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui import alarm_fields as af
+from app.ui.formatting import format_time, format_value
+from app.ui.palette import LIGHT, Scheme
+
+ALARM_COLUMNS = ("Time", "Priority", "Tag / device", "Alarm", "Value", "State")
+Index = QModelIndex | QPersistentModelIndex
+
+
+class AlarmModel(QAbstractTableModel):
+    """Every alarm view by id; ``visible`` rows are those needing attention (or the shelved
+    ones, when the list is switched to show those)."""
+
+    def __init__(self, scheme: Scheme = LIGHT, parent: Any = None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self._all: dict[str, Any] = {}
+        self._rows: list[Any] = []
+        self.show_suppressed = False
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_all(self, views: Iterable[Any]) -> None:
+        self._all = {af.alarm_id(v): v for v in views}
+        self._rebuild()
+
+    def apply(self, views: Iterable[Any]) -> None:
+        for v in views:
+            self._all[af.alarm_id(v)] = v
+        self._rebuild()
+
+    def set_show_suppressed(self, on: bool) -> None:
+        self.show_suppressed = on
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        if self.show_suppressed:
+            keep = [
+                v for v in self._all.values() if af.state(v) in ("shelved", "suppressed", "out_of_service")
+            ]
+        else:
+            keep = [v for v in self._all.values() if af.needs_attention(v)]
+        keep.sort(key=lambda v: (af.priority_rank(v), -(af.time_of(v) or 0.0)))
+        self.beginResetModel()
+        self._rows = keep
+        self.endResetModel()
+
+    def set_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self._rebuild()
+
+    # -- summaries for the banner -----------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        vs = list(self._all.values())
+        return {
+            "unacked": sum(1 for v in vs if af.state(v) in ("unack_active", "unack_rtn")),
+            "active": sum(1 for v in vs if af.is_active(v)),
+            "shelved": sum(1 for v in vs if af.is_shelved(v)),
+            "suppressed": sum(1 for v in vs if af.state(v) in ("suppressed", "out_of_service")),
+        }
+
+    def most_important(self) -> Any | None:
+        """The alarm the banner shows: unacknowledged first, then by priority, then newest."""
+        vs = [v for v in self._all.values() if af.needs_attention(v)]
+        if not vs:
+            return None
+        return min(vs, key=lambda v: (af.is_acked(v), af.priority_rank(v), -(af.time_of(v) or 0.0)))
+
+    def view(self, row: int) -> Any:
+        return self._rows[row]
+
+    def by_id(self, alarm_id: str) -> Any | None:
+        return self._all.get(alarm_id)
+
+    def visible_ids(self) -> list[str]:
+        return [af.alarm_id(v) for v in self._rows]
+
+    # -- Qt model ---------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(ALARM_COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return ALARM_COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        v = self._rows[index.row()]
+        c = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if c == 0:
+                return format_time(af.time_of(v))
+            if c == 1:
+                return af.priority(v).upper()
+            if c == 2:
+                return af.alarm_source(v)
+            if c == 3:
+                return f"{af.kind(v)}  {af.message(v)}".strip()
+            if c == 4:
+                unit = f" {v.unit}" if getattr(v, "unit", "") and v.value is not None else ""
+                return format_value(v.value) + unit
+            if c == 5:
+                extra = ""
+                if af.is_shelved(v) and v.shelved_until:
+                    extra = f" until {format_time(v.shelved_until)}"
+                elif v.acked_by and af.is_acked(v):
+                    extra = f" by {v.acked_by}"
+                return af.state_label(v) + extra
+        elif role == Qt.ItemDataRole.UserRole:
+            if c == 0:
+                return af.time_of(v) or 0.0
+            if c == 1:
+                return af.priority_rank(v)
+            return self.data(index, Qt.ItemDataRole.DisplayRole)
+        elif role == Qt.ItemDataRole.FontRole:
+            if not af.is_acked(v):
+                return self._bold
+        elif role == Qt.ItemDataRole.BackgroundRole and c == 1:
+            return self.scheme.alarm_color(af.priority(v))
+        elif role == Qt.ItemDataRole.ForegroundRole and c == 1:
+            return self.scheme.alarm_text_color(af.priority(v))
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            return f"{af.alarm_id(v)}\n{af.message(v)}"
+        return None
+
+
+class AlarmBanner(QFrame):
+    """One line across the top of the window: the most important alarm and the counts.
+
+    Quiet (panel grey) when nothing needs attention; the chip takes the priority colour of the
+    alarm shown. The flood indicator appears only during a flood.
+    """
+
+    clicked = Signal()
+
+    def __init__(self, scheme: Scheme = LIGHT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.scheme = scheme
+        self.chip = QLabel("")
+        self.chip.setFixedWidth(80)
+        self.chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text = QLabel("No alarms")
+        f = self.text.font()
+        f.setPointSizeF(f.pointSizeF() * 1.1)
+        self.text.setFont(f)
+        self.counts = QLabel("")
+        self.counts.setObjectName("muted")
+        self.flood = QLabel("ALARM FLOOD")
+        self.flood.setObjectName("flood")
+        self.flood.setToolTip("More than 10 alarms in 10 minutes: work the list by priority")
+        self.flood.setVisible(False)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addWidget(self.chip)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(self.flood)
+        lay.addWidget(self.counts)
+
+    def update_from(self, model: AlarmModel, in_flood: bool | None = None) -> None:
+        top = model.most_important()
+        c = model.counts()
+        self.counts.setText(f"{c['unacked']} unacknowledged · {c['active']} active · {c['shelved']} shelved")
+        if top is None:
+            self.chip.setText("")
+            self.chip.setStyleSheet("")
+            self.text.setText("No alarms need attention")
+        else:
+            p = af.priority(top)
+            self.chip.setText(p.upper())
+            self.chip.setStyleSheet(
+                f"background:{self.scheme.alarm[p]}; color:{self.scheme.alarm_text[p]}; font-weight:bold;"
+            )
+            when = time.strftime("%H:%M:%S", time.localtime(af.time_of(top) or time.time()))
+            self.text.setText(
+                f"{when}  {af.alarm_source(top)}  {af.kind(top)}  {af.message(top)}  ({af.state_label(top)})"
+            )
+        if in_flood is not None:
+            self.flood.setVisible(bool(in_flood))
+
+    def mousePressEvent(self, event: Any) -> None:
+        self.clicked.emit()
+        super().mousePressEvent(event)
+
+
+class ShelveDialog(QDialog):
+    """Shelving needs a reason and an expiry: a shelved alarm is hidden, so both are recorded."""
+
+    def __init__(self, alarm_text: str, parent: QWidget | None = None, max_hours: float = 8.0):
+        super().__init__(parent)
+        self.setWindowTitle("Shelve alarm")
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("Why (required), e.g. instrument under maintenance")
+        self.duration = QComboBox()
+        for label, hours in (("30 min", 0.5), ("1 h", 1.0), ("2 h", 2.0), ("4 h", 4.0), ("8 h", 8.0)):
+            if hours <= max_hours:
+                self.duration.addItem(label, hours * 3600.0)
+        self.duration.setCurrentIndex(1)
+        form = QFormLayout(self)
+        form.addRow(QLabel(alarm_text))
+        form.addRow("Reason", self.reason)
+        form.addRow("Shelve for", self.duration)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Shelve")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.reason.textChanged.connect(self._check)
+        self._check()
+
+    def _check(self) -> None:
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.reason.text().strip()))
+
+    def until_ts(self) -> float:
+        return time.time() + float(self.duration.currentData())
+
+
+class AlarmHistory(QWidget):
+    """Search the alarm event history (runs on a worker; the table fills when it returns)."""
+
+    search_requested = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.tag = QLineEdit(placeholderText="tag, device or alarm id")
+        self.priority = QComboBox()
+        self.priority.addItems(["any", "urgent", "high", "medium", "low"])
+        self.actor = QLineEdit(placeholderText="actor")
+        self.since = QDateTimeEdit()
+        self.since.setCalendarPopup(True)
+        self.since.setDisplayFormat("yyyy-MM-dd HH:mm")
+        self.since.setDateTime(self.since.dateTime().currentDateTime().addSecs(-24 * 3600))
+        self.go = QPushButton("Search")
+        self.go.clicked.connect(self._search)
+        self.tag.returnPressed.connect(self._search)
+        self.result = QLabel("")
+        self.result.setObjectName("muted")
+        self.table = QTableWidget(0, 7)
+        self.table.setHorizontalHeaderLabels(
+            ["Time", "Alarm", "Priority", "Event", "From → to", "Value", "Actor"]
+        )
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setShowGrid(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.tag, 2)
+        bar.addWidget(self.priority)
+        bar.addWidget(self.actor, 1)
+        bar.addWidget(QLabel("since"))
+        bar.addWidget(self.since)
+        bar.addWidget(self.go)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.result)
+
+    def query(self) -> dict[str, Any]:
+        q: dict[str, Any] = {"since": float(self.since.dateTime().toSecsSinceEpoch()), "limit": 2000}
+        if self.tag.text().strip():
+            q["tag"] = self.tag.text().strip()
+        if self.priority.currentText() != "any":
+            q["priority"] = self.priority.currentText()
+        if self.actor.text().strip():
+            q["actor"] = self.actor.text().strip()
+        return q
+
+    def _search(self) -> None:
+        self.result.setText("searching…")
+        self.search_requested.emit(self.query())
+
+    def show_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(reversed(rows)):  # newest first
+            cells = [
+                format_time(r.get("ts")),
+                str(r.get("alarm_id", "")),
+                str(r.get("priority", "")),
+                str(r.get("event", "")),
+                f"{r.get('from_state') or ''} → {r.get('to_state') or ''}",
+                format_value(r.get("value")),
+                str(r.get("actor") or ""),
+            ]
+            for j, text in enumerate(cells):
+                self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self.result.setText(f"{len(rows)} event(s)" + (" (limit reached)" if len(rows) >= 2000 else ""))
+
+    def show_error(self, message: str) -> None:
+        self.result.setText(f"history search failed: {message}")
+
+
+class AlarmPanel(QWidget):
+    """Current alarms (with actions) and the history search, in tabs."""
+
+    acknowledge_requested = Signal(list)  # alarm ids
+    shelve_requested = Signal(str)  # alarm id
+    unshelve_requested = Signal(str)
+
+    def __init__(self, model: AlarmModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        h = self.view.horizontalHeader()
+        h.setHighlightSections(False)
+        for col, w in ((0, 140), (1, 70), (2, 170), (3, 300), (4, 90)):
+            h.resizeSection(col, w)
+        h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.ack_btn = QPushButton("Acknowledge")
+        self.ack_btn.setToolTip("Acknowledge the selected alarms")
+        self.ack_page_btn = QPushButton("Acknowledge page")
+        self.ack_page_btn.setToolTip("Acknowledge every alarm visible in this list")
+        self.shelve_btn = QPushButton("Shelve…")
+        self.unshelve_btn = QPushButton("Unshelve")
+        self.show_box = QComboBox()
+        self.show_box.addItems(["Alarms needing attention", "Shelved / suppressed"])
+        self.show_box.currentIndexChanged.connect(lambda i: self._set_suppressed(i == 1))
+        self.ack_btn.clicked.connect(self._ack_selected)
+        self.ack_page_btn.clicked.connect(self._ack_page)
+        self.shelve_btn.clicked.connect(self._shelve_selected)
+        self.unshelve_btn.clicked.connect(self._unshelve_selected)
+        self.unshelve_btn.setVisible(False)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.show_box)
+        bar.addStretch(1)
+        for b in (self.ack_btn, self.ack_page_btn, self.shelve_btn, self.unshelve_btn):
+            bar.addWidget(b)
+        current = QWidget()
+        cl = QVBoxLayout(current)
+        cl.setContentsMargins(4, 4, 4, 4)
+        cl.addLayout(bar)
+        cl.addWidget(self.view, 1)
+        self.history = AlarmHistory()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(current, "Current")
+        self.tabs.addTab(self.history, "History")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.tabs)
+
+    def _set_suppressed(self, on: bool) -> None:
+        self.model.set_show_suppressed(on)
+        self.ack_btn.setVisible(not on)
+        self.ack_page_btn.setVisible(not on)
+        self.shelve_btn.setVisible(not on)
+        self.unshelve_btn.setVisible(on)
+
+    def selected_ids(self) -> list[str]:
+        rows = self.view.selectionModel().selectedRows()
+        return [af.alarm_id(self.model.view(self.proxy.mapToSource(i).row())) for i in rows]
+
+    def _ack_selected(self) -> None:
+        ids = [i for i in self.selected_ids() if not af.is_acked(self.model.by_id(i))]
+        if ids:
+            self.acknowledge_requested.emit(ids)
+
+    def _ack_page(self) -> None:
+        ids = []
+        for r in range(self.proxy.rowCount()):
+            v = self.model.view(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+            if not af.is_acked(v):
+                ids.append(af.alarm_id(v))
+        if ids:
+            self.acknowledge_requested.emit(ids)
+
+    def _shelve_selected(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            self.shelve_requested.emit(ids[0])
+
+    def _unshelve_selected(self) -> None:
+        for i in self.selected_ids():
+            self.unshelve_requested.emit(i)
+
+    def select(self, alarm_id: str) -> bool:
+        for r in range(self.proxy.rowCount()):
+            v = self.model.view(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
+            if af.alarm_id(v) == alarm_id:
+                self.view.selectRow(r)
+                return True
+        return False
+
+
+def run_actions(fn: Callable[[], None], on_error: Callable[[str], None]) -> None:
+    try:
+        fn()
+    except Exception as e:  # a refused action is a message, not a crash
+        on_error(str(e))

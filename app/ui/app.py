@@ -1,0 +1,67 @@
+"""Start the workstation window on a running core (used by ``vigil run``).
+
+Creates the QApplication if there is none, installs the palette, shows the main window and runs
+the event loop. With ``screenshot`` it waits ``after_s`` seconds, saves a PNG of the window and
+exits, which is how the README pictures and the packaging checks are made.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+
+def ensure_app() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Vigil")
+        app.setOrganizationName("Vigil")
+    return app
+
+
+def run_gui(
+    core: Any,
+    *,
+    screenshot: str | None = None,
+    after_s: float = 0.0,
+    dark: bool = False,
+    duration_s: float | None = None,
+) -> int:
+    """Show the main window on ``core`` (already started) until closed; returns an exit code.
+
+    ``screenshot``: save a PNG of the window after ``after_s`` seconds, then exit.
+    ``duration_s``: close by itself after this many seconds (for unattended runs).
+    """
+    app = ensure_app()
+    from PySide6.QtCore import QTimer
+
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(core, dark=dark)
+    win.show()
+    status = {"code": 0}
+
+    if screenshot:
+
+        def shoot() -> None:
+            path = Path(screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not win.grab().save(str(path)):
+                print(f"vigil: could not write screenshot {path}", file=sys.stderr)
+                status["code"] = 1
+            else:
+                print(f"vigil: screenshot saved to {path}")
+            win.close()
+
+        QTimer.singleShot(int(max(0.0, after_s) * 1000), shoot)
+    if duration_s:
+        QTimer.singleShot(int(duration_s * 1000), win.close)
+    app.exec()
+    return status["code"]

@@ -1,0 +1,159 @@
+"""The detector panel: each anomaly detector's score against its threshold, why it last fired,
+and "learn normal" from a time range the operator selects on the trend.
+
+Scores are drawn as a bar with the threshold as a tick, so "how close to alarming" is read at a
+glance; the bar takes an alarm colour only while the detector is over its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.formatting import format_time, format_value
+from app.ui.palette import LIGHT, Scheme
+
+RunAsync = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], Any]
+
+
+def _field(obj: Any, *names: str, default: Any = None) -> Any:
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+class ScoreBar(QWidget):
+    """Score as a bar from 0 to 2x threshold, threshold as a vertical tick at the middle."""
+
+    def __init__(self, scheme: Scheme = LIGHT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self.score: float | None = None
+        self.threshold: float | None = None
+        self.setMinimumSize(120, 14)
+
+    def set_values(self, score: float | None, threshold: float | None) -> None:
+        self.score, self.threshold = score, threshold
+        self.update()
+
+    def paintEvent(self, _event: Any) -> None:
+        s = self.scheme
+        p = QPainter(self)
+        r = QRectF(self.rect()).adjusted(0.5, 2.5, -0.5, -2.5)
+        p.setPen(QPen(QColor(s.border)))
+        p.setBrush(QColor(s.base))
+        p.drawRect(r)
+        if self.score is not None and self.threshold:
+            frac = max(0.0, min(1.0, self.score / (2.0 * self.threshold)))
+            over = self.score > self.threshold
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(s.alarm["high"]) if over else QColor(s.muted))
+            p.drawRect(QRectF(r.left(), r.top(), r.width() * frac, r.height()))
+            p.setPen(QPen(QColor(s.text), 2))
+            x = r.left() + r.width() / 2
+            p.drawLine(int(x), int(r.top() - 2), int(x), int(r.bottom() + 2))
+        p.end()
+
+
+class DetectorPanel(QWidget):
+    learn_requested = Signal(str)  # group; the main window supplies the range from the trend
+
+    def __init__(
+        self,
+        *,
+        status: Callable[[], list[Any]],
+        scheme: Scheme = LIGHT,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self._status = status
+        self.scheme = scheme
+        self.grid = QGridLayout()
+        self.grid.setColumnStretch(1, 1)
+        self.rows: dict[str, tuple[QLabel, ScoreBar, QLabel, QLabel]] = {}
+        self.group = QComboBox()
+        self.group.setEditable(True)
+        self.group.lineEdit().setPlaceholderText("group (new or existing)")
+        self.learn_btn = QPushButton("Learn normal from selected range")
+        self.learn_btn.setToolTip(
+            "Select a range on the trend first (Trend → Select range); needs the engineer role"
+        )
+        self.learn_btn.clicked.connect(lambda: self.learn_requested.emit(self.group.currentText()))
+        self.message = QLabel("")
+        self.message.setObjectName("muted")
+        self.message.setWordWrap(True)
+        self.empty = QLabel("No detectors configured.")
+        self.empty.setObjectName("muted")
+        learn = QHBoxLayout()
+        learn.addWidget(self.group, 1)
+        learn.addWidget(self.learn_btn)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.empty)
+        lay.addLayout(self.grid)
+        lay.addStretch(1)
+        lay.addLayout(learn)
+        lay.addWidget(self.message)
+
+    def refresh(self) -> None:
+        try:
+            groups = list(self._status())
+        except Exception as e:  # a failing detector engine is reported, not fatal
+            self.message.setText(f"detector status unavailable: {e}")
+            return
+        self.show_status(groups)
+
+    def show_status(self, groups: list[Any]) -> None:
+        self.empty.setVisible(not groups)
+        names = [str(_field(g, "name", "group", "id", default="?")) for g in groups]
+        if names != [self.group.itemText(i) for i in range(self.group.count())]:
+            self.group.clear()
+            self.group.addItems(names)
+        for name, g in zip(names, groups, strict=True):
+            if name not in self.rows:
+                r = len(self.rows)
+                label, bar, value, why = QLabel(name), ScoreBar(self.scheme), QLabel(""), QLabel("")
+                why.setObjectName("muted")
+                why.setWordWrap(True)
+                self.grid.addWidget(label, 2 * r, 0)
+                self.grid.addWidget(bar, 2 * r, 1)
+                self.grid.addWidget(value, 2 * r, 2)
+                self.grid.addWidget(why, 2 * r + 1, 0, 1, 3)
+                self.rows[name] = (label, bar, value, why)
+            label, bar, value, why = self.rows[name]
+            score = _field(g, "score")
+            thr = _field(g, "threshold")
+            state = _field(g, "state", default=None)
+            trained = _field(g, "trained", default=True)
+            bar.set_values(score, thr)
+            value.setText(f"{format_value(score, 3)} / {format_value(thr, 3)}" if trained else "not trained")
+            expl = _field(g, "explanation", "last_explanation", default=None)
+            when = _field(g, "last_anomaly_at", "last_anomaly", default=None)
+            parts = []
+            if state:
+                parts.append(str(state))
+            if expl:
+                at = f" at {format_time(when)}" if isinstance(when, (int, float)) else ""
+                parts.append(f"last anomaly{at}: {expl}")
+            why.setText(" · ".join(parts))
+
+    def set_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        for _, bar, _, _ in self.rows.values():
+            bar.scheme = scheme
+            bar.update()

@@ -1,0 +1,159 @@
+"""The plant tree: each device with its communication state, and its points beneath it.
+
+Communication health is the first thing an operator must trust before any value on screen, so
+each device row carries its state in words (never colour alone) and a device that is not online
+gets the bad-quality colour. The details pane lists the runtime's diagnostics for the selected
+device (poll counts, errors, latency, last error) exactly as the runtime reports them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.formatting import format_time, format_value
+from app.ui.palette import LIGHT, Scheme
+
+
+def diag_fields(diag: Any) -> dict[str, Any]:
+    """Whatever the runtime's diagnostics object holds, as name -> value (for display only)."""
+    if diag is None:
+        return {}
+    if dataclasses.is_dataclass(diag) and not isinstance(diag, type):
+        return dataclasses.asdict(diag)
+    if isinstance(diag, dict):
+        return dict(diag)
+    return {k: v for k, v in vars(diag).items() if not k.startswith("_")}
+
+
+def device_state(diag: Any) -> str:
+    if diag is None:
+        return "waiting"
+    return str(getattr(diag, "state", None) or diag_fields(diag).get("state", "unknown"))
+
+
+def _fmt_field(name: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and (
+        name.endswith(("_at", "_t", "_ts")) or name in ("since", "last_ok", "last_poll")
+    ):
+        return format_time(value)
+    if isinstance(value, float):
+        return format_value(value, 3)
+    return str(value)
+
+
+class DeviceTree(QWidget):
+    device_selected = Signal(str)
+
+    def __init__(self, plant: Any, scheme: Scheme = LIGHT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Device / point", "State"])
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.header().setStretchLastSection(False)
+        self.items: dict[str, QTreeWidgetItem] = {}
+        self._diags: dict[str, Any] = {}
+        title = getattr(getattr(plant, "info", None), "name", "Plant")
+        root = QTreeWidgetItem([title, ""])
+        self.tree.addTopLevelItem(root)
+        for dev in plant.devices:
+            prof = plant.profiles.get(dev.name)
+            model = f"  ({prof.device.vendor} {prof.device.model})".rstrip() if prof else ""
+            item = QTreeWidgetItem([dev.name, "disabled" if not dev.enabled else "waiting"])
+            item.setToolTip(
+                0,
+                f"{dev.description or dev.name}{model}\n"
+                f"{dev.transport} {dev.host}:{dev.port} unit {dev.unit}, every {dev.interval_ms} ms",
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, dev.name)
+            if prof is not None:
+                for p in prof.points:
+                    child = QTreeWidgetItem([p.name, p.unit])
+                    child.setToolTip(0, p.description or p.name)
+                    child.setData(0, Qt.ItemDataRole.UserRole, dev.name)
+                    item.addChild(child)
+            root.addChild(item)
+            self.items[dev.name] = item
+        root.setExpanded(True)
+        self.details = QLabel("Select a device to see its communication diagnostics.")
+        self.details.setObjectName("muted")
+        self.details.setWordWrap(True)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tree)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self.tree.currentItemChanged.connect(self._selected)
+
+    def update_diagnostics(self, diags: dict[str, Any]) -> None:
+        self._diags = dict(diags)
+        s = self.scheme
+        for name, item in self.items.items():
+            diag = diags.get(name)
+            state = device_state(diag) if diag is not None else item.text(1)
+            item.setText(1, state)
+            bad = diag is not None and state != "online"
+            if bad:
+                err = getattr(diag, "last_error", None) or ""
+                item.setToolTip(1, f"{state}: {err}" if err else state)
+                item.setBackground(1, QBrush(s.qcolor("bad_quality")))
+                item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
+            else:
+                item.setToolTip(1, state)
+                item.setBackground(1, QBrush())
+                item.setForeground(1, QBrush(s.qcolor("text")))
+        self._show_details()
+
+    def set_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.update_diagnostics(self._diags)
+
+    def state_of(self, device: str) -> str:
+        return self.items[device].text(1)
+
+    def _selected(self, current: QTreeWidgetItem | None, _prev: Any = None) -> None:
+        if current is None:
+            return
+        name = current.data(0, Qt.ItemDataRole.UserRole)
+        if name:
+            self.device_selected.emit(str(name))
+        self._show_details()
+
+    def _show_details(self) -> None:
+        cur = self.tree.currentItem()
+        name = cur.data(0, Qt.ItemDataRole.UserRole) if cur is not None else None
+        if not name:
+            return
+        fields = diag_fields(self._diags.get(name))
+        if not fields:
+            self.details.setText(f"<b>{name}</b>: no diagnostics yet")
+            return
+        rows = "".join(
+            f"<tr><td>{k.replace('_', ' ')}</td><td>&nbsp;&nbsp;{_fmt_field(k, v)}</td></tr>"
+            for k, v in fields.items()
+            if k != "device"
+        )
+        self.details.setText(f"<b>{name}</b><table>{rows}</table>")

@@ -1,0 +1,596 @@
+"""The operator workstation's main window: docks around a trend, an alarm banner on top and
+communication health always visible in the status bar.
+
+Everything slow (history, journal reads and verification, setpoint writes, model fitting) goes
+through the TaskRunner; everything live arrives through the CoreBridge. Operator actions go
+through the core's role-checked facade, so the core, not the screen, decides and journals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import __version__
+from app.core.model import Sample
+from app.ui import alarm_fields as af
+from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ShelveDialog
+from app.ui.bridge import CoreBridge
+from app.ui.detector_panel import DetectorPanel
+from app.ui.device_tree import DeviceTree, device_state
+from app.ui.journal_view import JournalView
+from app.ui.palette import SCHEMES, Scheme, apply_scheme
+from app.ui.setpoint_dialog import SetpointDialog
+from app.ui.settings import UiSettings
+from app.ui.tag_table import TagTable, TagTableModel, rows_from_plant
+from app.ui.tasks import TaskRunner
+from app.ui.trend import TrendWidget
+
+LAYOUT_VERSION = 1
+
+
+def default_pens(plant: Any, n: int = 4) -> list[str]:
+    """A first trend worth looking at: points with alarm limits (the ones that matter), one per
+    device first so every device is represented, numeric only."""
+    picks: list[str] = []
+    for dev in plant.enabled_devices():
+        for p in plant.profiles[dev.name].points:
+            if p.has_limits and str(p.type) not in ("bool", "string"):
+                picks.append(f"{dev.name}.{p.name}")
+                break
+    return picks[:n]
+
+
+class LoginDialog(QDialog):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Log in")
+        self.name = QLineEdit()
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout(self)
+        form.addRow("User", self.name)
+        form.addRow("Password", self.password)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, core: Any, *, dark: bool = False, settings_path: Path | None = None):
+        super().__init__()
+        self.core = core
+        self.plant = core.plant
+        data_dir = Path(getattr(core, "data_dir", "."))
+        self.settings = UiSettings(settings_path or data_dir / "settings.json")
+        scheme_name = "dark" if dark else self.settings.get("scheme", "light")
+        self.scheme: Scheme = SCHEMES.get(scheme_name, SCHEMES["light"])
+        self.setWindowTitle(f"Vigil — {getattr(self.plant.info, 'name', 'plant')}")
+        self.setObjectName("VigilMainWindow")
+        self.setDockNestingEnabled(True)
+        self.resize(1440, 900)
+        self.tasks = TaskRunner(self)
+        self.bridge = CoreBridge(core, self)
+        self.messages: list[str] = []  # every message shown to the operator (tests read it)
+        self._points = {
+            f"{d.name}.{p.name}": p for d in self.plant.devices for p in self.plant.profiles[d.name].points
+        }
+        self._open_setpoints: list[SetpointDialog] = []
+
+        # -- widgets ----------------------------------------------------------------------
+        self.tag_model = TagTableModel(rows_from_plant(self.plant), self.scheme, self)
+        self.tag_model.set_stale_after(
+            {d.name: 3.0 * d.interval_ms / 1000.0 + 1.0 for d in self.plant.enabled_devices()}
+        )
+        self.tags = TagTable(self.tag_model)
+        self.alarm_model = AlarmModel(self.scheme, self)
+        self.alarm_panel = AlarmPanel(self.alarm_model)
+        self.banner = AlarmBanner(self.scheme)
+        self.trend = TrendWidget(
+            history=self._query_history,
+            run_async=self.tasks.submit,
+            units=lambda tag: self._points[tag].unit if tag in self._points else "",
+            scheme=self.scheme,
+        )
+        self.devices = DeviceTree(self.plant, self.scheme)
+        self.journal = JournalView(
+            reader=self._read_journal,
+            verifier=self._verify_journal,
+            exporter=self._export_head,
+            run_async=self.tasks.submit,
+        )
+        self.detectors = DetectorPanel(status=self._detector_status, scheme=self.scheme)
+
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.banner)
+        cl.addWidget(self.trend, 1)
+        self.setCentralWidget(central)
+
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("plant", "Plant", self.devices, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("tags", "Tags", self.tags, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("alarms", "Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("journal", "Journal", self.journal, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("detectors", "Detectors", self.detectors, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.docks["alarms"], self.docks["journal"])
+        self.docks["alarms"].raise_()
+        self.splitDockWidget(self.docks["plant"], self.docks["detectors"], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["plant"], self.docks["tags"]], [250, 640], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["alarms"]], [230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["plant"], self.docks["detectors"]], [520, 200], Qt.Orientation.Vertical)
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+        # -- status bar: communication health, always visible -------------------------------
+        self.comm_label = QLabel("devices: waiting")
+        self.user_label = QLabel("")
+        self.drop_label = QLabel("")
+        self.drop_label.setVisible(False)
+        self.clock_label = QLabel("")
+        self.clock_label.setObjectName("muted")
+        self.message_label = QLabel("")
+        self.message_label.setObjectName("muted")
+        sb = self.statusBar()
+        sb.addWidget(self.comm_label)
+        sb.addWidget(self.message_label, 1)
+        sb.addPermanentWidget(self.drop_label)
+        sb.addPermanentWidget(self.user_label)
+        sb.addPermanentWidget(self.clock_label)
+        self._update_user()
+
+        self._build_menus()
+
+        # -- wiring -------------------------------------------------------------------------
+        self.bridge.samples.connect(self._on_samples)
+        self.bridge.alarms_changed.connect(self._on_alarms)
+        self.bridge.diagnostics.connect(self._on_diagnostics)
+        self.bridge.dropped.connect(self._on_dropped)
+        self.bridge.flood.connect(self._on_flood)
+        self.tags.setpoint_requested.connect(self.open_setpoint)
+        self.tags.trend_requested.connect(self.trend.add_pen)
+        self.alarm_panel.acknowledge_requested.connect(self.acknowledge)
+        self.alarm_panel.shelve_requested.connect(self._shelve_dialog)
+        self.alarm_panel.unshelve_requested.connect(self.unshelve)
+        self.alarm_panel.history.search_requested.connect(self._search_alarm_history)
+        self.banner.clicked.connect(lambda: (self.docks["alarms"].show(), self.docks["alarms"].raise_()))
+        self.detectors.learn_requested.connect(self.learn_normal)
+        self.trend.status.connect(self.show_message)
+        self._flood = False
+
+        self.alarm_model.set_all(self.bridge.current_alarms())
+        self.tag_model.apply_alarms(self.bridge.current_alarms())
+        self.banner.update_from(self.alarm_model, False)
+        latest = getattr(core, "latest", None)
+        if callable(latest):
+            self.tag_model.apply_samples(sorted(latest().values(), key=lambda s: s.t))
+        self._restore()
+        if not self.trend.pens:
+            for tag in default_pens(self.plant):
+                self.trend.add_pen(tag)
+        self._slow = QTimer(self)
+        self._slow.setInterval(1000)
+        self._slow.timeout.connect(self._each_second)
+        self._slow.start()
+        if self.settings.problem:
+            self.show_message(self.settings.problem)
+        self.apply_scheme(self.scheme)
+        self.bridge.start()
+
+    # ------------------------------------------------------------------ construction helpers
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m_file = mb.addMenu("&File")
+        self.act_login = m_file.addAction("Log in…", self._login)
+        self.act_logout = m_file.addAction("Log out", self._logout)
+        m_file.addSeparator()
+        m_file.addAction("Save trend setup…", self._save_trend_dialog)
+        m_file.addAction("Load trend setup…", self._load_trend_dialog)
+        m_file.addAction("Export signed journal head…", self.journal._export_clicked)
+        m_file.addSeparator()
+        quit_act = m_file.addAction("Quit", self.close)
+        quit_act.setShortcut(QKeySequence.StandardKey.Quit)
+
+        m_view = mb.addMenu("&View")
+        group = QActionGroup(self)
+        self.scheme_actions: dict[str, QAction] = {}
+        for name, label in (("light", "Light palette"), ("dark", "Dark palette (night)")):
+            act = QAction(label, self, checkable=True)
+            act.setChecked(self.scheme.name == name)
+            act.triggered.connect(lambda _=False, n=name: self.apply_scheme(SCHEMES[n]))
+            group.addAction(act)
+            m_view.addAction(act)
+            self.scheme_actions[name] = act
+        m_view.addSeparator()
+        for dock in self.docks.values():
+            m_view.addAction(dock.toggleViewAction())
+        m_view.addSeparator()
+        m_view.addAction("Reset layout", self.reset_layout)
+
+        m_trend = mb.addMenu("&Trend")
+        m_trend.addAction("Pause / resume", lambda: self.trend.set_paused(not self.trend.paused), "Space")
+        m_trend.addAction("Back to live", lambda: self.trend.set_paused(False))
+        self.act_select = QAction("Select range (for learn normal)", self, checkable=True)
+        self.act_select.toggled.connect(self.trend.show_selection)
+        m_trend.addAction(self.act_select)
+        m_trend.addAction("Remove all pens", self.trend.clear_pens)
+
+        m_help = mb.addMenu("&Help")
+        m_help.addAction("About Vigil", self.about)
+
+    # ------------------------------------------------------------------ live data
+    def _on_samples(self, batch: list[Sample]) -> None:
+        self.tag_model.apply_samples(batch)
+        self.trend.add_samples(batch)
+        if self._open_setpoints:
+            latest: dict[str, Sample] = {s.tag: s for s in batch}
+            for dlg in self._open_setpoints:
+                if dlg.tag in latest:
+                    dlg.update_current(latest[dlg.tag])
+
+    def _on_alarms(self, views: list[Any]) -> None:
+        self.alarm_model.apply(views)
+        self.tag_model.apply_alarms(views)
+        self.banner.update_from(self.alarm_model, self._flood)
+        self._refresh_detectors()
+
+    def _on_flood(self, on: bool) -> None:
+        if on != self._flood:
+            self._flood = on
+            self.banner.update_from(self.alarm_model, on)
+
+    def _on_diagnostics(self, diags: dict[str, Any]) -> None:
+        self.devices.update_diagnostics(diags)
+        enabled = [d.name for d in self.plant.enabled_devices()]
+        bad = [n for n in enabled if n in diags and device_state(diags[n]) != "online"]
+        waiting = [n for n in enabled if n not in diags]
+        online = len(enabled) - len(bad) - len(waiting)
+        text = f"Devices {online}/{len(enabled)} online"
+        if bad:
+            text += " · " + ", ".join(f"{n} {device_state(diags[n]).upper()}" for n in bad)
+            self.comm_label.setObjectName("commBad")
+        else:
+            self.comm_label.setObjectName("")
+        if waiting:
+            text += f" · {len(waiting)} waiting"
+        self.comm_label.setText(text)
+        self.comm_label.style().unpolish(self.comm_label)
+        self.comm_label.style().polish(self.comm_label)
+
+    def _on_dropped(self, total: int) -> None:
+        self.drop_label.setVisible(total > 0)
+        self.drop_label.setText(f"screen skipped {total} samples (values still current)")
+
+    def _each_second(self) -> None:
+        self.clock_label.setText(time.strftime("%Y-%m-%d %H:%M:%S"))
+        self._refresh_detectors()
+
+    def _refresh_detectors(self) -> None:
+        if self.docks["detectors"].isVisible():
+            self.detectors.refresh()
+
+    # ------------------------------------------------------------------ data sources (workers)
+    def _query_history(self, tags: list[str], t0: float, t1: float, max_points: int) -> dict[str, Any]:
+        return self.core.historian.query(tags, t0, t1, max_points=max_points)
+
+    def _read_journal(self, f: dict[str, Any]) -> list[dict[str, Any]]:
+        from app.core.journal import read_events
+
+        kind = f.get("kind")
+        scan = 5000 if ("actor" in f or "text" in f) else int(f.get("limit", 500))
+        events = read_events(
+            Path(self.core.data_dir) / "journal",
+            kind=f"{kind}.*" if kind else None,
+            limit=scan,
+            newest_first=True,
+        )
+        out = []
+        for e in reversed(events):
+            d = e.to_dict()
+            if "actor" in f and f["actor"].lower() not in d["actor"].lower():
+                continue
+            if "text" in f and f["text"].lower() not in json.dumps(d["body"], ensure_ascii=False).lower():
+                continue
+            out.append(d)
+        return out[-int(f.get("limit", 500)) :]
+
+    def _verify_journal(self) -> tuple[bool, str]:
+        from app.core.journal import verify
+
+        journal = getattr(self.core, "journal", None)
+        if journal is not None and hasattr(journal, "flush"):
+            journal.flush(timeout=5.0)
+        r = verify(Path(self.core.data_dir) / "journal")
+        ok = r.status == "intact"
+        detail = f"{r.status}: {r.message}"
+        if ok:
+            detail = (
+                f"intact — {r.events} events, {r.sealed} sealed by signed checkpoints, "
+                f"{r.unsealed} awaiting the next checkpoint"
+            )
+        return ok, detail
+
+    def _export_head(self, path: str) -> str:
+        from app.core.journal import export_head
+
+        head = export_head(Path(self.core.data_dir) / "journal")
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(head, sort_keys=True) + "\n")
+        what = f"checkpoint {head.get('number', '?')}, {head.get('size', '?')} events"
+        return f"signed head ({what}) appended to {path}"
+
+    def _detector_status(self) -> list[dict[str, Any]]:
+        engine = getattr(self.core, "detectors", None)
+        if engine is None or not hasattr(engine, "groups"):
+            return []
+        out = []
+        for g in engine.groups():
+            alarm = self.alarm_model.by_id(f"detector:{g.group}") or next(
+                (
+                    v
+                    for v in self.alarm_model._all.values()
+                    if af.kind(v) == "ANOMALY" and af.alarm_source(v) == g.group
+                ),
+                None,
+            )
+            out.append(
+                {
+                    "name": g.group,
+                    "score": g.last_score,
+                    "threshold": getattr(g, "threshold", None),
+                    "state": ("ANOMALY" if g.alarm else "normal")
+                    + f" · {g.detector} · {g.rows_scored} rows scored"
+                    + (f" · {g.errors} errors: {g.last_error}" if g.errors else ""),
+                    "explanation": getattr(alarm, "explanation", None) if alarm is not None else None,
+                    "last_anomaly_at": getattr(alarm, "activated_at", None) if alarm is not None else None,
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------------ operator actions
+    def show_message(self, text: str) -> None:
+        self.messages.append(text)
+        self.message_label.setText(text)
+
+    def _session(self) -> Any:
+        return getattr(self.core, "session", None)
+
+    def _update_user(self) -> None:
+        s = self._session()
+        if s is None:
+            self.user_label.setText("not logged in — view only")
+        else:
+            role = getattr(s.role, "label", str(s.role))
+            self.user_label.setText(f"{s.user} ({role})")
+
+    def acknowledge(self, alarm_ids: list[str]) -> None:
+        try:
+            self.core.acknowledge(list(alarm_ids))
+        except Exception as e:
+            self.show_message(f"acknowledge refused: {e}")
+            return
+        self.show_message(
+            f"acknowledged {len(alarm_ids)} alarm(s) as {getattr(self._session(), 'user', '?')}"
+        )
+
+    def _shelve_dialog(self, alarm_id: str) -> None:
+        v = self.alarm_model.by_id(alarm_id)
+        text = f"{alarm_id}: {af.message(v)}" if v is not None else alarm_id
+        dlg = ShelveDialog(text, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.shelve(alarm_id, dlg.reason.text().strip(), dlg.until_ts())
+
+    def shelve(self, alarm_id: str, reason: str, until_ts: float) -> None:
+        try:
+            self.core.shelve(alarm_id, reason, until_ts)
+        except Exception as e:
+            self.show_message(f"shelve refused: {e}")
+            return
+        self.show_message(
+            f"shelved {alarm_id} until {time.strftime('%H:%M', time.localtime(until_ts))}: {reason}"
+        )
+
+    def unshelve(self, alarm_id: str) -> None:
+        try:
+            self.core.unshelve(alarm_id)
+        except Exception as e:
+            self.show_message(f"unshelve refused: {e}")
+
+    def _search_alarm_history(self, q: dict[str, Any]) -> None:
+        from app.core.alarms.types import AlarmQuery
+
+        query = AlarmQuery(**q)
+        self.tasks.submit(
+            lambda: self.core.alarms.history(query),
+            self.alarm_panel.history.show_rows,
+            self.alarm_panel.history.show_error,
+        )
+
+    def open_setpoint(self, tag: str) -> SetpointDialog | None:
+        point = self._points.get(tag)
+        if point is None or not point.writable:
+            self.show_message(f"{tag} is not writable")
+            return None
+        device, name = tag.split(".", 1)
+        row = self.tag_model.row_of(tag)
+        current = (
+            Sample(tag, row.value, row.quality, row.t)
+            if row is not None and row.quality is not None
+            else None
+        )
+        dlg = SetpointDialog(
+            tag,
+            point,
+            current,
+            write=lambda value: self.core.write_setpoint(device, name, value),
+            run_async=self.tasks.submit,
+            parent=self,
+        )
+        self._open_setpoints.append(dlg)
+        dlg.finished.connect(
+            lambda _=0, d=dlg: self._open_setpoints.remove(d) if d in self._open_setpoints else None
+        )
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def learn_normal(self, group: str) -> None:
+        rng = self.trend.selected_range()
+        if rng is None:
+            self.show_message("learn normal: first select a range on the trend (Trend → Select range)")
+            self.act_select.setChecked(True)
+            return
+        t0, t1 = rng
+        group = group or "trend"
+        tags = list(self.trend.pens)
+        self.detectors.message.setText(f"learning '{group}' from {len(tags)} tags…")
+
+        def learn() -> Any:
+            return self.core.train_detector(group, t0, t1, tags=tags, detector="pca")
+
+        self.tasks.submit(
+            learn,
+            lambda info: self.detectors.message.setText(
+                f"learned '{group}': threshold {getattr(info, 'threshold', '?')}"
+            ),
+            lambda m: self.detectors.message.setText(f"learn normal failed: {m}"),
+        )
+
+    def _login(self) -> None:
+        dlg = LoginDialog(self)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            self.core.login(dlg.name.text().strip(), dlg.password.text())
+        except Exception as e:
+            self.show_message(f"login refused: {e}")
+        self._update_user()
+
+    def _logout(self) -> None:
+        self.core.logout()
+        self._update_user()
+
+    def _save_trend_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save trend setup", "trend.json", "Trend setup (*.json)")
+        if path:
+            self.trend.save_setup(path)
+            self.show_message(f"trend setup saved to {path}")
+
+    def _load_trend_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load trend setup", "", "Trend setup (*.json)")
+        if not path:
+            return
+        try:
+            missing = self.trend.load_setup(path, known_tags=self._points)
+        except ValueError as e:
+            self.show_message(str(e))
+            return
+        if missing:
+            self.show_message(f"trend setup loaded; not in this plant: {', '.join(missing)}")
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Vigil",
+            f"<b>Vigil {__version__}</b><br>SCADA operator workstation<br>"
+            f"Plant: {getattr(self.plant.info, 'name', '')} "
+            f"({len(self.plant.devices)} devices, {len(self.plant.tags())} tags)<br>"
+            f"Data: {getattr(self.core, 'data_dir', '')}",
+        )
+
+    # ------------------------------------------------------------------ looks and layout
+    def apply_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_scheme(app, scheme)
+        self.tag_model.set_scheme(scheme)
+        self.alarm_model.set_scheme(scheme)
+        self.banner.scheme = scheme
+        self.banner.update_from(self.alarm_model, self._flood)
+        self.trend.apply_scheme(scheme)
+        self.devices.set_scheme(scheme)
+        self.detectors.set_scheme(scheme)
+        if scheme.name in getattr(self, "scheme_actions", {}):
+            self.scheme_actions[scheme.name].setChecked(True)
+        self.settings.set("scheme", scheme.name)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def _restore(self) -> None:
+        geo = self.settings.get_bytes("geometry")
+        state = self.settings.get_bytes("window_state")
+        if geo:
+            self.restoreGeometry(QByteArray(geo))
+        if state and not self.restoreState(QByteArray(state), LAYOUT_VERSION):
+            self.show_message("saved window layout did not fit this version; using the default layout")
+        setup = self.settings.get("trend")
+        if isinstance(setup, dict):
+            for pen in setup.get("pens", []):
+                tag = pen.get("tag") if isinstance(pen, dict) else None
+                if tag in self._points:
+                    self.trend.add_pen(tag)
+            span = setup.get("span_s")
+            if isinstance(span, (int, float)) and span > 0:
+                self.trend.set_span(float(span))
+
+    def save_settings(self) -> None:
+        self.settings.set_bytes("geometry", bytes(self.saveGeometry().data()))
+        self.settings.set_bytes("window_state", bytes(self.saveState(LAYOUT_VERSION).data()))
+        self.settings.set("trend", self.trend.setup())
+        self.settings.set("scheme", self.scheme.name)
+        try:
+            self.settings.save()
+        except OSError as e:
+            self.show_message(f"could not save UI settings: {e}")
+
+    def shutdown(self) -> None:
+        """Stop timers and wait for workers, so nothing touches the core after it stops."""
+        self.bridge.stop()
+        self._slow.stop()
+        self.trend._timer.stop()
+        self.tasks.wait(10_000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,353 @@
+"""The tag table: every point of the plant with value, unit, quality, age and alarm state.
+
+A value of bad quality is never drawn like a good one: its last known number is struck through
+and greyed, and the quality cell carries the bad-quality colour, so a dead device can never
+look healthy. Colour appears only on abnormal cells (bad quality, alarms by priority).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.model import Quality, Sample
+from app.ui import alarm_fields as af
+from app.ui.formatting import format_age, format_value, quality_text
+from app.ui.palette import LIGHT, Scheme
+
+COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Description")
+COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_DESC = range(len(COLUMNS))
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class TagRow:
+    tag: str
+    device: str
+    point: str
+    unit: str
+    description: str
+    writable: bool
+    value: Any = None
+    quality: Quality | None = None
+    t: float | None = None
+    alarm_priority: str | None = None
+    alarm_label: str = ""
+
+
+def rows_from_plant(plant: Any) -> list[TagRow]:
+    rows = []
+    for dev in plant.enabled_devices():
+        for p in plant.profiles[dev.name].points:
+            rows.append(TagRow(f"{dev.name}.{p.name}", dev.name, p.name, p.unit, p.description, p.writable))
+    return rows
+
+
+class TagTableModel(QAbstractTableModel):
+    """Latest sample per tag. Updated in batches (one dataChanged per batch, not per sample)."""
+
+    def __init__(self, rows: Sequence[TagRow], scheme: Scheme = LIGHT, parent: Any = None):
+        super().__init__(parent)
+        self._rows = list(rows)
+        self._index = {r.tag: i for i, r in enumerate(self._rows)}
+        self._alarms: dict[str, dict[str, Any]] = {}  # tag -> alarm id -> view
+        self._stale_after: dict[str, float] = {}  # device -> seconds without news before STALE
+        self.scheme = scheme
+        self._strike = QFont()
+        self._strike.setStrikeOut(True)
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # -- updates ----------------------------------------------------------------------------
+    def apply_samples(self, batch: Iterable[Sample]) -> None:
+        lo, hi = len(self._rows), -1
+        for s in batch:
+            i = self._index.get(s.tag)
+            if i is None:
+                continue
+            r = self._rows[i]
+            if r.t is not None and s.t < r.t:
+                continue  # never let an older sample overwrite a newer one
+            if s.value is not None or not s.quality.is_good:
+                r.value = s.value if s.value is not None else r.value
+            r.quality = s.quality
+            r.t = s.t
+            lo, hi = min(lo, i), max(hi, i)
+        if hi >= 0:
+            self.dataChanged.emit(self.index(lo, COL_VALUE), self.index(hi, COL_AGE))
+
+    def apply_alarms(self, views: Iterable[Any]) -> None:
+        touched: set[str] = set()
+        for v in views:
+            tag = af.alarm_source(v)
+            per = self._alarms.setdefault(tag, {})
+            if af.needs_attention(v) or af.is_active(v):
+                per[af.alarm_id(v)] = v
+            else:
+                per.pop(af.alarm_id(v), None)
+            touched.add(tag)
+        for tag in touched:
+            i = self._index.get(tag)
+            if i is None:
+                continue
+            views_here = list(self._alarms.get(tag, {}).values())
+            r = self._rows[i]
+            if views_here:
+                worst = min(views_here, key=af.priority_rank)
+                r.alarm_priority = af.priority(worst)
+                r.alarm_label = f"{af.priority(worst)}: {af.state_label(worst)}"
+            else:
+                r.alarm_priority = None
+                r.alarm_label = ""
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def set_stale_after(self, per_device: dict[str, float]) -> None:
+        """A GOOD value older than this is shown STALE: if the core stops reporting a device
+        for any reason, its last values must not keep looking current."""
+        self._stale_after = dict(per_device)
+
+    def quality_of(self, r: TagRow, now: float | None = None) -> Quality | None:
+        """The quality to show: the sample's, or STALE once a good value is too old."""
+        if r.quality is Quality.GOOD and r.t is not None:
+            limit = self._stale_after.get(r.device)
+            if limit is not None and (time.time() if now is None else now) - r.t > limit:
+                return Quality.STALE
+        return r.quality
+
+    def refresh_ages(self) -> None:
+        """Once a second: ages change, and a value may have just become stale."""
+        if self._rows:
+            self.dataChanged.emit(self.index(0, COL_VALUE), self.index(len(self._rows) - 1, COL_AGE))
+
+    def set_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+
+    # -- queries ----------------------------------------------------------------------------
+    def row(self, i: int) -> TagRow:
+        return self._rows[i]
+
+    def row_of(self, tag: str) -> TagRow | None:
+        i = self._index.get(tag)
+        return self._rows[i] if i is not None else None
+
+    def row_index(self, tag: str) -> int:
+        return self._index[tag]
+
+    # -- Qt model ---------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        c = index.column()
+        quality = self.quality_of(r)
+        bad = quality is not None and not quality.is_good
+        if role == Qt.ItemDataRole.DisplayRole:
+            if c == COL_TAG:
+                return r.tag
+            if c == COL_VALUE:
+                return format_value(r.value) if r.quality is not None else "—"
+            if c == COL_UNIT:
+                return r.unit
+            if c == COL_QUALITY:
+                return quality_text(quality)
+            if c == COL_AGE:
+                return format_age(r.t)
+            if c == COL_ALARM:
+                return r.alarm_label
+            if c == COL_DESC:
+                return r.description
+        elif role == Qt.ItemDataRole.UserRole:  # sort keys
+            if c == COL_VALUE:
+                return r.value if isinstance(r.value, (int, float)) else float("-inf")
+            if c == COL_AGE:
+                return -(r.t or 0.0)
+            if c == COL_ALARM:
+                return af.PRIORITY_RANK.get(r.alarm_priority or "", 9)
+            if c == COL_QUALITY:
+                return int(quality) if quality is not None else 99
+            return self.data(index, Qt.ItemDataRole.DisplayRole)
+        elif role == Qt.ItemDataRole.TextAlignmentRole:
+            if c in (COL_VALUE, COL_AGE):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == Qt.ItemDataRole.FontRole:
+            if c == COL_VALUE and bad:
+                return self._strike
+            if c == COL_ALARM and r.alarm_priority:
+                return self._bold
+        elif role == Qt.ItemDataRole.ForegroundRole:
+            s = self.scheme
+            if c == COL_QUALITY and (bad or quality is None):
+                return s.qcolor("bad_quality_text") if bad else s.qcolor("muted")
+            if c == COL_VALUE and bad:
+                return s.qcolor("muted")
+            if c == COL_ALARM and r.alarm_priority:
+                return s.alarm_text_color(r.alarm_priority)
+            if c in (COL_UNIT, COL_AGE, COL_DESC):
+                return s.qcolor("muted")
+        elif role == Qt.ItemDataRole.BackgroundRole:
+            s = self.scheme
+            if c == COL_QUALITY and bad:
+                return s.qcolor("bad_quality")
+            if c == COL_ALARM and r.alarm_priority:
+                return s.alarm_color(r.alarm_priority)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            if bad:
+                why = quality_text(quality)
+                return f"{r.tag}: {why} — the value shown is the last one received, not current"
+            return r.description or r.tag
+        return None
+
+
+class TagFilterProxy(QSortFilterProxyModel):
+    """Text search over tag, description and unit; optionally only abnormal rows."""
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self._text = ""
+        self.only_abnormal = False
+        self.setSortRole(Qt.ItemDataRole.UserRole)
+
+    def set_text(self, text: str) -> None:
+        self._text = text.strip().lower()
+        self.invalidateFilter()
+
+    def set_only_abnormal(self, on: bool) -> None:
+        self.only_abnormal = on
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        assert isinstance(model, TagTableModel)
+        r = model.row(source_row)
+        if self.only_abnormal:
+            q = model.quality_of(r)
+            bad = q is None or not q.is_good
+            if not bad and not r.alarm_priority:
+                return False
+        if not self._text:
+            return True
+        return any(self._text in s.lower() for s in (r.tag, r.description, r.unit))
+
+
+class TagTable(QWidget):
+    """Search box + table. Emits requests; the main window decides what to open."""
+
+    setpoint_requested = Signal(str)
+    trend_requested = Signal(str)
+
+    def __init__(self, model: TagTableModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.proxy = TagFilterProxy(self)
+        self.proxy.setSourceModel(model)
+        self.search = QLineEdit(placeholderText="Filter tags (name, description, unit)…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.set_text)
+        self.abnormal = QCheckBox("Only abnormal")
+        self.abnormal.toggled.connect(self.proxy.set_only_abnormal)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(False)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.setShowGrid(False)
+        self.view.setWordWrap(False)
+        h = self.view.horizontalHeader()
+        h.setStretchLastSection(True)
+        h.setHighlightSections(False)
+        for col, width in (
+            (COL_TAG, 190),
+            (COL_VALUE, 80),
+            (COL_UNIT, 50),
+            (COL_QUALITY, 86),
+            (COL_AGE, 56),
+            (COL_ALARM, 120),
+        ):
+            h.resizeSection(col, width)
+        h.setSectionResizeMode(COL_DESC, QHeaderView.ResizeMode.Stretch)
+        self.view.doubleClicked.connect(self._double_clicked)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.abnormal)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.view)
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(1000)
+        self._age_timer.timeout.connect(model.refresh_ages)
+        self._age_timer.start()
+
+    def tag_at(self, proxy_index: QModelIndex) -> TagRow:
+        return self.model.row(self.proxy.mapToSource(proxy_index).row())
+
+    def selected_tags(self) -> list[str]:
+        rows = self.view.selectionModel().selectedRows()
+        return [self.tag_at(i).tag for i in rows]
+
+    def _double_clicked(self, index: QModelIndex) -> None:
+        r = self.tag_at(index)
+        if r.writable:
+            self.setpoint_requested.emit(r.tag)
+        else:
+            self.trend_requested.emit(r.tag)
+
+    def _context_menu(self, pos: Any) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        r = self.tag_at(index)
+        menu = QMenu(self)
+        act_trend = QAction("Add to trend", menu)
+        act_trend.triggered.connect(lambda: self.trend_requested.emit(r.tag))
+        menu.addAction(act_trend)
+        act_sp = QAction("Write setpoint…", menu)
+        act_sp.setEnabled(r.writable)
+        act_sp.triggered.connect(lambda: self.setpoint_requested.emit(r.tag))
+        menu.addAction(act_sp)
+        menu.popup(self.view.viewport().mapToGlobal(pos))

@@ -1,0 +1,493 @@
+"""Live trends: several pens, one Y axis per engineering unit, scrolling, pause, zoom/pan,
+a cursor readout, and scroll-back into the historian.
+
+Pens that share a unit share an axis (two temperatures on one scale are comparable; a
+temperature and a flow are not). The live part comes from in-memory ring buffers fed by the
+bridge; anything older than the buffer is fetched from the historian (min/max downsampled to
+the plot's width) on a worker thread, so scrolling back never freezes the screen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.model import Quality, Sample
+from app.ui.formatting import format_time, format_value
+from app.ui.palette import LIGHT, Scheme
+from app.ui.trend_buffer import RingSeries
+
+SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
+DASHES = (None, [6, 3], [2, 3])
+
+
+@dataclass
+class PenInfo:
+    tag: str
+    unit: str
+    color: str
+    dash: list[int] | None
+    live: RingSeries
+    curve: Any = None
+    hist_t: np.ndarray = field(default_factory=lambda: np.empty(0))
+    hist_v: np.ndarray = field(default_factory=lambda: np.empty(0))
+    drawn_version: int = -1
+
+
+class _UnitAxis:
+    """A ViewBox + AxisItem pair for one engineering unit."""
+
+    def __init__(self, unit: str, vb: Any, axis: Any):
+        self.unit = unit
+        self.vb = vb
+        self.axis = axis
+
+
+class TrendWidget(QWidget):
+    """A trend chart. Feed it with ``add_samples``; ask it for history through ``history``
+    (a callable ``(tags, t0, t1, max_points) -> dict[tag, series]`` run on ``run_async``)."""
+
+    paused_changed = Signal(bool)
+    history_loaded = Signal(int)  # points received from the historian
+    status = Signal(str)
+
+    def __init__(
+        self,
+        *,
+        history: Callable[..., dict[str, Any]] | None = None,
+        run_async: Callable[..., Any] | None = None,
+        units: Callable[[str], str] | None = None,
+        capacity: int = 36_000,
+        fps: float = 30.0,
+        scheme: Scheme = LIGHT,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self._history = history
+        self._run_async = run_async
+        self._units = units or (lambda tag: "")
+        self._capacity = capacity
+        self.scheme = scheme
+        self.pens: dict[str, PenInfo] = {}
+        self._axes: dict[str, _UnitAxis] = {}
+        self.span_s = 120.0
+        self.paused = False
+        self.frames = 0
+        self._hist_busy = False
+        self._hist_again = False
+        self._hist_covered: tuple[float, float] | None = None
+        self._last_range: tuple[float, float] | None = None
+
+        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        self.item = self.plot.getPlotItem()
+        self.item.setMenuEnabled(False)
+        self.item.hideButtons()
+        self.item.showGrid(x=True, y=True, alpha=0.35)
+        self.item.getAxis("left").setWidth(56)
+        self.item.vb.sigResized.connect(self._sync_views)
+        self.item.vb.sigRangeChangedManually.connect(self._user_moved)
+        self.item.vb.sigXRangeChanged.connect(self._x_changed)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False)
+        self.cursor.setVisible(False)
+        self.item.addItem(self.cursor, ignoreBounds=True)
+        self.region = pg.LinearRegionItem(movable=True)
+        self.region.setVisible(False)
+        self.item.addItem(self.region, ignoreBounds=True)
+        self._mouse = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
+
+        self.span_box = QComboBox()
+        self.span_box.addItems(list(SPANS))
+        self.span_box.setCurrentText("2 min")
+        self.span_box.currentTextChanged.connect(lambda t: self.set_span(SPANS[t]))
+        self.pause_btn = QPushButton("Pause")
+        self.pause_btn.setCheckable(True)
+        self.pause_btn.toggled.connect(self.set_paused)
+        self.live_btn = QPushButton("Back to live")
+        self.live_btn.clicked.connect(lambda: self.set_paused(False))
+        self.mode_label = QLabel("LIVE")
+        self.mode_label.setObjectName("muted")
+        self.readout = QLabel("")
+        self.readout.setTextFormat(pg.QtCore.Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(QLabel("Span"))
+        bar.addWidget(self.span_box)
+        bar.addWidget(self.pause_btn)
+        bar.addWidget(self.live_btn)
+        bar.addStretch(1)
+        bar.addWidget(self.mode_label)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(bar)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.readout)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, round(1000 / fps)))
+        self._timer.timeout.connect(self.render)
+        self._timer.start()
+        self._hist_timer = QTimer(self)
+        self._hist_timer.setSingleShot(True)
+        self._hist_timer.setInterval(150)
+        self._hist_timer.timeout.connect(self._fetch_history)
+        self.apply_scheme(scheme)
+        self._update_readout(None)
+
+    # -- pens -------------------------------------------------------------------------------
+    def add_pen(self, tag: str, unit: str | None = None) -> PenInfo:
+        if tag in self.pens:
+            return self.pens[tag]
+        unit = self._units(tag) if unit is None else unit
+        i = len(self.pens)
+        pen = PenInfo(
+            tag,
+            unit,
+            self.scheme.pen(i),
+            DASHES[(i // len(self.scheme.pens)) % 3],
+            RingSeries(self._capacity),
+        )
+        ax = self._axis_for(unit)
+        pen.curve = pg.PlotDataItem(connect="finite", name=tag)
+        pen.curve.setDownsampling(auto=True, method="peak")
+        pen.curve.setClipToView(True)
+        pen.curve.setPen(self._qpen(pen))
+        ax.vb.addItem(pen.curve)
+        self.pens[tag] = pen
+        self._hist_covered = None
+        self._request_history()
+        self._update_readout(None)
+        return pen
+
+    def remove_pen(self, tag: str) -> None:
+        pen = self.pens.pop(tag, None)
+        if pen is None:
+            return
+        self._axes[pen.unit].vb.removeItem(pen.curve)
+        self._update_readout(None)
+
+    def clear_pens(self) -> None:
+        for tag in list(self.pens):
+            self.remove_pen(tag)
+
+    def _qpen(self, pen: PenInfo) -> Any:
+        style = {"color": pen.color, "width": 1.6}
+        p = pg.mkPen(**style)
+        if pen.dash:
+            p.setDashPattern(pen.dash)
+        return p
+
+    def _axis_for(self, unit: str) -> _UnitAxis:
+        if unit in self._axes:
+            return self._axes[unit]
+        if not self._axes:
+            ax = _UnitAxis(unit, self.item.vb, self.item.getAxis("left"))
+        else:
+            vb = pg.ViewBox()
+            axis = pg.AxisItem("right")
+            axis.setWidth(56)
+            col = 2 + len(self._axes)
+            self.item.layout.addItem(axis, 2, col)
+            self.item.scene().addItem(vb)
+            axis.linkToView(vb)
+            vb.setXLink(self.item.vb)
+            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            ax = _UnitAxis(unit, vb, axis)
+        ax.axis.enableAutoSIPrefix(False)
+        self._axes[unit] = ax
+        self._label_axis(ax, self.scheme.pen(len(self.pens)))
+        self._sync_views()
+        return ax
+
+    def _label_axis(self, ax: _UnitAxis, colour: str) -> None:
+        """Each unit axis is labelled with its unit in the colour of its first pen, so a reader
+        can tell which scale a curve is read against."""
+        ax.axis.setLabel(ax.unit or "value", color=colour)
+        ax.axis.setPen(pg.mkPen(self.scheme.plot_axis))
+        ax.axis.setTextPen(pg.mkPen(colour))
+
+    def _sync_views(self) -> None:
+        rect = self.item.vb.sceneBoundingRect()
+        for ax in self._axes.values():
+            if ax.vb is not self.item.vb:
+                ax.vb.setGeometry(rect)
+                ax.vb.linkedViewChanged(self.item.vb, ax.vb.XAxis)
+
+    # -- data -------------------------------------------------------------------------------
+    def add_samples(self, batch: Iterable[Sample]) -> None:
+        pens = self.pens
+        if not pens:
+            return
+        for s in batch:
+            pen = pens.get(s.tag)
+            if pen is None:
+                continue
+            v = s.value
+            if s.quality is not Quality.GOOD or v is None or isinstance(v, str):
+                pen.live.append(s.t, math.nan)
+            else:
+                pen.live.append(s.t, float(v))
+
+    # -- view -------------------------------------------------------------------------------
+    def set_span(self, seconds: float) -> None:
+        self.span_s = float(seconds)
+        if not self.paused:
+            self.render(force=True)
+        else:
+            t0, t1 = self.x_range()
+            mid = (t0 + t1) / 2
+            self.show_range(mid - seconds / 2, mid + seconds / 2)
+
+    def set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self.pause_btn.blockSignals(True)
+        self.pause_btn.setChecked(paused)
+        self.pause_btn.blockSignals(False)
+        self.mode_label.setText("PAUSED — drag to pan, wheel to zoom" if paused else "LIVE")
+        if not paused:
+            self.item.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            for ax in self._axes.values():
+                ax.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            self.render(force=True)
+        self.paused_changed.emit(paused)
+
+    def show_range(self, t0: float, t1: float) -> None:
+        """Look at a fixed window (pauses the live scroll); history is fetched if needed."""
+        self.set_paused(True)
+        self.item.vb.setXRange(t0, t1, padding=0)
+        self._request_history()
+
+    def x_range(self) -> tuple[float, float]:
+        (x0, x1), _ = self.item.vb.viewRange()
+        return float(x0), float(x1)
+
+    def _user_moved(self, *_: Any) -> None:
+        self.set_paused(True)
+        self._request_history()
+
+    def _x_changed(self, *_: Any) -> None:
+        if self.paused:
+            self._request_history()
+
+    def render(self, force: bool = False) -> None:
+        """One frame: push changed pen data and, when live, scroll to now."""
+        if not self.isVisible() and not force:
+            return
+        for pen in self.pens.values():
+            if pen.live.version != pen.drawn_version or force:
+                t, v = self._compose(pen)
+                pen.curve.setData(t, v)
+                pen.drawn_version = pen.live.version
+        if not self.paused:
+            now = time.time()
+            self.item.vb.setXRange(now - self.span_s, now, padding=0)
+            if self.pens and any(
+                len(p.live) == 0 or (p.live.oldest() or now) > now - self.span_s for p in self.pens.values()
+            ):
+                self._request_history()
+        self.frames += 1
+
+    def _compose(self, pen: PenInfo) -> tuple[np.ndarray, np.ndarray]:
+        t, v = pen.live.arrays()
+        if len(pen.hist_t):
+            cut = t[0] if len(t) else math.inf
+            keep = pen.hist_t < cut
+            if keep.any():
+                t = np.concatenate([pen.hist_t[keep], t])
+                v = np.concatenate([pen.hist_v[keep], v])
+        return t, v
+
+    # -- history ----------------------------------------------------------------------------
+    def _request_history(self) -> None:
+        if self._history is None or self._run_async is None or not self.pens:
+            return
+        self._hist_timer.start()
+
+    def _needed_range(self) -> tuple[float, float] | None:
+        if self.paused:
+            t0, t1 = self.x_range()
+        else:
+            t1 = time.time()
+            t0 = t1 - self.span_s
+        oldest = [p.live.oldest() for p in self.pens.values()]
+        live_from = min((o for o in oldest if o is not None), default=t1)
+        if any(o is None for o in oldest):
+            live_from = t1
+        if t0 >= live_from:
+            return None
+        end = min(t1, live_from)
+        cov = self._hist_covered
+        if cov is not None and cov[0] <= t0 and cov[1] >= end - 1.0:
+            return None
+        return t0, end
+
+    def _fetch_history(self) -> None:
+        if self._hist_busy:
+            self._hist_again = True
+            return
+        need = self._needed_range()
+        if need is None:
+            return
+        t0, t1 = need
+        tags = list(self.pens)
+        width = max(200, int(self.item.vb.width()))
+        history = self._history
+        assert history is not None and self._run_async is not None
+        self._hist_busy = True
+        self.status.emit("loading history…")
+        self._run_async(
+            lambda: history(tags, t0, t1, width),
+            lambda result: self._history_done(result, t0, t1),
+            self._history_failed,
+        )
+
+    def _history_done(self, result: dict[str, Any], t0: float, t1: float) -> None:
+        self._hist_busy = False
+        points = 0
+        for tag, series in (result or {}).items():
+            pen = self.pens.get(tag)
+            if pen is None:
+                continue
+            t = np.asarray(series.t, dtype=np.float64)
+            v = np.asarray(series.value, dtype=np.float64)
+            q = getattr(series, "quality", None)
+            if q is not None:
+                v = np.where(np.asarray(q) == int(Quality.GOOD), v, np.nan)
+            pen.hist_t, pen.hist_v = t, v
+            pen.drawn_version = -1
+            points += len(t)
+        self._hist_covered = (t0, t1)
+        self.history_loaded.emit(points)
+        self.status.emit(f"history: {points} points for {format_time(t0)} – {format_time(t1)}")
+        self.render(force=True)
+        if self._hist_again:
+            self._hist_again = False
+            self._request_history()
+
+    def _history_failed(self, message: str) -> None:
+        self._hist_busy = False
+        self.status.emit(f"history unavailable: {message}")
+
+    # -- cursor -----------------------------------------------------------------------------
+    def _mouse_moved(self, evt: Any) -> None:
+        pos = evt[0]
+        if not self.item.sceneBoundingRect().contains(pos):
+            self.cursor.setVisible(False)
+            self._update_readout(None)
+            return
+        t = float(self.item.vb.mapSceneToView(pos).x())
+        self.cursor.setPos(t)
+        self.cursor.setVisible(True)
+        self._update_readout(t)
+
+    def readout_at(self, t: float) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for tag, pen in self.pens.items():
+            ts, vs = self._compose(pen)
+            i = int(np.searchsorted(ts, t, side="right")) - 1
+            out[tag] = float(vs[i]) if 0 <= i < len(ts) and not math.isnan(vs[i]) else None
+        return out
+
+    def _update_readout(self, t: float | None) -> None:
+        if not self.pens:
+            self.readout.setText("<i>No pens. Right-click a tag → Add to trend.</i>")
+            return
+        values = self.readout_at(t) if t is not None else {}
+        parts = []
+        for tag, pen in self.pens.items():
+            val = ""
+            if t is not None:
+                v = values.get(tag)
+                val = f" {format_value(v)}" if v is not None else " (no good value)"
+            unit = f" {pen.unit}" if pen.unit and val and values.get(tag) is not None else ""
+            parts.append(f'<span style="color:{pen.color}">&#9632;</span>&nbsp;{tag}{val}{unit}')
+        head = f"<b>{format_time(t)}</b>&nbsp;&nbsp; " if t is not None else ""
+        self.readout.setText(head + " &nbsp;&nbsp; ".join(parts))
+
+    # -- selection for "learn normal" --------------------------------------------------------
+    def show_selection(self, on: bool) -> None:
+        if on:
+            t0, t1 = self.x_range()
+            w = t1 - t0
+            self.region.setRegion((t0 + 0.25 * w, t0 + 0.75 * w))
+        self.region.setVisible(on)
+
+    def selected_range(self) -> tuple[float, float] | None:
+        if not self.region.isVisible():
+            return None
+        a, b = self.region.getRegion()
+        return float(a), float(b)
+
+    # -- setups -----------------------------------------------------------------------------
+    def setup(self) -> dict[str, Any]:
+        pens = [{"tag": p.tag, "unit": p.unit} for p in self.pens.values()]
+        return {"version": 1, "span_s": self.span_s, "pens": pens}
+
+    def save_setup(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.setup(), indent=2), encoding="utf-8")
+
+    def load_setup(self, path: str | Path, known_tags: Iterable[str] | None = None) -> list[str]:
+        """Load a saved setup; returns the tags it names that this plant does not have."""
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            pens = [str(p["tag"]) for p in raw["pens"]]
+            span = float(raw.get("span_s", 600.0))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: not a trend setup ({type(e).__name__}: {e})") from None
+        known = set(known_tags) if known_tags is not None else None
+        missing = [t for t in pens if known is not None and t not in known]
+        self.clear_pens()
+        for tag in pens:
+            if tag not in missing:
+                self.add_pen(tag)
+        self.set_span(span)
+        return missing
+
+    # -- looks ------------------------------------------------------------------------------
+    def _style_axis(self, axis: Any) -> None:
+        s = self.scheme
+        axis.setPen(pg.mkPen(s.plot_axis))
+        axis.setTextPen(pg.mkPen(s.plot_axis))
+
+    def apply_scheme(self, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.plot.setBackground(scheme.plot_bg)
+        for name in ("left", "bottom", "right", "top"):
+            self._style_axis(self.item.getAxis(name))
+        self.item.getAxis("bottom").enableAutoSIPrefix(False)
+        self.cursor.setPen(pg.mkPen(scheme.muted, width=1))
+        self.region.setBrush(pg.mkBrush(QColorAlpha(scheme.highlight, 60)))
+        first: dict[str, str] = {}
+        for i, pen in enumerate(self.pens.values()):
+            pen.color = scheme.pen(i)
+            pen.curve.setPen(self._qpen(pen))
+            first.setdefault(pen.unit, pen.color)
+        for unit, ax in self._axes.items():
+            self._label_axis(ax, first.get(unit, scheme.plot_axis))
+        self._update_readout(None)
+
+
+def QColorAlpha(colour: str, alpha: int) -> Any:
+    c = pg.mkColor(colour)
+    c.setAlpha(alpha)
+    return c
