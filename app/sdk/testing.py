@@ -11,8 +11,8 @@ Fixtures:
     starts a Modbus TCP server in a background thread; ``blocks`` maps a 0-based holding/input
     register address to a list of register values (one shared register space per unit, as many
     real devices have). Stopped at the end of the test.
-``plugin_host(*plugin_folders, **host_kwargs) -> PluginHost``
-    a host that sees only the given plugin folders (no built-ins, no entry points unless asked),
+``plugin_host(*plugin_folders, with_builtins=False, **host_kwargs) -> PluginHost``
+    a host that sees only the given plugin folders (plus the built-in plugins if asked),
     with a data dir and a real journal in ``tmp_path``.
 ``plugin_journal``
     the `Journal` that ``plugin_host`` writes to; read it back with `journal_events`.
@@ -178,15 +178,18 @@ def plugin_journal(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def plugin_host(tmp_path: Path, plugin_journal: Any) -> Callable[..., Any]:
-    """Factory: ``plugin_host(folder, ..., **kwargs) -> PluginHost`` seeing only ``folder``s
-    (pass ``builtin_dir=``/``user_dir=``/``entry_points=True`` to widen it)."""
+    """Factory: ``plugin_host(folder, ..., with_builtins=False, **kwargs) -> PluginHost`` seeing
+    only ``folder``s, plus Vigil's built-in plugins (the Modbus ``tcp``/``rtu`` drivers...) when
+    ``with_builtins=True``; other `PluginHost` keywords pass through."""
     from app.plugin_host import PluginHost
 
-    def make(*plugin_folders: Path, **kwargs: Any) -> PluginHost:
+    def make(*plugin_folders: Path, with_builtins: bool = False, **kwargs: Any) -> PluginHost:
+        from app.core.paths import builtin_plugins_dir
+
         options: dict[str, Any] = {
             "data_dir": tmp_path / "data",
             "journal": plugin_journal,
-            "builtin_dir": None,
+            "builtin_dir": builtin_plugins_dir() if with_builtins else None,
             "user_dir": None,
             "frozen_dir": None,
             "entry_points": False,

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import write_detector_plugin, write_plugin
+from plugin_factory import write_detector_plugin, write_plugin
 
 from app.plugin_host import PluginHost, PluginState, PluginUnavailable, Source
 from app.sdk.testing import journal_events

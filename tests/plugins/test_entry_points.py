@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DETECTOR_SOURCE
+from plugin_factory import DETECTOR_SOURCE
 
 from app.plugin_host import PluginHost, PluginState, Source
 

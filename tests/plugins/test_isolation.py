@@ -8,7 +8,7 @@ import asyncio
 import re
 
 import pytest
-from conftest import DETECTOR_SOURCE, write_plugin
+from plugin_factory import DETECTOR_SOURCE, write_plugin
 
 from app.plugin_host import PluginState, PluginUnavailable
 from app.sdk import CommError, DeviceException, DiscoveryError, LinkConfig, MalformedReply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from conftest import write_detector_plugin, write_plugin
+from plugin_factory import write_detector_plugin, write_plugin
 
 from app.plugin_host import PluginHost, PluginState
 
