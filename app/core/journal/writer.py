@@ -15,11 +15,11 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import secrets
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +53,6 @@ from app.core.journal.store import (
 MAX_GROUP = 2000
 #: how long append() may wait for room when the queue is full before it counts a drop
 APPEND_BLOCK_S = 2.0
-_STOP = object()
 
 
 @dataclass
@@ -152,8 +151,16 @@ class Journal:
         self._every = checkpoint_every
         self._interval = checkpoint_interval_s
         self._clock = clock
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
-        self._ticket_lock = threading.Lock()
+        # a deque under one lock, not queue.Queue: the writer takes a whole group per lock
+        # acquisition instead of paying a lock round trip per event (measured ~1.5 us/event)
+        self._buf: deque[_Pending] = deque()
+        self._queue_max = queue_max
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+        self._writer_waiting = False
+        self._room_waiters = 0
+        self._stop_requested = False
         self._tickets = 0  # events accepted by append(), in queue order
         self._done = 0  # events committed (or, at worst, counted as lost by a failed writer)
         self._done_cv = threading.Condition()
@@ -279,26 +286,31 @@ class Journal:
         data = canonical_json(body, what=f"journal event {kind!r}")
         self._enqueue(_Pending(self._clock(), kind, actor, data, bool(critical)))
 
-    def _enqueue(self, item: Any, block_s: float | None = None) -> None:
-        with self._ticket_lock:
+    def _enqueue(self, item: _Pending, block_s: float | None = None) -> None:
+        with self._lock:
             if self._closed:
-                raise JournalError(
-                    f"{self.dir}: journal is closed; event {getattr(item, 'kind', '')!r} not recorded"
-                )
-            try:
-                self._queue.put_nowait(item)
-            except queue.Full:
+                raise JournalError(f"{self.dir}: journal is closed; event {item.kind!r} not recorded")
+            if len(self._buf) >= self._queue_max:
                 self._backlog_waits += 1
-                try:
-                    self._queue.put(item, timeout=APPEND_BLOCK_S if block_s is None else block_s)
-                except queue.Full:
-                    self._dropped += 1
-                    return
+                deadline = time.monotonic() + (APPEND_BLOCK_S if block_s is None else block_s)
+                while len(self._buf) >= self._queue_max:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._dropped += 1
+                        return
+                    self._room_waiters += 1
+                    try:
+                        self._not_full.wait(left)
+                    finally:
+                        self._room_waiters -= 1
+            self._buf.append(item)
             self._tickets += 1
+            if self._writer_waiting:
+                self._not_empty.notify()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every event appended before this call is committed. False on timeout."""
-        with self._ticket_lock:
+        with self._lock:
             target = self._tickets
         deadline = time.monotonic() + timeout
         with self._done_cv:
@@ -316,9 +328,10 @@ class Journal:
         # the clean-stop record may wait for the whole close timeout, not just APPEND_BLOCK_S
         self._enqueue(_Pending(self._clock(), "app.stop", "system",
                                canonical_json({"version": app.__version__}), True), block_s=timeout)
-        with self._ticket_lock:
+        with self._lock:
             self._closed = True
-            self._queue.put(_STOP)
+            self._stop_requested = True
+            self._not_empty.notify()
         self._thread.join(timeout)
         if self._thread.is_alive():
             # still retrying a refused commit: keep the process lock so no other writer can fork
@@ -331,7 +344,7 @@ class Journal:
     def stats(self) -> JournalStats:
         s = self._state
         return JournalStats(
-            committed=self._done, queued=self._queue.qsize(), size=s.size,
+            committed=self._done, queued=len(self._buf), size=s.size,
             checkpoints=s.checkpoints, unsealed=s.size - s.checkpoint_size,
             backlog_waits=self._backlog_waits, dropped=self._dropped, last_error=self._last_error,
         )
@@ -347,30 +360,29 @@ class Journal:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            group: list[_Pending] = []
-            try:
-                first = self._queue.get(timeout=self._idle_timeout())
-            except queue.Empty:
-                first = None
-            if first is _STOP:
-                stopping = True
-            elif first is not None:
-                group.append(first)
-                # end groups exactly where a count checkpoint falls due, so "every N events" holds
-                unsealed = self._state.size - self._state.checkpoint_size
-                limit = max(1, min(MAX_GROUP, self._every - unsealed))
-                while len(group) < limit:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    group.append(item)
+            group = self._take_group()
+            stopping = self._stop_requested and not self._buf
             accepted = len(group)
             group.extend(self._writer_notices())
             self._commit_with_retry(group, accepted, final=stopping)
+
+    def _take_group(self) -> list[_Pending]:
+        """Wait (up to the next interval checkpoint) for events; take at most one group."""
+        buf = self._buf
+        with self._lock:
+            if not buf and not self._stop_requested:
+                self._writer_waiting = True
+                try:
+                    self._not_empty.wait(self._idle_timeout())
+                finally:
+                    self._writer_waiting = False
+            # end groups exactly where a count checkpoint falls due, so "every N events" holds
+            unsealed = self._state.size - self._state.checkpoint_size
+            n = min(len(buf), max(1, min(MAX_GROUP, self._every - unsealed)))
+            group = [buf.popleft() for _ in range(n)]
+            if self._room_waiters:
+                self._not_full.notify_all()
+        return group
 
     def _idle_timeout(self) -> float | None:
         s = self._state
@@ -386,7 +398,7 @@ class Journal:
         if waits > self._backlog_reported:
             out.append(_Pending(now, "system.backlog", "system", canonical_json({
                 "message": "journal queue was full; callers had to wait",
-                "waits": waits - self._backlog_reported, "queue_max": self._queue.maxsize,
+                "waits": waits - self._backlog_reported, "queue_max": self._queue_max,
             }), False))
             self._backlog_reported = waits
         dropped = self._dropped
