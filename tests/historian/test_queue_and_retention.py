@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from app.core.historian import Historian
+from app.core.historian.schema import connect_writer
 from app.core.model import Quality, Sample
 
 T0 = 1_800_000_000.0
@@ -93,3 +94,42 @@ def test_zero_retention_keeps_everything(db_path: Path) -> None:
     assert h.flush(5.0) and h.prune(5.0)
     h.close()
     assert len(h.query(["a.x"])["a.x"]) == 1
+
+
+def test_a_retention_step_deletes_at_most_one_chunk(db_path: Path) -> None:
+    """Retention works in bounded steps so a big backlog cannot hold the write lock for long."""
+    now = T0 + 100 * DAY
+    with Historian(db_path, retention_days=0) as h:  # keeps everything: build a backlog
+        h.on_samples(
+            [Sample(f"d.p{k}", 1.0, Quality.GOOD, now - 40 * DAY + i) for k in range(3) for i in range(25)]
+        )
+    h = Historian(db_path, retention_days=30.0, retention_chunk=10, clock=lambda: now)  # writer not started
+    conn = connect_writer(db_path)
+    try:
+        steps = []
+        while h._retention_step(conn):
+            steps.append(h.stats().retention_deleted)
+            assert len(steps) < 100
+        steps.append(h.stats().retention_deleted)
+    finally:
+        conn.close()
+    assert all(b - a <= 10 for a, b in zip([0, *steps], steps, strict=False))
+    assert steps[-1] == 75
+    assert h.tags() == ["d.p0", "d.p1", "d.p2"]  # names stay known; only rows expire
+    assert all(len(s) == 0 for s in h.query(h.tags()).values())
+
+
+def test_inserts_keep_landing_while_a_backlog_is_pruned(db_path: Path) -> None:
+    now = T0 + 100 * DAY
+    with Historian(db_path, retention_days=0) as h:
+        h.on_samples([Sample("a.x", 1.0, Quality.GOOD, now - 40 * DAY + i * 0.01) for i in range(5000)])
+    h = Historian(db_path, retention_days=30.0, retention_chunk=50, retention_check_s=3600, clock=lambda: now)
+    h.start()
+    for i in range(20):
+        h.on_samples([Sample("b.y", float(i), Quality.GOOD, now + i)])
+        assert h.flush(10.0)
+    assert h.prune(30.0)
+    h.close()
+    assert h.stats().retention_deleted == 5000
+    assert len(h.query(["a.x"])["a.x"]) == 0
+    assert h.query(["b.y"])["b.y"].value.tolist() == [float(i) for i in range(20)]

@@ -183,7 +183,7 @@ class Historian:
             self._cond.notify_all()
             while self._done < target:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or not self._thread.is_alive():
                     return False
                 self._cond.wait(left)
             return True
@@ -199,7 +199,7 @@ class Historian:
             self._cond.notify_all()
             while self._prune_done < target:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or not self._thread.is_alive():
                     return False
                 self._cond.wait(left)
             return True
@@ -276,27 +276,33 @@ class Historian:
         tag_ids = {name: (tid, kind) for tid, name, kind in conn.execute("SELECT id, name, kind FROM tags")}
         next_retention = time.monotonic()  # one pass at start-up
         retention_backlog = False
+        pruning = 0  # the prune request being served; its pass started from the first tag
         try:
             while True:
                 batches, stopping, prune_target = self._wait_for_work(next_retention, retention_backlog)
                 if batches:
                     self._write(conn, batches, tag_ids)
+                if prune_target > pruning:
+                    pruning = prune_target
+                    self._retention_pos = 0
+                    retention_backlog = True
                 now = time.monotonic()
-                if prune_target:  # an explicit request: finish the whole pass
-                    while self._retention_step(conn):
-                        pass
-                    retention_backlog = False
-                    with self._cond:
-                        self._prune_done = prune_target
-                        self._cond.notify_all()
-                elif retention_backlog or now >= next_retention:
+                if retention_backlog or now >= next_retention:
+                    # one bounded step, then back to inserts: retention never stalls the writer
                     retention_backlog = self._retention_step(conn)
                     if now >= next_retention:
                         next_retention = now + self.retention_check_s
+                    if pruning and not retention_backlog:
+                        with self._cond:
+                            self._prune_done = pruning
+                            self._cond.notify_all()
+                        pruning = 0
                 if stopping:
                     return
         finally:
             conn.close()
+            with self._cond:  # wake anyone still waiting in flush()/prune()
+                self._cond.notify_all()
 
     def _wait_for_work(
         self, next_retention: float, retention_backlog: bool
