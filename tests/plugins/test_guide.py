@@ -5,6 +5,7 @@ the guide's own tests are run the way the guide says (``python -m pytest -q test
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,19 @@ def test_guide_example_checks_and_its_tests_pass(tmp_path, folder, capsys):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"\b[2-9] passed\b", proc.stdout), proc.stdout[-500:]
+
+
+def test_template_copied_to_a_plugin_folder_checks_and_its_tests_pass(tmp_path, capsys):
+    template = GUIDE.parent / "_template"
+    plugin = tmp_path / "my-plugin"
+    shutil.copytree(template, plugin, ignore=shutil.ignore_patterns("__pycache__"))
+    assert vigil(["plugins", "check", str(plugin)]) == 0, capsys.readouterr().err
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "tests", "-p", "no:cacheprovider", "--rootdir", "."],
+        cwd=plugin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "2 passed" in proc.stdout

@@ -1,0 +1,1 @@
+"""My Vigil plugin (rename this package: the host refuses a package name already taken)."""
