@@ -1,0 +1,126 @@
+"""``vigil plugins list|check|enable|disable`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from plugin_factory import write_detector_plugin, write_plugin
+
+from app.cli import main as vigil
+from app.core.journal import read_events
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, unique):
+    user = tmp_path / "user"
+    write_detector_plugin(user, "good", f"acme.good{unique}", f"good_{unique}", "goodz")
+    write_plugin(user, "future", "acme.future", api="9.0")
+    monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(user))
+    monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("VIGIL_NO_PLUGINS", raising=False)
+    return tmp_path, unique
+
+
+def test_list_json_shows_id_version_source_state_reason(env, capsys):
+    _, unique = env
+    assert vigil(["plugins", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    good = rows[f"acme.good{unique}"]
+    assert (good["version"], good["source"], good["state"], good["reason"]) == (
+        "0.1.0",
+        "user",
+        "available",
+        "",
+    )
+    assert (
+        rows["acme.future"]["state"] == "rejected" and "targets SDK API 9.0" in rows["acme.future"]["reason"]
+    )
+    assert rows["vigil.modbus"]["source"] == "builtin"
+
+
+def test_list_table_is_readable(env, capsys):
+    _, unique = env
+    assert vigil(["plugins", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["ID", "VERSION", "SOURCE", "STATE", "REASON"]
+    assert any(line.startswith(f"acme.good{unique}") and "available" in line for line in out.splitlines())
+
+
+def test_disable_then_enable_persists_and_is_journaled(env, capsys):
+    tmp_path, unique = env
+    pid = f"acme.good{unique}"
+    assert vigil(["plugins", "disable", pid]) == 0
+    capsys.readouterr()
+    assert vigil(["plugins", "list", "--json"]) == 0
+    state = {r["id"]: r["state"] for r in json.loads(capsys.readouterr().out)}
+    assert state[pid] == "disabled"
+    assert vigil(["plugins", "enable", pid]) == 0
+    capsys.readouterr()
+    assert vigil(["plugins", "list", "--json"]) == 0
+    state = {r["id"]: r["state"] for r in json.loads(capsys.readouterr().out)}
+    assert state[pid] == "available"
+    kinds = [(e.kind, e.body.get("plugin")) for e in read_events(tmp_path / "data" / "journal", "plugin.*")]
+    assert ("plugin.disabled", pid) in kinds and ("plugin.enabled", pid) in kinds
+
+
+def test_check_accepts_a_good_folder(env, capsys):
+    tmp_path, _ = env
+    assert vigil(["plugins", "check", str(tmp_path / "user" / "good")]) == 0
+    assert "ok (acme.good" in capsys.readouterr().out
+
+
+def test_check_names_every_problem_without_a_traceback(tmp_path, capsys, unique):
+    pkg = f"bad_{unique}"
+    folder = write_plugin(
+        tmp_path,
+        "bad",
+        "acme.bad",
+        api="2.0",
+        package=pkg,
+        contributions=f"""
+        [[detectors]]
+        name = "broken"
+        factory = "{pkg}.det:Missing"
+        [[drivers]]
+        transport = "x"
+        factory = "{pkg}.crash:Driver"
+        [[profiles]]
+        path = "profiles"
+        """,
+        files={
+            f"{pkg}/det.py": "class Present: pass\n",
+            f"{pkg}/crash.py": "raise RuntimeError('cannot load firmware table')\n",
+            "profiles/p.toml": "[device]\nid = 'p'\n",
+        },
+    )
+    assert vigil(["plugins", "check", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "targets SDK API 2.0" in err
+    assert f"'{pkg}.det:Missing': AttributeError" in err
+    assert f"'{pkg}.crash:Driver': RuntimeError: cannot load firmware table" in err
+    assert "p.toml" in err and "Traceback" not in err
+    assert pkg not in __import__("sys").modules  # checked in a child process
+
+
+def test_check_of_a_broken_manifest_and_a_missing_folder(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "plugin.toml").write_text('[plugin]\nid = "Bad Id"\n', encoding="utf-8")
+    assert vigil(["plugins", "check", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert "field 'id'" in err and "field 'name': required field is missing" in err
+    assert vigil(["plugins", "check", str(tmp_path / "nope")]) == 2
+
+
+def test_check_of_a_hanging_import_is_bounded(tmp_path, capsys, unique):
+    pkg = f"slow_{unique}"
+    folder = write_plugin(
+        tmp_path,
+        "slow",
+        "acme.slow",
+        package=pkg,
+        contributions=f'[[detectors]]\nname = "s"\nfactory = "{pkg}.m:X"\n',
+        files={f"{pkg}/m.py": "import time\ntime.sleep(30)\n"},
+    )
+    assert vigil(["plugins", "check", str(folder), "--timeout", "1.5"]) == 1
+    assert "did not finish within 1.5 s" in capsys.readouterr().err
