@@ -349,3 +349,20 @@ def test_decode_error_gives_bad_config_for_that_point_only():
     assert latest(got, "tank1.level").quality is Quality.GOOD
     assert latest(got, "tank1.temp").quality is Quality.GOOD
     assert "cannot decode" in rt.diagnostics()["tank1"].last_error
+
+
+def test_nan_and_infinite_floats_are_not_shown_good(tank_server):
+    _server, port, regs = tank_server
+    regs.set_words("holding", 0, f32(float("nan")))
+    regs.set_words("holding", 10, f32(float("-inf")))
+    plant = make_plant(PROFILE, [device("tank1", port)])
+    sink = Collector()
+    rt = Runtime(plant, tcp_factory, [sink])
+    rt.start()
+    try:
+        got = sink.wait_for(lambda s: {"tank1.level", "tank1.setpoint"} <= {x.tag for x in s})
+    finally:
+        rt.stop()
+    for tag in ("tank1.level", "tank1.setpoint"):
+        assert (latest(got, tag).value, latest(got, tag).quality) == (None, Quality.BAD_DEVICE)
+    assert latest(got, "tank1.count").quality is Quality.GOOD
