@@ -30,7 +30,8 @@ NO_PREVIOUS = "0" * 64
 
 FLAG_CRITICAL = 1
 
-_HEADER = struct.Struct(">QdBHH")
+#: seq, ts, flags, len(kind), len(actor) -- big-endian, fixed width
+EVENT_HEADER = struct.Struct(">QdBHH")
 
 
 def genesis_hash(journal_id: bytes) -> bytes:
@@ -45,7 +46,7 @@ def event_hash(
     return hashlib.sha256(
         EVENT_TAG
         + prev
-        + _HEADER.pack(seq, ts, FLAG_CRITICAL if critical else 0, len(kind), len(actor))
+        + EVENT_HEADER.pack(seq, ts, FLAG_CRITICAL if critical else 0, len(kind), len(actor))
         + kind
         + actor
         + body

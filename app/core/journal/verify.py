@@ -329,7 +329,7 @@ def _scan_events(
     The loop body is deliberately flat (local names, no helper calls): it runs a million times.
     """
     sha256 = hashlib.sha256
-    pack = struct.Struct(">QdBHH").pack
+    pack = chain.EVENT_HEADER.pack
     tag = chain.EVENT_TAG
     prev = chain.genesis_hash(jid_bytes)
     expected = 1

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecdsa import SigningKey
 
@@ -55,9 +55,8 @@ MAX_GROUP = 2000
 APPEND_BLOCK_S = 2.0
 
 
-@dataclass
-class _Pending:
-    """One event waiting in the queue: already serialised, stamped and numbered (ticket)."""
+class _Pending(NamedTuple):
+    """One event waiting in the queue: already serialised and time-stamped by the caller."""
 
     ts: float
     kind: str
@@ -439,14 +438,16 @@ class Journal:
         prev = s.head
         seq = s.size
         critical = False
-        for ev in group:
+        # chain.event_hash inlined: this loop is the writer's hot path
+        sha256, pack, tag = hashlib.sha256, chain.EVENT_HEADER.pack, chain.EVENT_TAG
+        for ts, kind, actor, body, crit in group:
             seq += 1
-            k = ev.kind.encode("utf-8")
-            a = ev.actor.encode("utf-8")
-            h = chain.event_hash(prev, seq, ev.ts, ev.critical, k, a, ev.body)
-            rows.append((seq, ev.ts, ev.kind, ev.actor, int(ev.critical), ev.body, prev, h))
+            k = kind.encode("utf-8")
+            a = actor.encode("utf-8")
+            h = sha256(tag + prev + pack(seq, ts, crit, len(k), len(a)) + k + a + body).digest()
+            rows.append((seq, ts, kind, actor, crit, body, prev, h))
             prev = h
-            critical = critical or ev.critical
+            critical = critical or crit
         now = self._clock()
         unsealed = seq - s.checkpoint_size
         reason = None
