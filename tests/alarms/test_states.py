@@ -204,3 +204,26 @@ def test_anomaly_alarm_is_an_ordinary_alarm(rig: Rig) -> None:
     assert rig.engine.unshelve(aid, "alice").state == S.NORMAL
     actors = {actor for _, _, actor, b in rig.events() if b.get("alarm") == aid}
     assert actors == {"detector:pump_iforest", "alice"}
+
+
+def test_a_closed_journal_does_not_stop_alarming_and_is_counted(rig: Rig) -> None:
+    rig.journal.close()
+    rig.feed("tank.level", 95.0)
+    assert rig.state("tank.level:HIHI") == S.UNACK_ACTIVE
+    assert rig.engine.journal_errors == 2 and "journal is closed" in (rig.engine.last_error or "")
+
+
+def test_reconfigure_keeps_state_and_journals_what_changed(rig: Rig) -> None:
+    from app.core.alarms import plant_alarms
+    from tests.alarms.conftest import make_plant
+
+    rig.feed("tank2.level", 95.0)
+    rig.feed("tank.level", 95.0)
+    defs = [d for d in plant_alarms(make_plant()) if not d.id.startswith("tank2")]
+    rig.engine.configure_definitions(defs)
+    assert rig.state("tank.level:HIHI") == S.UNACK_ACTIVE  # kept across the reconfiguration
+    assert all(not v.id.startswith("tank2") for v in rig.engine.alarms())
+    conf = [b for _, k, _, b in rig.events() if k == "alarm.configured"]
+    assert len(conf) == 1
+    body = conf[0]
+    assert "tank2.level:HIHI" in body["removed"] and "tank2.level:HIHI" in body["removed_while_annunciating"]

@@ -203,14 +203,14 @@ class _Watch:
         self.high_edge = _INF
         self.busy = True  # something is active or pending: take the slow path
 
-    def update(self, s: Sample, now: float) -> None:
+    def update(self, s: Sample, now: float, out: list[AlarmView]) -> None:
         if not self.busy and s.quality is _GOOD:
             try:
                 if self.low_edge < s.value < self.high_edge:  # type: ignore[operator]
                     return
-            except TypeError:
+            except TypeError:  # not a number: the slow path says so with a BAD alarm
                 pass
-        self.engine._evaluate(self, s, now)
+        self.engine._evaluate(self, s, now, out)
 
 
 class AlarmEngine:
@@ -272,13 +272,24 @@ class AlarmEngine:
             for aid, a in old.items():  # anomaly alarms come from detectors, not the plant
                 if a.d.kind is AlarmKind.ANOMALY and aid not in new:
                     new[aid] = a
-            for aid in old.keys() - new.keys():
+            removed = sorted(old.keys() - new.keys())
+            for aid in removed:
                 self._store.delete_state(aid)
             self._alarms = new
             self._build_watches()
             if not self._restored:
                 self._restored = True
                 self._restore(now)
+            else:
+                self._journal_append(
+                    "alarm.configured",
+                    "system",
+                    {"alarms": len(new), "added": sorted(new.keys() - old.keys())[:100],
+                     "removed": removed[:100],
+                     "removed_while_annunciating": [a for a in removed if old[a].state.annunciating],
+                     "t": now},
+                    critical=any(old[a].state.annunciating for a in removed),
+                )
             for a in self._alarms.values():  # the table lists every alarm, with its definition
                 self._store.put_state(a.d.id, a.to_row())
             self._run_timers(now, out)
@@ -421,17 +432,15 @@ class AlarmEngine:
             if now >= self._next_due:
                 self._run_timers(now, out)
             get = self._watches.get
-            self._out = out
             for s in batch:
                 w = get(s.tag)
                 if w is None:
                     continue
                 try:
-                    w.update(s, now)
+                    w.update(s, now, out)
                 except Exception as e:  # one bad sample must not stop the batch or the runtime
                     self.sink_errors += 1
                     self.last_error = f"{s.tag}: {type(e).__name__}: {e}"
-            self._out = None
         if out:
             self._notify(out)
 
@@ -679,9 +688,8 @@ class AlarmEngine:
             or (w.bad is not None and w.bad.condition)
         )
 
-    def _evaluate(self, w: _Watch, s: Sample, now: float) -> None:
+    def _evaluate(self, w: _Watch, s: Sample, now: float, out: list[AlarmView]) -> None:
         """The slow path for one sample of one watched tag."""
-        out = self._out if self._out is not None else []
         q = s.quality
         if q is _BAD_COMM:
             # A dead link is the device's alarm; the tag's own alarms hold their last state.
@@ -911,8 +919,6 @@ class AlarmEngine:
                 except Exception as e:
                     self.callback_errors += 1
                     self.last_error = f"subscriber: {type(e).__name__}: {e}"
-
-    _out: list[AlarmView] | None = None
 
 
 def _restore_key(row: dict[str, Any] | None) -> str:

@@ -145,9 +145,9 @@ class AlarmView:
     device: str
     description: str
     unit: str
-    value: Any
+    value: Any  # the value that last changed the condition (live values: the snapshot buffer)
     limit: Any
-    activated_at: float | None  # when the current activation began (None if not active)
+    activated_at: float | None  # when the condition became present (None while it is not)
     last_change: float | None
     acked_by: str | None = None
     acked_at: float | None = None
