@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -44,7 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui import alarm_fields as af
-from app.ui.formatting import format_time, format_value
+from app.ui.formatting import format_clock, format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 
 ALARM_COLUMNS = ("Time", "Priority", "Tag / device", "Alarm", "Value", "State")
@@ -140,7 +141,7 @@ class AlarmModel(QAbstractTableModel):
         c = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if c == 0:
-                return format_time(af.time_of(v))
+                return format_clock(af.time_of(v))
             if c == 1:
                 return af.priority(v).upper()
             if c == 2:
@@ -187,11 +188,14 @@ class AlarmBanner(QFrame):
     def __init__(self, scheme: Scheme = LIGHT, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("banner")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.scheme = scheme
         self.chip = QLabel("")
         self.chip.setFixedWidth(80)
         self.chip.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.text = QLabel("No alarms")
+        # a long alarm text must be cut, not widen the window and squeeze the docks
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         f = self.text.font()
         f.setPointSizeF(f.pointSizeF() * 1.1)
         self.text.setFont(f)
@@ -368,9 +372,10 @@ class AlarmPanel(QWidget):
         self.view.setWordWrap(False)
         h = self.view.horizontalHeader()
         h.setHighlightSections(False)
-        for col, w in ((0, 140), (1, 70), (2, 170), (3, 300), (4, 90)):
+        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 96), (5, 170)):
             h.resizeSection(col, w)
         h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        h.setStretchLastSection(False)
         self.ack_btn = QPushButton("Acknowledge")
         self.ack_btn.setToolTip("Acknowledge the selected alarms")
         self.ack_page_btn = QPushButton("Acknowledge page")

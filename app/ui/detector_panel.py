@@ -88,6 +88,7 @@ class DetectorPanel(QWidget):
         self.rows: dict[str, tuple[QLabel, ScoreBar, QLabel, QLabel]] = {}
         self.group = QComboBox()
         self.group.setEditable(True)
+        self.group.setMinimumWidth(140)
         self.group.lineEdit().setPlaceholderText("group (new or existing)")
         self.learn_btn = QPushButton("Learn normal from selected range")
         self.learn_btn.setToolTip(

@@ -56,6 +56,15 @@ def format_age(t: float | None, now: float | None = None) -> str:
     return f"{age / 3600:.1f} h"
 
 
+def format_clock(t: float | None, now: float | None = None) -> str:
+    """Time of day for today's events (what a shift reads), the full date for older ones."""
+    if t is None:
+        return "—"
+    today = time.localtime(time.time() if now is None else now)[:3]
+    lt = time.localtime(t)
+    return time.strftime("%H:%M:%S" if lt[:3] == today else "%Y-%m-%d %H:%M", lt)
+
+
 def format_time(t: float | None) -> str:
     if t is None:
         return "—"

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -58,6 +59,18 @@ def default_pens(plant: Any, n: int = 4) -> list[str]:
                 picks.append(f"{dev.name}.{p.name}")
                 break
     return picks[:n]
+
+
+def stale_limits(plant: Any) -> dict[str, float]:
+    """Per tag: three of its own poll periods (device interval x scan-class multiple) plus a
+    second of grace. Slow points are polled every 10 intervals and must not look stale between."""
+    out = {}
+    for d in plant.enabled_devices():
+        prof = plant.profiles[d.name]
+        for p in prof.points:
+            period = d.interval_ms / 1000.0 * float(prof.device.scan_classes.get(p.scan, 1.0))
+            out[f"{d.name}.{p.name}"] = 3.0 * period + 1.0
+    return out
 
 
 class LoginDialog(QDialog):
@@ -101,9 +114,7 @@ class MainWindow(QMainWindow):
 
         # -- widgets ----------------------------------------------------------------------
         self.tag_model = TagTableModel(rows_from_plant(self.plant), self.scheme, self)
-        self.tag_model.set_stale_after(
-            {d.name: 3.0 * d.interval_ms / 1000.0 + 1.0 for d in self.plant.enabled_devices()}
-        )
+        self.tag_model.set_stale_after(stale_limits(self.plant))
         self.tags = TagTable(self.tag_model)
         self.alarm_model = AlarmModel(self.scheme, self)
         self.alarm_panel = AlarmPanel(self.alarm_model)
@@ -127,9 +138,16 @@ class MainWindow(QMainWindow):
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.banner)
         cl.addWidget(self.trend, 1)
         self.setCentralWidget(central)
+        # the banner spans the whole window, above every dock: the first thing the eye meets
+        bar = QToolBar("Alarm banner")
+        bar.setObjectName("alarm_banner")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.toggleViewAction().setEnabled(False)
+        bar.addWidget(self.banner)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
 
         self.docks: dict[str, QDockWidget] = {}
         self._dock("plant", "Plant", self.devices, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -143,6 +161,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["plant"], self.docks["tags"]], [250, 640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["alarms"]], [230], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["plant"], self.docks["detectors"]], [520, 200], Qt.Orientation.Vertical)
+        self._sized = False
         self._default_state = self.saveState(LAYOUT_VERSION)
 
         # -- status bar: communication health, always visible -------------------------------
@@ -187,7 +206,7 @@ class MainWindow(QMainWindow):
         latest = getattr(core, "latest", None)
         if callable(latest):
             self.tag_model.apply_samples(sorted(latest().values(), key=lambda s: s.t))
-        self._restore()
+        self._restored = self._restore()
         if not self.trend.pens:
             for tag in default_pens(self.plant):
                 self.trend.add_pen(tag)
@@ -279,6 +298,7 @@ class MainWindow(QMainWindow):
         self.devices.update_diagnostics(diags)
         enabled = [d.name for d in self.plant.enabled_devices()]
         bad = [n for n in enabled if n in diags and device_state(diags[n]) != "online"]
+        self.tag_model.set_devices_down(bad)
         waiting = [n for n in enabled if n not in diags]
         online = len(enabled) - len(bad) - len(waiting)
         text = f"Devices {online}/{len(enabled)} online"
@@ -555,14 +575,42 @@ class MainWindow(QMainWindow):
         self.restoreState(self._default_state, LAYOUT_VERSION)
         for dock in self.docks.values():
             dock.show()
+        self.default_sizes()
 
-    def _restore(self) -> None:
+    def default_sizes(self) -> None:
+        """Proportions of the default layout; dock sizes only take once the window has its size."""
+        w, h = max(self.width(), 800), max(self.height(), 600)
+        self.resizeDocks(
+            [self.docks["plant"], self.docks["tags"]],
+            [int(w * 0.16), int(w * 0.31)],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.docks["alarms"]], [int(h * 0.30)], Qt.Orientation.Vertical)
+        self.resizeDocks(
+            [self.docks["plant"], self.docks["detectors"]],
+            [int(h * 0.45), int(h * 0.2)],
+            Qt.Orientation.Vertical,
+        )
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._sized:
+            self._sized = True
+            if not self._restored:
+                self.default_sizes()
+            self._default_state = self.saveState(LAYOUT_VERSION)
+
+    def _restore(self) -> bool:
+        """Bring back the last layout; False when there was none (or it did not fit)."""
         geo = self.settings.get_bytes("geometry")
         state = self.settings.get_bytes("window_state")
+        restored = False
         if geo:
             self.restoreGeometry(QByteArray(geo))
-        if state and not self.restoreState(QByteArray(state), LAYOUT_VERSION):
-            self.show_message("saved window layout did not fit this version; using the default layout")
+        if state:
+            restored = self.restoreState(QByteArray(state), LAYOUT_VERSION)
+            if not restored:
+                self.show_message("saved window layout did not fit this version; using the default layout")
         setup = self.settings.get("trend")
         if isinstance(setup, dict):
             for pen in setup.get("pens", []):
@@ -572,6 +620,7 @@ class MainWindow(QMainWindow):
             span = setup.get("span_s")
             if isinstance(span, (int, float)) and span > 0:
                 self.trend.set_span(float(span))
+        return restored
 
     def save_settings(self) -> None:
         self.settings.set_bytes("geometry", bytes(self.saveGeometry().data()))

@@ -136,7 +136,7 @@ QLabel#commBad {{ background: {s.bad_quality}; color: {s.bad_quality_text}; padd
 QLabel#flood {{ background: {s.alarm["high"]}; color: {s.alarm_text["high"]}; padding: 1px 6px; }}
 QLabel#verifyBad {{ background: {s.alarm["urgent"]}; color: {s.alarm_text["urgent"]}; padding: 1px 6px; }}
 QTabWidget::pane {{ border: 1px solid {s.border}; }}
-QToolBar {{ background: {s.window}; border: 0px; spacing: 4px; }}
+QToolBar {{ background: {s.panel}; border: 0px; border-bottom: 1px solid {s.border}; padding: 0px; }}
 """
 
 

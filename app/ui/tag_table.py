@@ -75,7 +75,8 @@ class TagTableModel(QAbstractTableModel):
         self._rows = list(rows)
         self._index = {r.tag: i for i, r in enumerate(self._rows)}
         self._alarms: dict[str, dict[str, Any]] = {}  # tag -> alarm id -> view
-        self._stale_after: dict[str, float] = {}  # device -> seconds without news before STALE
+        self._stale_after: dict[str, float] = {}  # tag -> seconds without news before STALE
+        self._down: set[str] = set()  # devices the runtime reports as not online
         self.scheme = scheme
         self._strike = QFont()
         self._strike.setStrikeOut(True)
@@ -125,15 +126,26 @@ class TagTableModel(QAbstractTableModel):
                 r.alarm_label = ""
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
-    def set_stale_after(self, per_device: dict[str, float]) -> None:
-        """A GOOD value older than this is shown STALE: if the core stops reporting a device
-        for any reason, its last values must not keep looking current."""
-        self._stale_after = dict(per_device)
+    def set_stale_after(self, per_tag: dict[str, float]) -> None:
+        """A GOOD value older than this is shown STALE: if the core stops reporting a point for
+        any reason, its last value must not keep looking current."""
+        self._stale_after = dict(per_tag)
+
+    def set_devices_down(self, devices: Iterable[str]) -> None:
+        """Devices that are not online: their points polled less often (slow scan class) still
+        hold a GOOD sample from before the outage, which is no longer current."""
+        down = set(devices)
+        if down != self._down:
+            self._down = down
+            self.refresh_ages()
 
     def quality_of(self, r: TagRow, now: float | None = None) -> Quality | None:
-        """The quality to show: the sample's, or STALE once a good value is too old."""
+        """The quality to show: the sample's, or STALE once a good value is too old or its
+        device is down."""
         if r.quality is Quality.GOOD and r.t is not None:
-            limit = self._stale_after.get(r.device)
+            if r.device in self._down:
+                return Quality.STALE
+            limit = self._stale_after.get(r.tag)
             if limit is not None and (time.time() if now is None else now) - r.t > limit:
                 return Quality.STALE
         return r.quality

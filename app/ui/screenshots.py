@@ -1,0 +1,92 @@
+"""Make the README screenshots on the real demo plant: ``python -m app.ui.screenshots OUT_DIR``.
+
+A scripted, repeatable shift moment rather than a quiet plant: the tank's inlet valve is opened
+wide with the outlet pump stopped (a real overflow the limit alarms catch), one alarm is
+acknowledged by the operator, and the bedside monitor stops answering (communication loss, bad
+quality). Everything goes through the real simulator, Modbus TCP, the core and the journal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+
+def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.engine import Core
+    from app.core.users import Role
+    from app.sim.faults import parse_fault
+    from app.ui.app import ensure_app
+    from app.ui.main_window import MainWindow
+    from app.ui.palette import DARK, LIGHT
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = ensure_app()
+    with tempfile.TemporaryDirectory(prefix="vigil-shots-") as tmp:
+        core = Core(Path(tmp))
+        core.start()
+        try:
+            core.users.add(None, "admin", "admin-password-1", Role.ADMINISTRATOR)
+            admin = core.login("admin", "admin-password-1")
+            core.users.add(admin, "operator", "operator-password-1", Role.OPERATOR)
+            core.login("operator", "operator-password-1")
+            win = MainWindow(core, settings_path=Path(tmp) / "ui-settings.json")
+            win.resize(1600, 960)
+            win.show()
+            # bad quality and alarms first: what the picture is meant to show
+            win.tags.view.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+            core.simulator.simulator.speed = 3.0
+            t0 = time.monotonic()
+            done = set()
+
+            def pump_events(until: float) -> None:
+                while time.monotonic() < until:
+                    app.processEvents()
+                    time.sleep(0.01)
+
+            while (elapsed := time.monotonic() - t0) < run_s:
+                if elapsed > 12 and "overflow" not in done:
+                    core.write_setpoint("tank", "valve_setpoint", 100.0)
+                    core.write_setpoint("tank", "pump_run", False)
+                    done.add("overflow")
+                if elapsed > 28 and "ack" not in done:
+                    if "tank.level:HI" in win.alarm_model.visible_ids():
+                        win.acknowledge(["tank.level:HI"])
+                    done.add("ack")
+                if elapsed > run_s - 6 and "dead" not in done:
+
+                    def kill(sim: object) -> None:
+                        m = sim.model  # type: ignore[attr-defined]
+                        m.faults = (*m.faults, parse_fault(f"dead:vitals@{m.t}"))
+
+                    core.simulator.call(kill)
+                    done.add("dead")
+                pump_events(time.monotonic() + 0.1)
+            paths = []
+            for scheme, name in ((LIGHT, "main-light.png"), (DARK, "main-dark.png")):
+                win.apply_scheme(scheme)
+                pump_events(time.monotonic() + 0.5)
+                path = out_dir / name
+                if not win.grab().save(str(path)):
+                    raise OSError(f"could not write {path}")
+                paths.append(path)
+            win.close()
+            QApplication.processEvents()
+            return paths
+        finally:
+            core.stop()
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("packaging/screenshots")
+    for p in make_screenshots(target):
+        print(f"saved {p}")
