@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.core.historian import Historian, HistorianError, HistorianReader
+from app.core.historian import Historian, HistorianError, HistorianReader, export_csv
 from app.core.model import Quality, Sample
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -166,3 +166,9 @@ def test_other_sqlite_file_is_not_taken_for_a_historian(tmp_path: Path) -> None:
         Historian(db)
     with pytest.raises(HistorianError, match="not a Vigil historian"):
         HistorianReader(db).tags()
+
+
+def test_module_level_export_takes_plain_string_paths(data_dir: Path, tmp_path: Path) -> None:
+    db, out = str(data_dir / "historian.sqlite"), str(tmp_path / "s.csv")
+    assert export_csv(db, out, ["pump.on"]) == 2
+    assert [r["value"] for r in _read_csv(Path(out))] == ["1", "0"]

@@ -43,7 +43,7 @@ def quality_name(code: int) -> str:
 
 
 def export_csv(
-    db_path: Path,
+    db_path: str | Path,
     out_path: str | Path,
     tags: Iterable[str] | None = None,
     t0: float | None = None,
@@ -53,6 +53,7 @@ def export_csv(
 
     Tags that were never stored are ignored (the caller can compare with ``tags()`` to warn).
     """
+    db_path = Path(db_path)
     out = Path(out_path)
     tmp = out.with_name(out.name + ".part")
     conn = connect_reader(db_path)

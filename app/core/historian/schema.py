@@ -97,11 +97,12 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
+def connect_reader(path: str | Path) -> sqlite3.Connection:
     """A read-only connection of its own, so a query never waits on (or disturbs) the writer.
 
     Raises HistorianError naming the file when it is missing, not SQLite, or not a historian.
     """
+    path = Path(path)
     if not path.exists():
         raise HistorianError(f"{path}: no historian database here")
     try:
