@@ -38,6 +38,8 @@ from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
 log = logging.getLogger(__name__)
 
 DEFAULT_DETECTOR = "robust_z"
+BASELINE_ALPHA = 0.02  # ~50 rows: the "just before" an explanation compares with
+EXPLAIN_EVERY_ROWS = 10  # while an alarm is active, look again at which tags explain it
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -97,6 +99,11 @@ class _Group:
     last_t: float | None = None
     in_flight: int = 0
     reported: bool = False  # the alarm state last sent to on_anomaly
+    #: slow average of each tag's contribution while no alarm is active: explanations name what
+    #: changed, not a tag that has been a little off (a slow drift) all along
+    baseline: np.ndarray | None = None
+    explained: list[str] = field(default_factory=list)  # tags named in the last explanation
+    rows_since_explained: int = 0
 
 
 class DetectionEngine:
@@ -250,12 +257,22 @@ class DetectionEngine:
         g.rows_scored += len(rows)
         g.last_score, g.last_t = float(scores.score[-1]), rows[-1][0]
         for i, active in enumerate(states):
-            if bool(active) != g.reported:
-                g.reported = bool(active)
+            contrib = scores.contributions[i]
+            g.rows_since_explained += 1
+            changed = bool(active) != g.reported
+            if changed or (active and g.rows_since_explained >= EXPLAIN_EVERY_ROWS):
                 thr = g.latch.threshold
                 ratio = float(scores.score[i]) / thr if thr > 0 else float("inf")
-                tags = top_tags(scores.contributions[i], g.detector.tags)
-                self._notify(g, g.reported, _explain(g.reported, ratio, tags))
+                excess = contrib - g.baseline if g.baseline is not None else contrib
+                tags = top_tags(excess, g.detector.tags) or top_tags(contrib, g.detector.tags)
+                # while active, re-explain only when the picture changed (the alarm engine
+                # updates the text of an active anomaly alarm without a new transition)
+                if changed or tags != g.explained:
+                    g.reported, g.explained, g.rows_since_explained = bool(active), tags, 0
+                    self._notify(g, g.reported, _explain(g.reported, ratio, tags))
+            if not active:
+                g.baseline = contrib.copy() if g.baseline is None else (
+                    g.baseline + BASELINE_ALPHA * (contrib - g.baseline))
 
     def _notify(self, g: _Group, active: bool, explanation: str) -> None:
         try:
@@ -309,8 +326,9 @@ class DetectorEngine(DetectionEngine):
 
 
 def numeric_tags(historian: Any, device: str, t0: float, t1: float) -> list[str]:
-    """The device's tags with numeric, non-constant GOOD values in the window (flags and
-    counters that never move teach a detector nothing and only add noise)."""
+    """The device's tags with numeric GOOD values that vary in the window. Left out: flags and
+    constants (teach nothing) and counters that only ever rise (run hours, energy totals: every
+    later value lies outside the training range, so they would alarm for ever)."""
     prefix = f"{device}."
     names = [t for t in historian.tags() if t.startswith(prefix)]
     out = []
@@ -319,6 +337,6 @@ def numeric_tags(historian: Any, device: str, t0: float, t1: float) -> list[str]
         if v.dtype.kind != "f" or len(v) < 2:
             continue
         good = v[(np.asarray(s.quality) == 0) & np.isfinite(v)]
-        if len(good) > 1 and np.ptp(good) > 0 and len(np.unique(good)) > 2:
+        if len(good) > 2 and len(np.unique(good)) > 2 and not np.all(np.diff(good) >= 0):
             out.append(tag)
     return sorted(out)

@@ -30,6 +30,9 @@ class FeatureDetector:
     defaults: ClassVar[dict[str, Any]] = {
         "alpha": 0.1,
         "use_diff": False,
+        # tags this smooth in training drift: judge them against a slow baseline (see features)
+        "slow_autocorr": 0.85,
+        "slow_alpha": 0.01,
         "threshold_quantile": 0.99,
         "margin": 1.5,
         "min_rows": 30,
@@ -63,7 +66,7 @@ class FeatureDetector:
     def fit(self, history: np.ndarray, tags: Sequence[str]) -> None:
         x = check_history(history, tags, int(self.params["min_rows"]))
         self._tags = list(tags)
-        self._features = CausalFeatures.fit(x, float(self.params["alpha"]), bool(self.params["use_diff"]))
+        self._features = CausalFeatures.fit(x, self.params)
         train = self._features.transform(x)
         self._fit_model(train)
         self._features.reset()
@@ -95,9 +98,7 @@ class FeatureDetector:
         det = cls(**params)
         det._tags = list(state.tags)
         det._threshold = float(state.threshold)
-        det._features = CausalFeatures.from_arrays(
-            state.arrays, float(params["alpha"]), bool(params["use_diff"])
-        )
+        det._features = CausalFeatures.from_arrays(state.arrays, params)
         det._load_model(state.arrays)
         return det
 

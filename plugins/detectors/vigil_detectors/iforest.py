@@ -26,6 +26,7 @@ class IsolationForestDetector(FeatureDetector):
     deviations (the forest itself does not say which split isolated a row)."""
 
     name: ClassVar[str] = "isolation_forest"
+    description: ClassVar[str] = "scikit-learn IsolationForest on smoothed features + out-of-range term"
     defaults: ClassVar[dict[str, Any]] = {
         **FeatureDetector.defaults,
         "n_estimators": 100,

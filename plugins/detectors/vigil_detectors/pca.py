@@ -17,6 +17,7 @@ class PcaT2QDetector(FeatureDetector):
     (``limit_quantile``), so 1.0 means "as unusual as the worst 1 % of training"."""
 
     name: ClassVar[str] = "pca_t2q"
+    description: ClassVar[str] = "PCA with Hotelling T-squared and Q (SPE) for correlated plant data"
     defaults: ClassVar[dict[str, Any]] = {
         **FeatureDetector.defaults,
         "explained": 0.9,

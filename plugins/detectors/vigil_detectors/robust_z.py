@@ -16,6 +16,7 @@ class RobustZDetector(FeatureDetector):
     several tags a little off both count."""
 
     name: ClassVar[str] = "robust_z"
+    description: ClassVar[str] = "Per-tag robust z-score (median/MAD) of smoothed values"
     defaults: ClassVar[dict[str, Any]] = {**FeatureDetector.defaults, "margin": 1.5}
 
     def _fit_model(self, features: np.ndarray) -> None:

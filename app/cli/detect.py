@@ -1,0 +1,267 @@
+"""``vigil detect list | replay | train``: anomaly detectors from the command line.
+
+``replay`` backtests a detector on any recorded CSV (train on the first N rows, stream the rest
+exactly as live). ``train`` learns normal from a CSV or from the historian, saves the model under
+``<data-dir>/models`` and journals its SHA-256 so the workstation will accept it. ``list`` shows
+the detectors the plugins provide and the trained models with their journal status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import VigilError
+from app.sdk.detector import DetectorError
+
+MODELS_DIR = "models"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="anomaly detectors: list, backtest on a CSV, train")
+    dsub = p.add_subparsers(dest="detect_cmd", required=True)
+
+    ls = dsub.add_parser("list", help="list detectors (and trained models with --models)")
+    ls.add_argument("--models", action="store_true", help="also list trained models in the data dir")
+    _data_dir_arg(ls)
+    ls.set_defaults(func=_list)
+
+    r = dsub.add_parser(
+        "replay",
+        help="backtest a detector on a recorded CSV",
+        description="Train on the first N rows of IN.csv, stream the rest in order as the live "
+        "engine would, and write one row per streamed row: time,score,alarm,top_tags "
+        "(score is relative to the learned threshold: above 1 is abnormal; top_tags, "
+        "'|'-separated, only on alarm rows).",
+    )
+    r.add_argument("csv", metavar="IN.csv")
+    _model_args(r)
+    r.add_argument("--out", required=True, metavar="OUT.csv")
+    r.set_defaults(func=_replay)
+
+    t = dsub.add_parser(
+        "train",
+        help="learn normal from a CSV or the historian; save and journal the model",
+        description="Learn normal from IN.csv (first --train-rows rows, default all) or, with "
+        "--device, from the historian between --from and --to. The model goes to "
+        "<data-dir>/models and its SHA-256 into the journal (stop the workstation first: the "
+        "journal has one writer).",
+    )
+    t.add_argument("csv", metavar="IN.csv", nargs="?")
+    _model_args(t, train_rows_required=False)
+    t.add_argument("--device", help="learn from the historian: the device (group) name")
+    t.add_argument("--tags", nargs="+", metavar="TAG", help="with --device: tags (default: its numeric tags)")
+    t.add_argument("--from", dest="t_from", metavar="TIME", help="with --device: start (ISO-8601 or epoch)")
+    t.add_argument("--to", dest="t_to", metavar="TIME", help="with --device: end")
+    t.add_argument("--group", help="model/group name (default: --device, or the CSV file name)")
+    _data_dir_arg(t)
+    t.set_defaults(func=_train)
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir",
+                   help="Vigil data folder (default: VIGIL_DATA_DIR, else the user data folder)")
+
+
+def _model_args(p: argparse.ArgumentParser, train_rows_required: bool = True) -> None:
+    p.add_argument("--detector", required=True, metavar="NAME", help="see 'vigil detect list'")
+    p.add_argument("--train-rows", type=int, required=train_rows_required, metavar="N",
+                   help="rows of normal data at the start of the file to learn from")
+    p.add_argument("--sep", default=",", help="CSV field separator (default ',')")
+    p.add_argument("--time-col", default=None, metavar="NAME", help="time column (default: the first)")
+    p.add_argument("--ignore", default="", metavar="A,B", help="columns that are not tags (e.g. labels)")
+    p.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                   help="override a detector parameter (VALUE is JSON: 3, 0.5, true)")
+
+
+def _fail(message: str) -> int:
+    print(f"vigil detect: {message}", file=sys.stderr)
+    return 2
+
+
+def _host() -> Any:
+    from app.plugin_host import PluginHost
+
+    host = PluginHost()
+    host.discover()
+    return host
+
+
+def _detector_class(name: str) -> type:
+    from app.plugin_host import PluginUnavailable
+
+    host = _host()
+    if name not in host.detector_names():
+        known = ", ".join(host.detector_names()) or "none"
+        raise DetectorError(f"unknown detector {name!r} (available: {known})")
+    try:
+        return host.detector_class(name)
+    except PluginUnavailable as e:
+        raise DetectorError(str(e)) from None
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise DetectorError(f"--set {item!r}: expected PARAM=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _ignore(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+# ------------------------------------------------------------------------------------- list
+
+def _list(args: argparse.Namespace) -> int:
+    host = _host()
+    print("detectors:")
+    for name in host.detector_names():
+        try:
+            cls = host.detector_class(name)
+            doc = getattr(cls, "description", "") or (cls.__doc__ or "").strip().split("\n")[0]
+        except Exception as e:  # a broken plugin is listed with its reason, not a traceback
+            doc = f"UNAVAILABLE: {e}"
+        print(f"  {name:18s} {doc}")
+    for problem in host.problems():
+        print(f"  problem: {problem}")
+    if args.models:
+        _list_models(args)
+    return 0
+
+
+def _list_models(args: argparse.Namespace) -> None:
+    from app.core.detection.provenance import journaled_model_hashes
+    from app.core.detection.store import ModelError, decode_model, sha256_bytes
+    from app.core.paths import resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    db = data_dir / "journal" / "journal.sqlite"
+    vouched = journaled_model_hashes(db) if db.exists() else set()
+    files = sorted((data_dir / MODELS_DIR).glob("*.npz"))
+    print(f"models in {data_dir / MODELS_DIR}:" if files else f"no models in {data_dir / MODELS_DIR}")
+    for f in files:
+        data = f.read_bytes()
+        sha = sha256_bytes(data)
+        status = "journaled" if sha in vouched else "NOT IN JOURNAL (will be refused)"
+        try:
+            state, meta = decode_model(data, str(f))
+            what = f"{state.detector}, {len(state.tags)} tags, group {meta.get('group', '?')}"
+        except ModelError as e:
+            what = str(e)
+        print(f"  {f.name}  sha256 {sha[:16]}  {what}  [{status}]")
+
+
+# ----------------------------------------------------------------------------------- replay
+
+def _replay(args: argparse.Namespace) -> int:
+    from app.core.detection.replay import read_table, replay
+
+    out_path = Path(args.out)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    try:
+        cls = _detector_class(args.detector)
+        det = cls(**_params(args.set))
+        table = read_table(Path(args.csv), sep=args.sep, time_col=args.time_col, ignore=_ignore(args.ignore))
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["time", "score", "alarm", "top_tags"])
+
+            def write_row(t: str, score: float | None, alarm: bool, tags: list[str]) -> None:
+                w.writerow([t, "" if score is None else f"{score:.6g}", int(alarm), "|".join(tags)])
+
+            summary = replay(det, table, args.train_rows, write_row)
+        tmp.replace(out_path)
+    except (VigilError, DetectorError, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        return _fail(str(e))
+    print(f"{args.csv}: trained {args.detector} on {summary.trained_rows} rows "
+          f"({len(table.tags)} tags), streamed {summary.streamed_rows} rows"
+          f" ({summary.skipped_rows} skipped for missing values): {summary.alarm_rows} alarm rows "
+          f"in {summary.episodes} episode(s) -> {out_path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ train
+
+def _train(args: argparse.Namespace) -> int:
+    from app.core.detection.engine import DetectionEngine
+    from app.core.detection.provenance import JournalProvenance
+    from app.core.journal import Journal
+    from app.core.paths import resolve_data_dir
+
+    if bool(args.csv) == bool(args.device):
+        return _fail("give either IN.csv or --device (with --from/--to), not both or neither")
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+        cls = _detector_class(args.detector)
+        params = _params(args.set)
+        cls(**params)  # refuse unknown parameters before opening the journal
+        rows, tags, window, group = _training_data(args, data_dir)
+        journal = Journal.open(data_dir / "journal")
+    except (VigilError, DetectorError, OSError) as e:
+        return _fail(str(e))
+    engine = DetectionEngine(on_anomaly=_no_alarms, provenance=JournalProvenance(journal),
+                             models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: cls)
+    try:
+        info = engine.learn_rows(group, tags, rows, detector=args.detector, params=params,
+                                 window=window, actor=_actor())
+    except (VigilError, DetectorError) as e:
+        return _fail(str(e))
+    finally:
+        engine.close()
+        journal.close()
+    print(f"trained {info.detector} for {info.group!r} on {len(rows)} rows of {len(tags)} tags; "
+          f"threshold {info.threshold:.4g}\n  model  {info.path}\n  sha256 {info.sha256} (journaled)")
+    return 0
+
+
+def _no_alarms(*_args: Any, **_kw: Any) -> None:
+    """Training from the CLI scores nothing, so it never raises alarms."""
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _training_data(args: argparse.Namespace, data_dir: Path) -> tuple[Any, list[str], Any, str]:
+    if args.csv:
+        from app.core.detection.replay import read_table
+
+        table = read_table(Path(args.csv), sep=args.sep, time_col=args.time_col, ignore=_ignore(args.ignore))
+        n = args.train_rows or len(table.values)
+        if not 0 < n <= len(table.values):
+            raise DetectorError(f"{args.csv}: --train-rows must be between 1 and {len(table.values)}")
+        return table.values[:n], table.tags, None, args.group or Path(args.csv).stem
+    from app.cli.history import parse_time
+    from app.core.detection.engine import numeric_tags
+    from app.core.detection.rows import rows_from_series
+    from app.core.historian import HistorianReader
+
+    if not (args.t_from and args.t_to):
+        raise DetectorError("--device needs --from and --to (the window of normal running)")
+    t0, t1 = parse_time(args.t_from), parse_time(args.t_to)
+    reader = HistorianReader(data_dir / "historian.sqlite")
+    tags = args.tags or numeric_tags(reader, args.device, t0, t1)
+    if not tags:
+        raise DetectorError(f"device {args.device!r}: no numeric GOOD data between {args.t_from} "
+                            f"and {args.t_to}")
+    _, rows = rows_from_series(tags, reader.query(tags, t0, t1))
+    if len(rows) == 0:
+        raise DetectorError(f"device {args.device!r}: no time in the window has GOOD values for all tags")
+    return rows, list(tags), (t0, t1), args.group or args.device
