@@ -79,8 +79,11 @@ def _headless(core, duration: float | None) -> int:
         signal.signal(signal.SIGTERM, _stop)
     t_end = time.monotonic() + duration if duration else None
     plant = core.plant
-    print(f"vigil: polling {len(plant.enabled_devices())} devices, {len(plant.tags())} tags "
-          f"(data in {core.data_dir}); Ctrl-C stops", flush=True)
+    print(
+        f"vigil: polling {len(plant.enabled_devices())} devices, {len(plant.tags())} tags "
+        f"(data in {core.data_dir}); Ctrl-C stops",
+        flush=True,
+    )
     next_status = time.monotonic() + 5.0
     while not stop.is_set():
         now = time.monotonic()
@@ -99,5 +102,5 @@ def _status_line(core) -> str:
     online = sum(1 for d in diags.values() if d.state == "online")
     active = 0
     if core.alarms is not None:
-        active = sum(1 for a in core.alarms.alarms() if getattr(a, "active", False))
+        active = sum(1 for a in core.alarms.alarms() if a.annunciating)
     return f"vigil: {online}/{len(diags)} devices online, {active} alarms active"

@@ -65,8 +65,16 @@ def test_floats_round_trip(type_, bo, wo, x):
 
 @pytest.mark.parametrize(
     ("type_", "value"),
-    [("int16", -1234), ("uint16", 65000), ("int32", -123456789), ("uint32", 4_000_000_000),
-     ("int64", -(2**62) + 7), ("uint64", 2**63 + 11), ("float32", 3.5), ("float64", -1e-300)],
+    [
+        ("int16", -1234),
+        ("uint16", 65000),
+        ("int32", -123456789),
+        ("uint32", 4_000_000_000),
+        ("int64", -(2**62) + 7),
+        ("uint64", 2**63 + 11),
+        ("float32", 3.5),
+        ("float64", -1e-300),
+    ],
 )
 @pytest.mark.parametrize("wo", ["big", "little"])
 def test_agrees_with_pymodbus_conversions(type_, value, wo):
@@ -116,10 +124,16 @@ def test_bits_inside_registers():
 
 @pytest.mark.parametrize(
     ("type_", "value", "msg"),
-    [("int16", 40000, "does not fit int16"), ("uint16", -1, "does not fit"), ("int16", "abc", "expected a number"),
-     ("float32", math.inf, "finite"), ("float32", 1e39, "does not fit float32"), ("int32", True, "expected a number")],
+    [
+        ("int16", 40000, "does not fit int16"),
+        ("uint16", -1, "does not fit"),
+        ("int16", "abc", "expected a number"),
+        ("float32", math.inf, "finite"),
+        ("float32", 1e39, "does not fit float32"),
+        ("int32", True, "expected a number"),
+    ],
 )
 def test_unencodable_values_are_refused(type_, value, msg):
-    prof, pt = profile_for(type_)
+    _prof, pt = profile_for(type_)
     with pytest.raises(EncodeError, match=msg):
         to_raw(pt, value)

@@ -30,7 +30,9 @@ print(len(mods))
 
 
 def test_core_and_sdk_import_without_qt():
-    out = subprocess.run([sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCKER], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 8
 

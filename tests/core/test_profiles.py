@@ -85,12 +85,24 @@ def _mutate(old: bytes, new: bytes) -> bytes:
         (b'access = "rw"', b'access = "rx"', ["point 'setpoint' (points[3])", "field 'access'"]),
         (b"min = 0\nmax = 100", b"min = 100\nmax = 0", ["point 'setpoint'", "'min' is greater"]),
         (b"hi = 250.0", b"hi = 270.0", ["point 'voltage'", "lolo <= lo <= hi <= hihi"]),
-        (b"deadband = 2.0", b"deadbnd = 2.0", ["point 'voltage' (points[0])", "field 'deadbnd'", "unknown field"]),
+        (
+            b"deadband = 2.0",
+            b"deadbnd = 2.0",
+            ["point 'voltage' (points[0])", "field 'deadbnd'", "unknown field"],
+        ),
         (b'name = "serial"', b'name = "voltage"', ["duplicate name"]),
         (b'name = "serial"', b'name = "9serial"', ["points[1]", "field 'name'"]),
         (b"address = 0\n", b"address = -1\n", ["point 'voltage'", "field 'address'"]),
-        (b"max_registers_per_read = 60", b"max_registers_per_read = 200", ["field 'device.max_registers_per_read'"]),
-        (b'[[points]]\nname = "setpoint"', b'[[points]]\nscan = "turbo"\nname = "setpoint"', ["unknown scan class 'turbo'"]),
+        (
+            b"max_registers_per_read = 60",
+            b"max_registers_per_read = 200",
+            ["field 'device.max_registers_per_read'"],
+        ),
+        (
+            b'[[points]]\nname = "setpoint"',
+            b'[[points]]\nscan = "turbo"\nname = "setpoint"',
+            ["unknown scan class 'turbo'"],
+        ),
     ],
 )
 def test_bad_profile_names_file_point_and_field(old, new, expect):
@@ -133,7 +145,7 @@ def test_unreadable_file(tmp_path):
         load_profile(tmp_path / "missing.toml")
     bad = tmp_path / "bin.toml"
     bad.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(ConfigError, match="bin.toml"):
+    with pytest.raises(ConfigError, match=r"bin\.toml"):
         load_profile(bad)
 
 

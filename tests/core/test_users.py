@@ -14,8 +14,8 @@ from app.core.users import (
     LOCKOUT_S,
     MAX_FAILED_LOGINS,
     PERMISSIONS,
-    Authorizer,
     AuthError,
+    Authorizer,
     PermissionDenied,
     Role,
     UserStore,
@@ -47,7 +47,7 @@ def env(tmp_path):
 
 
 def _events(tmp_path, kind):
-    return [e for e in read_events(tmp_path / "journal") if e["kind"] == kind]
+    return [e.to_dict() for e in read_events(tmp_path / "journal") if e.kind == kind]
 
 
 def test_first_account_must_be_an_administrator(tmp_path):
@@ -60,7 +60,7 @@ def test_first_account_must_be_an_administrator(tmp_path):
 
 
 def test_store_file_is_0600_and_holds_no_password(env):
-    store, journal, _, tmp_path = env
+    _store, journal, _, tmp_path = env
     path = tmp_path / "users.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
@@ -150,5 +150,5 @@ def test_short_password_and_bad_names_refused(env):
 
 def test_corrupt_store_is_refused_with_a_message(tmp_path):
     (tmp_path / "users.json").write_text("{not json")
-    with pytest.raises(VigilError, match="users.json: user store is unreadable"):
+    with pytest.raises(VigilError, match=r"users\.json: user store is unreadable"):
         UserStore(tmp_path / "users.json")
