@@ -55,6 +55,9 @@ def _list(args: argparse.Namespace) -> int:
         print(f"warning: {host.disabled.problem}", file=sys.stderr)
     if host.builtins_only:
         print("VIGIL_NO_PLUGINS is set: only built-in plugins are considered")
+    print(f"user plugins folder: {host.user_dir}")
+    if host.frozen_dir is not None:
+        print(f"plugins next to the executable: {host.frozen_dir}")
     if not records:
         print("no plugins found")
         return 0

@@ -173,6 +173,12 @@ class PluginHost:
         self.scan()
         return sorted(n for n, cands in self._index[kind].items() if any(r.usable for r, _ in cands))
 
+    def owner(self, kind: str, name: str) -> str | None:
+        """Id of the plugin that serves contribution ``name`` of ``kind`` (the first usable
+        provider), e.g. so the UI can `fail` the right plugin when a widget raises."""
+        self.scan()
+        return next((r.id for r, _ in self._index[kind].get(name, []) if r.usable), None)
+
     def transports(self) -> list[str]:
         return self.names("driver")
 

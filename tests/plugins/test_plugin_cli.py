@@ -40,10 +40,12 @@ def test_list_json_shows_id_version_source_state_reason(env, capsys):
 
 
 def test_list_table_is_readable(env, capsys):
-    _, unique = env
+    unique = env[1]
     assert vigil(["plugins", "list"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["ID", "VERSION", "SOURCE", "STATE", "REASON"]
+    tmp_path, _ = env
+    assert out.splitlines()[0] == f"user plugins folder: {tmp_path / 'user'}"
+    assert out.splitlines()[1].split() == ["ID", "VERSION", "SOURCE", "STATE", "REASON"]
     assert any(line.startswith(f"acme.good{unique}") and "available" in line for line in out.splitlines())
 
 

@@ -375,3 +375,17 @@ def test_device_type_without_async_discover_is_refused(tmp_path, unique, plugin_
     with pytest.raises(PluginUnavailable, match=r"discover \(must be async\)"):
         host.device_type("s")
     assert host.record("acme.dts").state is PluginState.FAILED
+
+
+def test_fail_reported_by_a_caller_disables_the_owner(tmp_path, unique, plugin_host, plugin_journal):
+    """The UI or the detector engine can report garbage they found (a widget raising, a detector
+    returning NaN scores): the owning plugin is disabled with that reason and journaled."""
+    folder = _detector_plugin(tmp_path, unique, "owned", DETECTOR_SOURCE.format(name="owned"), "mod:ZShift")
+    host = plugin_host(folder)
+    owner = host.owner("detector", "owned")
+    assert owner == f"acme.owned{unique}"
+    host.fail(owner, "score returned NaN for every row")
+    assert host.record(owner).state is PluginState.FAILED
+    assert "owned" not in host.detector_names() and host.owner("detector", "owned") is None
+    event = journal_events(plugin_journal, "plugin.disabled")[-1]
+    assert event.body["plugin"] == owner and "NaN" in event.body["reason"] and event.critical
