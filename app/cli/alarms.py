@@ -25,6 +25,8 @@ from app.core.alarms import (
     query_events,
     read_states,
 )
+from app.core.alarms.kpis import kpis_from_records
+from app.core.alarms.store import read_kpi_inputs
 from app.core.paths import resolve_data_dir
 
 STATE_FILE = "alarms.sqlite"
@@ -95,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--actor", help="who: a user name, system, detector:<name>")
     h.add_argument("--limit", type=int, default=10_000, help="at most this many (the newest); default 10000")
     h.set_defaults(func=_history)
+
+    k = psub.add_parser("kpis", help="alarm-system health: rates, floods, chattering, stale, bad actors")
+    k.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
+    k.add_argument("--window", default="24h", help="how far back (an age: 24h, 7d; default 24h)")
+    k.add_argument("--json", action="store_true", help="one JSON document")
+    k.set_defaults(func=_kpis)
 
 
 def _fmt_t(t: Any) -> str:
@@ -172,6 +180,49 @@ def _history(args: argparse.Namespace) -> int:
     else:
         _write_text(sys.stdout, ["time", "alarm_id", "priority", "event", "from_state", "to_state",
                                  "value", "actor"], rows)
+    return 0
+
+
+def _kpis(args: argparse.Namespace) -> int:
+    path = resolve_data_dir(args.data_dir) / STATE_FILE
+    now = time.time()
+    try:
+        window_s = now - parse_when(args.window, now=now)
+    except argparse.ArgumentTypeError as e:
+        print(f"vigil alarms kpis: --window: {e}", file=sys.stderr)
+        return 2
+    if window_s <= 0 or not _RELATIVE.match(args.window.strip()):
+        print(f"vigil alarms kpis: --window: '{args.window}' must be an age such as 24h or 7d",
+              file=sys.stderr)
+        return 2
+    try:
+        activations, states = read_kpi_inputs(path, now - window_s)
+    except StoreError as e:
+        print(f"vigil alarms kpis: {e}", file=sys.stderr)
+        return 1
+    active = {r["id"]: float(r["active_since"]) for r in states
+              if r.get("condition") and r.get("active_since") is not None
+              and r.get("state") in ("unack_active", "ack_active")}
+    k = kpis_from_records(activations, active, now, window_s)
+    if args.json:
+        json.dump({"file": str(path), **k}, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"alarm KPIs over the last {args.window} ({path})")
+    print(f"  new alarms: {k['activations']}   last 10 min: {k['alarms_last_10min']}   "
+          f"average per 10 min: {k['alarms_per_10min_avg']}")
+    print(f"  floods (>10 new alarms in 10 min): {k['floods']}   time in flood: "
+          f"{k['time_in_flood_s']:.0f} s ({k['time_in_flood_pct']}%)")
+    for title, key, fmt in (
+        ("chattering (>= 3 activations in 60 s)", "chattering",
+         "{id}  {max_per_min}/min, {activations} total"),
+        ("stale (active > 24 h)", "stale", "{id}  active {active_for_s:.0f} s"),
+        ("top bad actors", "top_bad_actors", "{id}  {activations}"),
+    ):
+        items = k[key]
+        print(f"  {title}: {'none' if not items else ''}")
+        for item in items:  # type: ignore[attr-defined]
+            print("    " + fmt.format(**item))
     return 0
 
 

@@ -82,3 +82,33 @@ def test_parse_when_forms() -> None:
     assert parse_when("2h", now=10_000.0) == 10_000.0 - 7200
     assert parse_when("1700000000") == 1_700_000_000.0
     assert parse_when("2026-01-01T00:00:00") == parse_when("2026-01-01T00:00:00+00:00")
+
+
+def test_kpis_offline_replay_matches_the_live_engine(tmp_path: Path, capsys) -> None:
+    import time
+
+    clock = Clock(time.time() - 3 * 3600)  # a storm three hours ago, within the 24 h window
+    r = Rig(tmp_path, clock)
+    for i in range(12):
+        r.engine.set_anomaly(f"det{i}", True, tag_or_device="tank")
+        clock.advance(2)
+    for _ in range(3):
+        r.feed("tank.level", 85.0)
+        clock.advance(5)
+        r.feed("tank.level", 50.0)
+        clock.advance(5)
+    clock.advance(1200)
+    live = r.engine.kpis()
+    r.close()
+    assert live["floods"] == 1
+    assert main(["alarms", "kpis", "--data-dir", str(tmp_path), "--json"]) == 0
+    offline = json.loads(capsys.readouterr().out)
+    assert offline["floods"] == 1 and offline["activations"] == live["activations"] == 15
+    assert offline["time_in_flood_s"] == pytest.approx(live["time_in_flood_s"], abs=1.0)
+    assert [c["id"] for c in offline["chattering"]] == ["tank.level:HI"]
+    assert offline["top_bad_actors"][0] == {"id": "tank.level:HI", "activations": 3}
+    assert main(["alarms", "kpis", "--data-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "floods (>10 new alarms in 10 min): 1" in text and "tank.level:HI  3/min" in text
+    assert main(["alarms", "kpis", "--data-dir", str(tmp_path), "--window", "tomorrow"]) == 2
+    assert "--window" in capsys.readouterr().err

@@ -857,8 +857,7 @@ class AlarmEngine:
         self._store.put_state(a.d.id, a.to_row())
         out.append(a.view())
         if to is S.UNACK_ACTIVE:
-            change = self._stats.activation(a.d.id, now)
-            if change is not None:
+            for change in self._stats.activation(a.d.id, now):
                 self._flood(change)
             self._schedule()
 
@@ -889,8 +888,7 @@ class AlarmEngine:
             a = self._alarms.get(aid)
             if a is not None and a.shelved is not None and a.shelved[2] == until:
                 self._unshelve(a, "system", now, "shelve expired", out)
-        change = self._stats.advance(now)
-        if change is not None:
+        for change in self._stats.advance_until(now):
             self._flood(change)
         self._schedule()
 

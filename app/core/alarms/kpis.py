@@ -44,10 +44,16 @@ class AlarmStatistics:
         for t, alarm_id in activations:
             self._activations.append((t, alarm_id))
 
-    def activation(self, alarm_id: str, t: float) -> FloodChange | None:
+    def activation(self, alarm_id: str, t: float) -> list[FloodChange]:
+        """Count a new alarm at ``t``; returns flood changes (an end that was due first, then
+        possibly a start)."""
+        changes = self.advance_until(t)
         self._activations.append((t, alarm_id))
         self._window.append(t)
-        return self.advance(t)
+        c = self.advance(t)
+        if c is not None:
+            changes.append(c)
+        return changes
 
     def advance(self, now: float) -> FloodChange | None:
         """Slide the window to ``now``; return a change if the flood state flipped."""
@@ -67,6 +73,22 @@ class AlarmStatistics:
             self.flood_since = None
             return FloodChange(False, n, now)
         return None
+
+    def advance_until(self, now: float) -> list[FloodChange]:
+        """Slide the window edge by edge up to ``now``, so a flood ends when it really ended
+        even if nobody looked at the time in between (no samples while all devices are down)."""
+        changes = []
+        while self.in_flood:
+            edge = self.next_window_edge()
+            if edge is None or edge > now:
+                break
+            c = self.advance(edge)
+            if c is not None:
+                changes.append(c)
+        c = self.advance(now)
+        if c is not None:
+            changes.append(c)
+        return changes
 
     def next_window_edge(self) -> float | None:
         """When the oldest activation leaves the window (the flood may end then)."""
@@ -129,3 +151,23 @@ def _most_within(ts: list[float], span: float) -> int:
 
 def _top(counts: Counter[str], n: int) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+def kpis_from_records(
+    activations: list[tuple[float, str]],
+    active_since: dict[str, float],
+    now: float,
+    window_s: float = KPI_WINDOW_S,
+) -> dict[str, object]:
+    """KPIs computed offline (``vigil alarms kpis``) from stored activations, oldest first:
+    they are replayed through the same flood detector the engine runs, so flood counts and
+    time in flood come out as they were live."""
+    since = now - window_s
+    st = AlarmStatistics(since)
+    for t, alarm_id in activations:
+        if t < since:
+            continue
+        st.activation(alarm_id, t)
+    st.advance_until(now)
+    return st.kpis(now, active_since, window_s)
+

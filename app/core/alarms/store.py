@@ -283,6 +283,20 @@ def read_states(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def read_kpi_inputs(path: Path, since: float) -> tuple[list[tuple[float, str]], list[dict[str, Any]]]:
+    """Activations since ``since`` (oldest first) and the current state rows, for offline KPIs."""
+    con = _open_ro(path)
+    try:
+        acts = con.execute(
+            "SELECT ts, alarm_id FROM alarm_events WHERE event='transition' AND to_state='unack_active' "
+            "AND ts >= ? ORDER BY seq",
+            (since,),
+        ).fetchall()
+    finally:
+        con.close()
+    return [(float(t), str(a)) for t, a in acts], read_states(path)
+
+
 def query_events(path: Path | sqlite3.Connection, q: AlarmQuery) -> list[dict[str, Any]]:
     """Alarm events matching ``q``, oldest first (at most ``q.limit``, the newest ones)."""
     where: list[str] = []
