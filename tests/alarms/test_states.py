@@ -227,3 +227,24 @@ def test_reconfigure_keeps_state_and_journals_what_changed(rig: Rig) -> None:
     assert len(conf) == 1
     body = conf[0]
     assert "tank2.level:HIHI" in body["removed"] and "tank2.level:HIHI" in body["removed_while_annunciating"]
+
+
+def test_with_the_real_clock_a_ticker_expires_shelves_without_any_samples(tmp_path) -> None:
+    import time
+
+    from app.core.alarms import AlarmEngine
+    from app.core.journal import Journal
+    from tests.alarms.conftest import make_plant
+
+    journal = Journal.open(tmp_path / "journal")
+    engine = AlarmEngine(journal, tmp_path / "alarms.sqlite", tick_interval_s=0.05)
+    try:
+        engine.configure(make_plant())
+        engine.shelve("tank.level:HI", "alice", "short test", time.time() + 0.2)
+        deadline = time.monotonic() + 10
+        while engine.alarm("tank.level:HI").state == S.SHELVED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.alarm("tank.level:HI").state == S.NORMAL
+    finally:
+        engine.close()
+        journal.close()

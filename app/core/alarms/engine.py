@@ -223,7 +223,12 @@ class AlarmEngine:
         clock: Callable[[], float] = time.time,
         *,
         store_queue_max: int = 100_000,
+        tick_interval_s: float | None = -1.0,
     ):
+        """``tick_interval_s``: how often a small daemon thread runs time-driven work (shelve
+        expiry, flood end) when no samples arrive, e.g. every device is down. The default
+        (-1) means 1 s with the real clock and no thread with an injected clock, where the
+        test drives time and calls :meth:`tick` itself. None disables the thread."""
         self._journal = journal
         self._clock = clock
         self._lock = threading.RLock()
@@ -241,6 +246,15 @@ class AlarmEngine:
         self.callback_errors = 0
         self.journal_errors = 0
         self.last_error: str | None = None
+        if tick_interval_s is not None and tick_interval_s < 0:
+            tick_interval_s = 1.0 if clock is time.time else None
+        self._stop_ticker = threading.Event()
+        self._ticker: threading.Thread | None = None
+        if tick_interval_s:
+            self._ticker = threading.Thread(
+                target=self._tick_forever, args=(tick_interval_s,), name="alarm-ticker", daemon=True
+            )
+            self._ticker.start()
         if self._store.quarantine_note:
             self._journal_append("alarm.state_quarantined", "system",
                                  {"message": self._store.quarantine_note}, critical=True)
@@ -670,7 +684,19 @@ class AlarmEngine:
         return self._store.flush(timeout)
 
     def close(self) -> None:
+        """Stop the ticker and flush the state table (the journal is closed by its owner)."""
+        self._stop_ticker.set()
+        if self._ticker is not None:
+            self._ticker.join(5.0)
         self._store.close()
+
+    def _tick_forever(self, interval: float) -> None:
+        while not self._stop_ticker.wait(interval):
+            try:
+                if self._clock() >= self._next_due:
+                    self.tick()
+            except Exception as e:  # never let the ticker die silently
+                self.last_error = f"ticker: {type(e).__name__}: {e}"
 
     # ------------------------------------------------------------------ internals
 
