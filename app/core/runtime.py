@@ -157,6 +157,14 @@ class _Link:
         self.failures = 0
 
 
+def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """Delay before reconnect attempt ``attempt`` (0 = first retry): ``base * 2**attempt``
+    capped at ``cap``, then scaled by a random factor in [0.5, 1] ("equal jitter") so that
+    devices which failed together do not all retry in the same instant."""
+    ceiling = min(cap_s, base_s * (2 ** min(attempt, 30)))
+    return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     idx = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
     return sorted_values[idx]
@@ -415,8 +423,7 @@ class Runtime:
         return True
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_cap_s, self.backoff_base_s * (2 ** min(attempt, 30)))
-        return base * random.uniform(0.5, 1.0)
+        return backoff_delay(attempt, self.backoff_base_s, self.backoff_cap_s)
 
     async def _sleep(self, link: _Link, delay: float, writes_wake: bool = True) -> None:
         """Sleep up to ``delay`` s; a stop request (and, if ``writes_wake``, a write) wakes early."""

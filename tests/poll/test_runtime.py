@@ -366,3 +366,65 @@ def test_nan_and_infinite_floats_are_not_shown_good(tank_server):
     for tag in ("tank1.level", "tank1.setpoint"):
         assert (latest(got, tag).value, latest(got, tag).quality) == (None, Quality.BAD_DEVICE)
     assert latest(got, "tank1.count").quality is Quality.GOOD
+
+
+def test_write_goes_before_the_rest_of_a_scan_in_progress(peers):
+    import threading
+
+    profile = """
+[device]
+id = "tank"
+max_gap = 0
+[[points]]
+name = "a"
+table = "holding"
+address = 0
+type = "uint16"
+[[points]]
+name = "b"
+table = "holding"
+address = 50
+type = "uint16"
+[[points]]
+name = "sp"
+table = "holding"
+address = 100
+type = "uint16"
+access = "rw"
+"""
+    log: list[tuple[int, int]] = []
+    reading_a = threading.Event()
+
+    async def recorder(function_code, _start, address, *_args):
+        log.append((function_code, address))
+        if function_code == 3 and address == 0 and not reading_a.is_set():
+            reading_a.set()
+            await asyncio.sleep(0.3)  # the write is queued while this read is in flight
+
+    server, port = peers.run(start_server([make_device(1, action=recorder)]))
+    plant = make_plant(profile, [device("tank1", port, interval_ms=1000)])
+    rt = Runtime(plant, tcp_factory, [])
+    rt.start()
+    try:
+        assert reading_a.wait(10)
+        assert rt.write("tank1", "sp", 7).readback == 7
+    finally:
+        rt.stop()
+        peers.run(server.shutdown())
+    # the simulator calls the action twice for a write (store and echo): fold repeats
+    calls = [c for i, c in enumerate(log) if i == 0 or c != log[i - 1]]
+    first_a = calls.index((3, 0))
+    # the scan read 'a', then the write (old value, write, read-back), and only then 'b'
+    assert calls[first_a + 1 : first_a + 5] == [(3, 100), (6, 100), (3, 100), (3, 50)]
+
+
+def test_backoff_grows_exponentially_to_the_cap_with_jitter():
+    import random
+
+    from app.core.runtime import backoff_delay
+
+    rng = random.Random(1)
+    for attempt, ceiling in [(0, 0.5), (1, 1.0), (3, 4.0), (6, 30.0), (60, 30.0)]:
+        delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) == 200  # jittered: no two devices wait exactly as long
