@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from ecdsa import BadSignatureError, VerifyingKey
 
 from app.core.journal import chain
 from app.core.journal.keys import IDENTITY_FILE, Identity, KeyFileError, fast_verifying_key, load_identity
+from app.core.journal.scan import Fault, Heads, scan_events
 from app.core.journal.store import JournalError, db_path, open_readonly, read_meta
 
 EXIT_INTACT = 0
@@ -37,8 +37,6 @@ EXIT_ANCHOR = 4
 
 _EXIT = {"intact": EXIT_INTACT, "tampered": EXIT_TAMPERED, "usage": EXIT_USAGE,
          "corrupt": EXIT_CORRUPT, "anchor_mismatch": EXIT_ANCHOR}
-#: diagnoses that pin a fault to one row, preferred over a whole-range checkpoint mismatch
-_PRECISE = {"inserted", "moved", "duplicated"}
 _ANCHOR_FIELDS = ("journal_id", "number", "size", "head", "time", "reason", "prev", "signature")
 
 
@@ -69,13 +67,6 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "exit_code": self.exit_code}
-
-
-@dataclass(order=True)
-class _Fault:
-    seq: float  # first bad seq; +inf when the fault has no position
-    fault: str = field(compare=False)
-    message: str = field(compare=False)
 
 
 class _AnchorFileError(Exception):
@@ -137,12 +128,14 @@ def verify(
     *,
     pubkey: str | os.PathLike[str] | Identity | None = None,
     anchors: str | os.PathLike[str] | Iterable[dict[str, Any]] | None = None,
+    workers: int | None = None,
 ) -> VerifyResult:
     """Verify the journal in ``journal`` (folder or ``journal.sqlite``). Never raises for bad data.
 
     ``pubkey``: the pinned identity (an ``identity.json`` or public-key PEM kept elsewhere, or an
     :class:`Identity`); defaults to ``identity.json`` in the journal folder, which is noted as
-    weaker. ``anchors``: exported heads (a JSON-lines file or the parsed dicts).
+    weaker. ``anchors``: exported heads (a JSON-lines file or the parsed dicts). ``workers``:
+    None splits a big journal over two processes when there are two CPUs; 1 forces one pass.
     """
     path = db_path(journal)
     notes: list[str] = []
@@ -173,7 +166,7 @@ def verify(
     except (JournalError, sqlite3.Error) as e:
         return VerifyResult("corrupt", f"{path}: cannot open the journal ({e})")
     try:
-        return _verify_open(con, path, identity, anchor_list, notes)
+        return _verify_open(con, path, identity, anchor_list, notes, workers)
     except sqlite3.DatabaseError as e:
         return VerifyResult("corrupt", f"{path}: the database is unreadable or corrupt ({e}); "
                             "restore it from a backup and verify the backup", notes=notes)
@@ -187,6 +180,7 @@ def _verify_open(
     identity: Identity,
     anchors: list[dict[str, Any]] | None,
     notes: list[str],
+    workers: int | None,
 ) -> VerifyResult:
     meta = read_meta(con)
     jid = meta.get("journal_id")
@@ -197,15 +191,15 @@ def _verify_open(
     except ValueError:
         return VerifyResult("tampered", f"{path}: journal id {jid!r} in meta is malformed",
                             fault="meta_edited", journal_id=jid, notes=notes)
-    faults: list[_Fault] = []
+    faults: list[Fault] = []
     if identity.journal_id is not None and identity.journal_id != jid:
-        faults.append(_Fault(1, "wrong_journal", f"the database is journal {jid} but the pinned identity "
+        faults.append(Fault(1, "wrong_journal", f"the database is journal {jid} but the pinned identity "
                              f"is journal {identity.journal_id}: replaced or from another journal"))
     elif identity.journal_id is None:
         notes.append("the pinned key file has no journal id; the id in the database was trusted")
     db_key = _stored_key(meta, identity)
     if db_key is not None:
-        faults.append(_Fault(float("inf"), "public_key_substituted",
+        faults.append(Fault(float("inf"), "public_key_substituted",
                              "the public key stored in the database is not the pinned key "
                              "(substituted); only the pinned key is used"))
 
@@ -225,13 +219,12 @@ def _verify_open(
     n_checkpoints = len(heads)
 
     anchor_sizes = {a["size"] for a in anchors or () if isinstance(a.get("size"), int)}
-    anchor_heads: dict[int, str] = {}
-    scan = _scan_events(con, jid_bytes, heads, sealed_limit, anchor_sizes, anchor_heads)
-    total, head_hex, event_fault = scan
+    total, head_hex, event_fault, anchor_heads = scan_events(
+        con, path, jid_bytes, heads, sealed_limit, anchor_sizes, workers=workers)
     if event_fault is not None:
         faults.append(event_fault)
     if sealed_limit > total and event_fault is None:
-        faults.append(_Fault(total + 1, "truncated",
+        faults.append(Fault(total + 1, "truncated",
                              f"checkpoint #{n_checkpoints} seals {sealed_limit} events but the journal "
                              f"ends at seq {total}: events {total + 1}..{sealed_limit} were deleted"))
 
@@ -272,13 +265,13 @@ def _check_checkpoints(
     db_key: VerifyingKey | None,
     *,
     strict: bool,
-) -> tuple[dict[int, tuple[int, str, int]], int, _Fault | None]:
+) -> tuple[Heads, int, Fault | None]:
     """Walk the checkpoint chain. Returns (size -> (number, head, previous size), sealed size, fault).
 
     ``strict=False`` verifies only the last signature (and reports any doubt as a fault so the
     caller re-runs strictly); ``strict=True`` verifies every signature and names the first bad one.
     """
-    heads: dict[int, tuple[int, str, int]] = {}
+    heads: Heads = {}
     link, last_size, expected_number = chain.NO_PREVIOUS, 0, 1
     last_index = len(cps) - 1
     for index, (number, size, head, ts, reason, prev, sig) in enumerate(cps):
@@ -287,143 +280,33 @@ def _check_checkpoints(
             msg = chain.checkpoint_message(journal_id=jid, number=number, size=size, head=head,
                                            time=ts, reason=reason, prev=prev)
         except ValueError:
-            return heads, last_size, _Fault(first, "checkpoint_edited", f"checkpoint #{number} is malformed")
+            return heads, last_size, Fault(first, "checkpoint_edited", f"checkpoint #{number} is malformed")
         if number != expected_number:
-            return heads, last_size, _Fault(
+            return heads, last_size, Fault(
                 first, "checkpoint_missing", f"checkpoint #{expected_number} is missing (deleted); "
                 f"events after seq {last_size} are not sealed by a valid chain of checkpoints")
         if not isinstance(sig, bytes):
-            return heads, last_size, _Fault(first, "checkpoint_edited",
+            return heads, last_size, Fault(first, "checkpoint_edited",
                                             f"checkpoint #{number} has no usable signature")
         if (strict or index == last_index) and not _check_signature(vk, msg, sig):
             if db_key is not None and _check_signature(db_key, msg, sig):
-                return heads, last_size, _Fault(
+                return heads, last_size, Fault(
                     first, "public_key_substituted", f"checkpoint #{number} (seq {first}..{size}) "
                     "was signed with the substituted key stored in the database, not the pinned key")
-            return heads, last_size, _Fault(
+            return heads, last_size, Fault(
                 first, "checkpoint_signature", f"checkpoint #{number} (seq {first}..{size}) has a "
                 "signature the pinned key did not make (checkpoint edited or re-signed with another key)")
         if prev != link:
-            return heads, last_size, _Fault(
+            return heads, last_size, Fault(
                 first, "checkpoint_missing", f"checkpoint #{number} does not follow checkpoint "
                 f"#{number - 1} (a checkpoint was deleted or replaced)")
         if not isinstance(size, int) or size <= last_size:
-            return heads, last_size, _Fault(
+            return heads, last_size, Fault(
                 first, "checkpoint_edited",
                 f"checkpoint #{number} has size {size} not after the previous checkpoint's {last_size}")
         heads[size] = (number, head, last_size)
         link, last_size, expected_number = chain.checkpoint_link(msg, sig), size, number + 1
     return heads, last_size, None
-
-
-def _scan_events(
-    con: sqlite3.Connection,
-    jid_bytes: bytes,
-    heads: dict[int, tuple[int, str, int]],
-    sealed_limit: int,
-    anchor_sizes: set[int],
-    anchor_heads: dict[int, str],
-) -> tuple[int, str | None, _Fault | None]:
-    """Stream every event once. Returns (events seen, head hash hex, first fault or None).
-
-    The loop body is deliberately flat (local names, no helper calls): it runs a million times.
-    """
-    sha256 = hashlib.sha256
-    pack = chain.EVENT_HEADER.pack
-    tag = chain.EVENT_TAG
-    prev = chain.genesis_hash(jid_bytes)
-    expected = 1
-    seq = 0
-    last_stored = b""
-    pending: _Fault | None = None
-    cur = con.execute(
-        "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash "
-        "FROM events ORDER BY seq"
-    )
-    cur.arraysize = 4096
-    try:
-        for seq, ts, kind, actor, critical, body, prev_hash, stored in cur:
-            if seq != expected:
-                if pending is not None:
-                    return expected - 1, prev.hex(), pending
-                if seq > expected:
-                    return expected - 1, prev.hex(), _Fault(
-                        expected, "missing",
-                        f"events {expected}..{seq - 1} are missing (deleted)" if seq - 1 > expected
-                        else "event is missing (deleted)")
-                return expected - 1, prev.hex(), _Fault(
-                    expected, "bad_seq", f"unexpected row with seq {seq} (inserted)")
-            h = sha256(tag + prev + pack(seq, ts, critical, len(kind), len(actor)) + kind + actor
-                       + body).digest()
-            if pending is not None:
-                # a checkpoint did not match at the previous row; the row after it may show a
-                # more precise cause (a row inserted or moved inside the sealed range)
-                if h != stored:
-                    diag = _diagnose(seq, ts, kind, actor, critical, body, prev_hash, stored, prev,
-                                     last_stored)
-                    if diag.fault in _PRECISE and diag.seq >= pending.seq:
-                        return seq - 1, prev.hex(), diag
-                return seq - 1, prev.hex(), pending
-            if h != stored:
-                return seq - 1, prev.hex(), _diagnose(
-                    seq, ts, kind, actor, critical, body, prev_hash, stored, prev, last_stored)
-            last_stored = stored
-            if prev_hash != prev:
-                return seq - 1, prev.hex(), _Fault(
-                    seq, "chain_break", "prev_hash does not link to the event before it (edited)")
-            prev = h
-            if seq in heads:
-                number, head, before = heads[seq]
-                if head != h.hex():
-                    pending = _Fault(
-                        before + 1, "rechained",
-                        f"events {before + 1}..{seq} do not match signed checkpoint #{number}: "
-                        "altered and re-chained without the key (the exact event cannot be known "
-                        "without the original)")
-                    expected += 1
-                    continue
-            if critical and seq > sealed_limit:
-                return seq, prev.hex(), _Fault(
-                    seq, "checkpoint_missing",
-                    f"critical event (kind {kind.decode('utf-8', 'replace')}) is not sealed by "
-                    "any checkpoint; the writer always seals these at once, so a checkpoint was removed")
-            if seq in anchor_sizes:
-                anchor_heads[seq] = h.hex()
-            expected += 1
-    except (TypeError, struct.error, AttributeError, OverflowError) as e:
-        return seq - 1, prev.hex(), _Fault(
-            seq or expected, "malformed", f"a column holds a value of the wrong type ({e})")
-    return expected - 1, prev.hex() if expected > 1 else None, pending
-
-
-def _diagnose(
-    seq: int, ts: float, kind: bytes, actor: bytes, critical: int, body: bytes,
-    prev_hash: bytes, stored: bytes, prev: bytes, last_stored: bytes,
-) -> _Fault:
-    """Name what happened to a row whose hash does not check out (runs once, on the fault path).
-
-    The row's own ``prev_hash`` and hash let us tell an edited row from one that is intact but
-    sits in the wrong place: a duplicate, a row shifted by an insertion or deletion, or a row
-    that belongs to another journal.
-    """
-    def own_hash(at: int) -> bytes:
-        return chain.event_hash(prev_hash, at, ts, bool(critical), kind, actor, body)
-
-    if stored == last_stored:
-        return _Fault(seq, "duplicated", f"the row is a copy of event {seq - 1} (duplicated)")
-    if own_hash(seq - 1) == stored:
-        return _Fault(seq - 1, "inserted",
-                      f"event {seq - 1} was inserted: the row at seq {seq} was originally event "
-                      f"{seq - 1} and every later row has been shifted")
-    if own_hash(seq + 1) == stored:
-        return _Fault(seq, "moved", f"the row holds the event originally at seq {seq + 1} "
-                      "(an event was deleted and rows renumbered, or rows were swapped)")
-    if prev_hash != prev and own_hash(seq) == stored:
-        return _Fault(seq, "chain_break", "the row is internally consistent but does not link to "
-                      "the event before it (inserted with a forged link, or spliced in from "
-                      "another journal)")
-    return _Fault(seq, "content_edited", "the stored hash does not match the event "
-                  "(time, kind, actor, critical flag or body edited)")
 
 
 def _check_anchors(
