@@ -41,7 +41,7 @@ def same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(layouts())
 def test_block_decoder_matches_point_decoders(layout):
     profile, words = layout

@@ -182,7 +182,7 @@ def test_garbage_half_frames_and_silence_never_stall_a_healthy_device(peers, tan
         device("healthy", port),
         device("garbage", ports["garbage"], timeout_ms=300),
         device("half", ports["half"], timeout_ms=300),
-        device("silent", ports["silent"], timeout_ms=3000),
+        device("silent", ports["silent"], timeout_ms=1500),
     ])
     sink = Collector()
     rt = Runtime(plant, tcp_factory, [sink], backoff_base_s=0.02, backoff_cap_s=0.1)
