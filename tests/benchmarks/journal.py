@@ -7,8 +7,9 @@ Figures printed (medians of --repeats runs, all measured in this same run):
     synchronous=FULL group commits, a signed checkpoint every 1,000 events)
   * baseline: a plain executemany INSERT loop of the same rows into the same kind of table
     (json.dumps, no chain, no signatures), batches of 1,000, same pragmas
-  * verify: time to verify a journal of --verify-events events built by the real writer, next to
-    a bare SELECT that only iterates the same rows.
+  * verify: time to verify a journal of --verify-events events built by the real writer (by
+    default split over two processes; also forced into one), next to a bare SELECT that only
+    iterates the same rows in one process.
 Targets from issue 3: >= 50,000 events/s sustained, 1M events verified in < 5 s (2 cores).
 """
 
