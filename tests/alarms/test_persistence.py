@@ -8,7 +8,8 @@ from pathlib import Path
 
 from app.core.alarms import AlarmState, compare_with_table, read_states, replay_transitions
 from app.core.alarms.replay import rebuild_rows
-from app.core.journal import verify
+from app.core.journal import read_events, verify
+from app.core.model import Quality, Sample
 from tests.alarms.conftest import Clock, Rig
 
 S = AlarmState
@@ -127,5 +128,32 @@ def test_corrupt_state_file_is_moved_aside_and_state_rebuilt_from_journal(
         assert "alarm.state_quarantined" in kinds
         aside = list(tmp_path.glob("alarms.sqlite.corrupt-*"))
         assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
+    finally:
+        r2.close()
+
+
+def test_a_state_writer_that_cannot_keep_up_is_journaled_and_healed_at_restart(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # A queue of 1 with the writer thread busy: state rows get dropped. That is a fault we
+    # cannot produce otherwise on a fast disk, so the queue is made tiny rather than mocked.
+    from app.core.alarms import AlarmEngine
+    from app.core.journal import Journal
+    from tests.alarms.conftest import make_plant
+
+    journal = Journal.open(tmp_path / "journal", clock=clock)
+    engine = AlarmEngine(journal, tmp_path / "alarms.sqlite", clock=clock, store_queue_max=1)
+    engine.configure(make_plant())
+    for v in (95.0, 50.0, 95.0, 50.0, 95.0):
+        engine.on_samples([Sample("tank.level", v, Quality.GOOD, clock())])
+    assert engine.store_dropped > 0
+    engine.tick()
+    engine.close()
+    journal.close()
+    drops = [e.body for e in read_events(tmp_path / "journal", kind="system.dropped")]
+    assert drops and drops[-1]["what"] == "alarm state-table writes"
+    r2 = Rig(tmp_path, clock)
+    try:
+        assert r2.state("tank.level:HIHI") == S.UNACK_ACTIVE  # the journal had it all
     finally:
         r2.close()

@@ -242,6 +242,7 @@ class AlarmEngine:
         self._subscribers: list[Callable[[AlarmView], None]] = []
         self._stats = AlarmStatistics(clock())
         self._restored = False
+        self._drops_reported = 0
         self.sink_errors = 0  # samples that raised inside the engine (counted, never re-raised)
         self.callback_errors = 0
         self.journal_errors = 0
@@ -443,7 +444,7 @@ class AlarmEngine:
         out: list[AlarmView] = []
         with self._lock:
             now = self._clock()
-            if now >= self._next_due:
+            if now >= self._next_due or self._store.dropped != self._drops_reported:
                 self._run_timers(now, out)
             get = self._watches.get
             for s in batch:
@@ -916,7 +917,22 @@ class AlarmEngine:
                 self._unshelve(a, "system", now, "shelve expired", out)
         for change in self._stats.advance_until(now):
             self._flood(change)
+        self._report_drops(now)
         self._schedule()
+
+    def _report_drops(self, now: float) -> None:
+        """Say in the journal when the state-table writer could not keep up. Nothing is lost
+        for good: the journal holds every transition and the next start rebuilds from it."""
+        dropped = self._store.dropped
+        if dropped != self._drops_reported:
+            self._journal_append(
+                "system.dropped",
+                "system",
+                {"what": "alarm state-table writes", "count": dropped - self._drops_reported,
+                 "total": dropped, "file": str(self._store.path), "t": now},
+                critical=True,
+            )
+            self._drops_reported = dropped
 
     def _schedule(self) -> None:
         due = self._shelf_heap[0][0] if self._shelf_heap else _INF
