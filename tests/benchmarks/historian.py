@@ -145,14 +145,16 @@ def build_trend_db(path: Path, n_tags: int, hours: float, hz: float) -> int:
 
 
 _EXPORT_CHILD = """
-import resource, sys, time
+import sys, time
 sys.path.insert(0, sys.argv[1])
 from app.core.historian import HistorianReader, export_csv
 db, out, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
 tags = HistorianReader(db).tags()[:n]
 t0 = time.perf_counter()
 rows = export_csv(db, out, tags)
-print(rows, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the parent
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(rows, time.perf_counter() - t0, int(hwm.split()[1]) / 1024)
 """
 
 
