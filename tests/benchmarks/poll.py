@@ -294,6 +294,15 @@ def main() -> int:
               f"{fmt_ms(median([r['age_p99'] for r in rs])):>11s}"
               f"{fmt_ms(median([r['stored_p99'] for r in rs])):>12s}"
               f"{median([r['cpu_s'] for r in rs]):>8.2f}{cpu_frac * 100:>7.1f}%{cpu_frac / raw_cpu:>8.2f}")
+    for phase in phases[1:]:
+        ratios = [
+            (v["cpu_s"] / v["wall_s"]) / (r["cpu_s"] / r["wall_s"])
+            for v, r in zip(results[phase], results["raw"], strict=True)
+        ]
+        print(f"{phase}: CPU / raw CPU in the same round: {', '.join(f'{x:.2f}' for x in ratios)} "
+              f"(median {median(ratios):.2f})")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          "(other work on the machine inflates CPU figures; compare within a round)")
     print("\nMeasured over the steady state (after --warmup s: connects and start-up excluded). CPU is the "
           "client process's CPU time only (servers run in another process); 'x raw' = CPU per second "
           "relative to the raw pymodbus loop issuing the same reads.")
