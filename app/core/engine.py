@@ -8,6 +8,7 @@ touches the plant.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -66,6 +67,8 @@ class Core:
         self.authz: Authorizer | None = None
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
+        #: human-readable configuration faults found at start (the UI lists them)
+        self.config_problems: list[str] = []
         self._diag_lock = threading.Lock()
         self._started = False
 
@@ -92,7 +95,7 @@ class Core:
         for err in self.profile_errors:
             self.journal.append("config.refused", "system", {"source": err.source, "problems": err.problems})
         self._add_plugin_profiles()
-        self.plant = self._load_plant()
+        self.plant = self._discover_device_types(self._load_plant())
         self.journal.append(
             "config.load",
             "system",
@@ -161,9 +164,11 @@ class Core:
     def _load_plant(self) -> Plant:
         if self.plant_path is not None:
             return load_plant(self.plant_path, self.library)
+        from app.sim.faults import parse_faults
         from app.sim.server import SimulatorThread, demo_plant_toml
 
-        self.simulator = SimulatorThread(seed=self.seed, faults=self.demo_faults)
+        faults = parse_faults(self.demo_faults)
+        self.simulator = SimulatorThread(seed=self.seed, faults=faults)
         port = self.simulator.start()
         text = demo_plant_toml(port)
         if self.demo_interval_ms is not None:
@@ -174,6 +179,46 @@ class Core:
             "sim.start", "system", {"port": port, "seed": self.seed, "faults": self.demo_faults}
         )
         return parse_plant(text.encode(), "<demo plant>", self.library)
+
+    def _discover_device_types(self, plant: Plant) -> Plant:
+        """Ask device-type plugins (e.g. SunSpec) for the register map of devices that need
+        discovery. A device whose discovery fails is left out, journaled and listed in
+        ``config_problems`` with the reason; the rest of the plant runs."""
+        pending = plant.pending_discovery()
+        if not pending:
+            return plant
+        found: dict[str, Any] = {}
+        for dev in pending:
+            try:
+                if self.plugins is None:
+                    raise VigilError("plugins are not available")
+                device_type = self.plugins.device_type(dev.device_type)
+                profile = asyncio.run(self._discover_one(dev, device_type))
+            except Exception as e:  # a plugin or a dead device must not stop the plant
+                msg = f"device '{dev.name}': {dev.device_type} discovery failed: {e}"
+                self.config_problems.append(msg)
+                self.journal.append(
+                    "device.discovery_failed", "system",
+                    {"device": dev.name, "device_type": dev.device_type, "error": str(e)}, critical=True,
+                )
+                continue
+            found[dev.name] = profile
+            self.journal.append(
+                "device.discovered", "system",
+                {"device": dev.name, "device_type": dev.device_type, "profile": profile.device.id,
+                 "points": len(profile.points), "sha256": profile.sha256},
+            )
+        return plant.with_discovered(found)
+
+    async def _discover_one(self, dev: Any, device_type: Any) -> Any:
+        driver = self._driver_factory(dev)
+        try:
+            await asyncio.wait_for(driver.connect(), dev.timeout_ms / 1000.0 * 3)
+            if hasattr(device_type, "login"):
+                await device_type.login(driver, dev.unit)
+            return await device_type.discover(driver, dev.unit)
+        finally:
+            await driver.close()
 
     def _load_plugins(self) -> None:
         try:

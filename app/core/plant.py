@@ -53,7 +53,10 @@ class SerialConfig(_Strict):
 class DeviceConfig(_Strict):
     name: str = Field(pattern=IDENT)
     description: str = ""
-    profile: str
+    profile: str | None = Field(None, description="Profile id or path; optional with device_type")
+    device_type: str | None = Field(
+        None, description="A plugin device type that discovers the register map (e.g. 'sunspec')"
+    )
     transport: str = "tcp"
     host: str = "127.0.0.1"
     port: int = Field(502, ge=1, le=65535)
@@ -66,6 +69,8 @@ class DeviceConfig(_Strict):
 
     @model_validator(mode="after")
     def _transport(self) -> DeviceConfig:
+        if self.profile is None and self.device_type is None:
+            raise ValueError("needs 'profile' (a profile id or file) or 'device_type'")
         if self.transport == "rtu" and self.serial is None:
             raise ValueError("transport 'rtu' needs a [devices.serial] table with 'port'")
         if self.transport == "tcp" and self.serial is not None:
@@ -143,7 +148,23 @@ class Plant:
         return [d for d in self.devices if d.enabled]
 
     def tags(self) -> list[str]:
-        return [f"{d.name}.{p.name}" for d in self.enabled_devices() for p in self.profiles[d.name].points]
+        return [
+            f"{d.name}.{p.name}"
+            for d in self.enabled_devices()
+            if d.name in self.profiles
+            for p in self.profiles[d.name].points
+        ]
+
+    def pending_discovery(self) -> list[DeviceConfig]:
+        """Enabled devices whose register map a device-type plugin must discover first."""
+        return [d for d in self.enabled_devices() if d.name not in self.profiles and d.device_type]
+
+    def with_discovered(self, found: dict[str, Profile]) -> Plant:
+        """The plant after discovery: discovered profiles added; devices whose discovery failed
+        are left out (the core journals and shows why) so nothing downstream sees a device
+        without a register map."""
+        devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
+        return Plant(self.info, devices, {**self.profiles, **found}, self.path, self.sha256)
 
 
 def _loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -180,6 +201,8 @@ def parse_plant(
     profiles: dict[str, Profile] = {}
     problems: list[str] = []
     for i, d in enumerate(pf.devices):
+        if d.profile is None:
+            continue  # a device type discovers it when the core starts
         prof = library.get(d.profile)
         if prof is None and (d.profile.endswith(".toml") or "/" in d.profile):
             p = Path(d.profile)
