@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import sqlite3
+import struct
 import threading
 import time
 from collections import deque
@@ -227,12 +228,19 @@ class Journal:
                 )
         self.journal_id = journal_id
         self._jid_bytes = bytes.fromhex(journal_id)
-        self._state = self._load_state()
+        try:
+            self._state = self._load_state()
+            problem = self._tail_problem()
+            with self._con:
+                self._con.execute("BEGIN IMMEDIATE")
+                self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
+        except (sqlite3.DatabaseError, ValueError, TypeError) as e:
+            self._con.close()
+            raise JournalError(
+                f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
+                "this file as evidence and move the journal folder aside to start a new journal"
+            ) from None
         unclean = meta.get("state") == "open"
-
-        with self._con:
-            self._con.execute("BEGIN IMMEDIATE")
-            self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
 
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
@@ -251,6 +259,53 @@ class Journal:
                 },
                 critical=True,
             )
+        if problem:
+            self.append(
+                "journal.integrity_warning",
+                "system",
+                {"message": problem, "action": "run 'vigil journal verify' for the full check"},
+                critical=True,
+            )
+
+    def _tail_problem(self, max_events: int = 100_000) -> str | None:
+        """A quick look at the end of the journal before extending it (not a full verify).
+
+        Checks that the last checkpoint is signed by our key and matches its event, and that the
+        events after it chain on. Whatever is found is journalled, so a journal altered between
+        runs says so from the first screen; the app still starts.
+        """
+        s = self._state
+        con = self._con
+        if s.checkpoints:
+            number, size, head, ts, reason, prev, sig = con.execute(
+                "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
+                "WHERE number = ?", (s.checkpoints,)).fetchone()
+            msg = chain.checkpoint_message(journal_id=self.journal_id, number=number, size=size,
+                                           head=head, time=ts, reason=reason, prev=prev)
+            try:
+                self._sk.get_verifying_key().verify(sig, msg, hashfunc=hashlib.sha256)
+            except Exception:  # ecdsa raises BadSignatureError or decoding errors
+                return f"the signature of the last checkpoint (#{number}) does not verify"
+            row = con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()
+            if row is None or row[0] != bytes.fromhex(head):
+                return f"the last checkpoint (#{number}) does not match event {size}"
+            prev_hash = row[0]
+        else:
+            prev_hash = chain.genesis_hash(self._jid_bytes)
+        rows = con.execute(
+            "SELECT seq, ts, kind, actor, critical, body, hash FROM events WHERE seq > ? "
+            "ORDER BY seq LIMIT ?", (s.checkpoint_size, max_events)).fetchall()
+        expected = s.checkpoint_size + 1
+        for seq, ts, kind, actor, critical, body, stored in rows:
+            try:
+                h = chain.event_hash(prev_hash, seq, ts, bool(critical), kind.encode(), actor.encode(),
+                                     body)
+            except (TypeError, AttributeError, ValueError, struct.error):
+                h = b""
+            if seq != expected or h != stored:
+                return f"the unsealed events after checkpoint #{s.checkpoints} do not chain at seq {seq}"
+            prev_hash, expected = h, expected + 1
+        return None
 
     def _load_state(self) -> _ChainState:
         con = self._con
