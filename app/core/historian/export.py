@@ -27,6 +27,20 @@ def iso_utc(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class _StampCache:
+    """Rows come in time order and a poll stamps all of a device's tags alike, so most rows
+    repeat the previous row's time: format each distinct time once."""
+
+    def __init__(self) -> None:
+        self.t: float | None = None
+        self.text = ""
+
+    def __call__(self, t: float) -> str:
+        if t != self.t:
+            self.t, self.text = t, iso_utc(t)
+        return self.text
+
+
 def format_value(value: float | None, text: str | None) -> str:
     """Integers print without a trailing ``.0`` (a counter reads 42, not 42.0); None is empty."""
     if text is not None:
@@ -76,9 +90,10 @@ def export_csv(
                     "ORDER BY s.t, g.name",
                     (*ids, lo, hi),
                 )
+                stamp = _StampCache()
                 while chunk := cur.fetchmany(5000):
                     w.writerows(
-                        (iso_utc(t), name, format_value(v, txt), quality_name(q))
+                        (stamp(t), name, format_value(v, txt), quality_name(q))
                         for t, name, v, txt, q in chunk
                     )
                     written += len(chunk)
