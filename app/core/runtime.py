@@ -28,6 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from operator import itemgetter
@@ -287,7 +288,7 @@ class Runtime:
         if not dev.cfg.enabled:
             raise WriteRefused(f"write refused: device '{device}' is disabled")
         try:
-            raw = to_raw(p, value)
+            to_raw(p, value)
             if not (p.type is DataType.BOOL and not p.table.is_bit_table):
                 encode(dev.profile, p, value)
         except EncodeError as e:
@@ -297,7 +298,6 @@ class Runtime:
                 raise WriteRefused(f"write refused: {where}: {value} is below the minimum {p.min:g}")
             if p.max is not None and value > p.max:
                 raise WriteRefused(f"write refused: {where}: {value} is above the maximum {p.max:g}")
-        del raw
         loop = self.loop
         if loop is None or self._stopping or not loop.is_running():
             raise WriteFailed(f"write failed: {where}: the runtime is not running")
@@ -481,8 +481,9 @@ class Runtime:
                     out.extend([Sample(tag, None, _BAD_COMM, t) for tag in rest.tags])
                 self._emit(out, dev)
                 link.failures += 1
+                done = {s.tag for s in out}
                 for other in link.devices:
-                    self._go_offline(other, str(e), emit=other is not dev)
+                    self._go_offline(other, str(e), done if other is dev else frozenset())
                 return
             t = time.time()
             latency = perf() - t0
@@ -514,7 +515,7 @@ class Runtime:
         if good:
             link.failures = 0
         elif comm_failed:  # answered nothing usable this scan (e.g. a silent unit on a shared bus)
-            self._go_offline(dev, dev.diag.last_error, emit=False)
+            self._go_offline(dev, dev.diag.last_error, {s.tag for s in out})
 
     def _decode_carefully(self, dev: _Device, block: _Block, data: Sequence[Any], t: float) -> list[Sample]:
         samples = []
@@ -556,12 +557,13 @@ class Runtime:
             if latency is not None:
                 dev.latencies.append(latency)
 
-    def _go_offline(self, dev: _Device, reason: str, emit: bool = True) -> None:
+    def _go_offline(self, dev: _Device, reason: str, already: AbstractSet[str] = frozenset()) -> None:
+        """Mark ``dev`` offline and, once per outage, send BAD_COMM for every tag of it not in
+        ``already`` (those just got their bad sample) so no value of it stays shown as good."""
         if dev.diag.state == "offline":
             return
-        if emit:
-            t = time.time()
-            self._emit([Sample(tag, None, _BAD_COMM, t) for tag in dev.all_tags], dev)
+        t = time.time()
+        self._emit([Sample(tag, None, _BAD_COMM, t) for tag in dev.all_tags if tag not in already], dev)
         self._set_state(dev, "offline", reason)
 
     def _set_state(self, dev: _Device, state: str, last_error: str) -> None:

@@ -428,3 +428,22 @@ def test_backoff_grows_exponentially_to_the_cap_with_jitter():
         delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) == 200  # jittered: no two devices wait exactly as long
+
+
+def test_losing_a_device_marks_every_point_bad_even_slow_scan_ones(peers):
+    slow_class = '[device]\nid = "tank"\nscan_classes = {normal = 1.0, slow = 500.0}'
+    profile = PROFILE.replace('[device]\nid = "tank"', slow_class)
+    count = 'name = "count"\ntable = "holding"\naddress = 2\ntype = "uint16"'
+    profile = profile.replace(count, count + '\nscan = "slow"')
+    server, port = peers.run(start_server([make_device(1)]))
+    plant = make_plant(profile, [device("tank1", port)])  # 'count' is read every 10 s
+    sink = Collector()
+    rt = Runtime(plant, tcp_factory, [sink], backoff_base_s=0.05, backoff_cap_s=0.1)
+    rt.start()
+    try:
+        sink.wait_for(lambda s: any(x.tag == "tank1.count" and x.quality is Quality.GOOD for x in s))
+        peers.run(server.shutdown())
+        got = sink.wait_for(lambda s: latest(s, "tank1.count").quality is Quality.BAD_COMM)
+    finally:
+        rt.stop()
+    assert all(latest(got, tag).quality is Quality.BAD_COMM for tag in plant.tags())
