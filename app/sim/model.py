@@ -472,7 +472,7 @@ class PlantModel:
     def run(self, duration_s: float, every_s: float = TICK_S) -> Trace:
         """Step forward ``duration_s`` seconds, recording every ``every_s`` seconds.
 
-        10 minutes at 10 Hz is 6,000 rows; see tests/benchmarks/sim_model.py for the cost.
+        10 minutes at 10 Hz is 6,000 rows; see tests/benchmarks/sim.py for the cost.
         """
         if every_s <= 0 or duration_s < 0:
             raise ValueError("duration_s must be >= 0 and every_s > 0")
@@ -485,7 +485,8 @@ class PlantModel:
         times: list[float] = []
         start = self._time
         for i in range(1, n + 1):
-            self.values_at(start + i * every_s)
+            self._time = start + i * every_s
+            self._advance_ticks(math.floor(self._time / TICK_S + 1e-6))  # no per-row copies
             times.append(self.t)
             for dev, d in self._devices.items():
                 vals = d.values

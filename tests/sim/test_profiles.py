@@ -114,3 +114,13 @@ def test_demo_plant_file_resolves_every_profile_by_id() -> None:
     ]
     assert all(500 <= d.interval_ms <= 1000 for d in plant.devices)
     assert "pump.accel1_rms" in plant.tags() and "meter.total_kwh" in plant.tags()
+
+
+def test_readme_example_profile_is_valid() -> None:
+    """The example in device_profiles/README.md is what people copy: it must load."""
+    from app.core.profiles import parse_profile
+
+    text = (device_profiles_dir() / "README.md").read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    prof = parse_profile(block.encode(), "README.md example")
+    assert prof.point("level").address == 0  # 1-based in the file, protocol address 0
