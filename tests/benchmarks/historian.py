@@ -245,6 +245,23 @@ def main() -> int:
         print(f"  plain SELECT fetchall    median {q_plain * 1e3:8.1f} ms  (baseline)")
         print(f"  ratio downsampled/plain  {q_ds / q_plain:.2f}x")
 
+        # --- 2b. scrolling far back: a whole day of one 10 Hz tag into 2,000 points
+        day_h = 4.0 if args.quick else 24.0
+        db_day = tmpd / "day.sqlite"
+        n_day = build_trend_db(db_day, 1, day_h, 10.0)
+        hd = Historian(db_day, retention_days=0)
+        d_ds = median_time(lambda: hd.query(["tag000"], max_points=2000), rounds)
+
+        def plain_day() -> None:
+            with closing(sqlite3.connect(db_day)) as conn:
+                conn.execute("SELECT t, value, quality FROM samples WHERE tag_id = 1 ORDER BY t").fetchall()
+
+        d_plain = median_time(plain_day, rounds)
+        print(
+            f"  {day_h:g} h of one tag = {n_day:,} rows -> 2,000 points: median {d_ds * 1e3:.0f} ms, "
+            f"plain SELECT of the raw rows {d_plain * 1e3:.0f} ms ({d_ds / d_plain:.2f}x)"
+        )
+
         # --- 3. export: rate, and peak memory of a fresh process for 1/10 vs all of the tags
         for n_exp in (max(1, n_tags // 10), n_tags):
             rows, secs, peak_mb = export_in_subprocess(db, tmpd / "export.csv", n_exp)
