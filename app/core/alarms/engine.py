@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from app.core.alarms.definitions import DEFAULT_PRIORITY, HIGH_KINDS, alarm_id, plant_alarms
 from app.core.alarms.kpis import AlarmStatistics, FloodChange
+from app.core.alarms.record import AlarmRecord, jsonable
 from app.core.alarms.replay import rebuild_rows
 from app.core.alarms.store import AlarmStore, EventRow, query_events
 from app.core.alarms.types import (
@@ -59,134 +60,6 @@ class JournalLike(Protocol):
     def append(self, kind: str, actor: str, body: dict[str, Any], *, critical: bool = False) -> None: ...
 
 
-def _jsonable(v: Any) -> Any:
-    """Values as the journal accepts them: NaN/Infinity become strings, odd types their repr."""
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else str(v)
-    return str(v)
-
-
-class _Alarm:
-    """Mutable state of one alarm. Only the engine touches it, under its lock."""
-
-    __slots__ = (
-        "acked_at",
-        "acked_by",
-        "active_since",
-        "condition",
-        "d",
-        "explanation",
-        "last_change",
-        "oos",
-        "pending_since",
-        "shelved",
-        "state",
-        "suppressed",
-        "value",
-    )
-
-    def __init__(self, d: AlarmDefinition):
-        self.d = d
-        self.state = S.NORMAL
-        self.condition = False
-        self.value: Any = None
-        self.pending_since: float | None = None  # on-delay running since
-        self.active_since: float | None = None  # condition present since
-        self.last_change: float | None = None
-        self.acked_by: str | None = None
-        self.acked_at: float | None = None
-        self.shelved: tuple[str, str, float] | None = None  # (by, reason, until)
-        self.oos: tuple[str, str] | None = None  # (by, reason)
-        self.suppressed: tuple[str, str] | None = None  # (by, reason)
-        self.explanation: str | None = None
-
-    def suppression(self) -> AlarmState | None:
-        if self.oos is not None:
-            return S.OUT_OF_SERVICE
-        if self.suppressed is not None:
-            return S.SUPPRESSED
-        if self.shelved is not None:
-            return S.SHELVED
-        return None
-
-    def view(self) -> AlarmView:
-        d = self.d
-        return AlarmView(
-            id=d.id,
-            kind=str(d.kind),
-            priority=d.priority.label,
-            state=self.state,
-            condition=self.condition,
-            source=d.source,
-            device=d.device,
-            description=d.description,
-            unit=d.unit,
-            value=self.value,
-            limit=d.limit,
-            activated_at=self.active_since,
-            last_change=self.last_change,
-            acked_by=self.acked_by,
-            acked_at=self.acked_at,
-            shelved_by=self.shelved[0] if self.shelved else None,
-            shelve_reason=self.shelved[1] if self.shelved else None,
-            shelved_until=self.shelved[2] if self.shelved else None,
-            out_of_service_by=self.oos[0] if self.oos else None,
-            out_of_service_reason=self.oos[1] if self.oos else None,
-            suppressed_reason=self.suppressed[1] if self.suppressed else None,
-            explanation=self.explanation,
-        )
-
-    def to_row(self) -> dict[str, Any]:
-        """The state-table document: enough to restore, and to list without the plant."""
-        d = self.d
-        return {
-            "kind": str(d.kind),
-            "priority": d.priority.label,
-            "source": d.source,
-            "device": d.device,
-            "description": d.description,
-            "unit": d.unit,
-            "limit": _jsonable(d.limit),
-            "state": str(self.state),
-            "condition": self.condition,
-            "value": _jsonable(self.value),
-            "active_since": self.active_since,
-            "last_change": self.last_change,
-            "acked_by": self.acked_by,
-            "acked_at": self.acked_at,
-            "shelved": list(self.shelved) if self.shelved else None,
-            "oos": list(self.oos) if self.oos else None,
-            "suppressed": list(self.suppressed) if self.suppressed else None,
-            "explanation": self.explanation,
-        }
-
-    def restore(self, row: dict[str, Any]) -> None:
-        """Take state from a stored row; raises ValueError/TypeError/KeyError if it is malformed."""
-        state = AlarmState(row["state"])
-        shelved = row.get("shelved")
-        oos = row.get("oos")
-        sup = row.get("suppressed")
-        self.shelved = (str(shelved[0]), str(shelved[1]), float(shelved[2])) if shelved else None
-        self.oos = (str(oos[0]), str(oos[1])) if oos else None
-        self.suppressed = (str(sup[0]), str(sup[1])) if sup else None
-        expected = self.suppression()
-        if state.is_suppressed != (expected is not None) or (expected and state != expected):
-            raise ValueError(f"state '{state}' contradicts its shelve/suppress/service fields")
-        condition = bool(row.get("condition", False))
-        if not state.is_suppressed and condition != (state in (S.UNACK_ACTIVE, S.ACK_ACTIVE)):
-            raise ValueError(f"state '{state}' contradicts condition={condition}")
-        self.state = state
-        self.condition = condition
-        self.value = row.get("value")
-        self.active_since = row.get("active_since")
-        self.last_change = row.get("last_change")
-        self.acked_by = row.get("acked_by")
-        self.acked_at = row.get("acked_at")
-        self.explanation = row.get("explanation")
-
-
 class _Watch:
     """Evaluates the alarms of one tag from its samples."""
 
@@ -196,9 +69,9 @@ class _Watch:
         self.engine = engine
         self.tag = tag
         self.device = device
-        self.limits: list[tuple[_Alarm, bool]] = []  # (alarm, is_high)
-        self.discrete: _Alarm | None = None
-        self.bad: _Alarm | None = None
+        self.limits: list[tuple[AlarmRecord, bool]] = []  # (alarm, is_high)
+        self.discrete: AlarmRecord | None = None
+        self.bad: AlarmRecord | None = None
         self.low_edge = -_INF  # values strictly between the edges cannot raise a limit alarm
         self.high_edge = _INF
         self.busy = True  # something is active or pending: take the slow path
@@ -233,7 +106,7 @@ class AlarmEngine:
         self._clock = clock
         self._lock = threading.RLock()
         self._store = AlarmStore(Path(state_path), queue_max=store_queue_max)
-        self._alarms: dict[str, _Alarm] = {}
+        self._alarms: dict[str, AlarmRecord] = {}
         self._watches: dict[str, _Watch] = {}
         self._device_watches: dict[str, list[_Watch]] = {}
         self._comm_by_samples: set[str] = set()
@@ -274,13 +147,13 @@ class AlarmEngine:
         with self._lock:
             now = self._clock()
             old = self._alarms
-            new: dict[str, _Alarm] = {}
+            new: dict[str, AlarmRecord] = {}
             for d in defs:
                 if d.id in new:
                     raise AlarmError(f"alarm '{d.id}' is defined twice")
                 a = old.get(d.id)
                 if a is None:
-                    a = _Alarm(d)
+                    a = AlarmRecord(d)
                 else:
                     a.d = d
                 new[d.id] = a
@@ -369,7 +242,7 @@ class AlarmEngine:
         for aid, row in rows.items():
             a = self._alarms.get(aid)
             if a is None and row.get("kind") == AlarmKind.ANOMALY:
-                a = self._alarms[aid] = _Alarm(self._anomaly_definition(aid, row))
+                a = self._alarms[aid] = AlarmRecord(self._anomaly_definition(aid, row))
             if a is None:
                 if row.get("state", str(S.NORMAL)) != S.NORMAL or aid in table:
                     unknown.append(aid)
@@ -498,7 +371,7 @@ class AlarmEngine:
                 description=f"{tag_or_device}: behaves unlike its normal operation",
             )
             if a is None:
-                a = self._alarms[aid] = _Alarm(d)
+                a = self._alarms[aid] = AlarmRecord(d)
             elif a.d != d:
                 a.d = d
             if active:
@@ -701,7 +574,7 @@ class AlarmEngine:
 
     # ------------------------------------------------------------------ internals
 
-    def _get(self, aid: str) -> _Alarm:
+    def _get(self, aid: str) -> AlarmRecord:
         a = self._alarms.get(aid)
         if a is None:
             raise AlarmError(f"unknown alarm '{aid}'")
@@ -764,7 +637,7 @@ class AlarmEngine:
             self._delayed(a, raw, v, now, out)
         self._refresh_busy(w)
 
-    def _delayed(self, a: _Alarm, raw: bool, v: Any, now: float, out: list[AlarmView]) -> None:
+    def _delayed(self, a: AlarmRecord, raw: bool, v: Any, now: float, out: list[AlarmView]) -> None:
         """Apply the on-delay: a rising condition must hold for ``on_delay_s`` to count."""
         if raw == a.condition:
             a.pending_since = None
@@ -788,7 +661,7 @@ class AlarmEngine:
             self._set_condition(w.bad, False, "good", now, "system", out)
 
     def _set_condition(
-        self, a: _Alarm, active: bool, value: Any, now: float, actor: str, out: list[AlarmView]
+        self, a: AlarmRecord, active: bool, value: Any, now: float, actor: str, out: list[AlarmView]
     ) -> None:
         if active == a.condition:
             if active and value is not None and a.d.kind is AlarmKind.ANOMALY:
@@ -810,7 +683,7 @@ class AlarmEngine:
         elif st is S.ACK_ACTIVE:
             self._transition(a, S.NORMAL, actor, now, "condition", out)
 
-    def _ack(self, a: _Alarm, actor: str, now: float, out: list[AlarmView]) -> None:
+    def _ack(self, a: AlarmRecord, actor: str, now: float, out: list[AlarmView]) -> None:
         st = a.state
         if st is S.UNACK_ACTIVE:
             to = S.ACK_ACTIVE
@@ -830,12 +703,14 @@ class AlarmEngine:
         a.acked_by, a.acked_at = actor, now
         self._transition(a, to, actor, now, "ack", out)
 
-    def _unshelve(self, a: _Alarm, actor: str, now: float, why: str, out: list[AlarmView]) -> None:
+    def _unshelve(self, a: AlarmRecord, actor: str, now: float, why: str, out: list[AlarmView]) -> None:
         self._action(a, "alarm.unshelve", actor, now, {"reason": why})
         a.shelved = None
         self._apply_suppression(a, actor, now, "unshelve", out)
 
-    def _apply_suppression(self, a: _Alarm, actor: str, now: float, cause: str, out: list[AlarmView]) -> None:
+    def _apply_suppression(
+        self, a: AlarmRecord, actor: str, now: float, cause: str, out: list[AlarmView]
+    ) -> None:
         """Move to the state the suppression flags and the tracked condition call for."""
         target = a.suppression()
         if target is None:
@@ -851,7 +726,7 @@ class AlarmEngine:
             out.append(a.view())
 
     def _transition(
-        self, a: _Alarm, to: AlarmState, actor: str, now: float, cause: str, out: list[AlarmView]
+        self, a: AlarmRecord, to: AlarmState, actor: str, now: float, cause: str, out: list[AlarmView]
     ) -> None:
         frm = a.state
         if (frm, to) not in LEGAL_TRANSITIONS:  # a bug in this file, never an operator error
@@ -860,8 +735,8 @@ class AlarmEngine:
         a.last_change = now
         if to is S.UNACK_ACTIVE:
             a.acked_by = a.acked_at = None
-        value = _jsonable(a.value)
-        limit = _jsonable(a.d.limit)
+        value = jsonable(a.value)
+        limit = jsonable(a.d.limit)
         self._journal_append(
             "alarm.transition",
             actor,
@@ -888,7 +763,7 @@ class AlarmEngine:
                 self._flood(change)
             self._schedule()
 
-    def _action(self, a: _Alarm, kind: str, actor: str, now: float, body: dict[str, Any],
+    def _action(self, a: AlarmRecord, kind: str, actor: str, now: float, body: dict[str, Any],
                 *, critical: bool = False) -> None:
         """Journal an operator action on an alarm (before the transition it causes)."""
         _need_actor(actor)
