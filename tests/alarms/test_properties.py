@@ -169,7 +169,7 @@ def _activations(j: ListJournal, alarm: str) -> list[dict[str, Any]]:
             if k == "alarm.transition" and b["alarm"] == alarm and b["to"] == "unack_active"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(values=st.lists(st.floats(60, 100, allow_nan=False), min_size=1, max_size=80))
 def test_deadband_a_new_activation_needs_a_return_below_limit_minus_deadband(values: list[float]) -> None:
     # tank.level: HI 80 with deadband 2. Between two activations of HI the value must have
@@ -191,7 +191,7 @@ def test_deadband_a_new_activation_needs_a_return_below_limit_minus_deadband(val
         assert len(_activations(j, "tank.level:HI")) == activations_model
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(steps=st.lists(st.tuples(st.floats(0.1, 4.0), st.booleans()), min_size=1, max_size=60))
 def test_on_delay_only_conditions_that_persist_raise(steps: list[tuple[float, bool]]) -> None:
     # tank.pressure: HI 50 with on_delay_s 5 (no deadband). Each activation must come at the
