@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -90,7 +90,6 @@ class JournalStats:
     backlog_waits: int
     dropped: int
     last_error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _previous_journal_id(journal_dir: Path) -> str | None:
@@ -128,7 +127,7 @@ class Journal:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s > 0")
         self = object.__new__(cls)
         self.dir = Path(journal_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # it holds the private key
         self._lock_file = ProcessLock(self.dir / LOCK_FILE)
         self._lock_file.acquire()
         try:
