@@ -210,3 +210,31 @@ def test_read_events_filters_by_kind_prefix_since_and_limit(tmp_path: Path) -> N
     assert [e.body["i"] for e in read_events(d, kind="alarm.*", since=107.0)] == [7, 8, 9]
     latest = read_events(d, limit=2, newest_first=True)
     assert [e.kind for e in latest] == ["app.stop", "alarmist.other"]
+
+
+def test_stored_journal_follows_the_documented_format(journal_dir: Path) -> None:
+    """Re-derive hashes and a signature from FORMAT.md with hashlib/struct/ecdsa only."""
+    import hashlib
+    import struct
+
+    from ecdsa import VerifyingKey
+
+    ident = json.loads((journal_dir / "identity.json").read_text())
+    con = connect(journal_dir)
+    prev = hashlib.sha256(b"vigil/journal/genesis/v1\x00" + bytes.fromhex(ident["journal_id"])).digest()
+    for seq, ts, kind, actor, critical, body, h in con.execute(
+            "SELECT seq, ts, kind, actor, critical, body, hash FROM events ORDER BY seq"):
+        k, a = kind.encode(), actor.encode()
+        pre = (b"vigil/journal/event/v1\x00" + prev + struct.pack(">QdBHH", seq, ts, critical, len(k), len(a))
+               + k + a + body)
+        assert hashlib.sha256(pre).digest() == h
+        prev = h
+    number, size, head, ts, reason, link, sig = con.execute(
+        "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
+        "ORDER BY number DESC LIMIT 1").fetchone()
+    msg = json.dumps({"format": "vigil-journal-checkpoint/1", "head": head, "journal_id": ident["journal_id"],
+                      "number": number, "prev": link, "reason": reason, "size": size, "time": ts},
+                     sort_keys=True, separators=(",", ":")).encode()
+    vk = VerifyingKey.from_pem(ident["public_key_pem"])
+    assert vk.verify(sig, msg, hashfunc=hashlib.sha256)
+    assert head == prev.hex() and reason == "shutdown"
