@@ -127,7 +127,9 @@ def _list(args: argparse.Namespace) -> int:
     if not args.all:
         rows = [r for r in rows if r.get("state") != AlarmState.NORMAL]
     rank = {p.label: p.value for p in Priority}
-    rows.sort(key=lambda r: (-rank.get(str(r.get("priority")), 0), r.get("active_since") or 0, r["id"]))
+    # what needs the operator first: annunciating before suppressed, then priority, newest first
+    rows.sort(key=lambda r: (r.get("state") in ("shelved", "suppressed", "out_of_service"),
+                             -rank.get(str(r.get("priority")), 0), -(r.get("active_since") or 0), r["id"]))
     if args.json:
         json.dump({"file": str(path), "alarms": rows}, sys.stdout, indent=2, default=str)
         print()
@@ -196,14 +198,14 @@ def _kpis(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        activations, states = read_kpi_inputs(path, now - window_s)
+        activations, states, first_t = read_kpi_inputs(path, now - window_s)
     except StoreError as e:
         print(f"vigil alarms kpis: {e}", file=sys.stderr)
         return 1
     active = {r["id"]: float(r["active_since"]) for r in states
               if r.get("condition") and r.get("active_since") is not None
               and r.get("state") in ("unack_active", "ack_active")}
-    k = kpis_from_records(activations, active, now, window_s)
+    k = kpis_from_records(activations, active, now, window_s, first_t)
     if args.json:
         json.dump({"file": str(path), **k}, sys.stdout, indent=2)
         print()
@@ -220,7 +222,7 @@ def _kpis(args: argparse.Namespace) -> int:
         ("top bad actors", "top_bad_actors", "{id}  {activations}"),
     ):
         items = k[key]
-        print(f"  {title}: {'none' if not items else ''}")
+        print(f"  {title}:" + ("" if items else " none"))
         for item in items:  # type: ignore[attr-defined]
             print("    " + fmt.format(**item))
     return 0

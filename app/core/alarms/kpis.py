@@ -158,12 +158,13 @@ def kpis_from_records(
     active_since: dict[str, float],
     now: float,
     window_s: float = KPI_WINDOW_S,
+    first_t: float | None = None,
 ) -> dict[str, object]:
     """KPIs computed offline (``vigil alarms kpis``) from stored activations, oldest first:
     they are replayed through the same flood detector the engine runs, so flood counts and
     time in flood come out as they were live."""
     since = now - window_s
-    st = AlarmStatistics(since)
+    st = AlarmStatistics(max(since, first_t) if first_t is not None else since)
     for t, alarm_id in activations:
         if t < since:
             continue

@@ -283,8 +283,11 @@ def read_states(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def read_kpi_inputs(path: Path, since: float) -> tuple[list[tuple[float, str]], list[dict[str, Any]]]:
-    """Activations since ``since`` (oldest first) and the current state rows, for offline KPIs."""
+def read_kpi_inputs(
+    path: Path, since: float
+) -> tuple[list[tuple[float, str]], list[dict[str, Any]], float | None]:
+    """For offline KPIs: activations since ``since`` (oldest first), the current state rows,
+    and the time of the first stored event (so averages cover only the time alarms were kept)."""
     con = _open_ro(path)
     try:
         acts = con.execute(
@@ -292,9 +295,10 @@ def read_kpi_inputs(path: Path, since: float) -> tuple[list[tuple[float, str]], 
             "AND ts >= ? ORDER BY seq",
             (since,),
         ).fetchall()
+        (first,) = con.execute("SELECT min(ts) FROM alarm_events").fetchone()
     finally:
         con.close()
-    return [(float(t), str(a)) for t, a in acts], read_states(path)
+    return [(float(t), str(a)) for t, a in acts], read_states(path), first
 
 
 def query_events(path: Path | sqlite3.Connection, q: AlarmQuery) -> list[dict[str, Any]]:
