@@ -21,7 +21,7 @@ def plant_rows(n: int, seed: int = 0, fault_from: int | None = None, fault_tag: 
     e = np.random.default_rng(seed).standard_normal((n, 5))  # row by row: prefixes are stable
     load = np.zeros(n)
     for i in range(1, n):  # a slow, mean-reverting operating point
-        load[i] = 0.98 * load[i - 1] + 0.2 * e[i, 0]
+        load[i] = 0.9 * load[i - 1] + 0.44 * e[i, 0]
     x = np.column_stack([
         100 + 5 * load + 1.0 * e[:, 1],
         3.0 + 0.1 * load + 0.05 * e[:, 2],

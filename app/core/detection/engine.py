@@ -37,7 +37,7 @@ from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DETECTOR = "robust_z"
+DEFAULT_DETECTOR = "pca_t2q"  # best on SKAB (see README)
 BASELINE_ALPHA = 0.02  # ~50 rows: the "just before" an explanation compares with
 EXPLAIN_EVERY_ROWS = 10  # while an alarm is active, look again at which tags explain it
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -27,19 +27,20 @@ class FeatureDetector:
     """
 
     name: ClassVar[str] = ""
+    #: one set of settings for every plant, chosen on the SKAB benchmark (tests/benchmarks/skab.py)
     defaults: ClassVar[dict[str, Any]] = {
-        "alpha": 0.1,
-        "use_diff": False,
+        "alpha": 0.1,  # EWMA weight of the newest row (~10-row memory)
+        "use_diff": True,  # add each tag's restlessness (EWMA of |first difference|)
         # tags this smooth in training drift: judge them against a slow baseline (see features)
-        "slow_autocorr": 0.85,
-        "slow_alpha": 0.01,
+        "slow_autocorr": 0.75,
+        "slow_alpha": 0.05,
         "threshold_quantile": 0.99,
         "margin": 1.5,
         "min_rows": 30,
         # alarm latch (see app.sdk.detector.AlarmLatch): raise after on_rows rows above the
         # threshold, clear after off_rows rows below clear_ratio * threshold
-        "on_rows": 3,
-        "off_rows": 60,
+        "on_rows": 6,
+        "off_rows": 30,
         "clear_ratio": 0.8,
         "min_hold_rows": 0,
     }

@@ -32,7 +32,7 @@ class IsolationForestDetector(FeatureDetector):
         "n_estimators": 100,
         "max_samples": 256,
         "seed": 0,
-        "margin": 2.0,
+        "margin": 6.0,
         "range_weight": 0.1,
         "range_tolerance": 1.0,  # training std beyond the range that still counts as in range
     }

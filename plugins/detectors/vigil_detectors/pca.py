@@ -20,6 +20,7 @@ class PcaT2QDetector(FeatureDetector):
     description: ClassVar[str] = "PCA with Hotelling T-squared and Q (SPE) for correlated plant data"
     defaults: ClassVar[dict[str, Any]] = {
         **FeatureDetector.defaults,
+        "margin": 10.0,  # in-sample limits from ~400 rows are far too tight for live data
         "explained": 0.9,
         "limit_quantile": 0.99,
     }

@@ -17,7 +17,12 @@ class RobustZDetector(FeatureDetector):
 
     name: ClassVar[str] = "robust_z"
     description: ClassVar[str] = "Per-tag robust z-score (median/MAD) of smoothed values"
-    defaults: ClassVar[dict[str, Any]] = {**FeatureDetector.defaults, "margin": 1.5}
+    defaults: ClassVar[dict[str, Any]] = {
+        **FeatureDetector.defaults,
+        "alpha": 0.2,
+        "use_diff": False,
+        "margin": 1.5,
+    }
 
     def _fit_model(self, features: np.ndarray) -> None:
         # the features are already in robust units; re-scale by the smoothed spread so a tag
