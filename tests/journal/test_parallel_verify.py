@@ -35,3 +35,35 @@ def test_parallel_verify_names_the_same_first_bad_seq(split_journal: tuple[Path,
     assert one.status == two.status == "tampered"
     assert one.first_bad_seq == two.first_bad_seq == seq, two.message
     assert one.fault == two.fault == "missing"
+
+
+def test_verify_while_the_writer_keeps_committing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads one snapshot: critical events committed meanwhile are never judged unsealed."""
+    import threading
+
+    from app.core.journal import Journal
+
+    monkeypatch.setattr(scan, "PARALLEL_MIN_EVENTS", 10)
+    d = tmp_path / "j"
+    j = Journal.open(d, checkpoint_every=50)
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        i = 0
+        while not stop.is_set() and i < 200_000:
+            j.append("alarm.transition", "system", {"i": i}, critical=i % 7 == 0)
+            i += 1
+            if i % 100 == 0:
+                stop.wait(0.001)
+
+    t = threading.Thread(target=keep_writing)
+    t.start()
+    try:
+        assert j.flush(10)
+        results = [verify(d, workers=1 if n % 2 else 2) for n in range(4)]
+    finally:
+        stop.set()
+        t.join(30)
+        j.close()
+    assert all(r.ok for r in results), [r.message for r in results if not r.ok]
+    assert all(r.events > 0 for r in results)

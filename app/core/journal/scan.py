@@ -65,15 +65,18 @@ def scan_events(
     process needs the executable's cooperation); ``workers=1`` forces a single pass.
     """
     genesis = chain.genesis_hash(jid_bytes)
-    split = _split_point(con, heads, workers)
-    if split is None:
+    plan = _split_point(con, heads, workers)
+    if plan is None:
         return scan_range(con, genesis, heads, sealed_limit, anchor_sizes)
+    split, last = plan
     start_prev = bytes.fromhex(heads[split][1])
     try:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            # the child has its own snapshot: bound it by the last seq of ours, so events
+            # committed meanwhile by a running writer are not judged against our checkpoints
             later = pool.submit(_scan_in_child, str(path), start_prev, heads, sealed_limit,
-                                anchor_sizes, split)
+                                anchor_sizes, split, last)
             first = scan_range(con, genesis, heads, sealed_limit, anchor_sizes, end=split)
             second = later.result()
     except (OSError, BrokenProcessPool, RuntimeError):
@@ -84,23 +87,26 @@ def scan_events(
                       {**first.anchor_heads, **second.anchor_heads})
 
 
-def _split_point(con: sqlite3.Connection, heads: Heads, workers: int | None) -> int | None:
-    """The checkpoint size nearest the middle of the journal, or None for a single pass."""
+def _split_point(
+    con: sqlite3.Connection, heads: Heads, workers: int | None
+) -> tuple[int, int] | None:
+    """(checkpoint size nearest the middle, last seq), or None for a single pass."""
     if workers == 1 or (workers is None and (getattr(sys, "frozen", False) or (os.cpu_count() or 1) < 2)):
         return None
     last = con.execute("SELECT max(seq) FROM events").fetchone()[0]
     if not isinstance(last, int) or last < PARALLEL_MIN_EVENTS or not heads:
         return None
     split = min(heads, key=lambda size: abs(size - last / 2))
-    return split if 0 < split < last else None
+    return (split, last) if 0 < split < last else None
 
 
 def _scan_in_child(
-    path: str, start_prev: bytes, heads: Heads, sealed_limit: int, anchor_sizes: set[int], start: int
+    path: str, start_prev: bytes, heads: Heads, sealed_limit: int, anchor_sizes: set[int],
+    start: int, end: int,
 ) -> ScanResult:
     con = open_readonly(Path(path))
     try:
-        return scan_range(con, start_prev, heads, sealed_limit, anchor_sizes, start=start)
+        return scan_range(con, start_prev, heads, sealed_limit, anchor_sizes, start=start, end=end)
     except sqlite3.DatabaseError as e:
         raise OSError(f"{path}: {e}") from None
     finally:

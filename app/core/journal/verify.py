@@ -166,6 +166,9 @@ def verify(
     except (JournalError, sqlite3.Error) as e:
         return VerifyResult("corrupt", f"{path}: cannot open the journal ({e})")
     try:
+        # one read transaction = one snapshot: a writer committing meanwhile cannot make the
+        # checkpoints we read disagree with the events we read
+        con.execute("BEGIN")
         return _verify_open(con, path, identity, anchor_list, notes, workers)
     except sqlite3.DatabaseError as e:
         return VerifyResult("corrupt", f"{path}: the database is unreadable or corrupt ({e}); "
