@@ -23,12 +23,24 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from app.core.model import Value
 from app.core.planner import ReadBlock
 from app.core.profiles import DataType, Profile
 
 BlockDecoder = Callable[[Sequence[int] | Sequence[bool]], list[Value]]
+
+
+class CompiledBlock(NamedTuple):
+    """``decode(words)`` returns the values of ``block.items[order[0]], block.items[order[1]]...``
+
+    The order is the decoder's choice (numeric points grouped by view, then the rest) so the
+    values come straight out of ``unpack_from`` without being shuffled back into item order.
+    """
+
+    order: tuple[int, ...]
+    decode: BlockDecoder
 
 _CODE = {
     DataType.INT16: "h",
@@ -50,12 +62,11 @@ _VIEW = {
 }
 
 
-def compile_block(profile: Profile, block: ReadBlock) -> BlockDecoder:
-    """Return ``decode(words) -> values`` (one per ``block.items``, same order) for ``block``."""
-    n_items = len(block.items)
+def compile_block(profile: Profile, block: ReadBlock) -> CompiledBlock:
+    """Compile the decoder of ``block``: numeric points by one ``unpack_from`` per view."""
     if block.table.is_bit_table:
         offsets = [item.offset for item in block.items]
-        return lambda words: [bool(words[o]) for o in offsets]
+        return CompiledBlock(tuple(range(len(offsets))), lambda words: [bool(words[o]) for o in offsets])
 
     # numeric points per view, in address order; the rest fall back to their own decoder
     views: dict[tuple[str, str], list[int]] = {}
@@ -68,10 +79,11 @@ def compile_block(profile: Profile, block: ReadBlock) -> BlockDecoder:
         else:
             fallback.append(idx)
 
-    unpackers: list[tuple[str, struct.Struct, list[int]]] = []
+    unpackers: list[tuple[str, Callable[[bytes], tuple[Value, ...]]]] = []
+    order: list[int] = []
     for (buf, endian), members in views.items():
         members.sort(key=lambda i: block.items[i].offset)
-        fmt, pos, kept = [endian], 0, []
+        fmt, pos = [endian], 0
         for i in members:
             item = block.items[i]
             start = item.offset * 2
@@ -82,35 +94,45 @@ def compile_block(profile: Profile, block: ReadBlock) -> BlockDecoder:
                 fmt.append(f"{start - pos}x")
             fmt.append(_CODE[item.point.type])
             pos = start + item.point.width * 2
-            kept.append(i)
-        unpackers.append((buf, struct.Struct("".join(fmt)), kept))
+            order.append(i)
+        unpackers.append((buf, struct.Struct("".join(fmt)).unpack_from))
 
     scaled = [
-        (i, it.point.scale, it.point.offset)
-        for _, _, kept in unpackers
-        for i in kept
-        if (it := block.items[i]).point.scale != 1.0 or it.point.offset != 0.0
+        (k, block.items[i].point.scale, block.items[i].point.offset)
+        for k, i in enumerate(order)
+        if block.items[i].point.scale != 1.0 or block.items[i].point.offset != 0.0
     ]
-    slow = [(i, block.items[i].decode, block.items[i].offset) for i in sorted(fallback)]
-    need_b = any(buf == "B" for buf, _, _ in unpackers)
-    need_l = any(buf == "L" for buf, _, _ in unpackers)
-    pack_b = struct.Struct(f">{block.count}H").pack
-    pack_l = struct.Struct(f"<{block.count}H").pack
+    fallback.sort()
+    slow = [(block.items[i].decode, block.items[i].offset) for i in fallback]
+    order += fallback
+    pack = {
+        "B": struct.Struct(f">{block.count}H").pack,
+        "L": struct.Struct(f"<{block.count}H").pack,
+    }
+
+    if len(unpackers) == 1 and not slow:
+        (buf, unpack), pack_one = unpackers[0], pack[unpackers[0][0]]
+
+        def decode_one_view(words: Sequence[int] | Sequence[bool]) -> list[Value]:
+            values: list[Value] = list(unpack(pack_one(*words)))
+            for k, scale, offset in scaled:
+                values[k] = values[k] * scale + offset  # type: ignore[operator]
+            return values
+
+        return CompiledBlock(tuple(order), decode_one_view)
 
     def decode(words: Sequence[int] | Sequence[bool]) -> list[Value]:
-        values: list[Value] = [None] * n_items
-        buffers = {}
-        if need_b:
-            buffers["B"] = pack_b(*words)
-        if need_l:
-            buffers["L"] = pack_l(*words)
-        for buf, unpacker, kept in unpackers:
-            for i, raw in zip(kept, unpacker.unpack_from(buffers[buf]), strict=True):
-                values[i] = raw
-        for i, scale, offset in scaled:
-            values[i] = values[i] * scale + offset  # type: ignore[operator]
-        for i, dec, off in slow:
-            values[i] = dec(words, off)
+        values: list[Value] = []
+        packed: dict[str, bytes] = {}
+        for buf, unpack in unpackers:
+            data = packed.get(buf)
+            if data is None:
+                data = packed[buf] = pack[buf](*words)
+            values.extend(unpack(data))
+        for k, scale, offset in scaled:
+            values[k] = values[k] * scale + offset  # type: ignore[operator]
+        for dec, off in slow:
+            values.append(dec(words, off))
         return values
 
-    return decode
+    return CompiledBlock(tuple(order), decode)

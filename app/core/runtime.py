@@ -233,13 +233,13 @@ class Runtime:
             for group in plan:
                 blocks = []
                 for b in group.blocks:
-                    items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in b.items)
-                    floats = tuple(n for n, i in enumerate(b.items) if i.point.type in _FLOAT_TYPES)
+                    order, decode_all = compile_block(dev.profile, b)
+                    ordered = [b.items[i] for i in order]  # the order decode_all returns values in
+                    items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in ordered)
+                    floats = tuple(n for n, i in enumerate(ordered) if i.point.type in _FLOAT_TYPES)
                     tags = tuple(t for t, _, _ in items)
-                    blocks.append(
-                        _Block(b.table.value, b.address, b.count, items, tags, floats,
-                               compile_block(dev.profile, b), _picker(floats))
-                    )
+                    blocks.append(_Block(b.table.value, b.address, b.count, items, tags, floats,
+                                         decode_all, _picker(floats)))
                 dev.jobs.append(_Job(dev, group, blocks))
             by_key.setdefault(cfg.link_key(), []).append(dev)
         for key, devices in by_key.items():
@@ -382,7 +382,10 @@ class Runtime:
                 delay = job.next_due - time.monotonic()
                 if delay > 0:
                     await self._sleep(link, delay)
-                    continue
+                    # woken by the timer: poll now rather than go round the loop again (cheaper);
+                    # woken by a write or a stop: go round
+                    if link.writes or self._stopping or job.next_due > time.monotonic():
+                        continue
                 await self._poll(link, job)
                 now = time.monotonic()
                 job.next_due += job.interval

@@ -48,8 +48,10 @@ def test_block_decoder_matches_point_decoders(layout):
     for group in build_plan(profile, 1.0):
         for block in group.blocks:
             data = words[block.address : block.address + block.count]
-            fast = compile_block(profile, block)(data)
-            slow = [item.decode(data, item.offset) for item in block.items]
+            order, decode = compile_block(profile, block)
+            assert sorted(order) == list(range(len(block.items)))
+            fast = decode(data)
+            slow = [block.items[i].decode(data, block.items[i].offset) for i in order]
             assert all(same(f, s) for f, s in zip(fast, slow, strict=True)), (fast, slow)
 
 
@@ -59,4 +61,5 @@ def test_bit_tables():
         {"name": "b", "table": "coil", "address": 5, "type": "bool"},
     ]})
     (block,) = build_plan(profile, 1.0)[0].blocks
-    assert compile_block(profile, block)([True, False, False]) == [True, False]
+    order, decode = compile_block(profile, block)
+    assert order == (0, 1) and decode([True, False, False]) == [True, False]
