@@ -11,8 +11,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import sqlite_utils
-
 from app.core.errors import VigilError
 
 #: bumped when the layout changes; stored in ``PRAGMA user_version``
@@ -36,6 +34,8 @@ def create_schema(path: Path) -> None:
     ``(tag_id, t, quality, value)`` index answers the trend question "one tag, one time range"
     without touching other tags' rows.
     """
+    import sqlite_utils  # here, not at the top: it pulls in click (~0.3 s), and readers never need it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(path)
