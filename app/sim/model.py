@@ -90,6 +90,20 @@ class _Device:
         raise NotImplementedError
 
 
+#: SKAB CSV column -> demo pump point, for detectors trained on SKAB and run on the demo (and
+#: back). Same units: g, A, bar, °C, °C, V, l/min.
+SKAB_COLUMNS: dict[str, str] = {
+    "Accelerometer1RMS": "accel1_rms",
+    "Accelerometer2RMS": "accel2_rms",
+    "Current": "current",
+    "Pressure": "pressure",
+    "Temperature": "temperature",
+    "Thermocouple": "thermocouple",
+    "Voltage": "voltage",
+    "Volume Flow RateRMS": "flow",
+}
+
+
 class PumpSkid(_Device):
     """Centrifugal pump skid after SKAB: 2 vibration RMS, current, voltage, pressure, temperatures,
     flow.
@@ -128,8 +142,8 @@ class PumpSkid(_Device):
         # cavitation builds over ~8 s and dies away over ~4 s
         self.cav = _approach(self.cav, 1.0 if cav_on else 0.0, (0.125 if cav_on else 0.25) * TICK_S)
         c = self.cav
-        target_temp = (89.47 - 0.5 * s) * r + 25.0 * (1 - r)
-        self.motor_temp += (target_temp - self.motor_temp) * (TICK_S / 600.0)
+        target_temp = (89.47 - 0.75 * s) * r + 25.0 * (1 - r)
+        self.motor_temp += (target_temp - self.motor_temp) * (TICK_S / 120.0)
         # SKAB voltage is bounded (201-253 V over 2.6 h, std 11): triangular, not gaussian
         voltage = 228.65 + self.rng.triangular(-26.0, 26.0)
         v = self.values

@@ -192,3 +192,29 @@ def test_bad_fault_entries_are_refused_with_the_entry_named(text: str, needle: s
 def test_fault_list_accepts_commas_and_spaces() -> None:
     assert len(parse_faults("cavitation@60, stuck_valve@30+120 dead:vitals@45")) == 3
     assert parse_faults("") == [] and parse_faults(None) == []
+
+
+#: measured once on SKAB's anomaly-free recording (9,405 rows at 1 Hz): mean, std per column.
+#: Figures only - the data itself is GPL and stays out of this repository.
+SKAB_NORMAL = {
+    "Accelerometer1RMS": (0.2126, 0.0047),
+    "Accelerometer2RMS": (0.2684, 0.0040),
+    "Current": (2.403, 0.486),
+    "Pressure": (0.111, 0.253),
+    "Temperature": (89.47, 0.667),
+    "Thermocouple": (28.47, 0.731),
+    "Voltage": (228.6, 10.98),
+    "Volume Flow RateRMS": (125.2, 1.605),
+}
+
+
+def test_pump_looks_like_skab_normal_running() -> None:
+    """Channel by channel, the demo pump's mean lies within two SKAB standard deviations of the
+    SKAB mean, and its spread is within a factor 3 of SKAB's (same units, same magnitudes)."""
+    from app.sim.model import SKAB_COLUMNS
+
+    trace = PlantModel(seed=21).run(1800.0, every_s=1.0)
+    for column, (mean, std) in SKAB_NORMAL.items():
+        series = trace.values["pump"][SKAB_COLUMNS[column]]
+        assert abs(series.mean() - mean) < 2 * std, (column, series.mean())
+        assert std / 3 < series.std() < std * 3, (column, series.std())
