@@ -112,3 +112,19 @@ def test_runtime_shares_one_bus_between_units(serial_bus):
     assert last["m3.energy"].quality is Quality.BAD_DEVICE and last["m3.limit"].quality is Quality.GOOD
     assert res.readback == -5 and Registers(server, 2).holding[0] == 0xFFFB
     assert diag["m1"].state == diag["m2"].state == "online" and diag["m3"].errors["exception"] >= 1
+
+
+def test_missing_serial_port_is_a_connect_error_naming_it(tmp_path):
+    from app.sdk import CommError
+
+    missing = str(tmp_path / "ttyUSB9")
+    link = LinkConfig(transport="rtu", serial=SerialSettings(missing), timeout_s=0.5)
+
+    async def scenario():
+        drv = RtuDriver(link)
+        with pytest.raises(CommError) as e:
+            await drv.connect()
+        return e.value, drv.connected
+
+    err, connected = asyncio.run(scenario())
+    assert err.kind == "connect" and missing in str(err) and not connected
