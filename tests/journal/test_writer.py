@@ -238,3 +238,31 @@ def test_stored_journal_follows_the_documented_format(journal_dir: Path) -> None
     vk = VerifyingKey.from_pem(ident["public_key_pem"])
     assert vk.verify(sig, msg, hashfunc=hashlib.sha256)
     assert head == prev.hex() and reason == "shutdown"
+
+
+def test_a_refused_commit_is_retried_and_reported_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's write lock held longer than the busy timeout: the writer retries, nothing is lost."""
+    from app.core.journal import store
+
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_S", 0.05)
+    d = tmp_path / "j"
+    j = Journal.open(d)
+    assert j.flush(5)
+    blocker = sqlite3.connect(d / "journal.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    for i in range(10):
+        j.append("setpoint.write", "alice", {"i": i}, critical=True)
+    deadline = time.monotonic() + 10
+    while j.stats().last_error is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    error = j.stats().last_error
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert error is not None and "locked" in error and "journal.sqlite" in error
+    assert j.flush(10)
+    assert j.stats().last_error is None
+    j.close()
+    assert [e.body["i"] for e in read_events(d, kind="setpoint.write")] == list(range(10))
+    assert verify(d).ok

@@ -17,6 +17,8 @@ from app.core.errors import VigilError
 DB_FILE = "journal.sqlite"
 LOCK_FILE = "journal.lock"
 FORMAT = "vigil-journal/1"
+#: how long one commit waits for SQLite's write lock before the writer backs off and retries
+BUSY_TIMEOUT_S = 1.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +56,7 @@ def db_path(journal_dir_or_db: str | os.PathLike[str]) -> Path:
 
 def open_writer(path: Path) -> sqlite3.Connection:
     """The one read-write connection, handed from the opening thread to the writer thread."""
-    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
     con.executescript(SCHEMA)
@@ -86,6 +88,7 @@ class ProcessLock:
 
     def acquire(self) -> None:
         f = open(self.path, "a+")  # noqa: SIM115 - held open for the journal's lifetime
+        f.seek(0)  # msvcrt locks from the current position: always lock byte 0
         try:
             if os.name == "nt":
                 import msvcrt
@@ -96,8 +99,11 @@ class ProcessLock:
 
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
+            try:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+            except OSError:
+                holder = "another process"
             f.close()
             raise JournalError(
                 f"{self.path.parent}: the journal is already open by {holder}; "

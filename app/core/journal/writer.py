@@ -344,6 +344,11 @@ class Journal:
             if self._closed:
                 raise JournalError(f"{self.dir}: journal is closed; event {item.kind!r} not recorded")
             if len(self._buf) >= self._queue_max:
+                if self._writer_dead:
+                    # the disk has refused commits for minutes: waiting would only stall the
+                    # caller (alarm engine, UI) on every event without saving anything
+                    self._dropped += 1
+                    return
                 self._backlog_waits += 1
                 deadline = time.monotonic() + (APPEND_BLOCK_S if block_s is None else block_s)
                 while len(self._buf) >= self._queue_max:
@@ -478,7 +483,7 @@ class Journal:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         else:
-            # the disk refused this group for ~2 minutes: count it as lost (reported as
+            # the disk refused this group for about three minutes: count it as lost (reported as
             # system.dropped once a commit succeeds again) rather than stall the queue forever
             self._writer_dead = True
             self._dropped += accepted
