@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import operator
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -495,7 +496,10 @@ class PlantModel:
         keys = {
             dev: [p for p, x in vals.items() if not isinstance(x, str)] for dev, vals in first.items()
         }
-        cols: dict[str, dict[str, list[float]]] = {d: {p: [] for p in ps} for d, ps in keys.items()}
+        # itemgetter pulls a device's numeric values out as one tuple in C: recording costs
+        # less than the physics instead of twice as much
+        getters = {dev: operator.itemgetter(*ps) for dev, ps in keys.items()}
+        rows: dict[str, list[tuple[float | bool, ...]]] = {dev: [] for dev in keys}
         times: list[float] = []
         start = self._time
         for i in range(1, n + 1):
@@ -503,10 +507,9 @@ class PlantModel:
             self._advance_ticks(math.floor(self._time / TICK_S + 1e-6))  # no per-row copies
             times.append(self.t)
             for dev, d in self._devices.items():
-                vals = d.values
-                for p, col in cols[dev].items():
-                    col.append(float(vals[p]))
-        return Trace(
-            np.asarray(times),
-            {d: {p: np.asarray(c, dtype=float) for p, c in ps.items()} for d, ps in cols.items()},
-        )
+                rows[dev].append(getters[dev](d.values))
+        values: dict[str, dict[str, np.ndarray]] = {}
+        for dev, ps in keys.items():
+            table = np.asarray(rows[dev], dtype=float).reshape(len(rows[dev]), len(ps))
+            values[dev] = {p: table[:, j].copy() for j, p in enumerate(ps)}
+        return Trace(np.asarray(times), values)
