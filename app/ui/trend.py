@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import Quality, Sample
+from app.ui.decimate import minmax_decimate
 from app.ui.formatting import format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 from app.ui.trend_buffer import RingSeries
 
 SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
-DASHES = (None, [6, 3], [2, 3])
 
 
 @dataclass
@@ -43,12 +43,12 @@ class PenInfo:
     tag: str
     unit: str
     color: str
-    dash: list[int] | None
     live: RingSeries
     curve: Any = None
     hist_t: np.ndarray = field(default_factory=lambda: np.empty(0))
     hist_v: np.ndarray = field(default_factory=lambda: np.empty(0))
     drawn_version: int = -1
+    drawn_key: tuple[int, int, int] | None = None
 
 
 class _UnitAxis:
@@ -141,6 +141,8 @@ class TrendWidget(QWidget):
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.readout)
 
+        self._frame_s = 1.0 / fps
+        self._last_frame = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000 / fps)))
         self._timer.timeout.connect(self.render)
@@ -158,17 +160,11 @@ class TrendWidget(QWidget):
             return self.pens[tag]
         unit = self._units(tag) if unit is None else unit
         i = len(self.pens)
-        pen = PenInfo(
-            tag,
-            unit,
-            self.scheme.pen(i),
-            DASHES[(i // len(self.scheme.pens)) % 3],
-            RingSeries(self._capacity),
-        )
+        pen = PenInfo(tag, unit, self.scheme.pen(i), RingSeries(self._capacity))
         ax = self._axis_for(unit)
+        # decimated here (min/max per pixel column), so pyqtgraph's own per-paint downsampling
+        # and clipping are left off: they would redo the work on every frame
         pen.curve = pg.PlotDataItem(connect="finite", name=tag)
-        pen.curve.setDownsampling(auto=True, method="peak")
-        pen.curve.setClipToView(True)
         pen.curve.setPen(self._qpen(pen))
         ax.vb.addItem(pen.curve)
         self.pens[tag] = pen
@@ -189,11 +185,7 @@ class TrendWidget(QWidget):
             self.remove_pen(tag)
 
     def _qpen(self, pen: PenInfo) -> Any:
-        style = {"color": pen.color, "width": 1.6}
-        p = pg.mkPen(**style)
-        if pen.dash:
-            p.setDashPattern(pen.dash)
-        return p
+        return pg.mkPen(color=pen.color, width=1)
 
     def _axis_for(self, unit: str) -> _UnitAxis:
         if unit in self._axes:
@@ -290,17 +282,35 @@ class TrendWidget(QWidget):
             self._request_history()
 
     def render(self, force: bool = False) -> None:
-        """One frame: push changed pen data and, when live, scroll to now."""
+        """One frame: when live, scroll to now; redraw pens whose data or window changed.
+
+        A live trend moves one pixel every span/width seconds (5 s for an hour on 700 px);
+        redrawing faster than that, or than ``fps``, changes nothing the eye can see and only
+        takes time from the rest of the screen, so live frames are paced to the pixel (but at
+        least twice a second, so the newest value is always on screen).
+        """
         if not self.isVisible() and not force:
             return
+        now = time.time()
+        window = self.x_range() if self.paused else (now - self.span_s, now)
+        buckets = max(100, int(self.item.vb.width()))
+        width = (window[1] - window[0]) / buckets
+        if not force and not self.paused:
+            pace = min(max(width, self._frame_s), 0.5)
+            if time.monotonic() - self._last_frame < pace:
+                return
+        self._last_frame = time.monotonic()
+        # the decimation grid only moves when the window moves by a bucket or more
+        key = (round(window[0] / width), round(window[1] / width), buckets)
         for pen in self.pens.values():
-            if pen.live.version != pen.drawn_version or force:
+            fresh = pen.live.version != pen.drawn_version and not self.paused
+            if fresh or key != pen.drawn_key or force:
                 t, v = self._compose(pen)
-                pen.curve.setData(t, v)
+                pen.curve.setData(*minmax_decimate(t, v, window[0], window[1], buckets))
                 pen.drawn_version = pen.live.version
+                pen.drawn_key = key
         if not self.paused:
-            now = time.time()
-            self.item.vb.setXRange(now - self.span_s, now, padding=0)
+            self.item.vb.setXRange(window[0], window[1], padding=0)
             if self.pens and any(
                 len(p.live) == 0 or (p.live.oldest() or now) > now - self.span_s for p in self.pens.values()
             ):
@@ -354,7 +364,8 @@ class TrendWidget(QWidget):
         history = self._history
         assert history is not None and self._run_async is not None
         self._hist_busy = True
-        self.status.emit("loading history…")
+        if self.paused:  # the operator asked for it; live back-fill stays silent
+            self.status.emit("loading history…")
         self._run_async(
             lambda: history(tags, t0, t1, width),
             lambda result: self._history_done(result, t0, t1),
@@ -374,11 +385,12 @@ class TrendWidget(QWidget):
             if q is not None:
                 v = np.where(np.asarray(q) == int(Quality.GOOD), v, np.nan)
             pen.hist_t, pen.hist_v = t, v
-            pen.drawn_version = -1
+            pen.drawn_key = None
             points += len(t)
         self._hist_covered = (t0, t1)
         self.history_loaded.emit(points)
-        self.status.emit(f"history: {points} points for {format_time(t0)} – {format_time(t1)}")
+        if self.paused:
+            self.status.emit(f"history: {points} points for {format_time(t0)} – {format_time(t1)}")
         self.render(force=True)
         if self._hist_again:
             self._hist_again = False

@@ -1,8 +1,10 @@
 """Fixed-size ring buffers of (time, value) per trend pen, in numpy, for cheap appends.
 
 A trend redraws many times a second; appending to Python lists and converting every frame would
-cost more than drawing. Values of bad quality are stored as NaN so the curve shows a gap instead
-of a made-up line through the outage.
+cost more than drawing. Each sample is written twice (at i and i + capacity), so the newest
+``capacity`` samples are always one contiguous slice: reading them is a view, never a copy.
+Values of bad quality are stored as NaN so the curve shows a gap instead of a made-up line
+through the outage.
 """
 
 from __future__ import annotations
@@ -13,65 +15,60 @@ import numpy as np
 class RingSeries:
     def __init__(self, capacity: int):
         self.capacity = int(capacity)
-        self._t = np.empty(self.capacity, dtype=np.float64)
-        self._v = np.empty(self.capacity, dtype=np.float64)
+        self._t = np.zeros(2 * self.capacity, dtype=np.float64)
+        self._v = np.zeros(2 * self.capacity, dtype=np.float64)
         self._n = 0  # samples held
-        self._head = 0  # next write position
+        self._head = 0  # next write position in [0, capacity)
         self.version = 0  # bumps on every change, so views redraw only when needed
 
     def __len__(self) -> int:
         return self._n
 
     def append(self, t: float, v: float) -> None:
-        self._t[self._head] = t
-        self._v[self._head] = v
-        self._head = (self._head + 1) % self.capacity
-        self._n = min(self._n + 1, self.capacity)
+        h, c = self._head, self.capacity
+        self._t[h] = self._t[h + c] = t
+        self._v[h] = self._v[h + c] = v
+        self._head = (h + 1) % c
+        self._n = min(self._n + 1, c)
         self.version += 1
 
     def extend(self, t: np.ndarray, v: np.ndarray) -> None:
-        t = np.asarray(t, dtype=np.float64)[-self.capacity :]
-        v = np.asarray(v, dtype=np.float64)[-self.capacity :]
+        c = self.capacity
+        t = np.asarray(t, dtype=np.float64)[-c:]
+        v = np.asarray(v, dtype=np.float64)[-c:]
         k = len(t)
         if k == 0:
             return
-        first = min(k, self.capacity - self._head)
-        self._t[self._head : self._head + first] = t[:first]
-        self._v[self._head : self._head + first] = v[:first]
+        h = self._head
+        first = min(k, c - h)
         rest = k - first
-        if rest:
-            self._t[:rest] = t[first:]
-            self._v[:rest] = v[first:]
-        self._head = (self._head + k) % self.capacity
-        self._n = min(self._n + k, self.capacity)
+        for buf, src in ((self._t, t), (self._v, v)):
+            buf[h : h + first] = src[:first]
+            buf[h + c : h + c + first] = src[:first]
+            if rest:
+                buf[:rest] = src[first:]
+                buf[c : c + rest] = src[first:]
+        self._head = (h + k) % c
+        self._n = min(self._n + k, c)
         self.version += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Oldest-first copies (contiguous, as pyqtgraph wants)."""
-        if self._n < self.capacity:
-            start = (self._head - self._n) % self.capacity
-            if start + self._n <= self.capacity:
-                return self._t[start : start + self._n].copy(), self._v[start : start + self._n].copy()
-        idx = (np.arange(self._n) + (self._head - self._n)) % self.capacity
-        return self._t[idx], self._v[idx]
+        """Oldest-first, contiguous read-only views of the samples held (no copy)."""
+        # until the buffer is full nothing has wrapped and the samples are [0, head)
+        end = self._head + self.capacity if self._n == self.capacity else self._head
+        t, v = self._t[end - self._n : end], self._v[end - self._n : end]
+        t.flags.writeable = False
+        v.flags.writeable = False
+        return t, v
 
     def oldest(self) -> float | None:
         if self._n == 0:
             return None
-        return float(self._t[(self._head - self._n) % self.capacity])
+        t, _ = self.arrays()
+        return float(t[0])
 
     def latest(self) -> tuple[float, float] | None:
         if self._n == 0:
             return None
         i = (self._head - 1) % self.capacity
         return float(self._t[i]), float(self._v[i])
-
-    def value_at(self, t: float) -> tuple[float, float] | None:
-        """The sample at or just before ``t`` (what the cursor readout shows)."""
-        ts, vs = self.arrays()
-        if len(ts) == 0:
-            return None
-        i = int(np.searchsorted(ts, t, side="right")) - 1
-        if i < 0:
-            return None
-        return float(ts[i]), float(vs[i])
