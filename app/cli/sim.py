@@ -8,19 +8,18 @@ import sys
 from pathlib import Path
 
 from app.core.errors import VigilError
-from app.sim.faults import FAULTS, parse_faults
+from app.sim.faults import describe_faults, parse_faults
 
 DEFAULT_PORT = 5020
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    fault_help = "; ".join(f"{name}: {info[0]}" for name, info in FAULTS.items())
     p = sub.add_parser(
         "sim",
         help="serve the demo plant (pump, SDM630 meter, tank, vital signs) over Modbus TCP",
         description="Serve the built-in demo plant on one Modbus TCP port: unit 1 pump skid, "
         "unit 2 Eastron SDM630 meter, unit 3 tank, unit 4 bedside monitor. Ctrl-C stops.",
-        epilog=f"Faults: {fault_help}.",
+        epilog=f"Faults: {describe_faults()}.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
