@@ -267,7 +267,7 @@ class DetectionEngine:
                 tags = top_tags(excess, g.detector.tags) or top_tags(contrib, g.detector.tags)
                 # while active, re-explain only when the picture changed (the alarm engine
                 # updates the text of an active anomaly alarm without a new transition)
-                if changed or tags != g.explained:
+                if changed or set(tags) != set(g.explained):
                     g.reported, g.explained, g.rows_since_explained = bool(active), tags, 0
                     self._notify(g, g.reported, _explain(g.reported, ratio, tags))
             if not active:
