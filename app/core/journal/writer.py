@@ -50,8 +50,8 @@ from app.core.journal.store import (
     read_meta,
 )
 
-#: most events written in one transaction; bounds the work lost by a crash mid-group
-MAX_GROUP = 2000
+#: most events written in one transaction (one fsync); count checkpoints fall inside groups
+MAX_GROUP = 5000
 #: how long append() may wait for room when the queue is full before it counts a drop
 APPEND_BLOCK_S = 2.0
 
@@ -434,9 +434,7 @@ class Journal:
                     self._not_empty.wait(self._idle_timeout())
                 finally:
                     self._writer_waiting = False
-            # end groups exactly where a count checkpoint falls due, so "every N events" holds
-            unsealed = self._state.size - self._state.checkpoint_size
-            n = min(len(buf), max(1, min(MAX_GROUP, self._every - unsealed)))
+            n = min(len(buf), MAX_GROUP)
             group = [buf.popleft() for _ in range(n)]
             if self._room_waiters:
                 self._not_full.notify_all()
@@ -492,11 +490,33 @@ class Journal:
             self._done_cv.notify_all()
 
     def _commit(self, group: list[_Pending], *, final: bool) -> None:
+        """Chain, insert and seal one group in a single transaction.
+
+        A count checkpoint is placed exactly every N events, even inside a group (so one fsync
+        can carry several); a group holding an unsealed critical event, the last group before
+        shutdown, or one arriving after the interval, ends with a checkpoint too.
+        """
         s = self._state
         rows = []
+        checkpoints: list[tuple[Any, ...]] = []
         prev = s.head
         seq = s.size
-        critical = False
+        number, sealed = s.checkpoints, s.checkpoint_size
+        link, sealed_time = s.checkpoint_link, s.checkpoint_time
+        every = self._every
+        now = self._clock()
+        critical_unsealed = False
+
+        def seal(reason: str) -> None:
+            nonlocal number, sealed, link, sealed_time, critical_unsealed
+            number += 1
+            head_hex = prev.hex()
+            msg = chain.checkpoint_message(journal_id=self.journal_id, number=number, size=seq,
+                                           head=head_hex, time=now, reason=reason, prev=link)
+            sig = self._sign(msg)
+            checkpoints.append((number, seq, head_hex, now, reason, link, sig))
+            sealed, link, sealed_time, critical_unsealed = seq, chain.checkpoint_link(msg, sig), now, False
+
         # chain.event_hash inlined: this loop is the writer's hot path
         sha256, pack, tag = hashlib.sha256, chain.EVENT_HEADER.pack, chain.EVENT_TAG
         for ts, kind, actor, body, crit in group:
@@ -506,45 +526,30 @@ class Journal:
             h = sha256(tag + prev + pack(seq, ts, crit, len(k), len(a)) + k + a + body).digest()
             rows.append((seq, ts, kind, actor, crit, body, prev, h))
             prev = h
-            critical = critical or crit
-        now = self._clock()
-        unsealed = seq - s.checkpoint_size
-        reason = None
-        if unsealed > 0:
+            critical_unsealed = critical_unsealed or crit
+            if seq - sealed >= every:
+                seal("count")
+        if seq > sealed:
             if final:
-                reason = "shutdown"
-            elif critical:
-                reason = "critical"
-            elif unsealed >= self._every:
-                reason = "count"
-            elif now - s.checkpoint_time >= self._interval:
-                reason = "interval"
-        if not rows and reason is None and not final:
+                seal("shutdown")
+            elif critical_unsealed:
+                seal("critical")
+            elif now - sealed_time >= self._interval:
+                seal("interval")
+        if not rows and not checkpoints and not final:
             return
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         if rows:
             con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        new_cp = None
-        if reason is not None:
-            number = s.checkpoints + 1
-            head_hex = prev.hex()
-            msg = chain.checkpoint_message(
-                journal_id=self.journal_id, number=number, size=seq, head=head_hex, time=now,
-                reason=reason, prev=s.checkpoint_link,
-            )
-            sig = self._sign(msg)
-            con.execute(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (number, seq, head_hex, now, reason, s.checkpoint_link, sig),
-            )
-            new_cp = (number, seq, chain.checkpoint_link(msg, sig), now)
+        if checkpoints:
+            con.executemany("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)", checkpoints)
         if final:
             con.execute("UPDATE meta SET value='clean' WHERE key='state'")
         con.execute("COMMIT")
         s.size, s.head = seq, prev
-        if new_cp:
-            s.checkpoints, s.checkpoint_size, s.checkpoint_link, s.checkpoint_time = new_cp
+        s.checkpoints, s.checkpoint_size, s.checkpoint_link, s.checkpoint_time = (
+            number, sealed, link, sealed_time)
 
     def _sign(self, msg: bytes) -> bytes:
         sk: SigningKey = self._sk
