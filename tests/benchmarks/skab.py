@@ -33,7 +33,7 @@ from app.sdk.detector import AlarmLatch  # noqa: E402
 
 TRAIN_ROWS = 400
 BATCH_ROWS = 10
-#: a second, more cautious operating point of the best detector (same settings on every file)
+#: neighbouring operating points of the best detector (each: one setting for every file)
 EXTRA_POINTS = [
     ("pca_t2q", {"margin": 7.0}, "pca_t2q, margin 7 (sensitive)"),
     ("pca_t2q", {"margin": 12.0}, "pca_t2q, margin 12 (cautious)"),
