@@ -156,6 +156,10 @@ class _Link:
         self.driver: Driver | None = None
         #: consecutive failures (connect or link loss) since the last good read: drives backoff
         self.failures = 0
+        #: fraction of an interval this link's first poll is delayed by, so that links do not all
+        #: fire on the same instant every tick (bursts queue up in servers, gateways and here)
+        self.phase = 0.0
+        self.ever_connected = False
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
@@ -242,8 +246,9 @@ class Runtime:
                                          decode_all, _picker(floats)))
                 dev.jobs.append(_Job(dev, group, blocks))
             by_key.setdefault(cfg.link_key(), []).append(dev)
-        for key, devices in by_key.items():
+        for n, (key, devices) in enumerate(by_key.items()):
             link = _Link(key, devices)
+            link.phase = n / len(by_key)
             self._links.append(link)
             for d in devices:
                 self._link_of[d.name] = link
@@ -421,8 +426,11 @@ class Runtime:
             self._fail_writes(link, f"device offline ({text})")
             return False
         now = time.monotonic()
+        # first connection: spread links over the interval; after a reconnect: poll at once
+        delay = 0.0 if link.ever_connected else link.phase * min(j.interval for j in link.jobs)
+        link.ever_connected = True
         for job in link.jobs:
-            job.next_due = now
+            job.next_due = now + delay
         return True
 
     def _backoff(self, attempt: int) -> float:
