@@ -104,7 +104,7 @@ def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) 
     async def device(i: int, port: int, unit: int) -> None:
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0, reconnect_delay=0)
         await client.connect()
-        due = time.monotonic()
+        due = time.monotonic() + i / len(addresses) * interval  # spread like the runtime does
         try:
             while not stop[0]:
                 delay = due - time.monotonic()
