@@ -22,8 +22,10 @@ from app.core.alarms import (
     AlarmState,
     Priority,
     StoreError,
+    compare_with_table,
     query_events,
     read_states,
+    replay_transitions,
 )
 from app.core.alarms.kpis import kpis_from_records
 from app.core.alarms.store import read_kpi_inputs
@@ -97,6 +99,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--actor", help="who: a user name, system, detector:<name>")
     h.add_argument("--limit", type=int, default=10_000, help="at most this many (the newest); default 10000")
     h.set_defaults(func=_history)
+
+    c = psub.add_parser(
+        "check", help="replay the journal's alarm transitions and compare with the state table (read-only)"
+    )
+    c.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
+    c.set_defaults(func=_check)
 
     k = psub.add_parser("kpis", help="alarm-system health: rates, floods, chattering, stale, bad actors")
     k.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
@@ -182,6 +190,35 @@ def _history(args: argparse.Namespace) -> int:
     else:
         _write_text(sys.stdout, ["time", "alarm_id", "priority", "event", "from_state", "to_state",
                                  "value", "actor"], rows)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Exit 0: the journal's transitions form a legal path and end where the state table says;
+    1: they do not (each difference listed); 2: something cannot be read."""
+    from app.core.journal import JournalError, read_events
+
+    data_dir = resolve_data_dir(args.data_dir)
+    path = data_dir / STATE_FILE
+    try:
+        events = read_events(data_dir / "journal", kind="alarm.transition")
+        table = {r["id"]: str(r.get("state")) for r in read_states(path)}
+    except (JournalError, StoreError) as e:
+        print(f"vigil alarms check: {e}", file=sys.stderr)
+        return 2
+    replay = replay_transitions((e.seq, e.kind, e.body) for e in events)
+    problems = replay.problems + compare_with_table(replay, table)
+    if problems:
+        print(f"alarm state NOT vouched for by the journal ({len(problems)} problem(s)):")
+        for p in problems[:200]:
+            print(f"  {p}")
+        if len(problems) > 200:
+            print(f"  ... and {len(problems) - 200} more")
+        print("the journal is the authority: the next start of the workstation restores from it "
+              "(and journals the difference); run `vigil journal verify` to check the journal itself")
+        return 1
+    print(f"ok: {replay.transitions} journaled transitions replay to the state of all "
+          f"{len(table)} alarms in {path}")
     return 0
 
 

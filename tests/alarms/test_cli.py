@@ -112,3 +112,19 @@ def test_kpis_offline_replay_matches_the_live_engine(tmp_path: Path, capsys) -> 
     assert "floods (>10 new alarms in 10 min): 1" in text and "tank.level:HI  3/min" in text
     assert main(["alarms", "kpis", "--data-dir", str(tmp_path), "--window", "tomorrow"]) == 2
     assert "--window" in capsys.readouterr().err
+
+
+def test_check_vouches_for_an_honest_table_and_names_an_edited_row(data_dir: Path, capsys) -> None:
+    import sqlite3
+
+    assert main(["alarms", "check", "--data-dir", str(data_dir)]) == 0
+    assert "journaled transitions replay to the state of all" in capsys.readouterr().out
+    con = sqlite3.connect(data_dir / "alarms.sqlite")
+    con.execute("UPDATE alarm_state SET data = json_set(data, '$.state', 'normal') "
+                "WHERE id = 'tank.overflow:STATE'")
+    con.commit()
+    con.close()
+    assert main(["alarms", "check", "--data-dir", str(data_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "tank.overflow:STATE: journal says unack_active, state table says normal" in out
+    assert main(["alarms", "check", "--data-dir", str(data_dir / "nowhere")]) == 2
