@@ -85,6 +85,9 @@ def test_cavitation_alarms_within_30s_naming_vibration_and_normal_running_stays_
     [alarm] = anomaly(alarms)
     assert alarm.condition and alarm.state == AlarmState.UNACK_ACTIVE and alarm.id == "anomaly:pump"
     assert "pump.accel1_rms" in alarm.explanation and "pump.accel2_rms" in alarm.explanation
+    [status] = engine.groups()  # what the detector panel shows
+    assert status.state == "anomaly" and status.score > status.threshold
+    assert EPOCH + FAULT_AT < status.last_anomaly_at <= EPOCH + FAULT_AT + 30
 
     journal.flush()
     con = sqlite3.connect(journal.dir / "journal.sqlite")

@@ -81,6 +81,18 @@ class GroupStatus:
     rows_dropped: int
     errors: int
     last_error: str
+    threshold: float = float("nan")
+    explanation: str = ""  # the last explanation sent with a raise, update or clear
+    last_anomaly_at: float | None = None  # sample time of the row that last raised the alarm
+
+    @property
+    def score(self) -> float | None:
+        """The latest score in threshold units' scale (same units as ``threshold``)."""
+        return self.last_score
+
+    @property
+    def state(self) -> str:
+        return "anomaly" if self.alarm else "normal"
 
 
 @dataclass
@@ -103,6 +115,8 @@ class _Group:
     #: changed, not a tag that has been a little off (a slow drift) all along
     baseline: np.ndarray | None = None
     explained: list[str] = field(default_factory=list)  # tags named in the last explanation
+    explanation: str = ""
+    last_anomaly_at: float | None = None
     rows_since_explained: int = 0
 
 
@@ -269,7 +283,10 @@ class DetectionEngine:
                 # updates the text of an active anomaly alarm without a new transition)
                 if changed or set(tags) != set(g.explained):
                     g.reported, g.explained, g.rows_since_explained = bool(active), tags, 0
-                    self._notify(g, g.reported, _explain(g.reported, ratio, tags))
+                    g.explanation = _explain(g.reported, ratio, tags)
+                    if changed and active:
+                        g.last_anomaly_at = rows[i][0]
+                    self._notify(g, g.reported, g.explanation)
             if not active:
                 g.baseline = contrib.copy() if g.baseline is None else (
                     g.baseline + BASELINE_ALPHA * (contrib - g.baseline))
@@ -285,9 +302,10 @@ class DetectionEngine:
 
     def groups(self) -> list[GroupStatus]:
         with self._lock:
-            return [GroupStatus(g.name, g.detector.name, g.detector.tags, g.latch.active, g.last_score,
+            return [GroupStatus(g.name, g.detector.name, g.detector.tags, g.reported, g.last_score,
                                 g.last_t, g.rows_scored, g.assembler.skipped, g.dropped, g.errors,
-                                g.last_error) for g in self._groups.values()]
+                                g.last_error, g.latch.threshold, g.explanation, g.last_anomaly_at)
+                    for g in self._groups.values()]
 
 
 def _explain(active: bool, ratio: float, tags: list[str]) -> str:
