@@ -1,0 +1,109 @@
+"""Builds the PyInstaller bundle once per test session, with the real build command.
+
+The build goes to a temporary folder (``VIGIL_BUILD_DIR`` / ``VIGIL_DIST_DIR``), so the suite
+never overwrites a developer's ``packaging/dist`` and two sessions never share a half-built
+folder. A build that cannot work on this machine FAILS the tests with PyInstaller's own last
+lines: a packaged product that does not build is a defect, not a reason to skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = ROOT / "packaging" / "build.sh"
+#: ceiling for one build; a build here takes ~1-2.5 min depending on the machine's load
+BUILD_TIMEOUT_S = 600
+#: ceiling for one run of the frozen executable
+RUN_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A built onedir bundle: its folder and the frozen executable in it."""
+
+    folder: Path
+    exe: Path
+
+    @property
+    def internal(self) -> Path:
+        """``sys._MEIPASS`` of the frozen app: where libraries and built-in resources live."""
+        return self.folder / "_internal"
+
+    @property
+    def dropin_dir(self) -> Path:
+        """``plugins/`` next to the executable (``app.core.paths.frozen_plugins_dir``)."""
+        return self.folder / "plugins"
+
+
+def frozen_env(**extra: str) -> dict[str, str]:
+    """Environment for the frozen app: offscreen Qt, and nothing from this venv leaking in.
+
+    PYTHONPATH/PYTHONHOME are dropped so the bundle must stand on its own; the user plugins
+    folder is pointed at an empty place so a developer's own plugins cannot change results.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env.update(extra)
+    return env
+
+
+def tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
+    """Runs ``packaging/build.sh`` into a temporary folder, once; removes it at the end."""
+    if shutil.which("bash") is None:
+        pytest.fail("packaging: bash is needed to run packaging/build.sh")
+    base = tmp_path_factory.mktemp("pyinstaller")
+    env = dict(os.environ)
+    env.update(
+        PYTHON=sys.executable,
+        VIGIL_BUILD_DIR=str(base / "build"),
+        VIGIL_DIST_DIR=str(base / "dist"),
+    )
+    try:
+        proc = subprocess.run(
+            ["bash", str(BUILD_SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
+        pytest.fail(f"packaging/build.sh did not finish within {BUILD_TIMEOUT_S} s:\n{tail(out)}")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"packaging/build.sh failed (exit {proc.returncode}); its last lines:\n"
+            f"{tail(proc.stdout + proc.stderr)}"
+        )
+    folder = base / "dist" / "vigil"
+    exe = folder / ("vigil.exe" if sys.platform == "win32" else "vigil")
+    if not exe.is_file():
+        pytest.fail(f"packaging/build.sh succeeded but made no executable at {exe}:\n{tail(proc.stdout)}")
+    yield Bundle(folder=folder, exe=exe)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def run_frozen(bundle: Bundle, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the frozen executable with arguments; returns the finished process (never raises
+    on a non-zero exit, so tests can assert on the code and print the output)."""
+    user_plugins = tmp_path / "no-user-plugins"
+    data_dir = tmp_path / "default-data"
+
+    def run(*args: str, timeout: float = RUN_TIMEOUT_S, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(bundle.exe), *args], cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+            env=frozen_env(VIGIL_USER_PLUGINS_DIR=str(user_plugins), VIGIL_DATA_DIR=str(data_dir), **env),
+        )
+
+    return run

@@ -1,0 +1,165 @@
+"""The packaged (PyInstaller onedir) Vigil works like a product, checked on the real bundle.
+
+One build per session (see conftest.py); every check runs the frozen executable in a fresh
+process with offscreen Qt and no access to this venv's Python path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+import app
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by name
+    from conftest import Bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The first test also pays for the build (minutes on a loaded 2-core machine), so the suite-wide
+# 120 s per-test timeout is too short here; each frozen run has its own bound in run_frozen.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+DROPIN_ID = "acme.dropin"
+DROPIN_DETECTOR = "acme_zscore"
+DROPIN_PACKAGE = "acme_dropin"
+
+
+def explain(proc) -> str:
+    return f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+
+
+def test_bundle_layout_carries_resources_and_leaves_out_tests(bundle: Bundle) -> None:
+    internal = bundle.internal
+    builtin = sorted(p.name for p in (internal / "plugins").iterdir() if p.is_dir())
+    assert builtin == ["detectors", "modbus", "sunspec"], "built-in plugins, without _template"
+    assert (internal / "plugins" / "modbus" / "plugin.toml").is_file()
+    assert (internal / "plugins" / "modbus" / "vigil_modbus" / "driver.py").is_file()
+    profiles = list((internal / "device_profiles").rglob("*.toml"))
+    assert profiles, "the device profiles must be in the bundle"
+    shipped = [p.relative_to(internal).as_posix() for p in (internal / "plugins").rglob("*")]
+    assert not [p for p in shipped if "/tests" in p or "__pycache__" in p or p.endswith(".pyc")], shipped
+    # only PySide6 as Qt binding, no tkinter
+    for other in ("PyQt5", "PyQt6", "PySide2", "tkinter", "_tkinter"):
+        assert not list(internal.glob(f"{other}*")), f"{other} must not be in the bundle"
+    assert (internal / "PySide6").is_dir()
+    assert bundle.dropin_dir.is_dir(), "build.sh creates plugins/ next to the executable"
+
+
+def test_frozen_version_matches_the_package(run_frozen) -> None:
+    proc = run_frozen("--version")
+    assert proc.returncode == 0, explain(proc)
+    assert proc.stdout.strip() == f"vigil {app.__version__}"
+
+
+def test_frozen_self_test_passes_offscreen(run_frozen) -> None:
+    proc = run_frozen("--self-test")
+    assert proc.returncode == 0, explain(proc)
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith(f"vigil {app.__version__} self-test: ok"), line
+    assert "journal verified" in line and "plot ok" in line, line
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_frozen_headless_run_writes_a_journal_that_verifies(
+    run_frozen, bundle: Bundle, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    before = _bundle_files(bundle)
+    proc = run_frozen("run", "--headless", "--duration", "8", "--data-dir", str(data))
+    assert proc.returncode == 0, explain(proc)
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+    journal = data / "journal" / "journal.sqlite"
+    assert journal.is_file() and (data / "historian.sqlite").is_file()
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+        start = db.execute("SELECT body FROM events WHERE kind = 'app.start' ORDER BY seq LIMIT 1").fetchone()
+        assert start is not None, "the frozen run journals its start"
+        assert json.loads(start[0])["version"] == app.__version__
+    with sqlite3.connect(f"file:{data / 'historian.sqlite'}?mode=ro", uri=True) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        counts = [db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables]
+    assert max(counts) > 0, "eight seconds on the demo plant must have stored samples"
+
+    verify = run_frozen("journal", "verify", "--data-dir", str(data))
+    assert verify.returncode == 0, explain(verify)
+
+    # data went to --data-dir only: the bundle is unchanged (no databases, no bytecode caches)
+    assert _bundle_files(bundle) == before
+
+
+@pytest.fixture
+def dropin_plugin(bundle: Bundle) -> Iterator[Path]:
+    """The plugin template, renamed as its guide says, dropped next to the frozen executable."""
+    target = bundle.dropin_dir / "acme-dropin"
+    shutil.copytree(
+        ROOT / "plugins" / "_template", target, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc")
+    )
+    (target / "my_vigil_plugin").rename(target / DROPIN_PACKAGE)
+    for path in [target / "plugin.toml", *(target / DROPIN_PACKAGE).glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        text = (text.replace("example.my_plugin", DROPIN_ID).replace("my_vigil_plugin", DROPIN_PACKAGE)
+                .replace("my_zscore", DROPIN_DETECTOR))
+        path.write_text(text, encoding="utf-8")
+    yield target
+    shutil.rmtree(target, ignore_errors=True)
+
+
+def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Path, tmp_path: Path) -> None:
+    listing = run_frozen("plugins", "list", "--json")
+    assert listing.returncode == 0, explain(listing)
+    records = {r["id"]: r for r in json.loads(listing.stdout)}
+    assert records[DROPIN_ID]["source"] == "frozen", records[DROPIN_ID]
+    assert records[DROPIN_ID]["state"] in ("available", "loaded"), records[DROPIN_ID]
+    assert Path(records[DROPIN_ID]["location"]).resolve() == dropin_plugin.resolve()
+    for builtin in ("vigil.modbus", "vigil.detectors", "vigil.sunspec"):
+        assert records[builtin]["source"] == "builtin" and records[builtin]["state"] == "available"
+
+    detectors = run_frozen("detect", "list")
+    assert detectors.returncode == 0, explain(detectors)
+    assert DROPIN_DETECTOR in detectors.stdout
+
+    # usable, not just listed: train on calm rows, then a 10-row step on flow must raise one
+    # alarm episode, after the SDK latch's 3-row debounce, naming flow
+    data_csv = tmp_path / "pump.csv"
+    with open(data_csv, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "flow", "pressure"])
+        for i in range(200):
+            step = 40.0 if 150 <= i < 160 else 0.0
+            w.writerow([f"{1_700_000_000 + i}", 10.0 + 0.1 * ((i * 7) % 5) + step, 3.0 + 0.05 * (i % 3)])
+    out = tmp_path / "scores.csv"
+    replay = run_frozen("detect", "replay", str(data_csv), "--detector", DROPIN_DETECTOR,
+                        "--train-rows", "100", "--out", str(out))
+    assert replay.returncode == 0, explain(replay)
+    assert "1 episode(s)" in replay.stdout, replay.stdout
+    with open(out, newline="") as fh:
+        rows = {int(r["time"]) - 1_700_000_000: r for r in csv.DictReader(fh)}
+    first_alarm = min(i for i, r in rows.items() if r["alarm"] == "1")
+    assert first_alarm == 152, first_alarm
+    assert float(rows[150]["score"]) > 1.0 > float(rows[149]["score"])
+    assert rows[152]["top_tags"].split("|")[0] == "flow", rows[152]
+
+
+def test_frozen_app_reports_a_broken_dropin_plugin_without_a_traceback(
+    run_frozen, dropin_plugin: Path
+) -> None:
+    (dropin_plugin / DROPIN_PACKAGE / "detector.py").write_text(
+        "raise RuntimeError('acme: licence file missing')\n", encoding="utf-8"
+    )
+    proc = run_frozen("detect", "replay", "nothing.csv", "--detector", DROPIN_DETECTOR,
+                      "--train-rows", "10", "--out", "x.csv")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr + proc.stdout, explain(proc)
+    assert "licence file missing" in proc.stderr + proc.stdout, explain(proc)
+
+
+def _bundle_files(bundle: Bundle) -> set[str]:
+    return {p.relative_to(bundle.folder).as_posix() for p in bundle.folder.rglob("*")}
