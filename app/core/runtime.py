@@ -23,19 +23,19 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from app.core.blockcodec import BlockDecoder, compile_block
 from app.core.codec import EncodeError, encode, make_decoder, set_bit, to_raw
+from app.core.diagnostics import ERROR_KINDS, STATES, DeviceDiagnostics, backoff_delay, percentile
 from app.core.errors import ConfigError, VigilError
 from app.core.model import Quality, Sample, Value, tag_name
 from app.core.planner import ScanGroup, build_plan
@@ -45,8 +45,18 @@ from app.sdk.driver import CommError, DeviceException, Driver, MalformedReply
 
 log = logging.getLogger("vigil.runtime")
 
-ERROR_KINDS = ("timeout", "exception", "malformed", "connect", "io")
-STATES = ("connecting", "online", "offline", "disabled")
+__all__ = [
+    "ERROR_KINDS",
+    "STATES",
+    "DeviceDiagnostics",
+    "Runtime",
+    "SampleSink",
+    "WriteFailed",
+    "WriteRefused",
+    "WriteResult",
+    "backoff_delay",
+]
+
 
 _GOOD = Quality.GOOD
 _BAD_COMM = Quality.BAD_COMM
@@ -78,28 +88,6 @@ class WriteResult(NamedTuple):
     old: Value
     new: Value
     readback: Value
-
-
-@dataclass
-class DeviceDiagnostics:
-    """Communication health of one device. ``diagnostics()`` hands out copies of these."""
-
-    device: str
-    state: str = "connecting"
-    requests: int = 0
-    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
-    exception_codes: dict[int, int] = field(default_factory=dict)
-    latency_p50_ms: float | None = None
-    latency_p99_ms: float | None = None
-    last_good_t: float | None = None
-    last_error: str = ""
-    last_error_t: float | None = None
-    overruns: int = 0
-    samples: int = 0
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
 
 
 class _Block(NamedTuple):
@@ -160,19 +148,6 @@ class _Link:
         #: fire on the same instant every tick (bursts queue up in servers, gateways and here)
         self.phase = 0.0
         self.ever_connected = False
-
-
-def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
-    """Delay before reconnect attempt ``attempt`` (0 = first retry): ``base * 2**attempt``
-    capped at ``cap``, then scaled by a random factor in [0.5, 1] ("equal jitter") so that
-    devices which failed together do not all retry in the same instant."""
-    ceiling = min(cap_s, base_s * (2 ** min(attempt, 30)))
-    return ceiling * (rng or random).uniform(0.5, 1.0)
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    idx = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[idx]
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -600,8 +575,8 @@ class Runtime:
         snap = replace(dev.diag, errors=dict(dev.diag.errors), exception_codes=dict(dev.diag.exception_codes))
         if dev.latencies:
             ordered = sorted(dev.latencies)
-            snap.latency_p50_ms = _percentile(ordered, 0.50) * 1000.0
-            snap.latency_p99_ms = _percentile(ordered, 0.99) * 1000.0
+            snap.latency_p50_ms = percentile(ordered, 0.50) * 1000.0
+            snap.latency_p99_ms = percentile(ordered, 0.99) * 1000.0
         return snap
 
     # ---------------------------------------------------------------- writes

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_core_polling_modules_import_neither_pymodbus_nor_qt():
     code = (
         "import sys\n"
-        "import app.core.planner, app.core.blockcodec, app.core.runtime\n"
+        "import app.core.planner, app.core.blockcodec, app.core.diagnostics, app.core.runtime\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymodbus', 'PySide6', 'pyqtgraph'))\n"
         "print(','.join(bad))\n"
     )
