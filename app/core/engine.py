@@ -112,6 +112,8 @@ class Core:
         self.alarms = AlarmEngine(self.journal, state_path=self.data_dir / "alarms.sqlite")
         self.alarms.configure(self.plant)
         self.detectors = self._make_detector_engine()
+        if self.detectors is not None:
+            self._restore_models()
         sinks: list[Any] = [self.historian, self.alarms, self.snapshots]
         if self.detectors is not None:
             sinks.append(self.detectors)
@@ -263,6 +265,31 @@ class Core:
             models_dir=self.data_dir / "models",
             plugins=self.plugins,
         )
+
+    def _restore_models(self) -> None:
+        """Put the newest trained model of each detector group back into service after a
+        restart, but only models the journal vouches for; a refused file is journaled and
+        listed in ``config_problems`` (the operator sees why detection is off)."""
+        from app.core.detection.store import load_model
+
+        models_dir = self.data_dir / "models"
+        newest: dict[str, Path] = {}
+        for path in sorted(models_dir.glob("*.npz"), key=lambda p: p.stat().st_mtime):
+            try:
+                loaded = load_model(path, self.detectors.provenance.vouches)
+            except Exception as e:
+                self.config_problems.append(str(e))
+                self.journal.append("model.refused", "system", {"file": path.name, "error": str(e)},
+                                    critical=True)
+                continue
+            group = loaded.meta.get("group")
+            if isinstance(group, str):
+                newest[group] = path
+        for group, path in sorted(newest.items()):
+            try:
+                self.detectors.load_model(group, path)
+            except Exception as e:
+                self.config_problems.append(f"detector group '{group}': {e}")
 
     def _on_diagnostics(self, diag: Any) -> None:
         if self.alarms is not None:
