@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.alarms.types import AlarmQuery, Priority
+from app.core.errors import VigilError
 
 SCHEMA_VERSION = 1
 
@@ -109,7 +110,7 @@ def _load(v: str | None) -> Any:
     return None if v is None else json.loads(v)
 
 
-class StoreError(Exception):
+class StoreError(VigilError):
     """The state file cannot be used; the message names the file."""
 
 
