@@ -589,6 +589,8 @@ class Runtime:
             reason = dev.diag.last_error or "not connected"
             raise WriteFailed(f"write failed: {where}: device offline ({reason})")
         fut: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        # the caller may have given up (timeout) by the time this resolves: mark any error as seen
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         link.writes.append(_Write(dev, point, value, time.monotonic() + timeout, fut))
         if link.wake is not None:
             _resolve(link.wake)

@@ -447,3 +447,24 @@ def test_losing_a_device_marks_every_point_bad_even_slow_scan_ones(peers):
     finally:
         rt.stop()
     assert all(latest(got, tag).quality is Quality.BAD_COMM for tag in plant.tags())
+
+
+def test_write_without_confirmation_in_time_says_it_may_have_happened(peers):
+    async def slow_writes(function_code, *_args):
+        if function_code in (6, 16):
+            await asyncio.sleep(1.0)
+
+    server, port = peers.run(start_server([make_device(1, action=slow_writes)]))
+    plant = make_plant(PROFILE, [device("tank1", port, timeout_ms=3000)])
+    rt = Runtime(plant, tcp_factory, [])
+    rt.start()
+    try:
+        wait_until(lambda: rt.diagnostics()["tank1"].state == "online", what="online")
+        with pytest.raises(WriteFailed, match="may or may not have been applied"):
+            rt.write("tank1", "setpoint", 5.0, timeout=0.3)
+        # the link is not stuck: polling resumes once the slow write is answered
+        n = rt.diagnostics()["tank1"].requests
+        wait_until(lambda: rt.diagnostics()["tank1"].requests > n + 5, what="polling resumed")
+    finally:
+        rt.stop()
+        peers.run(server.shutdown())
