@@ -154,11 +154,19 @@ class HistorianReader:
     ) -> list[tuple]:
         where = "tag_id = ? AND t >= ? AND t <= ?"
         if max_points is not None:
-            count, first, last = conn.execute(
-                f"SELECT COUNT(*), MIN(t), MAX(t) FROM samples WHERE {where}", (tid, lo, hi)
+            # count no further than max_points + 1: a long range is not scanned just to be counted
+            (count,) = conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE {where} LIMIT ?)",
+                (tid, lo, hi, max_points + 1),
             ).fetchone()
             if count > max_points:
-                return downsample_rows(conn, tid, max(lo, first), min(hi, last), max_points, numeric)
+                (first,) = conn.execute(
+                    f"SELECT t FROM samples WHERE {where} ORDER BY t LIMIT 1", (tid, lo, hi)
+                ).fetchone()
+                (last,) = conn.execute(
+                    f"SELECT t FROM samples WHERE {where} ORDER BY t DESC LIMIT 1", (tid, lo, hi)
+                ).fetchone()
+                return downsample_rows(conn, tid, first, last, max_points, numeric)
         cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"  # see downsample
         return conn.execute(f"SELECT {cols} FROM samples WHERE {where} ORDER BY t", (tid, lo, hi)).fetchall()
 
