@@ -81,3 +81,13 @@ def test_string_tags_downsample_to_first_and_last(historian: Historian) -> None:
     s = historian.query(["d.state"], max_points=10)["d.state"]
     assert len(s) == 10
     assert s.value[0] == "s0" and s.value[-1] == "s999"
+
+
+def test_range_ends_are_kept(historian: Historian) -> None:
+    """On a ramp the first bucket's min is the first row and the last bucket's max the last row,
+    so the closing edge t1 itself must be inside the last bucket."""
+    _store(historian, [Sample("a.ramp", float(i), Quality.GOOD, T0 + i) for i in range(1000)])
+    s = historian.query(["a.ramp"], T0, T0 + 999, max_points=10)["a.ramp"]
+    assert len(s) == 10
+    assert s.t[0] == T0 and s.value[0] == 0.0
+    assert s.t[-1] == T0 + 999 and s.value[-1] == 999.0
