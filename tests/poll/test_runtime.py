@@ -402,7 +402,7 @@ access = "rw"
             await asyncio.sleep(0.5)  # the write is queued while this read is in flight
 
     server, port = peers.run(start_server([make_device(1, action=recorder)]))
-    plant = make_plant(profile, [device("tank1", port, interval_ms=1000)])
+    plant = make_plant(profile, [device("tank1", port, interval_ms=1000, timeout_ms=5000)])
     rt = Runtime(plant, tcp_factory, [])
     rt.start()
     try:
