@@ -27,16 +27,23 @@ def ensure_app() -> Any:
     return app
 
 
-def settle_memory() -> None:
-    """Move everything allocated at start-up out of the cyclic garbage collector's reach.
+def settle_memory() -> Any:
+    """Collect garbage only on the GUI thread, and keep start-up objects out of its way.
 
-    A full (generation 2) collection walks every container object in the process; with Qt,
-    pyqtgraph, the core and the simulator loaded that took 215 ms on the GUI thread, measured
-    (tests/benchmarks/ui.py): a visible freeze. Start-up objects live for the whole run, so
-    freezing them leaves the collector only the short-lived objects to walk.
+    Python's cyclic collector runs in whichever thread happens to allocate; when the garbage
+    holds Qt objects (a closed dialog's wrappers, say) and that thread is a core or worker
+    thread, Qt objects die on the wrong thread (seen in the UI tests as "Timers cannot be
+    started from another thread"). pyqtgraph's GarbageCollector disables automatic collection
+    and collects on a GUI-thread timer instead. Freezing what exists at start-up matters too:
+    a full collection over everything Qt, pyqtgraph and the core allocate took 215 ms on the
+    GUI thread (measured, tests/benchmarks/ui.py), a visible freeze; frozen objects are skipped.
+    Returns the collector, which must be kept alive for as long as the window runs.
     """
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
     gc.collect()
     gc.freeze()
+    return GarbageCollector(interval=1.0)
 
 
 def run_gui(
@@ -59,7 +66,7 @@ def run_gui(
 
     win = MainWindow(core, dark=dark)
     win.show()
-    settle_memory()
+    collector = settle_memory()
     status = {"code": 0}
 
     if screenshot:
@@ -78,4 +85,6 @@ def run_gui(
     if duration_s:
         QTimer.singleShot(int(duration_s * 1000), win.close)
     app.exec()
+    collector.timer.stop()
+    gc.enable()
     return status["code"]

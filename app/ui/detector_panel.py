@@ -77,19 +77,21 @@ class DetectorPanel(QWidget):
         self,
         *,
         status: Callable[[], list[Any]],
+        devices: list[str] | None = None,
         scheme: Scheme = LIGHT,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
         self._status = status
+        self.devices = list(devices or [])
         self.scheme = scheme
         self.grid = QGridLayout()
         self.grid.setColumnStretch(1, 1)
         self.rows: dict[str, tuple[QLabel, ScoreBar, QLabel, QLabel]] = {}
         self.group = QComboBox()
-        self.group.setEditable(True)
-        self.group.setMinimumWidth(140)
-        self.group.lineEdit().setPlaceholderText("group (new or existing)")
+        self.group.setMinimumWidth(120)
+        self.group.setToolTip("The device whose numeric points the detector learns")
+        self.group.addItems(self.devices)
         self.learn_btn = QPushButton("Learn normal from selected range")
         self.learn_btn.setToolTip(
             "Select a range on the trend first (Trend → Select range); needs the engineer role"
@@ -98,7 +100,8 @@ class DetectorPanel(QWidget):
         self.message = QLabel("")
         self.message.setObjectName("muted")
         self.message.setWordWrap(True)
-        self.empty = QLabel("No detectors configured.")
+        self.empty = QLabel("No detector trained yet. Select a calm stretch on the trend, then learn normal.")
+        self.empty.setWordWrap(True)
         self.empty.setObjectName("muted")
         learn = QHBoxLayout()
         learn.addWidget(self.group, 1)
@@ -122,9 +125,13 @@ class DetectorPanel(QWidget):
     def show_status(self, groups: list[Any]) -> None:
         self.empty.setVisible(not groups)
         names = [str(_field(g, "name", "group", "id", default="?")) for g in groups]
-        if names != [self.group.itemText(i) for i in range(self.group.count())]:
+        choices = list(dict.fromkeys([*self.devices, *names]))
+        if choices != [self.group.itemText(i) for i in range(self.group.count())]:
+            current = self.group.currentText()
             self.group.clear()
-            self.group.addItems(names)
+            self.group.addItems(choices)
+            if current in choices:
+                self.group.setCurrentText(current)
         for name, g in zip(names, groups, strict=True):
             if name not in self.rows:
                 r = len(self.rows)

@@ -38,6 +38,7 @@ from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ShelveDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
 from app.ui.device_tree import DeviceTree, device_state
+from app.ui.formatting import format_value
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
 from app.ui.setpoint_dialog import SetpointDialog
@@ -132,7 +133,11 @@ class MainWindow(QMainWindow):
             exporter=self._export_head,
             run_async=self.tasks.submit,
         )
-        self.detectors = DetectorPanel(status=self._detector_status, scheme=self.scheme)
+        self.detectors = DetectorPanel(
+            status=self._detector_status,
+            devices=[d.name for d in self.plant.enabled_devices()],
+            scheme=self.scheme,
+        )
 
         central = QWidget()
         cl = QVBoxLayout(central)
@@ -497,20 +502,30 @@ class MainWindow(QMainWindow):
             self.act_select.setChecked(True)
             return
         t0, t1 = rng
-        group = group or "trend"
-        tags = list(self.trend.pens)
-        self.detectors.message.setText(f"learning '{group}' from {len(tags)} tags…")
+        if not group:
+            self.show_message("learn normal: choose a device")
+            return
+        self.detectors.message.setText(f"learning normal for '{group}' from the selected range…")
+        self.detectors.learn_btn.setEnabled(False)
 
-        def learn() -> Any:
-            return self.core.train_detector(group, t0, t1, tags=tags, detector="pca")
+        def learn() -> Any:  # fits a model: a worker thread, never the GUI thread
+            return self.core.train_detector(group, t0, t1)
 
-        self.tasks.submit(
-            learn,
-            lambda info: self.detectors.message.setText(
-                f"learned '{group}': threshold {getattr(info, 'threshold', '?')}"
-            ),
-            lambda m: self.detectors.message.setText(f"learn normal failed: {m}"),
-        )
+        def done(info: Any) -> None:
+            self.detectors.learn_btn.setEnabled(True)
+            tags = ", ".join(getattr(info, "tags", []) or [])
+            self.detectors.message.setText(
+                f"learned normal for '{group}' ({getattr(info, 'detector', '?')}, "
+                f"threshold {format_value(getattr(info, 'threshold', None), 3)}) from {tags}"
+            )
+            self.act_select.setChecked(False)
+            self.detectors.refresh()
+
+        def failed(message: str) -> None:
+            self.detectors.learn_btn.setEnabled(True)
+            self.detectors.message.setText(f"learn normal failed: {message}")
+
+        self.tasks.submit(learn, done, failed)
 
     def _login(self) -> None:
         dlg = LoginDialog(self)

@@ -128,7 +128,7 @@ def main() -> int:
         win = MainWindow(core, settings_path=tmp / "ui.json")
         win.resize(1600, 960)
         win.show()
-        settle_memory()  # as run_gui does
+        collector = settle_memory()  # as run_gui does
         pump(app, 1.5)
 
         numeric = [
@@ -205,6 +205,7 @@ def main() -> int:
         trend_size = (trend.plot.width(), trend.plot.height())
         win.close()
         app.processEvents()
+        collector.timer.stop()
     finally:
         core.stop()
 

@@ -7,6 +7,7 @@ typo) only as a warning on stderr; failing on them keeps such faults from hiding
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Iterator
@@ -38,8 +39,19 @@ def fail_on_qt_warnings() -> Iterator[list[str]]:
         if previous is not None:
             previous(mode, context, message)
 
+    # The same garbage policy as run_gui (app.ui.app.settle_memory): collect only on the GUI
+    # thread. Left to chance, the collector runs in whatever thread allocates (seen: the plugin
+    # host's import thread) and destroys Qt objects there, which Qt reports as
+    # "Timers cannot be started from another thread".
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    gc.collect()
+    collector = GarbageCollector(interval=0.5)
     previous = qInstallMessageHandler(handler)
     yield recorded
+    collector.timer.stop()
+    gc.collect()
+    gc.enable()
     qInstallMessageHandler(previous)
     if recorded:
         pytest.fail("Qt warned during the test:\n" + "\n".join(recorded))
@@ -76,6 +88,7 @@ def window(qtbot: Any, core: Any) -> Iterator[Any]:
     win.show()
     yield win
     win.close()
+    gc.collect()
 
 
 def wait_for_good(qtbot: Any, win: Any, tag: str, timeout_ms: int = 5000) -> None:

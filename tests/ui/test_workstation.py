@@ -160,13 +160,15 @@ def test_trend_scrolls_back_into_history(qtbot, window, core):
     qtbot.wait(2500)  # let the historian record a couple of seconds
     core.historian.flush(timeout=5.0)
     trend = window.trend
-    pen = trend.add_pen("tank.level_m")
-    added = time.time()
-    # the pen's live buffer only starts now; earlier data can only come from the historian
-    t0, t1 = t_first - 1.0, added - 0.3
-    with qtbot.waitSignal(trend.history_loaded, timeout=5000, check_params_cb=lambda n: n > 0):
+    with qtbot.waitSignal(trend.history_loaded, timeout=8000, check_params_cb=lambda n: n > 0):
+        pen = trend.add_pen("tank.level_m")
+        added = time.time()
+        # the pen's live buffer only starts now; earlier data can only come from the historian
+        t0, t1 = t_first - 1.0, added - 0.3
         trend.item.vb.setXRange(t0, t1, padding=0)
         trend.item.vb.sigRangeChangedManually.emit([True, True])  # what a mouse drag emits
+    qtbot.waitUntil(lambda: not trend._hist_busy, timeout=5000)
+    trend.render(force=True)
     assert trend.paused
     xs, ys = pen.curve.getData()
     inside = (xs >= t0) & (xs <= t1)
