@@ -133,3 +133,22 @@ def test_inserts_keep_landing_while_a_backlog_is_pruned(db_path: Path) -> None:
     assert h.stats().retention_deleted == 5000
     assert len(h.query(["a.x"])["a.x"]) == 0
     assert h.query(["b.y"])["b.y"].value.tolist() == [float(i) for i in range(20)]
+
+
+def test_a_dead_writer_is_reported_and_further_samples_are_counted(db_path: Path, monkeypatch) -> None:
+    """A bug inside the writer cannot be produced with real data, so this one fault is injected."""
+    h = Historian(db_path, flush_interval_s=0.01)
+
+    def broken_step(conn: object) -> bool:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(h, "_retention_step", broken_step)
+    h.start()
+    assert h._thread is not None
+    h._thread.join(10)  # the start-up retention pass raises at once
+    assert not h._thread.is_alive()
+    assert "historian writer stopped (RuntimeError: simulated bug)" in (h.stats().last_error or "")
+    h.on_samples([Sample("a.x", 1.0, Quality.GOOD, T0)])
+    assert h.dropped == 1
+    assert h.flush(1.0)  # nothing accepted is left waiting
+    h.close()

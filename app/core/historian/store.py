@@ -193,7 +193,7 @@ class Historian:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.1))  # re-check now and then: the writer may have died
             return True
 
     def prune(self, timeout: float = 30.0) -> bool:
@@ -209,7 +209,7 @@ class Historian:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.1))  # re-check now and then: the writer may have died
             return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -307,6 +307,9 @@ class Historian:
                         pruning = 0
                 if stopping:
                     return
+        except Exception as e:  # a bug, not bad data: say so loudly, refuse further samples
+            log.exception("historian writer stopped")
+            self._fail_everything(f"{self.path}: historian writer stopped ({type(e).__name__}: {e})")
         finally:
             conn.close()
             with self._cond:  # wake anyone still waiting in flush()/prune()
