@@ -62,7 +62,18 @@ def tail(text: str, lines: int = 25) -> str:
 
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
-    """Runs ``packaging/build.sh`` into a temporary folder, once; removes it at the end."""
+    """Runs ``packaging/build.sh`` into a temporary folder, once; removes it at the end.
+
+    ``VIGIL_TEST_BUNDLE=path/to/dist/vigil`` checks an existing build instead (a developer
+    re-running the checks on the build they just made); the suite and CI leave it unset.
+    """
+    given = os.environ.get("VIGIL_TEST_BUNDLE")
+    if given:
+        folder = Path(given).resolve()
+        if not (folder / "vigil").is_file():
+            pytest.fail(f"VIGIL_TEST_BUNDLE={given}: no vigil executable in that folder")
+        yield Bundle(folder=folder, exe=folder / "vigil")
+        return
     if shutil.which("bash") is None:
         pytest.fail("packaging: bash is needed to run packaging/build.sh")
     base = tmp_path_factory.mktemp("pyinstaller")
@@ -100,10 +111,18 @@ def run_frozen(bundle: Bundle, tmp_path: Path) -> Callable[..., subprocess.Compl
     user_plugins = tmp_path / "no-user-plugins"
     data_dir = tmp_path / "default-data"
 
-    def run(*args: str, timeout: float = RUN_TIMEOUT_S, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = RUN_TIMEOUT_S, **env: str | None
+    ) -> subprocess.CompletedProcess[str]:
+        """``env`` adds variables; a value of None removes one (e.g. ``VIGIL_DATA_DIR=None``)."""
+        full = frozen_env(VIGIL_USER_PLUGINS_DIR=str(user_plugins), VIGIL_DATA_DIR=str(data_dir))
+        for key, value in env.items():
+            if value is None:
+                full.pop(key, None)
+            else:
+                full[key] = value
         return subprocess.run(
-            [str(bundle.exe), *args], cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
-            env=frozen_env(VIGIL_USER_PLUGINS_DIR=str(user_plugins), VIGIL_DATA_DIR=str(data_dir), **env),
+            [str(bundle.exe), *args], cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=full
         )
 
     return run

@@ -95,10 +95,21 @@ def test_frozen_headless_run_writes_a_journal_that_verifies(
     assert _bundle_files(bundle) == before
 
 
-@pytest.fixture
-def dropin_plugin(bundle: Bundle) -> Iterator[Path]:
-    """The plugin template, renamed as its guide says, dropped next to the frozen executable."""
-    target = bundle.dropin_dir / "acme-dropin"
+def test_frozen_app_keeps_its_data_in_the_user_data_folder(
+    run_frozen, bundle: Bundle, tmp_path: Path
+) -> None:
+    """No --data-dir, no VIGIL_DATA_DIR: data goes to the platform folder (XDG on Linux)."""
+    xdg = tmp_path / "xdg-data"
+    before = _bundle_files(bundle)
+    proc = run_frozen("run", "--headless", "--duration", "2", VIGIL_DATA_DIR=None, XDG_DATA_HOME=str(xdg))
+    assert proc.returncode == 0, explain(proc)
+    assert (xdg / "vigil" / "journal" / "journal.sqlite").is_file(), sorted(xdg.rglob("*"))
+    assert _bundle_files(bundle) == before
+
+
+def make_dropin(folder: Path) -> Path:
+    """The plugin template, renamed as its README says, as ``folder/acme-dropin``."""
+    target = folder / "acme-dropin"
     shutil.copytree(
         ROOT / "plugins" / "_template", target, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.pyc")
     )
@@ -108,8 +119,24 @@ def dropin_plugin(bundle: Bundle) -> Iterator[Path]:
         text = (text.replace("example.my_plugin", DROPIN_ID).replace("my_vigil_plugin", DROPIN_PACKAGE)
                 .replace("my_zscore", DROPIN_DETECTOR))
         path.write_text(text, encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def dropin_plugin(bundle: Bundle) -> Iterator[Path]:
+    """The renamed template dropped next to the frozen executable, removed afterwards."""
+    target = make_dropin(bundle.dropin_dir)
     yield target
     shutil.rmtree(target, ignore_errors=True)
+
+
+def test_frozen_app_finds_a_plugin_in_the_user_plugins_folder(run_frozen, tmp_path: Path) -> None:
+    user_dir = tmp_path / "user-plugins"
+    make_dropin(user_dir)
+    listing = run_frozen("plugins", "list", "--json", VIGIL_USER_PLUGINS_DIR=str(user_dir))
+    assert listing.returncode == 0, explain(listing)
+    record = {r["id"]: r for r in json.loads(listing.stdout)}[DROPIN_ID]
+    assert (record["source"], record["state"]) == ("user", "available"), record
 
 
 def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Path, tmp_path: Path) -> None:
