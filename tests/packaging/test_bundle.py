@@ -68,6 +68,16 @@ def test_frozen_self_test_passes_offscreen(run_frozen) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
+def test_frozen_workstation_window_renders(run_frozen, tmp_path: Path) -> None:
+    """The whole window, not just the self-test's plot: every UI module made it into the bundle."""
+    shot = tmp_path / "window.png"
+    proc = run_frozen("run", "--screenshot", str(shot), "--after", "2", "--data-dir", str(tmp_path / "d"))
+    assert proc.returncode == 0, explain(proc)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000, len(data)
+
+
 def test_frozen_headless_run_writes_a_journal_that_verifies(
     run_frozen, bundle: Bundle, tmp_path: Path
 ) -> None:
