@@ -71,6 +71,8 @@ class Core:
         self.config_problems: list[str] = []
         self._diag_lock = threading.Lock()
         self._started = False
+        self._housekeeping: threading.Thread | None = None
+        self._housekeeping_stop = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -123,6 +125,11 @@ class Core:
             self.plant, self._driver_factory, sinks=sinks, on_diagnostics=self._on_diagnostics
         )
         self.runtime.start()
+        self._housekeeping_stop.clear()
+        self._housekeeping = threading.Thread(
+            target=self._housekeeping_loop, name="vigil-housekeeping", daemon=True
+        )
+        self._housekeeping.start()
 
     def stop(self) -> None:
         if self.session is not None and self.users is not None:
@@ -131,7 +138,41 @@ class Core:
         self._stop_services()
         self._started = False
 
+    # ------------------------------------------------------------------ housekeeping
+    def dropped_counts(self) -> dict[str, int]:
+        """Everything that had to be dropped so far because a bounded queue was full."""
+        counts = {"ui_snapshots": self.snapshots.dropped}
+        if self.historian is not None:
+            counts["historian_samples"] = int(self.historian.stats().dropped)
+        if self.alarms is not None:
+            counts["alarm_store_rows"] = int(self.alarms.store_dropped)
+        if self.detectors is not None:
+            counts["detector_rows"] = sum(int(g.rows_dropped) for g in self.detectors.groups())
+        return counts
+
+    def _housekeeping_loop(self, period_s: float = 5.0) -> None:
+        """Say in the journal when a bounded queue had to drop something (once per change),
+        so a gap in history or scoring is never silent."""
+        reported: dict[str, int] = {}
+        while not self._housekeeping_stop.wait(period_s):
+            self._report_drops(reported)
+        self._report_drops(reported)
+
+    def _report_drops(self, reported: dict[str, int]) -> None:
+        try:
+            counts = self.dropped_counts()
+        except Exception:  # a service mid-shutdown; try again next period
+            return
+        new = {k: v - reported.get(k, 0) for k, v in counts.items() if v > reported.get(k, 0)}
+        if new and self.journal is not None:
+            self.journal.append("system.dropped", "system", {"new": new, "total": counts}, critical=True)
+        reported.update(counts)
+
     def _stop_services(self) -> None:
+        self._housekeeping_stop.set()
+        if self._housekeeping is not None:
+            self._housekeeping.join(timeout=10.0)
+            self._housekeeping = None
         for name in ("runtime", "detectors", "historian"):
             svc = getattr(self, name)
             if svc is None:
