@@ -39,8 +39,8 @@ from app.ui import alarm_fields as af
 from app.ui.formatting import format_age, format_value, quality_text
 from app.ui.palette import LIGHT, Scheme
 
-COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Description")
-COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_DESC = range(len(COLUMNS))
+COLUMNS = ("Tag", "Value", "Unit", "Quality", "Alarm", "Age", "Description")
+COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_ALARM, COL_AGE, COL_DESC = range(len(COLUMNS))
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -310,12 +310,12 @@ class TagTable(QWidget):
         h.setStretchLastSection(True)
         h.setHighlightSections(False)
         for col, width in (
-            (COL_TAG, 190),
-            (COL_VALUE, 80),
-            (COL_UNIT, 50),
-            (COL_QUALITY, 86),
-            (COL_AGE, 56),
-            (COL_ALARM, 120),
+            (COL_TAG, 165),
+            (COL_VALUE, 76),
+            (COL_UNIT, 46),
+            (COL_QUALITY, 80),
+            (COL_AGE, 48),
+            (COL_ALARM, 110),
         ):
             h.resizeSection(col, width)
         h.setSectionResizeMode(COL_DESC, QHeaderView.ResizeMode.Stretch)

@@ -13,7 +13,7 @@ from app.core.journal import read_events
 from app.core.model import Quality
 from app.sim.faults import parse_fault
 from app.ui import alarm_fields as af
-from app.ui.tag_table import COL_QUALITY, COL_VALUE
+from app.ui.tag_table import COL_ALARM, COL_QUALITY, COL_VALUE
 from tests.ui.conftest import OPERATOR, sim_values, wait_for_good
 
 
@@ -62,7 +62,7 @@ def test_tank_overflow_alarm_is_acknowledged_through_the_ui_and_journaled(qtbot,
     assert af.state(view) == "unack_active" and af.priority(view) == "high"
     assert "tank.level" in window.banner.text.text() or window.banner.chip.text()
     # the tag table shows the alarm beside the value
-    assert "high" in cell(window, "tank.level", 5).lower()
+    assert "high" in cell(window, "tank.level", COL_ALARM).lower()
 
     assert panel.select(alarm_id)
     qtbot.mouseClick(panel.ack_btn, Qt.MouseButton.LeftButton)
