@@ -34,7 +34,7 @@ Put each plugin in its own folder here (a folder holding plugin.toml and its pac
 check it with:   vigil plugins list     and   vigil plugins check <folder>
 Folders whose name starts with "_" or "." are ignored. A plugin may import the Python standard
 library modules and the libraries this build carries (numpy, scikit-learn, scipy, pymodbus) and
-the Vigil SDK (app.sdk). See plugins/GUIDE.md in the Vigil sources.
+the Vigil SDK (app.sdk). The plugin guide is _internal/plugins/GUIDE.md in this folder.
 TXT
 
 echo "built $BUNDLE"
