@@ -217,14 +217,13 @@ class AlarmBanner(QFrame):
         c = model.counts()
         self.counts.setText(f"{c['unacked']} unacknowledged · {c['active']} active · {c['shelved']} shelved")
         if top is None:
-            self.chip.setText("")
-            self.chip.setStyleSheet("")
+            self._set_chip("", "")
             self.text.setText("No alarms need attention")
         else:
             p = af.priority(top)
-            self.chip.setText(p.upper())
-            self.chip.setStyleSheet(
-                f"background:{self.scheme.alarm[p]}; color:{self.scheme.alarm_text[p]}; font-weight:bold;"
+            self._set_chip(
+                p.upper(),
+                f"background:{self.scheme.alarm[p]}; color:{self.scheme.alarm_text[p]}; font-weight:bold;",
             )
             when = time.strftime("%H:%M:%S", time.localtime(af.time_of(top) or time.time()))
             self.text.setText(
@@ -232,6 +231,13 @@ class AlarmBanner(QFrame):
             )
         if in_flood is not None:
             self.flood.setVisible(bool(in_flood))
+
+    def _set_chip(self, text: str, style: str) -> None:
+        """Style sheets re-polish the widget: only touch it when the priority shown changes."""
+        if text != self.chip.text():
+            self.chip.setText(text)
+        if style != self.chip.styleSheet():
+            self.chip.setStyleSheet(style)
 
     def mousePressEvent(self, event: Any) -> None:
         self.clicked.emit()

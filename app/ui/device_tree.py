@@ -108,28 +108,34 @@ class DeviceTree(QWidget):
         lay.addWidget(split)
         self.tree.currentItemChanged.connect(self._selected)
 
-    def update_diagnostics(self, diags: dict[str, Any]) -> None:
+    def update_diagnostics(self, diags: dict[str, Any], *, restyle: bool = False) -> None:
+        """Twice a second: touch an item only when its state changed (every change repaints)."""
         self._diags = dict(diags)
         s = self.scheme
         for name, item in self.items.items():
             diag = diags.get(name)
             state = device_state(diag) if diag is not None else item.text(1)
-            item.setText(1, state)
             bad = diag is not None and state != "online"
+            tip = state
             if bad:
                 err = getattr(diag, "last_error", None) or ""
-                item.setToolTip(1, f"{state}: {err}" if err else state)
+                tip = f"{state}: {err}" if err else state
+            if item.toolTip(1) != tip:
+                item.setToolTip(1, tip)
+            if state == item.text(1) and not restyle:
+                continue
+            item.setText(1, state)
+            if bad:
                 item.setBackground(1, QBrush(s.qcolor("bad_quality")))
                 item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
             else:
-                item.setToolTip(1, state)
                 item.setBackground(1, QBrush())
                 item.setForeground(1, QBrush(s.qcolor("text")))
         self._show_details()
 
     def set_scheme(self, scheme: Scheme) -> None:
         self.scheme = scheme
-        self.update_diagnostics(self._diags)
+        self.update_diagnostics(self._diags, restyle=True)
 
     def state_of(self, device: str) -> str:
         return self.items[device].text(1)
@@ -151,9 +157,11 @@ class DeviceTree(QWidget):
         if not fields:
             self.details.setText(f"<b>{name}</b>: no diagnostics yet")
             return
-        rows = "".join(
+        html = "".join(
             f"<tr><td>{k.replace('_', ' ')}</td><td>&nbsp;&nbsp;{_fmt_field(k, v)}</td></tr>"
             for k, v in fields.items()
             if k != "device"
         )
-        self.details.setText(f"<b>{name}</b><table>{rows}</table>")
+        text = f"<b>{name}</b><table>{html}</table>"
+        if text != self.details.text():
+            self.details.setText(text)

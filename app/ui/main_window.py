@@ -309,14 +309,16 @@ class MainWindow(QMainWindow):
         text = f"Devices {online}/{len(enabled)} online"
         if bad:
             text += " · " + ", ".join(f"{n} {device_state(diags[n]).upper()}" for n in bad)
-            self.comm_label.setObjectName("commBad")
-        else:
-            self.comm_label.setObjectName("")
         if waiting:
             text += f" · {len(waiting)} waiting"
-        self.comm_label.setText(text)
-        self.comm_label.style().unpolish(self.comm_label)
-        self.comm_label.style().polish(self.comm_label)
+        if text != self.comm_label.text():
+            self.comm_label.setText(text)
+        name = "commBad" if bad else ""
+        if name != self.comm_label.objectName():
+            # re-polishing restyles (and may relayout) the window: only when the state flips
+            self.comm_label.setObjectName(name)
+            self.comm_label.style().unpolish(self.comm_label)
+            self.comm_label.style().polish(self.comm_label)
 
     def _on_dropped(self, total: int) -> None:
         self.drop_label.setVisible(total > 0)
