@@ -182,3 +182,28 @@ def test_trend_scrolls_back_into_history(qtbot, window, core):
     assert trend.readout_at(mid)["tank.level_m"] is not None
     trend.set_paused(False)
     assert not trend.paused
+
+
+def test_the_bridge_delivers_samples_in_batches_not_one_signal_per_sample(qtbot, window, core):
+    wait_for_good(qtbot, window, "tank.level")
+    batches: list[int] = []
+    window.bridge.samples.connect(lambda batch: batches.append(len(batch)))
+    qtbot.wait(2000)
+    ticks_max = 2.0 * 1000 / window.bridge._timer.interval()
+    assert batches, "no samples reached the screen"
+    assert len(batches) <= ticks_max + 2  # at most one emission per 40 ms tick
+    assert sum(batches) > 2 * len(batches)  # each emission carries many samples
+
+
+def test_the_banner_shows_a_flood_only_during_a_flood(qtbot):
+    from app.ui.alarm_panel import AlarmBanner, AlarmModel
+
+    model = AlarmModel()
+    banner = AlarmBanner()
+    qtbot.addWidget(banner)
+    banner.show()
+    banner.update_from(model, in_flood=False)
+    assert not banner.flood.isVisible()
+    assert banner.text.text() == "No alarms need attention"
+    banner.update_from(model, in_flood=True)
+    assert banner.flood.isVisible() and banner.flood.text() == "ALARM FLOOD"
