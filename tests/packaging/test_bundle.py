@@ -53,6 +53,34 @@ def test_bundle_layout_carries_resources_and_leaves_out_tests(bundle: Bundle) ->
     assert bundle.dropin_dir.is_dir(), "build.sh creates plugins/ next to the executable"
 
 
+@pytest.mark.parametrize("plugin", ["modbus", "detectors", "sunspec"])
+def test_frozen_plugins_check_imports_every_builtin_contribution(
+    run_frozen, bundle: Bundle, plugin: str
+) -> None:
+    """Every factory (TCP and RTU drivers, each detector, the SunSpec device type) imports in the
+    bundle: this is what proves their third-party imports (pymodbus, serial, scikit-learn) were
+    collected. The check imports in a child process, ``[sys.executable, "-c", ...]``, which in a
+    frozen build is the vigil executable itself (vigil_entry.py answers ``-c``)."""
+    proc = run_frozen("plugins", "check", str(bundle.internal / "plugins" / plugin))
+    assert proc.returncode == 0, explain(proc)
+    assert "Traceback" not in proc.stdout + proc.stderr, explain(proc)
+
+
+@pytest.mark.parametrize("detector", ["robust_z", "pca_t2q", "isolation_forest"])
+def test_frozen_builtin_detectors_run_with_the_bundled_scikit_learn(
+    run_frozen, tmp_path: Path, detector: str
+) -> None:
+    """Fit and score for real in the frozen app (numpy, scipy, scikit-learn from the bundle):
+    the step on flow is one alarm episode, starting inside the step, with flow named first."""
+    proc, rows = replay_step(run_frozen, tmp_path, detector)
+    assert proc.returncode == 0, explain(proc)
+    assert "1 episode(s)" in proc.stdout, proc.stdout
+    first_alarm = min(i for i, r in rows.items() if r["alarm"] == "1")
+    assert 150 <= first_alarm < 160, first_alarm
+    assert all(r["alarm"] == "0" for i, r in rows.items() if i < 150)
+    assert rows[first_alarm]["top_tags"].split("|")[0] == "flow", rows[first_alarm]
+
+
 def test_frozen_version_matches_the_package(run_frozen) -> None:
     proc = run_frozen("--version")
     assert proc.returncode == 0, explain(proc)
@@ -159,26 +187,18 @@ def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Pa
     for builtin in ("vigil.modbus", "vigil.detectors", "vigil.sunspec"):
         assert records[builtin]["source"] == "builtin" and records[builtin]["state"] == "available"
 
+    check = run_frozen("plugins", "check", str(dropin_plugin))
+    assert check.returncode == 0, explain(check)
+
     detectors = run_frozen("detect", "list")
     assert detectors.returncode == 0, explain(detectors)
     assert DROPIN_DETECTOR in detectors.stdout
 
     # usable, not just listed: train on calm rows, then a 10-row step on flow must raise one
     # alarm episode, after the SDK latch's 3-row debounce, naming flow
-    data_csv = tmp_path / "pump.csv"
-    with open(data_csv, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["time", "flow", "pressure"])
-        for i in range(200):
-            step = 40.0 if 150 <= i < 160 else 0.0
-            w.writerow([f"{1_700_000_000 + i}", 10.0 + 0.1 * ((i * 7) % 5) + step, 3.0 + 0.05 * (i % 3)])
-    out = tmp_path / "scores.csv"
-    replay = run_frozen("detect", "replay", str(data_csv), "--detector", DROPIN_DETECTOR,
-                        "--train-rows", "100", "--out", str(out))
+    replay, rows = replay_step(run_frozen, tmp_path, DROPIN_DETECTOR)
     assert replay.returncode == 0, explain(replay)
     assert "1 episode(s)" in replay.stdout, replay.stdout
-    with open(out, newline="") as fh:
-        rows = {int(r["time"]) - 1_700_000_000: r for r in csv.DictReader(fh)}
     first_alarm = min(i for i, r in rows.items() if r["alarm"] == "1")
     assert first_alarm == 152, first_alarm
     assert float(rows[150]["score"]) > 1.0 > float(rows[149]["score"])
@@ -196,6 +216,25 @@ def test_frozen_app_reports_a_broken_dropin_plugin_without_a_traceback(
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout, explain(proc)
     assert "licence file missing" in proc.stderr + proc.stdout, explain(proc)
+
+
+def replay_step(run_frozen, tmp_path: Path, detector: str):
+    """Frozen ``detect replay`` of ``detector`` on 200 rows of calm pump data with a 10-row step
+    of +40 on flow at rows 150-159, trained on the first 100; returns (process, rows by index)."""
+    data_csv = tmp_path / "pump.csv"
+    with open(data_csv, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "flow", "pressure"])
+        for i in range(200):
+            step = 40.0 if 150 <= i < 160 else 0.0
+            w.writerow([f"{1_700_000_000 + i}", 10.0 + 0.1 * ((i * 7) % 5) + step, 3.0 + 0.05 * (i % 3)])
+    out = tmp_path / f"scores-{detector}.csv"
+    proc = run_frozen("detect", "replay", str(data_csv), "--detector", detector,
+                      "--train-rows", "100", "--out", str(out))
+    if proc.returncode != 0:
+        return proc, {}
+    with open(out, newline="") as fh:
+        return proc, {int(r["time"]) - 1_700_000_000: r for r in csv.DictReader(fh)}
 
 
 def _bundle_files(bundle: Bundle) -> set[str]:
