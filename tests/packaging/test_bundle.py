@@ -46,6 +46,8 @@ def test_bundle_layout_carries_resources_and_leaves_out_tests(bundle: Bundle) ->
     assert profiles, "the device profiles must be in the bundle"
     shipped = [p.relative_to(internal).as_posix() for p in (internal / "plugins").rglob("*")]
     assert not [p for p in shipped if "/tests" in p or "__pycache__" in p or p.endswith(".pyc")], shipped
+    test_dirs = [p for p in internal.rglob("*") if p.is_dir() and p.name in ("tests", "__pycache__")]
+    assert not test_dirs, f"no library test suites or caches in the bundle: {test_dirs[:5]}"
     # only PySide6 as Qt binding, no tkinter
     for other in ("PyQt5", "PyQt6", "PySide2", "tkinter", "_tkinter"):
         assert not list(internal.glob(f"{other}*")), f"{other} must not be in the bundle"
