@@ -169,8 +169,8 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool) -> di
         from app.core.historian import Historian
 
         class TimedHistorian(Historian):
-            def _write(self, conn, batches, tag_ids):  # benchmark hook: age at commit
-                super()._write(conn, batches, tag_ids)
+            def _write(self, conn, batches, *args):  # benchmark hook: age at commit
+                super()._write(conn, batches, *args)
                 now = time.time()
                 stored_ages.extend(now - b[0].t for b in batches if b)
 

@@ -3,6 +3,10 @@
 Rows go from an SQLite cursor straight to the file, so memory stays flat however big the export
 is (SQLite's own sorter spills to temporary files). The file is written beside the target and
 renamed into place only when complete: a failed export never leaves a half file that looks whole.
+
+Frames (one row per poll, values packed; see schema) are unpacked inside the same SQL statement by
+two small functions registered on the read connection, so per-sample rows and frame columns are
+merged by one ``ORDER BY`` and still stream.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import csv
 import math
 import os
 import sqlite3
+import struct
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +57,21 @@ def format_value(value: float | None, text: str | None) -> str:
     return repr(value)
 
 
+def _frame_value(blob: bytes, col: int) -> float | None:
+    """SQL ``frame_value(value, col)``: one tag's float64 out of a frame (NaN -> NULL)."""
+    (v,) = struct.unpack_from("<d", blob, col * 8)
+    return None if math.isnan(v) else v
+
+
+def _frame_quality(blob: bytes, col: int) -> int:
+    """SQL ``frame_quality(quality, col)``: one tag's quality byte out of a frame."""
+    return blob[col]
+
+
+def _has_frames(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'frames'").fetchone() is not None
+
+
 def quality_name(code: int) -> str:
     return _QUALITY_NAMES.get(code, f"CODE_{code}")
 
@@ -84,12 +104,22 @@ def export_csv(
             if ids:
                 # the tag_id IN (...) lets SQLite walk the (tag_id, t) index once per tag
                 marks = ",".join("?" * len(ids))
-                cur = conn.execute(
-                    "SELECT s.t, g.name, s.value, s.text, s.quality FROM samples s "
-                    f"JOIN tags g ON g.id = s.tag_id WHERE s.tag_id IN ({marks}) AND s.t >= ? AND s.t <= ? "
-                    "ORDER BY s.t, g.name",
-                    (*ids, lo, hi),
+                sql = (
+                    "SELECT s.t AS t, g.name AS name, s.value, s.text, s.quality FROM samples s "
+                    f"JOIN tags g ON g.id = s.tag_id WHERE s.tag_id IN ({marks}) AND s.t >= ? AND s.t <= ?"
                 )
+                params: tuple = (*ids, lo, hi)
+                if _has_frames(conn):
+                    conn.create_function("frame_value", 2, _frame_value, deterministic=True)
+                    conn.create_function("frame_quality", 2, _frame_quality, deterministic=True)
+                    sql += (
+                        " UNION ALL SELECT f.t, g.name, frame_value(f.value, c.col), NULL, "
+                        "frame_quality(f.quality, c.col) FROM layout_tags c JOIN tags g ON g.id = c.tag_id "
+                        f"JOIN frames f ON f.layout_id = c.layout_id WHERE c.tag_id IN ({marks}) "
+                        "AND f.t >= ? AND f.t <= ?"
+                    )
+                    params += (*ids, lo, hi)
+                cur = conn.execute(sql + " ORDER BY t, name", params)
                 stamp = _StampCache()
                 while chunk := cur.fetchmany(5000):
                     w.writerows(

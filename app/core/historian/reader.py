@@ -3,6 +3,11 @@
 Every call opens its own read-only connection, so any thread (the UI's worker, a detector's
 executor, the CLI) can read while the writer thread commits: WAL gives each reader a consistent
 snapshot without blocking the writer.
+
+A tag's samples live in two places (see schema): per-sample rows in ``samples`` and one column of
+every frame whose layout holds the tag. Each is read in time order with its own index and the
+two are merged; SQL ``substr`` cuts the tag's 8 value bytes and 1 quality byte out of each
+frame, so only those cross into Python.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.historian.downsample import downsample_rows, rows_to_arrays
+from app.core.historian.downsample import downsample_indices, rows_to_arrays
+from app.core.historian.frames import VALUE_DTYPE, VALUE_SIZE, column_arrays
 from app.core.historian.schema import KIND_TEXT, HistorianError, connect_reader
 from app.core.model import Quality, Sample
 
@@ -87,8 +93,15 @@ class HistorianReader:
         out = []
         with self._connect() as conn:
             for name, (tid, kind) in sorted(self._tag_ids(conn).items()):
-                first = conn.execute("SELECT MIN(t) FROM samples WHERE tag_id=?", (tid,)).fetchone()[0]
-                last = conn.execute("SELECT MAX(t) FROM samples WHERE tag_id=?", (tid,)).fetchone()[0]
+                firsts = [conn.execute("SELECT MIN(t) FROM samples WHERE tag_id=?", (tid,)).fetchone()[0]]
+                lasts = [conn.execute("SELECT MAX(t) FROM samples WHERE tag_id=?", (tid,)).fetchone()[0]]
+                for layout, _col in _columns(conn, tid):
+                    # one aggregate per statement: only then does SQLite seek the index end
+                    for agg, into in (("MIN", firsts), ("MAX", lasts)):
+                        sql = f"SELECT {agg}(t) FROM frames WHERE layout_id=?"
+                        into.append(conn.execute(sql, (layout,)).fetchone()[0])
+                first = min((x for x in firsts if x is not None), default=None)
+                last = max((x for x in lasts if x is not None), default=None)
                 out.append(TagInfo(name, kind, first, last))
         return out
 
@@ -113,9 +126,19 @@ class HistorianReader:
                     "SELECT t, value, text, quality FROM samples WHERE tag_id=? ORDER BY t DESC LIMIT 1",
                     (ids[tag][0],),
                 ).fetchone()
-                if row is not None:
-                    t, value, text, quality = row
-                    out[tag] = Sample(tag, text if text is not None else value, _quality(quality), t)
+                best = None if row is None else (row[0], row[2] if row[2] is not None else row[1], row[3])
+                for layout, col in _columns(conn, ids[tag][0]):
+                    frame = conn.execute(
+                        "SELECT t, substr(value, ?, ?), substr(quality, ?, 1) FROM frames "
+                        "WHERE layout_id=? ORDER BY t DESC LIMIT 1",
+                        (col * VALUE_SIZE + 1, VALUE_SIZE, col + 1, layout),
+                    ).fetchone()
+                    if frame is not None and (best is None or frame[0] > best[0]):
+                        value = float(np.frombuffer(frame[1], dtype=VALUE_DTYPE)[0])
+                        best = (frame[0], None if np.isnan(value) else value, frame[2][0])
+                if best is not None:
+                    t, value, quality = best
+                    out[tag] = Sample(tag, value, _quality(quality), t)
         return out
 
     def query(
@@ -144,31 +167,54 @@ class HistorianReader:
                     continue
                 tid, kind = ids[tag]
                 numeric = kind != KIND_TEXT
-                rows = self._range_rows(conn, tid, lo, hi, max_points, numeric)
-                out[tag] = Series(*rows_to_arrays(rows, numeric))
+                out[tag] = Series(*self._range_rows(conn, tid, lo, hi, max_points, numeric))
         return out
 
     @staticmethod
     def _range_rows(
         conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int | None, numeric: bool
-    ) -> list[tuple]:
-        where = "tag_id = ? AND t >= ? AND t <= ?"
-        if max_points is not None:
-            # count no further than max_points + 1: a long range is not scanned just to be counted
-            (count,) = conn.execute(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM samples WHERE {where} LIMIT ?)",
-                (tid, lo, hi, max_points + 1),
-            ).fetchone()
-            if count > max_points:
-                (first,) = conn.execute(
-                    f"SELECT t FROM samples WHERE {where} ORDER BY t LIMIT 1", (tid, lo, hi)
-                ).fetchone()
-                (last,) = conn.execute(
-                    f"SELECT t FROM samples WHERE {where} ORDER BY t DESC LIMIT 1", (tid, lo, hi)
-                ).fetchone()
-                return downsample_rows(conn, tid, first, last, max_points, numeric)
-        cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"  # see downsample
-        return conn.execute(f"SELECT {cols} FROM samples WHERE {where} ORDER BY t", (tid, lo, hi)).fetchall()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(t, value, quality) of one tag in [lo, hi], in time order, downsampled if asked."""
+        cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"
+        rows = conn.execute(
+            f"SELECT {cols} FROM samples WHERE tag_id = ? AND t >= ? AND t <= ? ORDER BY t", (tid, lo, hi)
+        ).fetchall()
+        parts = [rows_to_arrays(rows, numeric)] if rows else []
+        for layout, col in _columns(conn, tid):
+            frame_rows = conn.execute(
+                "SELECT t, substr(value, ?, ?), substr(quality, ?, 1) FROM frames "
+                "WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                (col * VALUE_SIZE + 1, VALUE_SIZE, col + 1, layout, lo, hi),
+            ).fetchall()
+            if frame_rows:
+                t, value, quality = column_arrays(frame_rows)
+                if not numeric:  # a string tag's frames hold only numbers/None (polls without text)
+                    value = np.array([None if np.isnan(v) else v for v in value.tolist()], dtype=object)
+                parts.append((t, value, quality))
+        if not parts:
+            return rows_to_arrays([], numeric)
+        if len(parts) == 1:
+            t, value, quality = parts[0]
+        else:
+            t = np.concatenate([p[0] for p in parts])
+            order = np.argsort(t, kind="stable")
+            t = t[order]
+            value = np.concatenate([p[1] for p in parts])[order]
+            quality = np.concatenate([p[2] for p in parts])[order]
+        if max_points is not None and len(t) > max_points:
+            keep = downsample_indices(t, value, quality, max_points, numeric)
+            t, value, quality = t[keep], value[keep], quality[keep]
+        return t, value, quality
+
+
+def _columns(conn: sqlite3.Connection, tid: int) -> list[tuple[int, int]]:
+    """(layout id, column) of every frame layout holding the tag; none in a version-1 file."""
+    try:
+        return conn.execute("SELECT layout_id, col FROM layout_tags WHERE tag_id = ?", (tid,)).fetchall()
+    except sqlite3.OperationalError as e:  # a version-1 historian opened read-only: no frames
+        if "no such table" in str(e):
+            return []
+        raise
 
 
 def _quality(code: int) -> Quality | int:
