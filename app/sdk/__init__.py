@@ -6,14 +6,23 @@ Changes that break plugins bump MAJOR; additions bump MINOR.
 
 Contents: the `Driver` contract and its failure kinds (drivers), the `Detector` contract and its
 helpers (detectors), the `DeviceType` contract (devices needing discovery, a login or odd
-encodings), and the profile types a device type builds (`Profile`, `Point`, `DeviceInfo`...).
+encodings), and the profile types a device type builds (`Profile`, `Point`, `DeviceInfo`...), and
+`ProfileLibrary`, which a plugin's tests use to check the profiles it contributes.
 Test fixtures for plugin authors live in `app.sdk.testing` (a pytest plugin, not imported here).
 """
 
 from app.core.codec import make_decoder, registers_to_bytes
 from app.core.errors import ConfigError
 from app.core.model import Quality, Sample, Value
-from app.core.profiles import DataType, DeviceInfo, Point, Profile, Table, parse_profile
+from app.core.profiles import (
+    DataType,
+    DeviceInfo,
+    Point,
+    Profile,
+    ProfileLibrary,
+    Table,
+    parse_profile,
+)
 from app.sdk.detector import (
     DETECTOR_API_VERSION,
     AlarmLatch,
@@ -37,7 +46,8 @@ from app.sdk.driver import (
     SerialSettings,
 )
 
-API_VERSION = "1.0"
+#: 1.1 added ProfileLibrary (plugin tests check contributed profiles with it)
+API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION",
@@ -61,6 +71,7 @@ __all__ = [
     "MalformedReply",
     "Point",
     "Profile",
+    "ProfileLibrary",
     "Quality",
     "Sample",
     "Scores",

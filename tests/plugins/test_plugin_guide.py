@@ -78,3 +78,26 @@ def test_template_copied_to_a_plugin_folder_checks_and_its_tests_pass(tmp_path, 
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout
+
+
+IMPORT = re.compile(r"^\s*(?:from\s+(app(?:\.\w+)*)\s+import|import\s+(app(?:\.\w+)*))", re.M)
+
+
+def test_guide_and_template_code_imports_from_app_sdk_only():
+    """The guide tells plugin authors "you import from app.sdk only": every example it shows
+    (plugin code and its tests) and the template must keep that rule, or authors copy a
+    dependency on Vigil internals that may change without notice."""
+    offenders = []
+    for lang, title, body in guide_blocks():
+        if lang != "python":
+            continue
+        for m in IMPORT.finditer(body):
+            module = m.group(1) or m.group(2)
+            if module != "app.sdk" and not module.startswith("app.sdk."):
+                offenders.append(f"GUIDE.md {title or '(untitled block)'}: {module}")
+    for f in sorted((GUIDE.parent / "_template").rglob("*.py")):
+        for m in IMPORT.finditer(f.read_text(encoding="utf-8")):
+            module = m.group(1) or m.group(2)
+            if module != "app.sdk" and not module.startswith("app.sdk."):
+                offenders.append(f"{f.relative_to(GUIDE.parent)}: {module}")
+    assert offenders == []
