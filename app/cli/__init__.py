@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,9 +64,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run", *(argv or [])])
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader that went away (| head) is seen here, not at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+#: what a shell reports for a command killed by SIGPIPE (128 + 13)
+BROKEN_PIPE_EXIT = 141
+
+
+def _reader_went_away() -> int:
+    """Standard output was closed by its reader (``vigil journal show | head -1``): that is the
+    reader's choice, not an error, so exit quietly with the code a shell expects. stdout is
+    pointed at devnull so the interpreter's final flush cannot raise again (as the Python docs
+    on SIGPIPE recommend)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout has no file descriptor (embedded, captured)
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

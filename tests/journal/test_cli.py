@@ -112,3 +112,23 @@ def test_parse_since_forms() -> None:
     assert parse_since("90m", now=10_000.0) == 10_000.0 - 5400
     assert parse_since("1700000000") == 1_700_000_000.0
     assert parse_since("2026-01-01T00:00:00Z") == parse_since("2026-01-01T00:00") == 1767225600.0
+
+
+def _into_closed_pipe(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``vigil ARGS`` with stdout a pipe whose reader has already gone (``| head -0``):
+    every write fails with EPIPE, exactly what a reader that quits early causes."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, stdout=w,
+                              stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, **(env or {})})
+    finally:
+        os.close(w)
+    return proc.returncode, proc.stderr
+
+
+def test_show_into_a_reader_that_went_away_exits_quietly(data_dir: Path) -> None:
+    code, err = _into_closed_pipe("journal", "show", "--data-dir", str(data_dir))
+    assert code == 141, err  # 128 + SIGPIPE, what a shell expects
+    assert "Traceback" not in err and "BrokenPipe" not in err and err == ""

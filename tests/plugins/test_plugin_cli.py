@@ -126,3 +126,20 @@ def test_check_of_a_hanging_import_is_bounded(tmp_path, capsys, unique):
     )
     assert vigil(["plugins", "check", str(folder), "--timeout", "1.5"]) == 1
     assert "did not finish within 1.5 s" in capsys.readouterr().err
+
+
+def test_list_into_a_reader_that_went_away_exits_quietly(env):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    r, w = os.pipe()
+    os.close(r)  # `vigil plugins list --json | head -0`: the reader is gone before the first write
+    try:
+        proc = subprocess.run([sys.executable, "-m", "app", "plugins", "list", "--json"],
+                              cwd=Path(__file__).resolve().parents[2], stdout=w,
+                              stderr=subprocess.PIPE, text=True, timeout=60, env=dict(os.environ))
+    finally:
+        os.close(w)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
