@@ -174,6 +174,10 @@ def _note(args: argparse.Namespace) -> int:
     if not text:
         print("error: the note is empty", file=sys.stderr)
         return 2
+    actor = args.actor.strip()
+    if not actor:  # every journal event names who caused it; an empty name is no one
+        print("error: --actor is empty: give the name of who is writing the note", file=sys.stderr)
+        return 2
     jdir = resolve_data_dir(args.data_dir) / "journal"
     try:
         journal = Journal.open(jdir, passphrase=os.environ.get(PASSPHRASE_ENV))
@@ -181,8 +185,8 @@ def _note(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
-        journal.append("note", args.actor, {"text": text}, critical=True)
+        journal.append("note", actor, {"text": text}, critical=True)
     finally:
         journal.close()
-    print(f"note recorded in {jdir} as {args.actor}")
+    print(f"note recorded in {jdir} as {actor}")
     return 0

@@ -108,6 +108,14 @@ def test_note_is_refused_while_another_process_writes(data_dir: Path, capsys) ->
     assert "already open" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("actor", ["", "   "])
+def test_note_with_an_empty_actor_is_a_usage_error(data_dir: Path, capsys, actor: str) -> None:
+    before = len(read_events(data_dir / "journal"))
+    assert main(["journal", "note", "--data-dir", str(data_dir), "--actor", actor, "x"]) == 2
+    assert "--actor is empty" in capsys.readouterr().err
+    assert len(read_events(data_dir / "journal")) == before  # nothing written, not even app.start
+
+
 def test_parse_since_forms() -> None:
     assert parse_since("90m", now=10_000.0) == 10_000.0 - 5400
     assert parse_since("1700000000") == 1_700_000_000.0
