@@ -98,14 +98,22 @@ def test_frozen_self_test_passes_offscreen(run_frozen) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
-def test_frozen_workstation_window_renders(run_frozen, tmp_path: Path) -> None:
-    """The whole window, not just the self-test's plot: every UI module made it into the bundle."""
+def test_frozen_workstation_window_renders_and_keeps_data_in_the_user_folder(
+    run_frozen, bundle: Bundle, tmp_path: Path
+) -> None:
+    """The whole window, not just the self-test's plot: every UI module made it into the bundle.
+    Run without --data-dir or VIGIL_DATA_DIR, so data must go to the platform folder (XDG)."""
+    xdg = tmp_path / "xdg-data"
     shot = tmp_path / "window.png"
-    proc = run_frozen("run", "--screenshot", str(shot), "--after", "2", "--data-dir", str(tmp_path / "d"))
+    before = _bundle_files(bundle)
+    proc = run_frozen("run", "--screenshot", str(shot), "--after", "2",
+                      VIGIL_DATA_DIR=None, XDG_DATA_HOME=str(xdg))
     assert proc.returncode == 0, explain(proc)
     assert "Traceback" not in proc.stderr, proc.stderr
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000, len(data)
+    assert (xdg / "vigil" / "journal" / "journal.sqlite").is_file(), sorted(xdg.rglob("*"))
+    assert _bundle_files(bundle) == before
 
 
 def test_frozen_headless_run_writes_a_journal_that_verifies(
@@ -132,18 +140,6 @@ def test_frozen_headless_run_writes_a_journal_that_verifies(
     assert verify.returncode == 0, explain(verify)
 
     # data went to --data-dir only: the bundle is unchanged (no databases, no bytecode caches)
-    assert _bundle_files(bundle) == before
-
-
-def test_frozen_app_keeps_its_data_in_the_user_data_folder(
-    run_frozen, bundle: Bundle, tmp_path: Path
-) -> None:
-    """No --data-dir, no VIGIL_DATA_DIR: data goes to the platform folder (XDG on Linux)."""
-    xdg = tmp_path / "xdg-data"
-    before = _bundle_files(bundle)
-    proc = run_frozen("run", "--headless", "--duration", "2", VIGIL_DATA_DIR=None, XDG_DATA_HOME=str(xdg))
-    assert proc.returncode == 0, explain(proc)
-    assert (xdg / "vigil" / "journal" / "journal.sqlite").is_file(), sorted(xdg.rglob("*"))
     assert _bundle_files(bundle) == before
 
 
