@@ -22,13 +22,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plant", help="plant file (TOML); default: the built-in demo plant")
     p.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
     p.add_argument("--headless", action="store_true", help="run the core without a window")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=_positive, help="stop after this many seconds")
     p.add_argument("--faults", default="", help="demo simulator faults, e.g. cavitation@60,stuck_valve@30")
     p.add_argument("--seed", type=int, default=0, help="demo simulator seed")
     p.add_argument("--screenshot", help="save a PNG of the window after --after seconds, then exit")
     p.add_argument("--after", type=float, default=5.0, help="seconds before --screenshot")
     p.add_argument("--dark", action="store_true", help="start with the dark palette")
     p.set_defaults(func=run)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
 
 
 def make_core(args: argparse.Namespace):

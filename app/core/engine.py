@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -44,7 +45,9 @@ class Core:
         demo_faults: Sequence[str] = (),
         seed: int = 0,
         demo_interval_ms: int | None = None,
+        demo_speed: float = 1.0,
         plugins_enabled: bool = True,
+        journal_passphrase: str | None = None,
     ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +55,9 @@ class Core:
         self.demo_faults = list(demo_faults)
         self.seed = seed
         self.demo_interval_ms = demo_interval_ms
+        self.demo_speed = demo_speed
+        # a protected signing key is unlocked from the argument or VIGIL_JOURNAL_PASSPHRASE
+        self.journal_passphrase = journal_passphrase or os.environ.get("VIGIL_JOURNAL_PASSPHRASE") or None
         self.plugins_enabled = plugins_enabled
         self.session: Session | None = None
         self.simulator: Any = None
@@ -78,7 +84,7 @@ class Core:
     def start(self) -> None:
         from app.core.journal import Journal
 
-        self.journal = Journal.open(self.data_dir / "journal")
+        self.journal = Journal.open(self.data_dir / "journal", passphrase=self.journal_passphrase)
         try:
             self._start_services()
         except BaseException:
@@ -98,6 +104,7 @@ class Core:
             self.journal.append("config.refused", "system", {"source": err.source, "problems": err.problems})
         self._add_plugin_profiles()
         self.plant = self._discover_device_types(self._load_plant())
+        self._check_transports(self.plant)
         self.journal.append(
             "config.load",
             "system",
@@ -211,7 +218,7 @@ class Core:
         from app.sim.server import SimulatorThread, demo_plant_toml
 
         faults = parse_faults(self.demo_faults)
-        self.simulator = SimulatorThread(seed=self.seed, faults=faults)
+        self.simulator = SimulatorThread(seed=self.seed, faults=faults, speed=self.demo_speed)
         port = self.simulator.start()
         text = demo_plant_toml(port)
         if self.demo_interval_ms is not None:
@@ -222,6 +229,34 @@ class Core:
             "sim.start", "system", {"port": port, "seed": self.seed, "faults": self.demo_faults}
         )
         return parse_plant(text.encode(), "<demo plant>", self.library)
+
+    def _check_transports(self, plant: Plant) -> None:
+        """Refuse a plant whose devices name a transport no driver provides, naming device and
+        field, instead of polling it into a wall of BAD_CONFIG alarms."""
+        known = set(self.plugins.transports()) if self.plugins is not None else {"tcp", "rtu"}
+        problems = [
+            f"device '{d.name}' (devices[{i}]), field 'transport': no driver provides "
+            f"'{d.transport}' (available: {', '.join(sorted(known)) or 'none'})"
+            for i, d in enumerate(plant.devices)
+            if d.enabled and d.transport not in known
+        ]
+        if problems:
+            raise ConfigError(plant.path, problems)
+
+    def inject_fault(self, spec: str) -> Any:
+        """Demo plant only: schedule a simulator fault now (e.g. 'cavitation', 'dead:vitals+30'),
+        for training and tests. Journaled, so a fault seen in the plant is never a mystery."""
+        if self.simulator is None:
+            raise VigilError("faults can only be injected into the built-in demo plant")
+        from app.sim.faults import parse_fault
+
+        fault = parse_fault(spec)
+        applied = self.simulator.call(lambda sim: sim.model.add_fault(fault))
+        self.journal.append(
+            "sim.fault", self._session(None).user,
+            {"fault": spec, "device": applied.device, "start_s": applied.start_s},
+        )
+        return applied
 
     def _discover_device_types(self, plant: Plant) -> Plant:
         """Ask device-type plugins (e.g. SunSpec) for the register map of devices that need

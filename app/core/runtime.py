@@ -112,6 +112,20 @@ class _Job:
         self.blocks = blocks
         self.next_due = 0.0
 
+    @classmethod
+    def combined(cls, device: _Device, jobs: list[_Job]) -> _Job:
+        """A one-off job reading the blocks of several scan groups due at the same tick."""
+        job = cls.__new__(cls)
+        job.device = device
+        job.interval = min(j.interval for j in jobs)
+        job.blocks = [b for j in jobs for b in j.blocks]
+        job.next_due = jobs[0].next_due
+        return job
+
+
+#: scan groups of one device whose due times are this close are read as one scan
+_SAME_TICK_S = 0.001
+
 
 class _Device:
     def __init__(self, cfg: DeviceConfig, profile: Profile, latency_window: int) -> None:
@@ -366,14 +380,22 @@ class Runtime:
                     # woken by a write or a stop: go round
                     if link.writes or self._stopping or job.next_due > time.monotonic():
                         continue
-                await self._poll(link, job)
+                # every scan group of this device due at the same tick is read in one scan, so
+                # its samples share one timestamp (one poll cycle = one row for detectors)
+                due = job.next_due + _SAME_TICK_S
+                batch = [j for j in jobs if j.device is job.device and j.next_due <= due]
+                if len(batch) == 1:
+                    await self._poll(link, job)
+                else:
+                    await self._poll(link, _Job.combined(job.device, batch))
                 now = time.monotonic()
-                job.next_due += job.interval
-                if job.next_due <= now:
-                    missed = int((now - job.next_due) / job.interval) + 1
-                    job.next_due += missed * job.interval
-                    with self._lock:
-                        job.device.diag.overruns += missed
+                for j in batch:
+                    j.next_due += j.interval
+                    if j.next_due <= now:
+                        missed = int((now - j.next_due) / j.interval) + 1
+                        j.next_due += missed * j.interval
+                        with self._lock:
+                            j.device.diag.overruns += missed
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # a bug in a driver must not end polling of this link
@@ -497,6 +519,13 @@ class Runtime:
                 dev.latencies.append(latency)
             if dev.diag.state != "online":
                 self._set_state(dev, "online", dev.diag.last_error)
+        if len(job.blocks) > 1 and out:
+            # One scan, one timestamp: every sample of a device's scan carries the time the
+            # scan completed, so consumers (detector rows, trend cursors, CSV) can join the
+            # points of one poll exactly. Single-block scans already share theirs.
+            t_end = out[-1][3]
+            if out[0][3] != t_end:
+                out = [_tuple_new(Sample, (s[0], s[1], s[2], t_end)) for s in out]
         self._emit(out, dev)
         if good:
             link.failures = 0

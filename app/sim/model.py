@@ -473,6 +473,15 @@ class PlantModel:
         self._write_idx += 1
         self._apply_write(device, point, value)
 
+    def add_fault(self, spec: FaultSpec) -> FaultSpec:
+        """Schedule a fault while running (operator training, tests). A fault that would start
+        in the simulated past starts now instead, so replaying from zero stays exact."""
+        if spec.start_s < self.t:
+            spec = FaultSpec(spec.name, spec.device, self.t, spec.duration_s)
+        self.faults = (*self.faults, spec)
+        self._devices[spec.device].faults.append(spec)
+        return spec
+
     def device_state(self, device: str) -> str:
         """'ok', 'dead' (does not answer) or 'exception' (answers with exception responses)."""
         t = self.t
