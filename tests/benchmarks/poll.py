@@ -167,12 +167,13 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool) -> di
     tmp = tempfile.TemporaryDirectory(prefix="vigil-bench-")
     if with_historian:
         from app.core.historian import Historian
+        from app.core.historian.frames import Frame
 
         class TimedHistorian(Historian):
             def _write(self, conn, batches, *args):  # benchmark hook: age at commit
                 super()._write(conn, batches, *args)
-                now = time.time()
-                stored_ages.extend(now - b[0].t for b in batches if b)
+                now = time.time()  # a queued poll is a packed Frame, or a tuple of Samples
+                stored_ages.extend(now - (b.t if type(b) is Frame else b[0].t) for b in batches if b)
 
         hist = TimedHistorian(Path(tmp.name) / "historian.sqlite")
         hist.start()

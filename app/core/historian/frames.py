@@ -68,6 +68,16 @@ def pack_frame(batch: Sequence[Sample]) -> Frame | None:
     return Frame(tags, float(t), value, quality)
 
 
+def frame_samples(frame: Frame) -> list[Sample]:
+    """The frame as samples again (floats, None for NaN, integer quality codes): exactly what
+    per-sample rows would store for the original batch, since REAL holds floats and NaN as NULL."""
+    values = np.frombuffer(frame.value, dtype=VALUE_DTYPE).tolist()
+    return [
+        Sample(tag, None if v != v else v, q, frame.t)  # type: ignore[arg-type]
+        for tag, v, q in zip(frame.tags, values, frame.quality, strict=True)
+    ]
+
+
 def layout_is_valid(tags: tuple[str, ...]) -> bool:
     """A layout needs string tags, each once (a tag twice in one poll is not a column)."""
     return all(type(tag) is str for tag in tags) and len(set(tags)) == len(tags)
