@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import time
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -223,3 +224,22 @@ def test_a_version_1_file_is_read_and_upgraded(db_path: Path) -> None:
         h.on_samples(poll("old", 0, T0 + 1))
     s = HistorianReader(db_path).query(["old.x", "old.p03"])
     assert s["old.x"].value.tolist() == [1.0] and s["old.p03"].value.tolist() == [3.0]
+
+
+def test_an_idle_writer_wakes_for_the_first_queued_poll(db_path: Path) -> None:
+    """flush_interval_s is the longest a sample waits; the writer, asleep until its next
+    retention check (an hour here), must be woken when the queue stops being empty."""
+    h = Historian(db_path, flush_interval_s=0.05, batch_max=10**6, retention_check_s=3600)
+    h.start()
+    try:
+        h.on_samples(poll("d", 0, T0))
+        assert h.flush(5.0)  # now the queue is empty and the writer asleep
+        time.sleep(0.1)
+        h.on_samples(poll("d", 1, T0 + 1))
+        for _ in range(500):  # bounded wait for the writer, not a timing assertion
+            if h.stats().written > len(POINTS):
+                break
+            time.sleep(0.01)
+        assert h.stats().written == 2 * len(POINTS)  # committed without anyone calling flush()
+    finally:
+        h.close()

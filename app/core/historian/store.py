@@ -176,12 +176,16 @@ class Historian:
                 self._dropped += n
                 self._dropped_batches += 1
                 return
-            if not self._pending:
+            first = not self._pending
+            if first:
                 self._oldest_pending = time.monotonic()
             self._pending.append(item)
             self._pending_n += n
             self._accepted += n
-            if self._pending_n >= self.batch_max:
+            # wake the writer when the queue stops being empty (it may be sleeping until the next
+            # retention check and must start the flush_interval_s clock: without this a sample
+            # waited until batch_max filled, measured ~1 s at 50,000 samples/s) and when full
+            if first or self._pending_n >= self.batch_max:
                 self._cond.notify_all()
 
     @property
