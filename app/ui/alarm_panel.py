@@ -278,6 +278,31 @@ class ShelveDialog(QDialog):
         return time.time() + float(self.duration.currentData())
 
 
+class ReasonDialog(QDialog):
+    """A reason, required: taking an alarm out of service (or back) is recorded with why."""
+
+    def __init__(self, title: str, alarm_text: str, ok_text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("Why (required), e.g. transmitter replaced, work order 1234")
+        form = QFormLayout(self)
+        form.addRow(QLabel(alarm_text))
+        form.addRow("Reason", self.reason)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+        self.reason.textChanged.connect(self._check)
+        self._check()
+
+    def _check(self) -> None:
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.reason.text().strip()))
+
+
 class AlarmHistory(QWidget):
     """Search the alarm event history (runs on a worker; the table fills when it returns)."""
 
@@ -360,6 +385,7 @@ class AlarmPanel(QWidget):
     acknowledge_requested = Signal(list)  # alarm ids
     shelve_requested = Signal(str)  # alarm id
     unshelve_requested = Signal(str)
+    out_of_service_requested = Signal(str, bool)  # alarm id, True: take out / False: return
 
     def __init__(self, model: AlarmModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -388,6 +414,10 @@ class AlarmPanel(QWidget):
         self.ack_page_btn.setToolTip("Acknowledge every alarm visible in this list")
         self.shelve_btn = QPushButton("Shelve…")
         self.unshelve_btn = QPushButton("Unshelve")
+        self.oos_btn = QPushButton("Out of service…")
+        self.oos_btn.setToolTip("Take the selected alarm out of service (maintenance), with a reason")
+        self.in_service_btn = QPushButton("Return to service…")
+        self.in_service_btn.setToolTip("Return the selected out-of-service alarm to service")
         self.show_box = QComboBox()
         self.show_box.addItems(["Alarms needing attention", "Shelved / suppressed"])
         self.show_box.currentIndexChanged.connect(lambda i: self._set_suppressed(i == 1))
@@ -395,12 +425,22 @@ class AlarmPanel(QWidget):
         self.ack_page_btn.clicked.connect(self._ack_page)
         self.shelve_btn.clicked.connect(self._shelve_selected)
         self.unshelve_btn.clicked.connect(self._unshelve_selected)
+        self.oos_btn.clicked.connect(lambda: self._oos_selected(True))
+        self.in_service_btn.clicked.connect(lambda: self._oos_selected(False))
         self.unshelve_btn.setVisible(False)
+        self.in_service_btn.setVisible(False)
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(self.show_box)
         bar.addStretch(1)
-        for b in (self.ack_btn, self.ack_page_btn, self.shelve_btn, self.unshelve_btn):
+        for b in (
+            self.ack_btn,
+            self.ack_page_btn,
+            self.shelve_btn,
+            self.oos_btn,
+            self.unshelve_btn,
+            self.in_service_btn,
+        ):
             bar.addWidget(b)
         current = QWidget()
         cl = QVBoxLayout(current)
@@ -420,7 +460,9 @@ class AlarmPanel(QWidget):
         self.ack_btn.setVisible(not on)
         self.ack_page_btn.setVisible(not on)
         self.shelve_btn.setVisible(not on)
+        self.oos_btn.setVisible(not on)
         self.unshelve_btn.setVisible(on)
+        self.in_service_btn.setVisible(on)
 
     def selected_ids(self) -> list[str]:
         rows = self.view.selectionModel().selectedRows()
@@ -448,6 +490,11 @@ class AlarmPanel(QWidget):
     def _unshelve_selected(self) -> None:
         for i in self.selected_ids():
             self.unshelve_requested.emit(i)
+
+    def _oos_selected(self, on: bool) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            self.out_of_service_requested.emit(ids[0], on)
 
     def select(self, alarm_id: str) -> bool:
         for r in range(self.proxy.rowCount()):

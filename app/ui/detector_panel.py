@@ -7,6 +7,7 @@ glance; the bar takes an alarm colour only while the detector is over its thresh
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,24 @@ from app.ui.formatting import format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 
 RunAsync = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], Any]
+
+
+def finite(x: Any) -> float | None:
+    """A number worth drawing: None for missing, NaN (untrained) or infinite values."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def score_text(score: Any, threshold: Any) -> str:
+    """'score 0.42 / threshold 1.00 (42 %)': how close to alarming, in words as well as the bar."""
+    s, t = finite(score), finite(threshold)
+    if t is None:
+        return "not trained"
+    if s is None:
+        return f"no score yet / threshold {format_value(t, 3)}"
+    pct = f" ({100.0 * s / t:.0f} %)" if t > 0 else ""
+    return f"score {format_value(s, 3)} / threshold {format_value(t, 3)}{pct}"
 
 
 def _field(obj: Any, *names: str, default: Any = None) -> Any:
@@ -48,8 +67,10 @@ class ScoreBar(QWidget):
         self.setMinimumSize(120, 14)
 
     def set_values(self, score: float | None, threshold: float | None) -> None:
-        self.score, self.threshold = score, threshold
-        self.update()
+        score, threshold = finite(score), finite(threshold)
+        if (score, threshold) != (self.score, self.threshold):
+            self.score, self.threshold = score, threshold
+            self.update()
 
     def paintEvent(self, _event: Any) -> None:
         s = self.scheme
@@ -58,7 +79,7 @@ class ScoreBar(QWidget):
         p.setPen(QPen(QColor(s.border)))
         p.setBrush(QColor(s.base))
         p.drawRect(r)
-        if self.score is not None and self.threshold:
+        if self.score is not None and self.threshold is not None and self.threshold > 0:
             frac = max(0.0, min(1.0, self.score / (2.0 * self.threshold)))
             over = self.score > self.threshold
             p.setPen(Qt.PenStyle.NoPen)
@@ -149,7 +170,9 @@ class DetectorPanel(QWidget):
             state = _field(g, "state", default=None)
             trained = _field(g, "trained", default=True)
             bar.set_values(score, thr)
-            value.setText(f"{format_value(score, 3)} / {format_value(thr, 3)}" if trained else "not trained")
+            text = score_text(score, thr) if trained else "not trained"
+            if value.text() != text:
+                value.setText(text)
             expl = _field(g, "explanation", "last_explanation", default=None)
             when = _field(g, "last_anomaly_at", "last_anomaly", default=None)
             parts = []

@@ -18,15 +18,14 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,18 +33,23 @@ from PySide6.QtWidgets import (
 from app import __version__
 from app.core.model import Sample
 from app.ui import alarm_fields as af
-from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ShelveDialog
+from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog, ShelveDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
 from app.ui.device_tree import DeviceTree, device_state
 from app.ui.formatting import format_value
+from app.ui.idle import parse_idle_lock_s
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
+from app.ui.problems import PluginsDialog, ProblemsDialog, ProblemsIndicator, collect_problems
+from app.ui.role_gate import refusal_tip
+from app.ui.session_ui import SessionController, describe
 from app.ui.setpoint_dialog import SetpointDialog
 from app.ui.settings import UiSettings
 from app.ui.tag_table import TagTable, TagTableModel, rows_from_plant
 from app.ui.tasks import TaskRunner
 from app.ui.trend import TrendWidget
+from app.ui.users_dialog import UsersDialog
 
 LAYOUT_VERSION = 1
 
@@ -74,24 +78,6 @@ def stale_limits(plant: Any) -> dict[str, float]:
     return out
 
 
-class LoginDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Log in")
-        self.name = QLineEdit()
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        form = QFormLayout(self)
-        form.addRow("User", self.name)
-        form.addRow("Password", self.password)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-
 class MainWindow(QMainWindow):
     def __init__(self, core: Any, *, dark: bool = False, settings_path: Path | None = None):
         super().__init__()
@@ -108,6 +94,11 @@ class MainWindow(QMainWindow):
         self.tasks = TaskRunner(self)
         self.bridge = CoreBridge(core, self)
         self.messages: list[str] = []  # every message shown to the operator (tests read it)
+        idle_lock_s, idle_problem = parse_idle_lock_s(self.settings.get("idle_lock_s"))
+        self.settings.set("idle_lock_s", idle_lock_s)  # the file documents the setting
+        self.accounts = SessionController(core, self.tasks, self, idle_lock_s=idle_lock_s, parent=self)
+        self.gate = self.accounts.gate
+        self.users_dialog: UsersDialog | None = None
         self._points = {
             f"{d.name}.{p.name}": p for d in self.plant.devices for p in self.plant.profiles[d.name].points
         }
@@ -171,7 +162,19 @@ class MainWindow(QMainWindow):
 
         # -- status bar: communication health, always visible -------------------------------
         self.comm_label = QLabel("devices: waiting")
-        self.user_label = QLabel("")
+        # who is at the console; its menu logs in, hands over or logs out
+        self.user_button = QToolButton()
+        self.user_button.setObjectName("user")
+        self.user_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.user_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        user_menu = QMenu(self.user_button)
+        user_menu.addAction(self.accounts.act_login)
+        user_menu.addAction(self.accounts.act_switch)
+        user_menu.addAction(self.accounts.act_logout)
+        self.user_button.setMenu(user_menu)
+        self.user_label = self.user_button  # older name, kept for callers
+        self.problems = ProblemsIndicator()
+        self.problems.open_requested.connect(self.open_problems)
         self.drop_label = QLabel("")
         self.drop_label.setVisible(False)
         self.clock_label = QLabel("")
@@ -181,12 +184,27 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.addWidget(self.comm_label)
         sb.addWidget(self.message_label, 1)
+        sb.addPermanentWidget(self.problems)
         sb.addPermanentWidget(self.drop_label)
-        sb.addPermanentWidget(self.user_label)
+        sb.addPermanentWidget(self.user_button)
         sb.addPermanentWidget(self.clock_label)
-        self._update_user()
 
         self._build_menus()
+        for control, permission in (
+            (self.alarm_panel.ack_btn, "alarm.acknowledge"),
+            (self.alarm_panel.ack_page_btn, "alarm.acknowledge"),
+            (self.alarm_panel.shelve_btn, "alarm.shelve"),
+            (self.alarm_panel.unshelve_btn, "alarm.shelve"),
+            (self.alarm_panel.oos_btn, "alarm.out_of_service"),
+            (self.alarm_panel.in_service_btn, "alarm.out_of_service"),
+            (self.detectors.learn_btn, "detector.train"),
+            (self.act_users, "user.manage"),
+        ):
+            self.gate.add(control, permission)
+        self.accounts.changed.connect(self._session_changed)
+        self.accounts.message.connect(self.show_message)
+        self._session_changed(self.accounts.session)
+        self._refresh_problems()
 
         # -- wiring -------------------------------------------------------------------------
         self.bridge.samples.connect(self._on_samples)
@@ -199,6 +217,7 @@ class MainWindow(QMainWindow):
         self.alarm_panel.acknowledge_requested.connect(self.acknowledge)
         self.alarm_panel.shelve_requested.connect(self._shelve_dialog)
         self.alarm_panel.unshelve_requested.connect(self.unshelve)
+        self.alarm_panel.out_of_service_requested.connect(self._out_of_service_dialog)
         self.alarm_panel.history.search_requested.connect(self._search_alarm_history)
         self.banner.clicked.connect(lambda: (self.docks["alarms"].show(), self.docks["alarms"].raise_()))
         self.detectors.learn_requested.connect(self.learn_normal)
@@ -221,6 +240,12 @@ class MainWindow(QMainWindow):
         self._slow.start()
         if self.settings.problem:
             self.show_message(self.settings.problem)
+        if idle_problem:
+            self.show_message(idle_problem)
+        if self.accounts.first_start():
+            self.show_message(
+                "No user account exists yet: File → Create administrator… (view only until then)"
+            )
         self.apply_scheme(self.scheme)
         self.bridge.start()
 
@@ -241,8 +266,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m_file = mb.addMenu("&File")
-        self.act_login = m_file.addAction("Log in…", self._login)
-        self.act_logout = m_file.addAction("Log out", self._logout)
+        self.act_login = self.accounts.act_login
+        self.act_switch = self.accounts.act_switch
+        self.act_logout = self.accounts.act_logout
+        for act in (self.act_login, self.act_switch, self.act_logout):
+            m_file.addAction(act)
         m_file.addSeparator()
         m_file.addAction("Save trend setup…", self._save_trend_dialog)
         m_file.addAction("Load trend setup…", self._load_trend_dialog)
@@ -275,7 +303,15 @@ class MainWindow(QMainWindow):
         m_trend.addAction(self.act_select)
         m_trend.addAction("Remove all pens", self.trend.clear_pens)
 
+        m_admin = mb.addMenu("&Administration")
+        self.act_users = m_admin.addAction("Users…", self.open_users)
+        self.act_users.setToolTip("Add accounts, disable or enable them, reset passwords")
+        m_admin.setToolTipsVisible(True)
+
         m_help = mb.addMenu("&Help")
+        m_help.addAction("Plugins…", self.open_plugins)
+        m_help.addAction("Configuration problems…", self.open_problems)
+        m_help.addSeparator()
         m_help.addAction("About Vigil", self.about)
 
     # ------------------------------------------------------------------ live data
@@ -327,6 +363,16 @@ class MainWindow(QMainWindow):
     def _each_second(self) -> None:
         self.clock_label.setText(time.strftime("%Y-%m-%d %H:%M:%S"))
         self._refresh_detectors()
+        self.accounts.sync()
+        self._refresh_problems()
+
+    def _refresh_problems(self) -> None:
+        try:
+            problems = collect_problems(self.core)
+        except Exception as e:  # a broken plugin host must not take the status bar with it
+            self.show_message(f"could not list configuration problems: {e}")
+            return
+        self.problems.show_problems(problems)
 
     def _refresh_detectors(self) -> None:
         if self.docks["detectors"].isVisible():
@@ -404,8 +450,11 @@ class MainWindow(QMainWindow):
                     "state": ("ANOMALY" if g.alarm else "normal")
                     + f" · {g.detector} · {g.rows_scored} rows scored"
                     + (f" · {g.errors} errors: {g.last_error}" if g.errors else ""),
-                    "explanation": getattr(alarm, "explanation", None) if alarm is not None else None,
-                    "last_anomaly_at": getattr(alarm, "activated_at", None) if alarm is not None else None,
+                    # the engine's own record first (it survives the alarm clearing), else the alarm's
+                    "explanation": getattr(g, "explanation", "")
+                    or (getattr(alarm, "explanation", None) if alarm is not None else None),
+                    "last_anomaly_at": getattr(g, "last_anomaly_at", None)
+                    or (getattr(alarm, "activated_at", None) if alarm is not None else None),
                 }
             )
         return out
@@ -419,12 +468,21 @@ class MainWindow(QMainWindow):
         return getattr(self.core, "session", None)
 
     def _update_user(self) -> None:
-        s = self._session()
-        if s is None:
-            self.user_label.setText("not logged in — view only")
-        else:
-            role = getattr(s.role, "label", str(s.role))
-            self.user_label.setText(f"{s.user} ({role})")
+        """Bring the screen in step with ``core.session`` (also after a change made elsewhere)."""
+        self.accounts.sync()
+        self._session_changed(self._session())
+
+    def _session_changed(self, session: Any) -> None:
+        text = describe(session)
+        if session is None and self.accounts.first_start():
+            text = "no accounts yet — view only"
+        self.user_button.setText(text)
+        self.user_button.setToolTip("Log in, switch user (shift handover) or log out")
+        ok = self.gate.allows("setpoint.write")
+        why = "" if ok else refusal_tip(session, "setpoint.write")
+        self.tags.set_write_permission(ok, why)
+        for dlg in self._open_setpoints:
+            dlg.set_permission(ok, why)
 
     def acknowledge(self, alarm_ids: list[str]) -> None:
         try:
@@ -459,6 +517,53 @@ class MainWindow(QMainWindow):
         except Exception as e:
             self.show_message(f"unshelve refused: {e}")
 
+    def _out_of_service_dialog(self, alarm_id: str, on: bool) -> None:
+        v = self.alarm_model.by_id(alarm_id)
+        text = f"{alarm_id}: {af.message(v)}" if v is not None else alarm_id
+        if on:
+            title, ok = "Take alarm out of service", "Out of service"
+        else:
+            title, ok = "Return alarm to service", "Return"
+        dlg = ReasonDialog(title, text, ok, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.set_out_of_service(alarm_id, on, dlg.reason.text().strip())
+
+    def set_out_of_service(self, alarm_id: str, on: bool, reason: str) -> None:
+        what = "out of service" if on else "return to service"
+        try:
+            self.core.set_out_of_service(alarm_id, on, reason)
+        except Exception as e:
+            self.show_message(f"{what} refused: {e}")
+            return
+        self.show_message(f"{alarm_id}: {what} ({reason})")
+
+    # ------------------------------------------------------------------ dialogs
+    def open_users(self) -> UsersDialog | None:
+        """Administrators only: the button is greyed out for others, and the core refuses
+        every change from a session without the role anyway."""
+        if not self.gate.allows("user.manage"):
+            self.show_message(f"Users: {refusal_tip(self._session(), 'user.manage')}")
+            return None
+        if self.users_dialog is None:
+            self.users_dialog = UsersDialog(self.core, self.tasks.submit, self)
+            self.users_dialog.finished.connect(lambda _=0: setattr(self, "users_dialog", None))
+            self.users_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.users_dialog.show()
+        self.users_dialog.raise_()
+        return self.users_dialog
+
+    def open_plugins(self) -> PluginsDialog:
+        dlg = PluginsDialog(self.core, self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def open_problems(self) -> ProblemsDialog:
+        dlg = ProblemsDialog(collect_problems(self.core), self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
     def _search_alarm_history(self, q: dict[str, Any]) -> None:
         from app.core.alarms.types import AlarmQuery
 
@@ -490,6 +595,8 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self._open_setpoints.append(dlg)
+        ok = self.gate.allows("setpoint.write")
+        dlg.set_permission(ok, "" if ok else refusal_tip(self._session(), "setpoint.write"))
         dlg.finished.connect(
             lambda _=0, d=dlg: self._open_setpoints.remove(d) if d in self._open_setpoints else None
         )
@@ -514,7 +621,7 @@ class MainWindow(QMainWindow):
             return self.core.train_detector(group, t0, t1)
 
         def done(info: Any) -> None:
-            self.detectors.learn_btn.setEnabled(True)
+            self.gate.refresh(self.detectors.learn_btn)
             tags = ", ".join(getattr(info, "tags", []) or [])
             self.detectors.message.setText(
                 f"learned normal for '{group}' ({getattr(info, 'detector', '?')}, "
@@ -524,24 +631,10 @@ class MainWindow(QMainWindow):
             self.detectors.refresh()
 
         def failed(message: str) -> None:
-            self.detectors.learn_btn.setEnabled(True)
+            self.gate.refresh(self.detectors.learn_btn)
             self.detectors.message.setText(f"learn normal failed: {message}")
 
         self.tasks.submit(learn, done, failed)
-
-    def _login(self) -> None:
-        dlg = LoginDialog(self)
-        if dlg.exec() != QDialog.DialogCode.Accepted:
-            return
-        try:
-            self.core.login(dlg.name.text().strip(), dlg.password.text())
-        except Exception as e:
-            self.show_message(f"login refused: {e}")
-        self._update_user()
-
-    def _logout(self) -> None:
-        self.core.logout()
-        self._update_user()
 
     def _save_trend_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save trend setup", "trend.json", "Trend setup (*.json)")
@@ -652,6 +745,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and wait for workers, so nothing touches the core after it stops."""
         self.bridge.stop()
+        self.accounts.stop()
         self._slow.stop()
         self.trend._timer.stop()
         self.tasks.wait(10_000)

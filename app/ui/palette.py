@@ -36,6 +36,9 @@ class Scheme:
     alarm: dict[str, str]  # priority -> fill colour
     alarm_text: dict[str, str]  # priority -> text colour on that fill
     pens: tuple[str, ...]
+    #: configuration problems (a plugin or profile missing): amber, used as a thin edge only, so
+    #: it is never read as an alarm fill
+    notice: str = "#b7791f"
 
     def qcolor(self, name: str) -> QColor:
         return QColor(getattr(self, name))
@@ -114,6 +117,7 @@ DARK = Scheme(
     bad_quality_text="#ffffff",
     alarm={"urgent": "#e0203a", "high": "#f08c00", "medium": "#e8c80a", "low": "#2f8fd0"},
     alarm_text=_ALARM_TEXT,
+    notice="#c99a3a",
     pens=(
         "#8fb0e0",
         "#80c0a8",
@@ -157,6 +161,11 @@ QFrame#banner {{ background: {s.panel}; border-bottom: 1px solid {s.border}; }}
 QLabel#commBad {{ background: {s.bad_quality}; color: {s.bad_quality_text}; padding: 0px 6px; }}
 QLabel#flood {{ background: {s.alarm["high"]}; color: {s.alarm_text["high"]}; padding: 1px 6px; }}
 QLabel#verifyBad {{ background: {s.alarm["urgent"]}; color: {s.alarm_text["urgent"]}; padding: 1px 6px; }}
+QPushButton#problems {{ color: {s.text}; background: transparent; border: 1px solid {s.notice};
+    border-left: 6px solid {s.notice}; padding: 0px 8px; margin: 1px 4px; }}
+QPushButton#problems:hover {{ background: {s.base}; }}
+QToolButton#user {{ color: {s.text}; padding: 0px 6px; border: 0px; }}
+QToolButton#user:hover {{ background: {s.base}; }}
 QTabWidget::pane {{ border: 1px solid {s.border}; }}
 QToolBar {{ background: {s.panel}; border: 0px; border-bottom: 1px solid {s.border}; padding: 0px; }}
 """

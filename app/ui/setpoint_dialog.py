@@ -64,6 +64,9 @@ class SetpointDialog(QDialog):
         self.hi: float | None = point.max
         self.pending: Any = None
         self.result: Any = None
+        #: set by the main window from the session; the core checks again when writing
+        self.allowed = True
+        self.refusal = ""
 
         self.current = QLabel("—")
         self.current.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -176,9 +179,18 @@ class SetpointDialog(QDialog):
     def _validate(self, *_: Any) -> bool:
         self._reset_confirm()
         _, problem = self.parsed_value()
+        if problem is None and not self.allowed:
+            problem = f"Writing is not allowed: {self.refusal}"
         self.problem.setText(problem or "")
         self.write_btn.setEnabled(problem is None)
         return problem is None
+
+    def set_permission(self, allowed: bool, refusal: str = "") -> None:
+        """Grey out writing for a session without the permission (view stays useful)."""
+        self.allowed, self.refusal = allowed, refusal
+        if not allowed and self.pending is not None:
+            self._reset_confirm()
+        self._validate()
 
     # -- write: two clicks, then off the GUI thread ---------------------------------------------
     def _write_clicked(self) -> None:

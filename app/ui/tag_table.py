@@ -289,6 +289,10 @@ class TagTable(QWidget):
     def __init__(self, model: TagTableModel, parent: QWidget | None = None):
         super().__init__(parent)
         self.model = model
+        #: whether the session at the console may write setpoints, and if not, why (the core
+        #: checks again on every write; this only greys out the menu entry)
+        self.can_write = False
+        self.write_refusal = ""
         self.proxy = TagFilterProxy(self)
         self.proxy.setSourceModel(model)
         self.search = QLineEdit(placeholderText="Filter tags (name, description, unit)…")
@@ -349,6 +353,9 @@ class TagTable(QWidget):
         else:
             self.trend_requested.emit(r.tag)
 
+    def set_write_permission(self, allowed: bool, refusal: str = "") -> None:
+        self.can_write, self.write_refusal = allowed, refusal
+
     def _context_menu(self, pos: Any) -> None:
         index = self.view.indexAt(pos)
         if not index.isValid():
@@ -359,7 +366,9 @@ class TagTable(QWidget):
         act_trend.triggered.connect(lambda: self.trend_requested.emit(r.tag))
         menu.addAction(act_trend)
         act_sp = QAction("Write setpoint…", menu)
-        act_sp.setEnabled(r.writable)
+        act_sp.setEnabled(r.writable and self.can_write)
+        if r.writable and not self.can_write:
+            act_sp.setText(f"Write setpoint… ({self.write_refusal})")
         act_sp.triggered.connect(lambda: self.setpoint_requested.emit(r.tag))
         menu.addAction(act_sp)
         menu.popup(self.view.viewport().mapToGlobal(pos))
