@@ -34,6 +34,7 @@ from app.plugin_host.guard import (
 from app.plugin_host.loader import fingerprint, import_object
 from app.plugin_host.records import PluginRecord, PluginState, Source
 from app.sdk import API_VERSION
+from app.sdk.detector import DetectorError
 from app.sdk.driver import LinkConfig
 
 _UNSET: Any = object()
@@ -222,7 +223,11 @@ class PluginHost:
 
     def detector_factory(self, name: str) -> Callable[..., Any]:
         """``make(**params) -> Detector``; construction runs with the call budget and the result
-        is checked to have ``fit``, ``score`` and ``get_state``."""
+        is checked to have ``fit``, ``score`` and ``get_state``.
+
+        A factory refusing its parameters with the SDK's `DetectorError` ("alpha must be in
+        (0, 1]") is the caller's mistake, not the plugin's: that error is passed on as it is and
+        the plugin stays in service. Anything else it raises disables the plugin."""
         rec, factory = self._resolve_callable("detector", name)
 
         def make(**params: Any) -> Any:
@@ -232,6 +237,10 @@ class PluginHost:
                 )
                 _check_methods(det, ("fit", "score", "get_state"), f"detector factory '{name}'")
             except PluginFault as e:
+                if isinstance(e.__cause__, DetectorError):
+                    msg = str(e.__cause__)
+                    named = msg if msg.startswith(name) else f"detector '{name}': {msg}"
+                    raise DetectorError(named) from None
                 self._fail(rec, e)
                 raise PluginUnavailable(f"detector '{name}': plugin '{rec.id}' {e}") from None
             return det

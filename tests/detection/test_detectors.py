@@ -3,6 +3,8 @@ names the tag, refuses unusable history with a message."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,20 @@ def test_latch_debounces_holds_and_clears_once_per_episode() -> None:
 def test_top_tags_drops_noise_and_handles_no_signal() -> None:
     assert top_tags(np.array([0.0, 9.0, 0.5, 6.0]), TAGS) == ["dev.pressure", "dev.vibration"]
     assert top_tags(np.zeros(4), TAGS) == []
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_parameter_has_a_range_and_bad_values_are_refused_by_name(name: str) -> None:
+    """A value outside its range must be refused when the detector is made, naming the
+    parameter and the allowed values, not fail later inside numpy (alpha=-5 gave a LinAlgError)."""
+    cls = detector_class(name)
+    assert set(cls.rules) == set(cls.defaults)  # no parameter escapes validation
+    cls(**cls.defaults)  # the shipped defaults are valid
+    for bad in ({"alpha": -5}, {"alpha": 0}, {"alpha": "abc"}, {"alpha": ""}, {"alpha": float("nan")},
+                {"margin": 0}, {"on_rows": 0}, {"on_rows": 2.5}, {"use_diff": "yes"},
+                {"threshold_quantile": 1.5}, {"min_rows": True}):
+        (param, value), = bad.items()
+        expected = rf"parameter '{param}' must be .*, got {re.escape(repr(value))}"
+        with pytest.raises(DetectorError, match=expected):
+            cls(**bad)
+    cls(alpha=1, on_rows=2.0, use_diff=False)  # JSON-ish values inside the range are fine

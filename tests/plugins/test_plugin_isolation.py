@@ -389,3 +389,25 @@ def test_fail_reported_by_a_caller_disables_the_owner(tmp_path, unique, plugin_h
     assert "owned" not in host.detector_names() and host.owner("detector", "owned") is None
     event = journal_events(plugin_journal, "plugin.disabled")[-1]
     assert event.body["plugin"] == owner and "NaN" in event.body["reason"] and event.critical
+
+
+def test_a_factory_refusing_its_parameters_keeps_the_plugin_in_service(tmp_path, unique, plugin_host):
+    """DetectorError from a factory means the caller's parameters are wrong (the SDK's way to
+    say so): the caller gets that message, and the plugin is not disabled for everyone."""
+    from app.sdk import DetectorError
+
+    source = (
+        "from app.sdk import DetectorError\n"
+        + DETECTOR_SOURCE.format(name="picky").replace(
+            "        self.k = float(k)\n",
+            "        if not isinstance(k, (int, float)) or k <= 0:\n"
+            "            raise DetectorError(f'k must be a number > 0, got {k!r}')\n"
+            "        self.k = float(k)\n")
+    )
+    host = plugin_host(_detector_plugin(tmp_path, unique, "picky", source, factory="mod:ZShift"),
+                       call_budget_s=5.0)
+    make = host.detector_factory("picky")
+    with pytest.raises(DetectorError, match=r"detector 'picky': k must be a number > 0, got -1"):
+        make(k=-1)
+    assert host.record(f"acme.picky{unique}").state is PluginState.LOADED
+    assert make(k=2.0).k == 2.0  # still in service

@@ -17,6 +17,7 @@ from app.sdk.detector import (
     state_params,
 )
 from vigil_detectors.features import CausalFeatures
+from vigil_detectors.params import FRACTION, Param, check_params
 
 
 class FeatureDetector:
@@ -45,11 +46,23 @@ class FeatureDetector:
         "min_hold_rows": 0,
     }
 
+    #: the allowed values of every parameter in ``defaults`` (subclasses add theirs)
+    rules: ClassVar[dict[str, Param]] = {
+        "alpha": FRACTION,
+        "use_diff": Param(bool),
+        "slow_autocorr": Param(float, 0.0, 1.0),
+        "slow_alpha": FRACTION,
+        "threshold_quantile": FRACTION,
+        "margin": Param(float, 0.0, lo_open=True),
+        "min_rows": Param(int, 2),
+        "on_rows": Param(int, 1),
+        "off_rows": Param(int, 1),
+        "clear_ratio": FRACTION,
+        "min_hold_rows": Param(int, 0),
+    }
+
     def __init__(self, **params: Any):
-        unknown = set(params) - set(self.defaults)
-        if unknown:
-            raise DetectorError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
-                                f"known: {sorted(self.defaults)}")
+        check_params(self.name, params, self.rules)
         self.params: dict[str, Any] = {**self.defaults, **params}
         self._tags: list[str] = []
         self._threshold = float("nan")

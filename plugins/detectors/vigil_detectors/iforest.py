@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from vigil_detectors.base import FeatureDetector
+from vigil_detectors.params import Param
 
 
 class IsolationForestDetector(FeatureDetector):
@@ -35,6 +36,14 @@ class IsolationForestDetector(FeatureDetector):
         "margin": 6.0,
         "range_weight": 0.1,
         "range_tolerance": 1.0,  # training std beyond the range that still counts as in range
+    }
+    rules: ClassVar[dict[str, Param]] = {
+        **FeatureDetector.rules,
+        "n_estimators": Param(int, 1, 10_000),
+        "max_samples": Param(int, 2),
+        "seed": Param(int, 0, 2**32 - 1),
+        "range_weight": Param(float, 0.0),
+        "range_tolerance": Param(float, 0.0),
     }
 
     def _fit_model(self, features: np.ndarray) -> None:

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vigil_detectors.base import FeatureDetector
+from vigil_detectors.params import FRACTION, Param
 
 
 class PcaT2QDetector(FeatureDetector):
@@ -27,6 +28,11 @@ class PcaT2QDetector(FeatureDetector):
         "off_rows": 20,
         "explained": 0.9,
         "limit_quantile": 0.99,
+    }
+    rules: ClassVar[dict[str, Param]] = {
+        **FeatureDetector.rules,
+        "explained": FRACTION,
+        "limit_quantile": FRACTION,
     }
 
     def _fit_model(self, features: np.ndarray) -> None:
