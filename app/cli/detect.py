@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.core.errors import VigilError
-from app.sdk.detector import DetectorError
+from app.sdk.detector import DetectorError, DetectorState
 
 MODELS_DIR = "models"
 
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("csv", metavar="IN.csv")
     _model_args(r)
     r.add_argument("--out", required=True, metavar="OUT.csv")
+    _data_dir_arg(r)
     r.set_defaults(func=_replay)
 
     t = dsub.add_parser(
@@ -83,25 +86,42 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _host() -> Any:
+def _host(args: argparse.Namespace) -> Any:
+    """The plugin host as the workstation would see it: with the data dir's disabled-plugins
+    list (a disabled plugin is never imported). A missing data dir is not created: nothing is
+    disabled then. A data dir that is a file is refused (DataDirError)."""
+    from app.core.paths import DataDirError, resolve_data_dir
     from app.plugin_host import PluginHost
 
-    host = PluginHost()
-    host.discover()
-    return host
-
-
-def _detector_class(name: str) -> type:
-    from app.plugin_host import PluginUnavailable
-
-    host = _host()
-    if name not in host.detector_names():
-        known = ", ".join(host.detector_names()) or "none"
-        raise DetectorError(f"unknown detector {name!r} (available: {known})")
     try:
-        return host.detector_class(name)
-    except PluginUnavailable as e:
-        raise DetectorError(str(e)) from None
+        data_dir: Path | None = resolve_data_dir(args.data_dir, create=False)
+    except DataDirError as e:
+        if not e.missing:
+            raise
+        data_dir = None
+    return PluginHost(data_dir=data_dir)
+
+
+def _detector_factory(args: argparse.Namespace) -> Any:
+    """The host's guarded factory for ``--detector``: construction runs with a time budget and
+    the result is checked to be a detector; a plugin that fails is disabled with a reason, and
+    the CLI gets a `PluginUnavailable` (a VigilError) instead of a traceback."""
+    host = _host(args)
+    if host.disabled.problem:
+        print(f"warning: {host.disabled.problem}", file=sys.stderr)
+    # unknown, disabled or failed: PluginUnavailable says which, and why
+    return host.detector_factory(args.detector)
+
+
+def _plugin_call(what: str, fn: Any, *a: Any, **kw: Any) -> Any:
+    """Run detector (plugin) code; anything but the SDK's DetectorError becomes one that names
+    the detector, so a plugin that raises gives a message, not a traceback."""
+    try:
+        return fn(*a, **kw)
+    except (DetectorError, VigilError):
+        raise
+    except Exception as e:  # plugin code: any exception is the plugin's fault, reported by name
+        raise DetectorError(f"detector {what!r} failed: {type(e).__name__}: {e}") from None
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -124,7 +144,12 @@ def _ignore(text: str) -> list[str]:
 # ------------------------------------------------------------------------------------- list
 
 def _list(args: argparse.Namespace) -> int:
-    host = _host()
+    from app.core.paths import DataDirError
+
+    try:
+        host = _host(args)
+    except DataDirError as e:
+        return _fail(str(e))
     print("detectors:")
     for name in host.detector_names():
         try:
@@ -143,9 +168,13 @@ def _list(args: argparse.Namespace) -> int:
 def _list_models(args: argparse.Namespace) -> None:
     from app.core.detection.provenance import journaled_model_hashes
     from app.core.detection.store import ModelError, decode_model, sha256_bytes
-    from app.core.paths import resolve_data_dir
+    from app.core.paths import DataDirError, resolve_data_dir
 
-    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        data_dir = resolve_data_dir(args.data_dir, create=False)  # listing must not create it
+    except DataDirError as e:
+        print(f"models: {e}")
+        return
     db = data_dir / "journal" / "journal.sqlite"
     vouched = journaled_model_hashes(db) if db.exists() else set()
     files = sorted((data_dir / MODELS_DIR).glob("*.npz"))
@@ -170,9 +199,9 @@ def _replay(args: argparse.Namespace) -> int:
     out_path = Path(args.out)
     tmp = out_path.with_name(out_path.name + ".tmp")
     try:
-        cls = _detector_class(args.detector)
-        det = cls(**_params(args.set))
+        params = _params(args.set)
         table = read_table(Path(args.csv), sep=args.sep, time_col=args.time_col, ignore=_ignore(args.ignore))
+        det = _GuardedDetector(args.detector, _detector_factory(args)(**params))
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["time", "score", "alarm", "top_tags"])
@@ -204,26 +233,75 @@ def _train(args: argparse.Namespace) -> int:
         return _fail("give either IN.csv or --device (with --from/--to), not both or neither")
     try:
         data_dir = resolve_data_dir(args.data_dir)
-        cls = _detector_class(args.detector)
+        make = _detector_factory(args)
         params = _params(args.set)
-        cls(**params)  # refuse unknown parameters before opening the journal
+        make(**params)  # refuse bad parameters (or a broken plugin) before opening the journal
         rows, tags, window, group = _training_data(args, data_dir)
         journal = Journal.open(data_dir / "journal")
     except (VigilError, DetectorError, OSError) as e:
         return _fail(str(e))
+
+    def guarded(**p: Any) -> Any:
+        return _GuardedDetector(args.detector, make(**p))
+
     engine = DetectionEngine(on_anomaly=_no_alarms, provenance=JournalProvenance(journal),
-                             models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: cls)
+                             models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: guarded)
     try:
         info = engine.learn_rows(group, tags, rows, detector=args.detector, params=params,
                                  window=window, actor=_actor())
     except (VigilError, DetectorError) as e:
-        return _fail(str(e))
+        source = args.csv or f"device {args.device!r}"
+        return _fail(f"{source}: cannot train on {len(rows)} rows: {e}")
     finally:
         engine.close()
         journal.close()
     print(f"trained {info.detector} for {info.group!r} on {len(rows)} rows of {len(tags)} tags; "
           f"threshold {info.threshold:.4g}\n  model  {info.path}\n  sha256 {info.sha256} (journaled)")
     return 0
+
+
+class _GuardedDetector:
+    """A detector whose ``fit``/``score``/``get_state`` report any exception from plugin code as
+    a DetectorError naming the detector (the CLI runs them on its own thread, outside the live
+    engine's containment)."""
+
+    def __init__(self, name: str, inner: Any):
+        self.name = name
+        self.inner = inner
+
+    @property
+    def tags(self) -> list[str]:
+        return _plugin_call(self.name, lambda: list(self.inner.tags))
+
+    @property
+    def threshold(self) -> float:
+        return _plugin_call(self.name, lambda: float(self.inner.threshold))
+
+    def fit(self, history: Any, tags: Any) -> None:
+        _plugin_call(self.name, self.inner.fit, history, tags)
+
+    def score(self, batch: Any) -> Any:
+        result = _plugin_call(self.name, self.inner.score, batch)
+        n = len(batch)
+        try:
+            ok = (np.shape(result.score) == (n,)
+                  and np.ndim(result.contributions) == 2 and len(result.contributions) == n)
+        except Exception:  # an object whose attributes raise is garbage too
+            ok = False
+        if not ok:
+            raise DetectorError(f"detector {self.name!r} failed: score() returned "
+                                f"{type(result).__name__}, not Scores for {n} rows")
+        return result
+
+    def reset(self) -> None:
+        _plugin_call(self.name, self.inner.reset)
+
+    def get_state(self) -> Any:
+        state = _plugin_call(self.name, self.inner.get_state)
+        if not isinstance(state, DetectorState):
+            raise DetectorError(f"detector {self.name!r} failed: get_state() returned "
+                                f"{type(state).__name__}, not DetectorState")
+        return state
 
 
 def _no_alarms(*_args: Any, **_kw: Any) -> None:

@@ -54,7 +54,7 @@ def test_replay_refuses_bad_input_with_messages(tmp_path: Path, capsys) -> None:
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
     write_csv(src, plant_rows(100))
     cases = [
-        (["--detector", "nope"], "unknown detector 'nope'"),
+        (["--detector", "nope"], "no plugin provides detector 'nope'"),
         (["--detector", "pca_t2q", "--time-col", "when"], "no time column 'when'"),
         (["--detector", "pca_t2q", "--ignore", "label"], "unknown column(s): label"),
         (["--detector", "pca_t2q", "--train-rows", "100"], "--train-rows must be between 1 and 99"),
@@ -90,3 +90,137 @@ def test_train_journals_the_model_and_list_shows_it_vouched(tmp_path: Path, caps
     model.write_bytes(model.read_bytes() + b"\0")
     assert main(["detect", "list", "--models", "--data-dir", str(data)]) == 0
     assert "NOT IN JOURNAL" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ robustness (audit findings)
+
+def _user_plugin(root: Path, name: str, body: str) -> str:
+    """A user plugin ``acme.<name>`` whose detector ``<name>`` is ``make`` in ``body``; importing
+    it touches ``imported.txt`` so a test can tell whether its code ever ran."""
+    pkg = root / name / f"acme_{name}"
+    pkg.mkdir(parents=True)
+    (root / name / "plugin.toml").write_text(
+        f'[plugin]\nid = "acme.{name}"\nname = "x"\nversion = "0.1.0"\napi = "1.0"\n\n'
+        f'[[detectors]]\nname = "{name}"\nfactory = "acme_{name}:make"\n', encoding="utf-8")
+    marker = root / name / "imported.txt"
+    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'a').close()\n{body}", encoding="utf-8")
+    return name
+
+
+@pytest.fixture
+def user_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "user-plugins"
+    root.mkdir()
+    monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(root))
+    monkeypatch.delenv("VIGIL_NO_PLUGINS", raising=False)
+    return root
+
+
+def test_a_factory_returning_garbage_is_contained_and_disable_is_honoured(
+    tmp_path: Path, user_plugins: Path, capsys
+) -> None:
+    import uuid
+
+    name = _user_plugin(user_plugins, f"forty{uuid.uuid4().hex[:6]}", "def make(**kw):\n    return 42\n")
+    src, out, data = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "data"
+    write_csv(src, plant_rows(100))
+    replay = ["detect", "replay", str(src), "--detector", name, "--train-rows", "50", "--out", str(out),
+              "--sep", ";", "--ignore", "anomaly,changepoint", "--data-dir", str(data)]
+    assert main(replay) == 2
+    err = capsys.readouterr().err
+    assert f"detector factory '{name}' returned a int lacking fit, score, get_state" in err
+    assert "Traceback" not in err and not out.exists()
+
+    (user_plugins / name / "imported.txt").unlink()
+    assert main(["plugins", "disable", f"acme.{name}", "--data-dir", str(data)]) == 0
+    capsys.readouterr()
+    for cmd in (replay, ["detect", "train", str(src), "--detector", name, "--sep", ";",
+                         "--ignore", "anomaly,changepoint", "--data-dir", str(data)]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err
+        assert f"plugin 'acme.{name}' is disabled" in err and "Traceback" not in err
+    assert not (user_plugins / name / "imported.txt").exists()  # a disabled plugin is never imported
+
+
+def test_a_detector_raising_in_fit_is_a_message(tmp_path: Path, user_plugins: Path, capsys) -> None:
+    import uuid
+
+    name = _user_plugin(user_plugins, f"raiser{uuid.uuid4().hex[:6]}", (
+        "class D:\n"
+        "    def fit(self, h, t):\n        raise ZeroDivisionError('oops')\n"
+        "    def score(self, b):\n        pass\n"
+        "    def get_state(self):\n        pass\n"
+        "def make(**kw):\n    return D()\n"))
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_csv(src, plant_rows(100))
+    assert main(["detect", "replay", str(src), "--detector", name, "--train-rows", "50", "--out", str(out),
+                 "--sep", ";", "--ignore", "anomaly,changepoint", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"detector '{name}' failed: ZeroDivisionError: oops" in err and "Traceback" not in err
+
+
+def test_csv_faults_are_named_with_file_and_place(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "good.csv"
+    write_csv(good, plant_rows(60), sep=",")
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(b"time,temp\xe9rature\n1,2\n")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("time,a,b\n")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("time,a,b\n1,2,3\n2,3\n")
+    text = tmp_path / "text.csv"
+    text.write_text("time,a,b\n1,2,3\n2,high,3\n")
+    cases = [
+        (latin, [], f"{latin}: not UTF-8 text (line 1, byte offset 9: 0xe9)"),
+        (binary, [], f"{binary}: "),
+        (header_only, [], f"{header_only}: no data rows below the header"),
+        (ragged, [], f"{ragged}: line 3: 2 fields, header has 3"),
+        (text, [], f"{text}: line 3, column 'a': 'high' is not a number"),
+        (good, ["--time-col", "stamp"], f"{good}: no time column 'stamp'"),
+        (good, ["--train-rows", "61"], f"{good}: --train-rows must be between 1 and 59"),
+        (good, ["--train-rows", "5"], f"{good}: cannot train on the first 5 rows: need at least 30 rows"),
+    ]
+    for path, extra, message in cases:
+        for cmd in ("replay", "train"):
+            args = ["detect", cmd, str(path), "--detector", "robust_z", "--train-rows", "50",
+                    "--data-dir", str(tmp_path / "data"), *extra]
+            if cmd == "replay":
+                args += ["--out", str(tmp_path / "out.csv")]
+            elif "--train-rows" in extra and path is good:
+                continue  # train's own range check is covered below
+            assert main(args) == 2, (cmd, path.name)
+            err = capsys.readouterr().err
+            assert message in err and "Traceback" not in err, (cmd, err)
+    assert main(["detect", "train", str(good), "--detector", "robust_z", "--train-rows", "61",
+                 "--data-dir", str(tmp_path / "data")]) == 2
+    assert f"{good}: --train-rows must be between 1 and 60" in capsys.readouterr().err
+    assert main(["detect", "train", str(good), "--detector", "robust_z", "--train-rows", "5",
+                 "--data-dir", str(tmp_path / "data")]) == 2
+    assert f"{good}: cannot train on 5 rows: need at least 30 rows" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ('alpha="abc"', "parameter 'alpha' must be a number in (0, 1], got 'abc'"),
+    ("alpha=", "parameter 'alpha' must be a number in (0, 1], got ''"),
+    ("alpha=-5", "parameter 'alpha' must be a number in (0, 1], got -5"),
+    ("on_rows=1.5", "parameter 'on_rows' must be a whole number >= 1, got 1.5"),
+    ("use_diff=1", "parameter 'use_diff' must be true or false, got 1"),
+    ("explained=0", "parameter 'explained' must be a number in (0, 1], got 0"),
+    ("bogus=1", "unknown parameter(s) ['bogus']"),
+])
+def test_bad_detector_parameters_are_refused_by_name(tmp_path: Path, setting: str, message: str,
+                                                     capsys) -> None:
+    src, data = tmp_path / "in.csv", tmp_path / "data"
+    write_csv(src, plant_rows(100), sep=",")
+    for cmd in ("replay", "train"):
+        args = ["detect", cmd, str(src), "--detector", "pca_t2q", "--train-rows", "50",
+                "--ignore", "anomaly,changepoint", "--set", setting, "--data-dir", str(data)]
+        if cmd == "replay":
+            args += ["--out", str(tmp_path / "out.csv")]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (data / "journal").exists()  # refused before the journal was opened
+    assert not (tmp_path / "out.csv").exists()

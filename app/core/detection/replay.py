@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from app.core.errors import VigilError
-from app.sdk.detector import AlarmLatch, Detector, top_tags
+from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
 
 LIVE_BATCH_ROWS = 10
 
@@ -41,50 +42,78 @@ def read_table(path: Path, *, sep: str = ",", time_col: str | None = None,
         fh = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed by the with below
     except OSError as e:
         raise CsvError(f"{path}: cannot open ({e.strerror or e})") from None
-    with fh:
-        reader = csv.reader(fh, delimiter=sep)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise CsvError(f"{path}: empty file") from None
-        except csv.Error as e:
-            raise CsvError(f"{path}: line 1: {e}") from None
-        if len(header) < 2:
-            raise CsvError(f"{path}: line 1: found {len(header)} column(s) with separator {sep!r}; "
-                           "wrong --sep?")
-        tcol = header[0] if time_col is None else time_col
-        if tcol not in header:
-            raise CsvError(f"{path}: no time column {tcol!r} (columns: {', '.join(header)})")
-        missing = [c for c in ignore if c not in header]
-        if missing:
-            raise CsvError(f"{path}: --ignore names unknown column(s): {', '.join(missing)}")
-        ti = header.index(tcol)
-        cols = [i for i, h in enumerate(header) if i != ti and h not in ignore]
-        times: list[str] = []
-        rows: list[list[float]] = []
-        try:
-            for line_no, rec in enumerate(reader, start=2):
-                if not rec or all(not c.strip() for c in rec):
-                    continue
-                if len(rec) != len(header):
-                    raise CsvError(f"{path}: line {line_no}: {len(rec)} fields, header has {len(header)}")
-                row = []
-                for i in cols:
-                    cell = rec[i].strip()
-                    if cell == "":
-                        row.append(math.nan)
-                        continue
-                    try:
-                        row.append(float(cell))
-                    except ValueError:
-                        raise CsvError(f"{path}: line {line_no}, column {header[i]!r}: "
-                                       f"{cell[:30]!r} is not a number") from None
-                times.append(rec[ti])
-                rows.append(row)
-        except csv.Error as e:
-            raise CsvError(f"{path}: line {reader.line_num}: {e}") from None
+    try:
+        with fh:
+            times, rows, header, cols = _read_rows(fh, path, sep, time_col, ignore)
+    except UnicodeDecodeError:
+        raise CsvError(f"{path}: not UTF-8 text{_where_not_utf8(path)}; save it as UTF-8 CSV "
+                       "(e.g. 'iconv -f latin1 -t utf-8')") from None
+    if not rows:
+        raise CsvError(f"{path}: no data rows below the header")
     values = np.array(rows, dtype=float).reshape(len(rows), len(cols))
     return Table(Path(path), times, [header[i] for i in cols], values)
+
+
+def _read_rows(fh: Any, path: Path, sep: str, time_col: str | None,
+               ignore: Sequence[str]) -> tuple[list[str], list[list[float]], list[str], list[int]]:
+    reader = csv.reader(fh, delimiter=sep)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise CsvError(f"{path}: empty file") from None
+    except csv.Error as e:
+        raise CsvError(f"{path}: line 1: {e}") from None
+    if len(header) < 2:
+        raise CsvError(f"{path}: line 1: found {len(header)} column(s) with separator {sep!r}; "
+                       "wrong --sep?")
+    tcol = header[0] if time_col is None else time_col
+    if tcol not in header:
+        raise CsvError(f"{path}: no time column {tcol!r} (columns: {', '.join(header)})")
+    missing = [c for c in ignore if c not in header]
+    if missing:
+        raise CsvError(f"{path}: --ignore names unknown column(s): {', '.join(missing)}")
+    ti = header.index(tcol)
+    cols = [i for i, h in enumerate(header) if i != ti and h not in ignore]
+    times: list[str] = []
+    rows: list[list[float]] = []
+    try:
+        for line_no, rec in enumerate(reader, start=2):
+            if not rec or all(not c.strip() for c in rec):
+                continue
+            if len(rec) != len(header):
+                raise CsvError(f"{path}: line {line_no}: {len(rec)} fields, header has {len(header)}")
+            row = []
+            for i in cols:
+                cell = rec[i].strip()
+                if cell == "":
+                    row.append(math.nan)
+                    continue
+                try:
+                    row.append(float(cell))
+                except ValueError:
+                    raise CsvError(f"{path}: line {line_no}, column {header[i]!r}: "
+                                   f"{cell[:30]!r} is not a number") from None
+            times.append(rec[ti])
+            rows.append(row)
+    except csv.Error as e:
+        raise CsvError(f"{path}: line {reader.line_num}: {e}") from None
+    return times, rows, header, cols
+
+
+def _where_not_utf8(path: Path) -> str:
+    """" (line N, byte offset K: 0xXX)" for the first byte that is not UTF-8. The decoder's own
+    error only knows its position in a read block, so look again at the file's bytes (the
+    first 64 MiB: enough to name the place in any file a person would fix by hand)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(64 * 1024 * 1024)
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f" (line {line}, byte offset {e.start}: 0x{data[e.start]:02x})"
+    except OSError:
+        pass
+    return ""
 
 
 @dataclass
@@ -105,7 +134,10 @@ def replay(det: Detector, table: Table, train_rows: int,
     if not 0 < train_rows < len(table.values):
         raise CsvError(f"{table.path}: --train-rows must be between 1 and {len(table.values) - 1} "
                        f"(the file has {len(table.values)} data rows)")
-    det.fit(table.values[:train_rows], table.tags)
+    try:
+        det.fit(table.values[:train_rows], table.tags)
+    except DetectorError as e:  # e.g. too few rows for this detector: say which file and rows
+        raise CsvError(f"{table.path}: cannot train on the first {train_rows} rows: {e}") from None
     state = det.get_state()
     latch = AlarmLatch.for_state(state)
     thr = state.threshold if state.threshold > 0 else 1.0
