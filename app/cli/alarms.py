@@ -14,6 +14,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from app.core.alarms import (
@@ -29,7 +30,7 @@ from app.core.alarms import (
 )
 from app.core.alarms.kpis import kpis_from_records
 from app.core.alarms.store import read_kpi_inputs
-from app.core.paths import resolve_data_dir
+from app.core.paths import DataDirError, resolve_data_dir
 
 STATE_FILE = "alarms.sqlite"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -125,11 +126,17 @@ _HISTORY_COLUMNS = ["time", "seq", "alarm_id", "priority", "event", "from_state"
                     "value", "limit", "actor", "detail"]
 
 
+def _state_path(args: argparse.Namespace) -> Path:
+    """``alarms.sqlite`` in an existing data dir; these commands only read, so a missing data
+    dir is reported (DataDirError), never created."""
+    return resolve_data_dir(args.data_dir, create=False) / STATE_FILE
+
+
 def _list(args: argparse.Namespace) -> int:
-    path = resolve_data_dir(args.data_dir) / STATE_FILE
     try:
+        path = _state_path(args)
         rows = read_states(path)
-    except StoreError as e:
+    except (StoreError, DataDirError) as e:
         print(f"vigil alarms list: {e}", file=sys.stderr)
         return 1
     if not args.all:
@@ -168,12 +175,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    path = resolve_data_dir(args.data_dir) / STATE_FILE
     q = AlarmQuery(since=args.since, until=args.until, tag=args.tag, priority=args.priority,
                    state=args.state, actor=args.actor, limit=max(1, args.limit))
     try:
+        path = _state_path(args)
         events = query_events(path, q)
-    except StoreError as e:
+    except (StoreError, DataDirError) as e:
         print(f"vigil alarms history: {e}", file=sys.stderr)
         return 1
     if args.json:
@@ -198,12 +205,12 @@ def _check(args: argparse.Namespace) -> int:
     1: they do not (each difference listed); 2: something cannot be read."""
     from app.core.journal import JournalError, read_events
 
-    data_dir = resolve_data_dir(args.data_dir)
-    path = data_dir / STATE_FILE
     try:
+        path = _state_path(args)
+        data_dir = path.parent
         events = read_events(data_dir / "journal", kind="alarm.transition")
         table = {r["id"]: str(r.get("state")) for r in read_states(path)}
-    except (JournalError, StoreError) as e:
+    except (JournalError, StoreError, DataDirError) as e:
         print(f"vigil alarms check: {e}", file=sys.stderr)
         return 2
     replay = replay_transitions((e.seq, e.kind, e.body) for e in events)
@@ -223,7 +230,6 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _kpis(args: argparse.Namespace) -> int:
-    path = resolve_data_dir(args.data_dir) / STATE_FILE
     now = time.time()
     try:
         window_s = now - parse_when(args.window, now=now)
@@ -235,8 +241,9 @@ def _kpis(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        path = _state_path(args)
         activations, states, first_t = read_kpi_inputs(path, now - window_s)
-    except StoreError as e:
+    except (StoreError, DataDirError) as e:
         print(f"vigil alarms kpis: {e}", file=sys.stderr)
         return 1
     active = {r["id"]: float(r["active_since"]) for r in states

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.core.historian import HistorianError, HistorianReader, export_csv, iso_utc
-from app.core.paths import resolve_data_dir
+from app.core.paths import DataDirError, resolve_data_dir
 
 HISTORIAN_FILE = "historian.sqlite"
 
@@ -74,11 +74,16 @@ def parse_time(text: str) -> float:
 
 
 def _historian_path(args: argparse.Namespace) -> Path:
-    return resolve_data_dir(args.data_dir) / HISTORIAN_FILE
+    """Both commands only read: a missing data dir is reported, never created."""
+    return resolve_data_dir(args.data_dir, create=False) / HISTORIAN_FILE
 
 
 def _export(args: argparse.Namespace) -> int:
-    db = _historian_path(args)
+    try:
+        db = _historian_path(args)
+    except DataDirError as e:
+        print(str(e), file=sys.stderr)
+        return 1
     if args.t_from is not None and args.t_to is not None and args.t_from > args.t_to:
         print(f"--from ({iso_utc(args.t_from)}) is after --to ({iso_utc(args.t_to)})", file=sys.stderr)
         return 2
@@ -105,10 +110,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _tags(args: argparse.Namespace) -> int:
-    db = _historian_path(args)
     try:
+        db = _historian_path(args)
         infos = HistorianReader(db).tag_info()
-    except HistorianError as e:
+    except (HistorianError, DataDirError) as e:
         print(str(e), file=sys.stderr)
         return 1
     if not infos:

@@ -19,11 +19,12 @@ from app.core.errors import VigilError
 from app.core.journal import (
     Journal,
     JournalError,
+    VerifyResult,
     export_head,
     read_events,
     verify,
 )
-from app.core.paths import default_data_dir, resolve_data_dir
+from app.core.paths import DataDirError, resolve_data_dir
 
 PASSPHRASE_ENV = "VIGIL_JOURNAL_PASSPHRASE"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -75,13 +76,16 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _journal_dir(args: argparse.Namespace) -> Path:
-    """The journal folder, without creating anything: reading must not leave traces."""
-    base = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-    return base / "journal"
+    """The journal folder, without creating anything: reading must not leave traces.
+    Raises DataDirError when the data dir is missing or not a folder."""
+    return resolve_data_dir(args.data_dir, create=False) / "journal"
 
 
 def _verify(args: argparse.Namespace) -> int:
-    result = verify(_journal_dir(args), pubkey=args.pubkey, anchors=args.anchors)
+    try:
+        result = verify(_journal_dir(args), pubkey=args.pubkey, anchors=args.anchors)
+    except DataDirError as e:  # nothing to read: the "unreadable" status scripts expect
+        result = VerifyResult("corrupt", str(e))
     if args.json:
         print(json.dumps(result.to_dict(), sort_keys=True))
         return result.exit_code
@@ -103,7 +107,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _export_head(args: argparse.Namespace) -> int:
     try:
         head = export_head(_journal_dir(args))
-    except JournalError as e:
+    except (JournalError, DataDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
     line = json.dumps(head, sort_keys=True)
@@ -154,7 +158,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         events = read_events(_journal_dir(args), kind=args.kind, since=since, limit=args.limit,
                              newest_first=args.limit is not None)
-    except JournalError as e:
+    except (JournalError, DataDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
     if args.limit is not None:
@@ -178,8 +182,8 @@ def _note(args: argparse.Namespace) -> int:
     if not actor:  # every journal event names who caused it; an empty name is no one
         print("error: --actor is empty: give the name of who is writing the note", file=sys.stderr)
         return 2
-    jdir = resolve_data_dir(args.data_dir) / "journal"
     try:
+        jdir = resolve_data_dir(args.data_dir) / "journal"
         journal = Journal.open(jdir, passphrase=os.environ.get(PASSPHRASE_ENV))
     except VigilError as e:
         print(f"error: {e}", file=sys.stderr)

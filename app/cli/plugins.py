@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import VigilError
-from app.core.paths import resolve_data_dir
+from app.core.paths import DataDirError, resolve_data_dir
+
+_DATA_DIR_HELP = "data folder (default: VIGIL_DATA_DIR or the user data dir)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plugins", help="list, check, enable and disable plugins")
-    p.add_argument("--data-dir", help="data folder (default: VIGIL_DATA_DIR or the user data dir)")
+    # accepted before the sub-command (the old place) and after it (where every other command
+    # takes it); SUPPRESS keeps the sub-parser from overwriting a value given before it
+    p.add_argument("--data-dir", help=_DATA_DIR_HELP)
     ps = p.add_subparsers(dest="plugins_cmd", required=True)
     ls = ps.add_parser("list", help="every plugin found: id, version, source, state, reason")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    _data_dir_arg(ls)
     ls.set_defaults(func=_list)
     ck = ps.add_parser("check", help="validate a plugin folder without installing or loading it")
     ck.add_argument("path", help="the plugin folder (holding plugin.toml)")
@@ -33,20 +38,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     ck.set_defaults(func=_check)
     en = ps.add_parser("enable", help="re-enable a plugin (from the next start)")
     en.add_argument("id")
+    _data_dir_arg(en)
     en.set_defaults(func=_set_enabled, enabled=True)
     di = ps.add_parser("disable", help="disable a plugin: it is not imported from the next start")
     di.add_argument("id")
+    _data_dir_arg(di)
     di.set_defaults(func=_set_enabled, enabled=False)
 
 
-def _host(args: argparse.Namespace, journal: Any = None) -> Any:
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help=_DATA_DIR_HELP)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"vigil plugins: {message}", file=sys.stderr)
+    return code
+
+
+def _host(args: argparse.Namespace, journal: Any = None, data_dir: Path | None = None) -> Any:
     from app.plugin_host import PluginHost
 
-    return PluginHost(data_dir=resolve_data_dir(args.data_dir), journal=journal)
+    return PluginHost(data_dir=data_dir, journal=journal)
 
 
 def _list(args: argparse.Namespace) -> int:
-    host = _host(args)
+    try:
+        data_dir: Path | None = resolve_data_dir(args.data_dir, create=False)
+    except DataDirError as e:
+        if not e.missing:
+            return _fail(str(e))
+        # listing only reads: without a data dir nothing is disabled, and nothing is created
+        print(f"note: {e}; no plugin is disabled", file=sys.stderr)
+        data_dir = None
+    host = _host(args, data_dir=data_dir)
     records = host.records()
     if args.json:
         print(json.dumps([r.as_dict() for r in records], indent=2))
@@ -98,7 +122,10 @@ def _check(args: argparse.Namespace) -> int:
 
 def _set_enabled(args: argparse.Namespace) -> int:
     journal = None
-    data_dir = resolve_data_dir(args.data_dir)
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+    except DataDirError as e:
+        return _fail(str(e))
     try:
         from app.cli._common import open_journal
 
@@ -106,7 +133,7 @@ def _set_enabled(args: argparse.Namespace) -> int:
     except Exception as e:  # the change is still made; say that it went unjournaled
         print(f"warning: journal unavailable ({e}); the change is not journaled", file=sys.stderr)
     try:
-        host = _host(args, journal)
+        host = _host(args, journal, data_dir)
         known = {r.id for r in host.records()}
         if args.id not in known and args.enabled is False:
             print(f"note: no installed plugin has id '{args.id}'; it is disabled anyway", file=sys.stderr)

@@ -12,7 +12,19 @@ from pathlib import Path
 
 import platformdirs
 
+from app.core.errors import VigilError
+
 APP_NAME = "vigil"
+
+
+class DataDirError(VigilError):
+    """The data folder cannot be used: it is a file, cannot be created, or (for a command that
+    only reads) does not exist yet. The message names the folder; ``missing`` is True only in
+    the last case (a reader may then go on without data, e.g. list plugins with none disabled)."""
+
+    def __init__(self, message: str, *, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
 
 
 def resource_root() -> Path:
@@ -42,10 +54,27 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def resolve_data_dir(cli_value: str | os.PathLike[str] | None) -> Path:
-    """``--data-dir`` wins, then ``VIGIL_DATA_DIR``, then the platform default. Created if missing."""
+def resolve_data_dir(cli_value: str | os.PathLike[str] | None, *, create: bool = True) -> Path:
+    """``--data-dir`` wins, then ``VIGIL_DATA_DIR``, then the platform default.
+
+    ``create=True`` (commands that record: run, train, notes, user admin) makes the folder if
+    missing. ``create=False`` is for commands that only read: looking must leave no trace, so a
+    missing folder is a `DataDirError` ("no Vigil data in ...") instead of a new empty folder
+    that would make the next typo in ``--data-dir`` look like a fresh, empty plant.
+    Raises `DataDirError` too when the path exists but is not a folder.
+    """
     path = Path(cli_value).expanduser() if cli_value else default_data_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"data dir {path} is not a folder")
+    if not create:
+        if not path.is_dir():
+            raise DataDirError(f"no Vigil data in {path} (the folder does not exist; check "
+                               "--data-dir / VIGIL_DATA_DIR)", missing=True)
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent is a file, no permission, read-only medium
+        raise DataDirError(f"data dir {path}: cannot create it ({e.strerror or e})") from None
     return path
 
 

@@ -134,6 +134,7 @@ def test_list_into_a_reader_that_went_away_exits_quietly(env):
     import sys
     from pathlib import Path
 
+    (env[0] / "data").mkdir()
     r, w = os.pipe()
     os.close(r)  # `vigil plugins list --json | head -0`: the reader is gone before the first write
     try:
@@ -143,3 +144,24 @@ def test_list_into_a_reader_that_went_away_exits_quietly(env):
     finally:
         os.close(w)
     assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
+def test_data_dir_is_accepted_after_the_sub_command_and_before_it(env, capsys, monkeypatch):
+    tmp, unique = env
+    monkeypatch.delenv("VIGIL_DATA_DIR")
+    after, before = tmp / "after", tmp / "before"
+    plugin = f"acme.good{unique}"
+    assert vigil(["plugins", "disable", plugin, "--data-dir", str(after)]) == 0
+    assert json.loads((after / "plugins.json").read_text())["disabled"] == [plugin]
+    capsys.readouterr()
+    assert vigil(["plugins", "list", "--json", "--data-dir", str(after)]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[plugin]["state"] == "disabled"
+    assert vigil(["plugins", "enable", plugin, "--data-dir", str(after)]) == 0
+    assert json.loads((after / "plugins.json").read_text())["disabled"] == []
+    # the old place, before the sub-command, still works
+    assert vigil(["plugins", "--data-dir", str(before), "disable", plugin]) == 0
+    assert json.loads((before / "plugins.json").read_text())["disabled"] == [plugin]
+    capsys.readouterr()
+    assert vigil(["plugins", "--data-dir", str(before), "list", "--json"]) == 0
+    assert {r["id"]: r for r in json.loads(capsys.readouterr().out)}[plugin]["state"] == "disabled"
