@@ -82,6 +82,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
         PYTHON=sys.executable,
         VIGIL_BUILD_DIR=str(base / "build"),
         VIGIL_DIST_DIR=str(base / "dist"),
+        # PyInstaller's own cache too: build.sh passes --clean, which empties the cache folder,
+        # and must not pull it from under a developer's build running at the same time
+        PYINSTALLER_CONFIG_DIR=str(base / "pyinstaller-cache"),
     )
     try:
         proc = subprocess.run(
