@@ -28,7 +28,7 @@ from app.core.alarms import (
     read_states,
     replay_transitions,
 )
-from app.core.alarms.kpis import kpis_from_records
+from app.core.alarms.kpis import FLOOD_WINDOW_S, kpis_from_records
 from app.core.alarms.store import read_kpi_inputs
 from app.core.paths import DataDirError, resolve_data_dir
 
@@ -242,7 +242,8 @@ def _kpis(args: argparse.Namespace) -> int:
         return 2
     try:
         path = _state_path(args)
-        activations, states, first_t = read_kpi_inputs(path, now - window_s)
+        # from one flood window earlier: a flood already under way when the window opens counts
+        activations, states, first_t = read_kpi_inputs(path, now - window_s - FLOOD_WINDOW_S)
     except (StoreError, DataDirError) as e:
         print(f"vigil alarms kpis: {e}", file=sys.stderr)
         return 1
@@ -255,6 +256,10 @@ def _kpis(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"alarm KPIs over the last {args.window} ({path})")
+    if k["observed_s"] < window_s - 1.0:
+        print(f"  note: alarms recorded only since {_fmt_t(k['observed_from'])} UTC "
+              f"({_age(k['observed_s'])} of the {args.window}); every figure is over the whole "
+              f"{args.window}")
     print(f"  new alarms: {k['activations']}   last 10 min: {k['alarms_last_10min']}   "
           f"average per 10 min: {k['alarms_per_10min_avg']}")
     print(f"  floods (>10 new alarms in 10 min): {k['floods']}   time in flood: "
@@ -270,6 +275,17 @@ def _kpis(args: argparse.Namespace) -> int:
         for item in items:  # type: ignore[attr-defined]
             print("    " + fmt.format(**item))
     return 0
+
+
+def _age(seconds: float) -> str:
+    """A duration the way --window is written: 45 s, 6 min, 3.5 h, 2 d."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _write_csv(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:

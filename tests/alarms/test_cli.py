@@ -128,3 +128,29 @@ def test_check_vouches_for_an_honest_table_and_names_an_edited_row(data_dir: Pat
     out = capsys.readouterr().out
     assert "tank.overflow:STATE: journal says unack_active, state table says normal" in out
     assert main(["alarms", "check", "--data-dir", str(data_dir / "nowhere")]) == 2
+
+
+def test_kpis_are_consistent_with_the_stated_window_when_records_are_young(tmp_path: Path, capsys) -> None:
+    """The audit's case: a data dir that has recorded alarms for a few minutes, KPIs asked over
+    24 h. Every figure must be over the 24 h: the average per 10 min cannot exceed the number of
+    new alarms, and the time in flood is a share of the 24 h."""
+    import time
+
+    clock = Clock(time.time() - 400)
+    r = Rig(tmp_path, clock)
+    for i in range(17):  # 17 new alarms in under 6 minutes: a flood
+        r.engine.set_anomaly(f"det{i}", True, tag_or_device="tank")
+        clock.advance(20)
+    r.close()
+    assert main(["alarms", "kpis", "--data-dir", str(tmp_path), "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)
+    day = 24 * 3600.0
+    assert k["activations"] == 17 and k["floods"] == 1
+    assert k["alarms_per_10min_avg"] == pytest.approx(17 / 144, abs=1e-3)
+    assert k["alarms_per_10min_avg"] <= k["activations"]
+    assert 0 < k["time_in_flood_s"] <= k["observed_s"] < 600
+    assert k["time_in_flood_pct"] == pytest.approx(100 * k["time_in_flood_s"] / day, abs=1e-3)
+    assert main(["alarms", "kpis", "--data-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "new alarms: 17" in text and "average per 10 min: 0.118" in text
+    assert "note: alarms recorded only since" in text and "of the 24h" in text

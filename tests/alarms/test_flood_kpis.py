@@ -85,3 +85,35 @@ def test_history_filters(rig: Rig) -> None:
     assert rig.engine.history(AlarmQuery(until=t_mid - 1, tag="tank2")) == []
     first = rig.engine.history(AlarmQuery(alarm_id="tank.level:HIHI"))[0]
     assert first["value"] == 95.0 and first["limit"] == 90.0 and first["actor"] == "system"
+
+
+def test_every_kpi_is_over_the_stated_window_even_when_records_are_younger() -> None:
+    """The audit saw "over the last 24h: 17 new alarms, average per 10 min 26.4, time in flood
+    99.35 %": the average and the percentage were over the 6 minutes recorded, not the stated
+    24 h. Over the stated window the average can never exceed the total."""
+    start = 1_750_000_000.0
+    st = AlarmStatistics(start)  # alarms recorded only for the last 6 minutes
+    for i in range(17):
+        st.activation(f"a{i}", start + 20.0 * i)
+    now = start + 360.0
+    day = 24 * 3600.0
+    k = st.kpis(now, {}, day)
+    assert k["activations"] == 17 and k["floods"] == 1 and k["in_flood"]
+    assert k["alarms_per_10min_avg"] == round(17 / 144, 3) <= k["activations"]
+    # the flood began with the 11th alarm (t = start + 200) and still runs: 160 s of 24 h
+    assert k["time_in_flood_s"] == 160.0
+    assert k["time_in_flood_pct"] == round(100 * 160 / day, 3)
+    assert k["observed_s"] == 360.0 and k["observed_from"] == start  # and the reader is told
+
+
+def test_a_flood_straddling_the_window_start_is_clipped_to_the_window() -> None:
+    st = AlarmStatistics(0.0)
+    for i in range(30):  # a flood from t=10 ...
+        st.activation(f"a{i}", float(i))
+    st.advance_until(2000.0)  # ... that ended at t=625, when the 26th left the 10-min window
+    assert st.floods_within(0.0, 2000.0) == (1, 615.0)
+    k = st.kpis(2000.0, {}, window_s=2000.0 - 300.0)  # the window opens mid-flood, at t=300
+    assert k["floods"] == 1 and k["time_in_flood_s"] == 625.0 - 300.0
+    assert k["activations"] == 0  # the alarms themselves came before the window
+    later = st.kpis(2000.0, {}, window_s=1000.0)  # opens after the flood ended: none of it
+    assert later["floods"] == 0 and later["time_in_flood_s"] == 0.0 and later["time_in_flood_pct"] == 0.0

@@ -17,6 +17,7 @@ CHATTER_WINDOW_S = 60.0  # ... within this span make an alarm "chattering"
 STALE_AFTER_S = 24 * 3600.0
 KPI_WINDOW_S = 24 * 3600.0
 _MAX_REMEMBERED = 200_000  # activations kept for KPIs (bounded memory in a storm)
+_MAX_FLOODS_REMEMBERED = 10_000  # ended flood episodes kept for KPIs
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,16 @@ class AlarmStatistics:
         self.flood_since: float | None = None
         self._flood_total_s = 0.0
         self.floods = 0
+        #: ended flood episodes (start, end), so KPIs can count only what lies inside a window
+        self._flood_spans: deque[tuple[float, float]] = deque(maxlen=_MAX_FLOODS_REMEMBERED)
 
     def seed(self, activations: list[tuple[float, str]]) -> None:
         """Load activations from before a restart so KPIs span it (flood state is not seeded:
         a restart re-detects a flood from the first new alarms)."""
         for t, alarm_id in activations:
             self._activations.append((t, alarm_id))
+        if activations:  # alarms were being recorded at least since the first of them
+            self.started_at = min(self.started_at, min(t for t, _ in activations))
 
     def activation(self, alarm_id: str, t: float) -> list[FloodChange]:
         """Count a new alarm at ``t``; returns flood changes (an end that was due first, then
@@ -69,6 +74,7 @@ class AlarmStatistics:
         if self.in_flood and n < FLOOD_EXIT:
             assert self.flood_since is not None
             self._flood_total_s += now - self.flood_since
+            self._flood_spans.append((self.flood_since, now))
             self.in_flood = False
             self.flood_since = None
             return FloodChange(False, n, now)
@@ -95,15 +101,38 @@ class AlarmStatistics:
         return self._window[0] + FLOOD_WINDOW_S if self._window else None
 
     def time_in_flood(self, now: float) -> float:
+        """Total time in flood since this object started (all of it, not one window)."""
         extra = now - self.flood_since if self.in_flood and self.flood_since is not None else 0.0
         return self._flood_total_s + extra
+
+    def floods_within(self, since: float, now: float) -> tuple[int, float]:
+        """(flood episodes overlapping [since, now], seconds of flood inside it)."""
+        spans = list(self._flood_spans)
+        if self.in_flood and self.flood_since is not None:
+            spans.append((self.flood_since, now))
+        count, seconds = 0, 0.0
+        for start, end in spans:
+            overlap = min(end, now) - max(start, since)
+            if end > since and start <= now:
+                count += 1
+                seconds += max(overlap, 0.0)
+        return count, seconds
 
     def kpis(
         self, now: float, active_since: dict[str, float], window_s: float = KPI_WINDOW_S
     ) -> dict[str, object]:
-        """``active_since``: alarm id -> when its current activation began (active alarms only)."""
+        """Every figure over the same stated window, ``[now - window_s, now]``: the number of
+        new alarms, their average per 10 minutes (over the whole window, so it can never exceed
+        the total), the floods and the time in flood inside it, and its percentage of the
+        window. ``observed_s`` says how much of the window alarms were actually being recorded
+        (less after a fresh install or a first start): a reader should know a quiet average
+        may only mean "not watching yet".
+
+        ``active_since``: alarm id -> when its current activation began (active alarms only).
+        """
+        window_s = max(float(window_s), 1.0)
         since = now - window_s
-        recent = [(t, a) for t, a in self._activations if t >= since]
+        recent = [(t, a) for t, a in self._activations if since <= t <= now]
         per_alarm: dict[str, list[float]] = {}
         for t, a in recent:
             per_alarm.setdefault(a, []).append(t)
@@ -113,18 +142,21 @@ class AlarmStatistics:
             if worst >= CHATTER_COUNT:
                 chattering.append({"id": a, "max_per_min": worst, "activations": len(ts)})
         chattering.sort(key=lambda d: (-int(d["max_per_min"]), d["id"]))  # type: ignore[call-overload]
-        span = max(min(window_s, now - self.started_at), 1.0)
         last10 = sum(1 for t, _ in recent if t > now - FLOOD_WINDOW_S)
         counts = Counter(a for _, a in recent)
+        floods, flood_s = self.floods_within(since, now)
+        observed_from = max(since, min(self.started_at, now))
         return {
             "window_s": window_s,
+            "observed_s": round(now - observed_from, 3),
+            "observed_from": observed_from,
             "activations": len(recent),
             "alarms_last_10min": last10,
-            "alarms_per_10min_avg": round(len(recent) / (span / FLOOD_WINDOW_S), 3),
+            "alarms_per_10min_avg": round(len(recent) / (window_s / FLOOD_WINDOW_S), 3),
             "in_flood": self.in_flood,
-            "floods": self.floods,
-            "time_in_flood_s": round(self.time_in_flood(now), 3),
-            "time_in_flood_pct": round(100.0 * self.time_in_flood(now) / max(now - self.started_at, 1.0), 3),
+            "floods": floods,
+            "time_in_flood_s": round(flood_s, 3),
+            "time_in_flood_pct": round(100.0 * flood_s / window_s, 3),
             "chattering": chattering,
             "stale": sorted(
                 (
@@ -162,13 +194,16 @@ def kpis_from_records(
 ) -> dict[str, object]:
     """KPIs computed offline (``vigil alarms kpis``) from stored activations, oldest first:
     they are replayed through the same flood detector the engine runs, so flood counts and
-    time in flood come out as they were live."""
+    time in flood come out as they were live. Give activations from ``FLOOD_WINDOW_S`` before
+    the window too: they only warm up the flood detector (a flood already under way when the
+    window opens is then counted, clipped to the window); they are not counted themselves.
+    ``first_t``: when alarm records begin (the start of what was observed)."""
     since = now - window_s
+    warm_from = since - FLOOD_WINDOW_S
     st = AlarmStatistics(max(since, first_t) if first_t is not None else since)
     for t, alarm_id in activations:
-        if t < since:
+        if t < warm_from or t > now:
             continue
         st.activation(alarm_id, t)
     st.advance_until(now)
     return st.kpis(now, active_since, window_s)
-
