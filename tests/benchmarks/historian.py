@@ -7,6 +7,8 @@ Prints, as medians over several rounds, each next to a baseline measured in the 
    same schema with the same transaction size;
 2. the time to fetch a 1-hour, 10 Hz trend (36,000 rows of one tag in a multi-million-row file)
    min/max downsampled to 2,000 points, versus fetching the same raw rows with one plain SELECT;
+   the same data stored as frames (one row per poll of all the tags, as the writer stores
+   regular polls since schema version 2) next to it, and a day of one tag either way;
 3. CSV export rows/s and peak memory for a small and a 10x bigger export (flat = streaming).
 
 Everything stays on local files in a temporary folder; every loop is bounded.
@@ -23,6 +25,8 @@ import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -144,6 +148,32 @@ def build_trend_db(path: Path, n_tags: int, hours: float, hz: float) -> int:
     return n_steps * n_tags
 
 
+def build_trend_frames(path: Path, n_tags: int, hours: float, hz: float) -> int:
+    """The data of ``build_trend_db`` as the writer stores regular polls: one frame per step
+    holding all ``n_tags`` (the first poll goes through ``Historian`` to create the layout, the
+    rest is packed with numpy straight into ``frames``, which is what the writer would insert)."""
+    n_steps = int(hours * 3600 * hz)
+    names = [f"tag{i:03d}" for i in range(n_tags)]
+    with Historian(path, retention_days=0) as h:
+        h.on_samples([Sample(name, float(i % 1000), Quality.BAD_COMM, T0) for i, name in enumerate(names)])
+    with closing(connect_writer(path)) as conn:
+        (layout,) = conn.execute("SELECT id FROM frame_layouts").fetchone()
+        tids = np.array([conn.execute("SELECT id FROM tags WHERE name=?", (n,)).fetchone()[0] for n in names])
+        step_chunk = 2000
+        for k0 in range(1, n_steps, step_chunk):
+            ks = np.arange(k0, min(n_steps, k0 + step_chunk))
+            values = ((ks[:, None] * 7919 + tids[None, :]) % 1000).astype("<f8")
+            quality = np.repeat(np.where(ks % 5000 == 0, 2, 0).astype(np.uint8)[:, None], n_tags, axis=1)
+            rows = [
+                (layout, T0 + int(k) / hz, values[j].tobytes(), quality[j].tobytes())
+                for j, k in enumerate(ks)
+            ]
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO frames (layout_id, t, value, quality) VALUES (?,?,?,?)", rows)
+            conn.execute("COMMIT")
+    return n_steps * n_tags
+
+
 _EXPORT_CHILD = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
@@ -244,6 +274,18 @@ def main() -> int:
         print(f"  query() raw -> numpy     median {q_raw * 1e3:8.1f} ms")
         print(f"  plain SELECT fetchall    median {q_plain * 1e3:8.1f} ms  (baseline)")
         print(f"  ratio downsampled/plain  {q_ds / q_plain:.2f}x")
+        db_f = tmpd / "trend-frames.sqlite"
+        build_trend_frames(db_f, n_tags, hours, 10.0)
+        hf = Historian(db_f, retention_days=0)
+        res_f = hf.query([tag], a, b, max_points=2000)[tag]
+        assert np.array_equal(hf.query([tag], a, b)[tag].value, h.query([tag], a, b)[tag].value)
+        f_ds = median_time(lambda: hf.query([tag], a, b, max_points=2000), rounds * 3)
+        f_raw = median_time(lambda: hf.query([tag], a, b), rounds * 3)
+        print(f"  same data as frames ({n_tags} tags per frame, {db_f.stat().st_size / 1e6:.0f} MB file vs "
+              f"{db.stat().st_size / 1e6:.0f} MB): -> {len(res_f):,} points")
+        vs = "x the per-sample rows"
+        print(f"  query(max_points=2000)   median {f_ds * 1e3:8.1f} ms  ({f_ds / q_ds:.2f}{vs})")
+        print(f"  query() raw -> numpy     median {f_raw * 1e3:8.1f} ms  ({f_raw / q_raw:.2f}{vs})")
 
         # --- 2b. scrolling far back: a whole day of one 10 Hz tag into 2,000 points
         day_h = 4.0 if args.quick else 24.0
@@ -260,6 +302,14 @@ def main() -> int:
         print(
             f"  {day_h:g} h of one tag = {n_day:,} rows -> 2,000 points: median {d_ds * 1e3:.0f} ms, "
             f"plain SELECT of the raw rows {d_plain * 1e3:.0f} ms ({d_ds / d_plain:.2f}x)"
+        )
+        db_day_f = tmpd / "day-frames.sqlite"
+        build_trend_frames(db_day_f, 50, day_h, 10.0)
+        hdf = Historian(db_day_f, retention_days=0)
+        df_ds = median_time(lambda: hdf.query(["tag000"], max_points=2000), rounds)
+        print(
+            f"  {day_h:g} h of one tag stored in 50-tag frames -> 2,000 points: median {df_ds * 1e3:.0f} ms "
+            f"({df_ds / d_ds:.2f}x the per-sample rows; every frame is read for its 9 bytes)"
         )
 
         # --- 3. export: rate, and peak memory of a fresh process for 1/10 vs all of the tags

@@ -15,12 +15,17 @@ round runs, one after the other and for the same time:
 Printed per phase: medians over rounds of samples/s, requests/s, slowest device's achieved rate,
 overruns, p50/p99 age at the sink (and when stored), and process CPU (time.process_time) as
 seconds and % of one core, with the ratio vigil/raw. No assertion: read the figures.
+
+Because the machine is shared, whole-process CPU moves by +-20 % between phases; so the
+historian's own CPU is also measured directly (its ``on_samples`` on the core thread plus its
+writer thread's CPU clock), and the time the garbage collector ran, in every phase.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import os
 import statistics
@@ -99,6 +104,7 @@ def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) 
 
     counts = [0] * len(addresses)
     overruns = [0]
+    gc_s = [0.0]
     stop = [False]
 
     async def device(i: int, port: int, unit: int) -> None:
@@ -127,9 +133,11 @@ def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) 
     async def main() -> tuple[float, float, list[int], int]:
         tasks = [asyncio.create_task(device(i, p, u)) for i, (p, u) in enumerate(addresses)]
         await asyncio.sleep(warmup)
+        gc_s[0] = GC.seconds
         c0, w0, n0, o0 = time.process_time(), time.monotonic(), list(counts), overruns[0]
         await asyncio.sleep(duration)
         c1, w1, n1, o1 = time.process_time(), time.monotonic(), list(counts), overruns[0]
+        gc_s[0] = GC.seconds - gc_s[0]
         stop[0] = True
         await asyncio.gather(*tasks)
         return c1 - c0, w1 - w0, [b - a for a, b in zip(n0, n1, strict=True)], o1 - o0
@@ -138,11 +146,29 @@ def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) 
     return {
         "cpu_s": cpu, "wall_s": wall, "polls": sum(polls), "samples": sum(polls) * POINTS,
         "min_rate": min(polls) / wall, "overruns": over, "age_p50": None, "age_p99": None,
-        "stored_p99": None,
+        "stored_p99": None, "hist_s": None, "gc_s": gc_s[0],
     }
 
 
 # ----------------------------------------------------------------------------- vigil
+class GcTimer:
+    """Thread CPU spent inside garbage collections (any thread), via ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._start: dict[int, float] = {}
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start[threading.get_ident()] = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._start.pop(threading.get_ident(), time.thread_time())
+
+
+GC = GcTimer()
+
+
 class AgeSink:
     """Notes the age of each batch when delivered (all samples of one poll share ``t``)."""
 
@@ -170,6 +196,13 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool) -> di
         from app.core.historian.frames import Frame
 
         class TimedHistorian(Historian):
+            sink_cpu = 0.0  # core-thread CPU inside on_samples
+
+            def on_samples(self, batch):  # benchmark hook: the sink's cost on the core thread
+                c = time.thread_time()
+                super().on_samples(batch)
+                self.sink_cpu += time.thread_time() - c
+
             def _write(self, conn, batches, *args):  # benchmark hook: age at commit
                 super()._write(conn, batches, *args)
                 now = time.time()  # a queued poll is a packed Frame, or a tuple of Samples
@@ -184,9 +217,16 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool) -> di
     d0 = rt.diagnostics()
     sink.ages, n_samples0 = [], sink.samples
     stored_ages.clear()
+    def hist_cpu() -> float:
+        if hist is None or hist._thread is None or hist._thread.ident is None:
+            return 0.0
+        return hist.sink_cpu + time.clock_gettime(time.pthread_getcpuclockid(hist._thread.ident))
+
+    h0, g0 = hist_cpu(), GC.seconds
     c0, w0 = time.process_time(), time.monotonic()
     time.sleep(duration)
     c1, w1 = time.process_time(), time.monotonic()
+    h1, g1 = hist_cpu(), GC.seconds
     d1 = rt.diagnostics()
     samples = sink.samples - n_samples0
     rt.stop()
@@ -207,7 +247,7 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool) -> di
         "age_p50": ages[len(ages) // 2] if ages else None,
         "age_p99": ages[int(len(ages) * 0.99)] if ages else None,
         "stored_p99": stored[int(len(stored) * 0.99)] if stored else None,
-        "errors": errors,
+        "errors": errors, "hist_s": h1 - h0 if hist is not None else None, "gc_s": g1 - g0,
     }
 
 
@@ -273,7 +313,8 @@ def main() -> int:
                 results[phase].append(res)
                 print(f"  round {r + 1} {phase:16s} cpu {res['cpu_s']:.2f} s  samples/s "
                       f"{res['samples'] / res['wall_s']:,.0f}  min device rate {res['min_rate']:.2f} Hz  "
-                      f"overruns {res['overruns']}  errors {res.get('errors', 0)}", flush=True)
+                      f"overruns {res['overruns']}  errors {res.get('errors', 0)}  GC {res['gc_s']:.3f} s"
+                      + ("" if res["hist_s"] is None else f"  historian {res['hist_s']:.3f} s"), flush=True)
                 time.sleep(0.5)
     finally:
         parent.send("stop")
@@ -302,6 +343,15 @@ def main() -> int:
         ]
         print(f"{phase}: CPU / raw CPU in the same round: {', '.join(f'{x:.2f}' for x in ratios)} "
               f"(median {median(ratios):.2f})")
+    raw_s = median([r["cpu_s"] for r in results["raw"]])
+    for phase in phases:
+        gc_med = median([r["gc_s"] for r in results[phase]])
+        line = f"{phase}: garbage collection {gc_med:.3f} s"
+        hist_med = median([r["hist_s"] for r in results[phase]])
+        if hist_med is not None:
+            line += (f"; historian's own CPU (sink + writer thread) {hist_med:.3f} s per {duration:g} s "
+                     f"= {hist_med / raw_s * 100:.1f} % of the raw loop's CPU")
+        print(line)
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(other work on the machine inflates CPU figures; compare within a round)")
     print("\nMeasured over the steady state (after --warmup s: connects and start-up excluded). CPU is the "

@@ -106,13 +106,15 @@ def test_irregular_batches_are_stored_row_by_row() -> None:
     t = T0
     regular = poll("d", 0, t)
     assert pack_frame(regular) is not None
+    assert pack_frame(poll("d", 0, t, bad=True)) is not None  # a failed read (None values) too
     assert pack_frame(regular[: FRAME_MIN_SAMPLES - 1]) is None  # too small to be worth a frame
     mixed_time = [*regular[:-1], regular[-1]._replace(t=t + 1)]
     with_text = [*regular[:-1], regular[-1]._replace(value="AB-12")]
+    numeric_text = [*regular[:-1], regular[-1]._replace(value="1.5")]  # a string stays a string
     odd_quality = [*regular[:-1], regular[-1]._replace(quality=300)]
     huge = [*regular[:-1], regular[-1]._replace(value=10**400)]
     garbage = [*regular[:-1], 42]
-    for batch in (mixed_time, with_text, odd_quality, huge, garbage):
+    for batch in (mixed_time, with_text, numeric_text, odd_quality, huge, garbage):
         assert pack_frame(batch) is None
 
 
