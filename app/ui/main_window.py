@@ -548,8 +548,10 @@ class MainWindow(QMainWindow):
             self.users_dialog = UsersDialog(self.core, self.tasks.submit, self)
             self.users_dialog.finished.connect(lambda _=0: setattr(self, "users_dialog", None))
             self.users_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.users_dialog.show()
-        self.users_dialog.raise_()
+            self.users_dialog.show()
+        else:
+            self.users_dialog.reload()
+            self.users_dialog.raise_()  # already open: bring it to the front
         return self.users_dialog
 
     def open_plugins(self) -> PluginsDialog:

@@ -94,7 +94,7 @@ class _ListDialog(QDialog):
         self.setWindowTitle(title)
         self.setMinimumSize(760, 320)
         self.table = table
-        label = QLabel(intro)
+        self.intro = label = QLabel(intro)
         label.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

@@ -258,13 +258,22 @@ class TagFilterProxy(QSortFilterProxyModel):
         self.only_abnormal = False
         self.setSortRole(Qt.ItemDataRole.UserRole)
 
+    def _refilter(self, change: Any) -> None:
+        """Qt 6.10 deprecates invalidateFilter() for begin/endFilterChange(); older Qt (the
+        project accepts 6.6+) has only the former."""
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            change()
+            self.invalidateFilter()
+
     def set_text(self, text: str) -> None:
-        self._text = text.strip().lower()
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "_text", text.strip().lower()))
 
     def set_only_abnormal(self, on: bool) -> None:
-        self.only_abnormal = on
-        self.invalidateFilter()
+        self._refilter(lambda: setattr(self, "only_abnormal", on))
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model = self.sourceModel()
