@@ -65,6 +65,7 @@ def _check_core(data_dir: Path, timeout_s: float, problems: list[str], facts: li
         if core.profile_errors:
             problems.append(f"{len(core.profile_errors)} profile(s) refused")
         if core.plugins is not None:
+            _check_detectors(core.plugins, problems, facts)
             listing = core.plugins.list()
             failed = [p for p in listing if p.state not in ("loaded", "available", "enabled")]
             if failed:
@@ -77,3 +78,29 @@ def _check_core(data_dir: Path, timeout_s: float, problems: list[str], facts: li
         problems.append(f"journal: {result.message}")
     else:
         facts.append("journal verified")
+
+
+def _check_detectors(host, problems: list[str], facts: list[str]) -> None:
+    """Fit and score every built-in detector on a small synthetic plant: proves the plugin
+    imports and its numeric stack (numpy, scipy, scikit-learn) work, which a bundle can break."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    normal = rng.normal(size=(300, 3))
+    step = normal[:50].copy()
+    step[20:, 1] += 12.0
+    names = [n for n in ("robust_z", "pca_t2q", "isolation_forest") if n in host.detector_names()]
+    if not names:
+        problems.append("no built-in detector found")
+        return
+    for name in names:
+        try:
+            det = host.detector_factory(name)()
+            det.fit(normal, ["a", "b", "c"])
+            scores = det.score(step)
+            top = scores.score[25:].max()
+            if not np.isfinite(top) or top <= det.threshold:
+                problems.append(f"detector {name}: did not flag an obvious step")
+        except Exception as e:
+            problems.append(f"detector {name}: {type(e).__name__}: {e}")
+    facts.append(f"{len(names)} detectors fit")

@@ -41,7 +41,9 @@ def test_cavitation_on_the_running_demo_plant_raises_an_explained_anomaly_alarm(
     core = Core(tmp_path / "data", demo_interval_ms=100, demo_speed=10.0)
     core.start()
     try:
-        assert _wait(lambda: core.diagnostics().get("pump") and core.diagnostics()["pump"].state == "online", 10)
+        assert _wait(
+            lambda: core.diagnostics().get("pump") and core.diagnostics()["pump"].state == "online", 10
+        )
         t0 = time.time()
         time.sleep(8.0)  # 80 s of simulated normal running, polled at 10 Hz
         t1 = time.time()
