@@ -27,7 +27,6 @@ bytesize = 8
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from app.core.errors import ConfigError
 from app.core.profiles import IDENT, Profile, ProfileLibrary, load_profile
+from app.core.tomlfile import parse_toml
 from app.sdk.driver import LinkConfig, SerialSettings
 
 
@@ -184,10 +184,7 @@ def parse_plant(
 ) -> Plant:
     """Validate a plant file and resolve every device's profile; refuse the whole file on any
     fault, listing all of them."""
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(source, [f"TOML syntax: {e}"]) from None
+    raw = parse_toml(data, source)
     try:
         pf = PlantFile.model_validate(raw)
     except ValidationError as e:

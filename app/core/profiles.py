@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.errors import ConfigError
+from app.core.tomlfile import parse_toml
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _IDENT_RE = re.compile(IDENT)
@@ -260,12 +260,7 @@ def _normalise_addresses(raw: dict[str, Any]) -> dict[str, Any]:
 
 def parse_profile(data: bytes, source: str) -> Profile:
     """Parse and validate profile bytes. Raises ConfigError naming ``source`` on any fault."""
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(source, [f"not UTF-8 text: {e}"]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(source, [f"TOML syntax: {e}"]) from None
+    raw = parse_toml(data, source)
     if not isinstance(raw.get("device"), dict):
         raise ConfigError(source, ["missing [device] table"])
     dev = raw["device"]

@@ -8,13 +8,13 @@ is the loader's job, and only happens when a contribution is used.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.core.errors import ConfigError
+from app.core.tomlfile import parse_toml
 
 PLUGIN_ID = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
@@ -131,12 +131,7 @@ def _friendly(err: dict[str, Any]) -> str:
 
 def parse_manifest(data: bytes, source: str) -> Manifest:
     """Parse and validate manifest bytes. Raises ConfigError naming ``source`` and each field."""
-    try:
-        raw = tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ConfigError(source, [f"not UTF-8 text: {e}"]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(source, [f"TOML syntax: {e}"]) from None
+    raw = parse_toml(data, source)
     if not isinstance(raw.get("plugin"), dict):
         raise ConfigError(source, ["missing [plugin] table (id, name, version, api)"])
     try:
