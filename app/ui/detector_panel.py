@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.formatting import format_time, format_value
+from app.ui.formatting import format_time
 from app.ui.palette import LIGHT, Scheme
 
 RunAsync = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], Any]
@@ -36,15 +36,27 @@ def finite(x: Any) -> float | None:
     return None
 
 
+def number_text(x: float) -> str:
+    """Scores span decades (0.3 when calm, 30,000 during an overflow): 3 significant digits,
+    thousands grouped, never scientific notation."""
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}" if x != 0 else "0"
+
+
 def score_text(score: Any, threshold: Any) -> str:
-    """'score 0.42 / threshold 1.00 (42 %)': how close to alarming, in words as well as the bar."""
+    """'score 0.42 / threshold 1 (42 %)': how close to alarming, in words as well as the bar.
+    Far above the threshold a ratio reads better than a percentage ('3,272x threshold')."""
     s, t = finite(score), finite(threshold)
     if t is None:
         return "not trained"
     if s is None:
-        return f"no score yet / threshold {format_value(t, 3)}"
-    pct = f" ({100.0 * s / t:.0f} %)" if t > 0 else ""
-    return f"score {format_value(s, 3)} / threshold {format_value(t, 3)}{pct}"
+        return f"no score yet / threshold {number_text(t)}"
+    ratio = ""
+    if t > 0:
+        r = s / t
+        ratio = f" ({100.0 * r:.0f} %)" if r < 10 else f" ({r:,.0f}× threshold)"
+    return f"score {number_text(s)} / threshold {number_text(t)}{ratio}"
 
 
 def _field(obj: Any, *names: str, default: Any = None) -> Any:

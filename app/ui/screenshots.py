@@ -1,9 +1,12 @@
 """Make the README screenshots on the real demo plant: ``python -m app.ui.screenshots OUT_DIR``.
 
-A scripted, repeatable shift moment rather than a quiet plant: the tank's inlet valve is opened
-wide with the outlet pump stopped (a real overflow the limit alarms catch), one alarm is
-acknowledged by the operator, and the bedside monitor stops answering (communication loss, bad
-quality). Everything goes through the real simulator, Modbus TCP, the core and the journal.
+A scripted, repeatable shift moment rather than a quiet plant: an engineer teaches the tank's
+anomaly detector what normal looks like and hands over to the operator (switch user), the tank's
+inlet valve is opened wide with the outlet pump stopped (a real overflow the limit alarms and the
+detector catch), one alarm is acknowledged by the operator, and the bedside monitor stops
+answering (communication loss, bad quality). Everything goes through the real simulator, Modbus
+TCP, the core and the journal; built-in plugins only, so the pictures do not depend on what is
+installed on the machine that makes them.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     app = ensure_app()
     with tempfile.TemporaryDirectory(prefix="vigil-shots-") as tmp:
-        core = Core(Path(tmp))
+        core = Core(Path(tmp), plugins_enabled=False)
         core.start()
         try:
             core.users.add(None, "admin", "admin-password-1", Role.ADMINISTRATOR)
             admin = core.login("admin", "admin-password-1")
-            core.users.add(admin, "operator", "operator-password-1", Role.OPERATOR)
-            core.login("operator", "operator-password-1")
+            core.users.add(admin, "olga", "operator-password-1", Role.OPERATOR)
+            core.users.add(admin, "emil", "engineer-password-1", Role.ENGINEER)
+            core.login("emil", "engineer-password-1")
             win = MainWindow(core, settings_path=Path(tmp) / "ui-settings.json")
             win.resize(1600, 960)
             win.show()
@@ -53,12 +57,20 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
                     app.processEvents()
                     time.sleep(0.01)
 
+            t_wall = time.time()
             while (elapsed := time.monotonic() - t0) < run_s:
-                if elapsed > 12 and "overflow" not in done:
+                if elapsed > 18 and "learn" not in done:
+                    # the engineer learns normal from the calm start, then hands over
+                    core.historian.flush(timeout=5.0)
+                    core.train_detector("tank", t_wall + 1.0, time.time() - 0.5)
+                    core.login("olga", "operator-password-1")
+                    win.accounts.sync()
+                    done.add("learn")
+                if elapsed > 19 and "overflow" not in done:
                     core.write_setpoint("tank", "valve_setpoint", 100.0)
                     core.write_setpoint("tank", "pump_run", False)
                     done.add("overflow")
-                if elapsed > 28 and "ack" not in done:
+                if elapsed > 32 and "ack" not in done:
                     if "tank.level:HI" in win.alarm_model.visible_ids():
                         win.acknowledge(["tank.level:HI"])
                     done.add("ack")

@@ -455,14 +455,15 @@ def test_idle_watcher_counts_only_input(qtbot):
 def test_detector_panel_states_score_against_threshold(qtbot):
     from app.ui.detector_panel import DetectorPanel, score_text
 
-    assert score_text(0.42, 1.0) == "score 0.420 / threshold 1.000 (42 %)"
+    assert score_text(0.42, 1.0) == "score 0.42 / threshold 1 (42 %)"
+    assert score_text(26860.456, 8.21) == "score 26,860 / threshold 8.21 (3,272× threshold)"
     assert score_text(None, float("nan")) == "not trained"
     panel = DetectorPanel(status=lambda: [])
     qtbot.addWidget(panel)
     panel.show_status([{"name": "tank", "score": 2.5, "threshold": 1.25, "state": "anomaly",
                         "explanation": "tank.level +4.1σ", "last_anomaly_at": 1_700_000_000.0}])
     _, bar, value, why = panel.rows["tank"]
-    assert "threshold" in value.text() and "200 %" in value.text()
+    assert value.text() == "score 2.5 / threshold 1.25 (200 %)"
     assert bar.score == 2.5 and bar.threshold == 1.25
     assert "tank.level +4.1σ" in why.text() and "anomaly" in why.text()
     panel.show_status([{"name": "tank", "score": float("nan"), "threshold": float("nan")}])

@@ -124,9 +124,16 @@ def _learn_normal(qtbot: Any, window: Any, core: Any) -> None:
     assert trained and trained[-1].actor == ENGINEER[0]
     # the panel states the score against the engine's own threshold
     status = next(g for g in core.detectors.groups() if g.group == "tank")
-    panel.refresh()
+    # the first score arrives with the next batch of polled rows
+    def scored() -> None:
+        panel.refresh()
+        assert panel.rows["tank"][2].text().startswith("score ")
+
+    qtbot.waitUntil(scored, timeout=8000)
     value = panel.rows["tank"][2].text()
-    assert f"threshold {status.threshold:.3f}" in value, value
+    from app.ui.detector_panel import number_text
+
+    assert value.startswith("score ") and f"/ threshold {number_text(status.threshold)} (" in value, value
 
 
 def test_layout_palette_and_trend_setup_persist_across_restarts(qtbot, core, tmp_path):
