@@ -107,11 +107,21 @@ def test_cli_tags(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty"
+    empty.mkdir()  # a data folder without a historian in it
     assert main(["history", "tags", "--data-dir", str(empty)]) == 1
     assert main(["history", "export", "--data-dir", str(empty), "--out", str(tmp_path / "o.csv")]) == 1
     err = capsys.readouterr().err
     assert "no historian database" in err and str(empty / "historian.sqlite") in err
     assert not (empty / "historian.sqlite").exists()  # reading never creates one
+
+
+def test_cli_missing_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing"
+    assert main(["history", "tags", "--data-dir", str(missing)]) == 1
+    assert main(["history", "export", "--data-dir", str(missing), "--out", str(tmp_path / "o.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(f"no Vigil data in {missing}") == 2
+    assert not missing.exists()  # reading never creates the folder either
 
 
 def test_cli_unwritable_output(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
