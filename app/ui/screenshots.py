@@ -70,9 +70,8 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
                     core.write_setpoint("tank", "valve_setpoint", 100.0)
                     core.write_setpoint("tank", "pump_run", False)
                     done.add("overflow")
-                if elapsed > 32 and "ack" not in done:
-                    if "tank.level:HI" in win.alarm_model.visible_ids():
-                        win.acknowledge(["tank.level:HI"])
+                if "ack" not in done and "tank.level:HI" in win.alarm_model.visible_ids():
+                    win.acknowledge(["tank.level:HI"])  # as soon as it shows: one acked, others not
                     done.add("ack")
                 if elapsed > run_s - 6 and "dead" not in done:
 

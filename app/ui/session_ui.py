@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QWidget
@@ -22,6 +23,11 @@ from app.ui.tasks import TaskRunner
 
 #: shown for every refused log-in whatever the cause (wrong name, password, disabled, locked)
 GENERIC_REFUSAL = "Login refused: wrong user name or password, or the account is locked."
+
+
+def _alive(dlg: QDialog) -> bool:
+    """The person may close a dialog while its check still runs on a worker."""
+    return shiboken6.isValid(dlg) and dlg.isVisible()
 
 
 def describe(session: Session | None) -> str:
@@ -126,12 +132,14 @@ class SessionController(QObject):
             self.idle.reset()
             self._sync()
             self.message.emit(f"logged in: {describe(session)}")
-            dlg.accept()
+            if _alive(dlg):
+                dlg.accept()
 
         def failed(_message: str) -> None:
             # the core journals the precise reason; the person sees the same words every time
             self._sync()
-            dlg.refuse(GENERIC_REFUSAL)
+            if _alive(dlg):
+                dlg.refuse(GENERIC_REFUSAL)
             self.message.emit(GENERIC_REFUSAL)
 
         self.tasks.submit(lambda: self.core.login(name, password), done, failed)
@@ -145,12 +153,16 @@ class SessionController(QObject):
             self.idle.reset()
             self._sync()
             self.message.emit(f"administrator '{session.user}' created and logged in")
-            dlg.accept()
+            if _alive(dlg):
+                dlg.accept()
 
         def failed(message: str) -> None:
             head, _, rest = message.partition(": ")  # "VigilError: why" -> "why"
             self._sync()
-            dlg.refuse(f"Not created: {rest if rest and head.isidentifier() else message}")
+            text = f"Not created: {rest if rest and head.isidentifier() else message}"
+            if _alive(dlg):
+                dlg.refuse(text)
+            self.message.emit(text)
 
         self.tasks.submit(create, done, failed)
 
