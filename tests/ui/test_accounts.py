@@ -245,6 +245,17 @@ def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tm
     again.close()
 
 
+def _fill_modal(qtbot: Any, fill: Any) -> None:
+    """Fill the modal dialog a button is about to open (it runs its own event loop)."""
+
+    def later() -> None:
+        dlg = QApplication.activeModalWidget()
+        assert dlg is not None
+        fill(dlg)
+
+    QTimer.singleShot(50, later)
+
+
 def overflow_alarm(qtbot: Any, win: Any, core: Any) -> str:
     core.write_setpoint("tank", "valve_setpoint", 100.0)
     core.write_setpoint("tank", "pump_run", False)
@@ -290,16 +301,19 @@ def test_a_refused_action_leaves_the_plant_untouched_and_is_journaled(qtbot, win
     assert refused[1].body["tag"] == "tank.valve_setpoint"
     assert not [e for e in events(core, "setpoint.write") if e.actor == VIEWER[0]]
 
+    # an engineer may take the alarm out of service: button, reason dialog, core, journal
+    login_as(qtbot, win, *ENGINEER)
+    assert panel.select(alarm_id) and panel.oos_btn.isEnabled()
 
-def _fill_modal(qtbot: Any, fill: Any) -> None:
-    """Fill the modal dialog a button is about to open (it runs its own event loop)."""
+    def give_reason(form: Any) -> None:
+        qtbot.keyClicks(form.reason, "level transmitter replaced, WO-17")
+        form.buttons.button(form.buttons.StandardButton.Ok).click()
 
-    def later() -> None:
-        dlg = QApplication.activeModalWidget()
-        assert dlg is not None
-        fill(dlg)
-
-    QTimer.singleShot(50, later)
+    _fill_modal(qtbot, give_reason)
+    qtbot.mouseClick(panel.oos_btn, CLICK)
+    qtbot.waitUntil(lambda: af.state(win.alarm_model.by_id(alarm_id)) == "out_of_service", timeout=5000)
+    oos = events(core, "alarm.out_of_service")[-1]
+    assert oos.actor == ENGINEER[0] and oos.body["reason"] == "level transmitter replaced, WO-17"
 
 
 def test_administrator_manages_accounts_in_the_users_dialog(qtbot, window, core):
