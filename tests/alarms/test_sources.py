@@ -4,8 +4,11 @@ deadband, on-delay and sample quality do to them."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
-from app.core.alarms import AlarmState, plant_alarms
+import pytest
+
+from app.core.alarms import AlarmError, AlarmState, plant_alarms
 from app.core.model import Quality
 from tests.alarms.conftest import Rig, make_plant
 
@@ -104,6 +107,9 @@ def test_nan_and_garbage_values_are_bad_not_crashes(rig: Rig) -> None:
 def test_comm_loss_is_one_device_alarm_not_one_per_tag(rig: Rig) -> None:
     for tag in ("tank.level", "tank.pressure", "tank.overflow", "tank.temperature"):
         rig.feed(tag, None, Quality.BAD_COMM)
+    rig.clock.advance(rig.engine.comm_on_delay_s)  # still not answering after the on-delay
+    for tag in ("tank.level", "tank.pressure", "tank.overflow", "tank.temperature"):
+        rig.feed(tag, None, Quality.BAD_COMM)
     active = [v.id for v in rig.engine.alarms() if v.state.annunciating]
     assert active == ["tank:COMM"]
     rig.feed("tank.level", 50.0)  # the device answers again
@@ -111,6 +117,8 @@ def test_comm_loss_is_one_device_alarm_not_one_per_tag(rig: Rig) -> None:
 
 
 def test_device_state_raises_and_clears_comm_alarm(rig: Rig) -> None:
+    rig.engine.on_device_state("tank2", False, "connection refused")
+    rig.clock.advance(rig.engine.comm_on_delay_s)
     rig.engine.on_device_state("tank2", False, "connection refused")
     v = rig.engine.alarm("tank2:COMM")
     assert v.state == S.UNACK_ACTIVE and v.value == "connection refused"
@@ -140,3 +148,78 @@ def test_unwatched_tags_and_mixed_batches(rig: Rig, clock) -> None:
     rig.engine.on_samples(batch)
     active = sorted(v.id for v in rig.engine.alarms() if v.state.annunciating)
     assert active == ["tank.level:HI", "tank.level:HIHI", "tank2.level:LO", "tank2.level:LOLO"]
+
+
+# ------------------------------------------------------------ communication loss on-delay
+
+def test_one_lost_reply_raises_no_comm_alarm(rig: Rig) -> None:
+    """The TCP driver drops the connection after one timeout and the runtime reports the
+    device offline; if it answers again within the on-delay, nothing is annunciated."""
+    assert rig.engine.comm_on_delay_s == 2.0
+    rig.engine.on_device_state("tank", False, "timeout")
+    rig.feed("tank.level", None, Quality.BAD_COMM)  # the samples themselves are BAD at once
+    rig.clock.advance(1.5)
+    rig.engine.tick()
+    assert rig.state("tank:COMM") == S.NORMAL
+    rig.engine.on_device_state("tank", True, "")
+    rig.feed("tank.level", 50.0)
+    rig.clock.advance(10)
+    rig.engine.tick()
+    assert rig.state("tank:COMM") == S.NORMAL
+    assert not [t for t in rig.transitions() if t[0] == "tank:COMM"]
+
+
+def test_comm_alarm_rises_on_the_tick_after_the_delay_without_further_reports(rig: Rig) -> None:
+    rig.engine.on_device_state("tank", False, "connection refused")
+    rig.clock.advance(1.9)
+    rig.engine.tick()
+    assert rig.state("tank:COMM") == S.NORMAL
+    rig.clock.advance(0.1)
+    rig.engine.tick()  # what the engine's 1 s ticker does with the real clock
+    v = rig.engine.alarm("tank:COMM")
+    assert v.state == S.UNACK_ACTIVE and v.value == "connection refused"
+    # the alarm carries the time it activated, not when the trouble began
+    assert v.activated_at == rig.clock()
+    rig.engine.on_device_state("tank", True, "")
+    assert rig.state("tank:COMM") == S.UNACK_RTN
+
+
+def test_bad_comm_samples_rise_after_the_delay_and_a_good_sample_cancels(rig: Rig) -> None:
+    rig.feed("tank.level", None, Quality.BAD_COMM)
+    rig.clock.advance(1.0)
+    rig.feed("tank.level", 50.0)  # answered within the delay: the clock restarts
+    rig.clock.advance(1.5)
+    rig.feed("tank.level", None, Quality.BAD_COMM)
+    rig.clock.advance(1.5)
+    rig.feed("tank.level", None, Quality.BAD_COMM)
+    assert rig.state("tank:COMM") == S.NORMAL  # 1.5 s of continuous loss, not 4
+    rig.clock.advance(0.5)
+    rig.feed("tank.temperature", None, Quality.BAD_COMM)
+    assert rig.state("tank:COMM") == S.UNACK_ACTIVE
+
+
+def test_comm_on_delay_per_engine_and_per_device(tmp_path) -> None:
+    from app.core.alarms import AlarmEngine
+    from app.core.journal import Journal
+    from tests.alarms.conftest import Clock
+
+    clock = Clock()
+    journal = Journal.open(tmp_path / "journal", clock=clock)
+    engine = AlarmEngine(journal, tmp_path / "alarms.sqlite", clock=clock, comm_on_delay_s=5.0)
+    defs = [replace(d, on_delay_s=0.0) if d.id == "tank2:COMM" else d for d in plant_alarms(make_plant())]
+    engine.configure_definitions(defs)
+    try:
+        engine.on_device_state("tank", False, "down")
+        engine.on_device_state("tank2", False, "down")
+        assert engine.alarm("tank2:COMM").state == S.UNACK_ACTIVE  # its definition: no delay
+        clock.advance(4.9)
+        engine.tick()
+        assert engine.alarm("tank:COMM").state == S.NORMAL  # the engine's 5 s
+        clock.advance(0.1)
+        engine.tick()
+        assert engine.alarm("tank:COMM").state == S.UNACK_ACTIVE
+        with pytest.raises(AlarmError, match="comm_on_delay_s"):
+            AlarmEngine(journal, tmp_path / "other.sqlite", clock=clock, comm_on_delay_s=-1)
+    finally:
+        engine.close()
+        journal.close()

@@ -52,6 +52,8 @@ _GOOD = Quality.GOOD
 _BAD_COMM = Quality.BAD_COMM
 _UNCERTAIN = Quality.UNCERTAIN
 _INF = math.inf
+#: default on-delay of communication-loss alarms, seconds (see AlarmEngine)
+COMM_ON_DELAY_S = 2.0
 
 
 class JournalLike(Protocol):
@@ -97,11 +99,25 @@ class AlarmEngine:
         *,
         store_queue_max: int = 100_000,
         tick_interval_s: float | None = -1.0,
+        comm_on_delay_s: float = COMM_ON_DELAY_S,
     ):
         """``tick_interval_s``: how often a small daemon thread runs time-driven work (shelve
-        expiry, flood end) when no samples arrive, e.g. every device is down. The default
-        (-1) means 1 s with the real clock and no thread with an injected clock, where the
-        test drives time and calls :meth:`tick` itself. None disables the thread."""
+        expiry, flood end, communication-loss on-delay) when no samples arrive, e.g. every
+        device is down. The default (-1) means 1 s with the real clock and no thread with an
+        injected clock, where the test drives time and calls :meth:`tick` itself. None disables
+        the thread.
+
+        ``comm_on_delay_s``: how long a device must be continuously not answering before its
+        ``<device>:COMM`` alarm activates (a COMM definition's own ``on_delay_s`` overrides it).
+        One lost reply makes the TCP driver drop the connection and the runtime report the
+        device offline; that alone must not annunciate. The BAD_COMM samples still show at once.
+        """
+        if not (isinstance(comm_on_delay_s, (int, float)) and math.isfinite(comm_on_delay_s)
+                and comm_on_delay_s >= 0):
+            raise AlarmError(f"comm_on_delay_s must be a number of seconds >= 0, got {comm_on_delay_s!r}")
+        self.comm_on_delay_s = float(comm_on_delay_s)
+        #: devices not answering whose COMM alarm waits for its on-delay: device -> [since, reason]
+        self._comm_pending: dict[str, list[Any]] = {}
         self._journal = journal
         self._clock = clock
         self._lock = threading.RLock()
@@ -337,10 +353,15 @@ class AlarmEngine:
         out: list[AlarmView] = []
         with self._lock:
             now = self._clock()
+            if now >= self._next_due:
+                self._run_timers(now, out)
             self._comm_by_samples.discard(device)
-            a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
-            if a is not None:
-                self._set_condition(a, not ok, reason or ("ok" if ok else "no answer"), now, "system", out)
+            if ok:
+                self._comm_up(device, reason or "ok", now, out)
+            else:
+                self._comm_down(device, reason or "no answer", now, out)
+            for w in self._device_watches.get(device, ()):
+                self._refresh_busy(w)
         self._notify(out)
 
     def set_anomaly(
@@ -382,7 +403,7 @@ class AlarmEngine:
         return aid
 
     def tick(self) -> None:
-        """Run time-driven work now: shelve expiry, flood end. ``on_samples`` does this too;
+        """Run time-driven work now: shelve expiry, flood end, COMM on-delays. ``on_samples`` does this too;
         call it from a timer when samples may stop (all devices down)."""
         out: list[AlarmView] = []
         with self._lock:
@@ -583,6 +604,7 @@ class AlarmEngine:
     def _refresh_busy(self, w: _Watch) -> None:
         w.busy = (
             w.device in self._comm_by_samples
+            or w.device in self._comm_pending
             or any(a.condition or a.pending_since is not None for a, _ in w.limits)
             or (w.discrete is not None)
             or (w.bad is not None and w.bad.condition)
@@ -592,22 +614,23 @@ class AlarmEngine:
         """The slow path for one sample of one watched tag."""
         q = s.quality
         if q is _BAD_COMM:
-            # A dead link is the device's alarm; the tag's own alarms hold their last state.
-            if w.device not in self._comm_by_samples:
-                comm = self._alarms.get(alarm_id(w.device, AlarmKind.COMM))
-                if comm is not None and not comm.condition:
+            # A dead link is the device's alarm (after its on-delay); the tag's own alarms hold
+            # their last state.
+            if w.device in self._comm_by_samples and w.device not in self._comm_pending:
+                return  # already raised by earlier bad samples: the common case, kept cheap
+            comm = self._alarms.get(alarm_id(w.device, AlarmKind.COMM))
+            if comm is not None and not comm.condition:
+                if w.device not in self._comm_by_samples:
                     self._comm_by_samples.add(w.device)
-                    self._set_condition(comm, True, "no answer (bad samples)", now, "system", out)
                     for other in self._device_watches.get(w.device, ()):
-                        other.busy = True
+                        other.busy = True  # so the first GOOD sample is seen and ends it
+                self._comm_down(w.device, "no answer (bad samples)", now, out)
             return
         if q is _UNCERTAIN:
             return  # a held value: neither proof of trouble nor of recovery
         if w.device in self._comm_by_samples and q is _GOOD:
             self._comm_by_samples.discard(w.device)
-            comm = self._alarms.get(alarm_id(w.device, AlarmKind.COMM))
-            if comm is not None and comm.condition:
-                self._set_condition(comm, False, "answering again", now, "system", out)
+            self._comm_up(w.device, "answering again", now, out)
             for other in self._device_watches.get(w.device, ()):
                 self._refresh_busy(other)
         v = s.value
@@ -642,7 +665,7 @@ class AlarmEngine:
         if raw == a.condition:
             a.pending_since = None
             return
-        if raw and a.d.on_delay_s > 0:
+        if raw and a.d.on_delay_s:
             if a.pending_since is None:
                 a.pending_since = now
                 return
@@ -650,6 +673,37 @@ class AlarmEngine:
                 return
         a.pending_since = None
         self._set_condition(a, raw, v, now, "system", out)
+
+    def _comm_delay(self, a: AlarmRecord) -> float:
+        return self.comm_on_delay_s if a.d.on_delay_s is None else float(a.d.on_delay_s)
+
+    def _comm_down(self, device: str, reason: str, now: float, out: list[AlarmView]) -> None:
+        """The device is not answering now: start (or continue) its on-delay; activate its COMM
+        alarm once it has been down continuously for the delay."""
+        a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
+        if a is None or a.condition:
+            self._comm_pending.pop(device, None)
+            return
+        pending = self._comm_pending.get(device)
+        if pending is None:
+            pending = self._comm_pending[device] = [now, reason]
+        else:
+            pending[1] = reason
+        self._comm_due(device, a, now, out)
+        self._schedule()
+
+    def _comm_due(self, device: str, a: AlarmRecord, now: float, out: list[AlarmView]) -> None:
+        since, reason = self._comm_pending[device]
+        if now - since >= self._comm_delay(a):
+            del self._comm_pending[device]
+            self._set_condition(a, True, reason, now, "system", out)
+
+    def _comm_up(self, device: str, reason: str, now: float, out: list[AlarmView]) -> None:
+        """The device answers: a pending on-delay ends without an alarm; an active one clears."""
+        self._comm_pending.pop(device, None)
+        a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
+        if a is not None and a.condition:
+            self._set_condition(a, False, reason, now, "system", out)
 
     def _bad_value(self, w: _Watch, v: Any, now: float, out: list[AlarmView]) -> None:
         if w.bad is not None and not w.bad.condition:
@@ -790,6 +844,12 @@ class AlarmEngine:
             a = self._alarms.get(aid)
             if a is not None and a.shelved is not None and a.shelved[2] == until:
                 self._unshelve(a, "system", now, "shelve expired", out)
+        for device in list(self._comm_pending):
+            a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
+            if a is None or a.condition:  # reconfigured away, or already raised
+                del self._comm_pending[device]
+            else:
+                self._comm_due(device, a, now, out)
         for change in self._stats.advance_until(now):
             self._flood(change)
         self._report_drops(now)
@@ -811,6 +871,10 @@ class AlarmEngine:
 
     def _schedule(self) -> None:
         due = self._shelf_heap[0][0] if self._shelf_heap else _INF
+        for device, (since, _) in self._comm_pending.items():
+            a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
+            if a is not None:
+                due = min(due, since + self._comm_delay(a))
         if self._stats.in_flood:
             edge = self._stats.next_window_edge()
             if edge is not None:

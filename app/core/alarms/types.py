@@ -129,7 +129,10 @@ class AlarmDefinition:
     unit: str = ""
     limit: float | bool | None = None
     deadband: float = 0.0
-    on_delay_s: float = 0.0
+    #: the condition must hold this long before the alarm activates. None: the kind's default
+    #: (0 for point alarms; for COMM, the engine's ``comm_on_delay_s``) - so one lost reply
+    #: does not annunciate a communication loss
+    on_delay_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
