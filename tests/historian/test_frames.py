@@ -245,3 +245,15 @@ def test_an_idle_writer_wakes_for_the_first_queued_poll(db_path: Path) -> None:
         assert h.stats().written == 2 * len(POINTS)  # committed without anyone calling flush()
     finally:
         h.close()
+
+
+def test_two_polls_with_the_same_time_stamp_are_both_kept(historian: Historian, db_path: Path) -> None:
+    """A repeated time stamp for one device (a clock stepped back) must not lose data."""
+    historian.on_samples(poll("d", 1, T0))
+    historian.on_samples(poll("d", 2, T0))  # same commit, same time
+    assert historian.flush(5.0)
+    historian.on_samples(poll("d", 3, T0))  # a later commit, same time again
+    assert historian.flush(5.0)
+    assert counts(db_path) == (3, 0, 1)
+    assert historian.stats().written == 3 * len(POINTS)
+    assert sorted(historian.query(["d.p01"])["d.p01"].value.tolist()) == [1.0, 2.0, 3.0]

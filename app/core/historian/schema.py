@@ -38,6 +38,8 @@ _FRAME_TABLES = (
     # which column of which layout holds a tag: the reader's way from a tag to its frames
     "CREATE TABLE IF NOT EXISTS layout_tags (layout_id INTEGER NOT NULL REFERENCES frame_layouts(id), "
     "tag_id INTEGER NOT NULL REFERENCES tags(id), col INTEGER NOT NULL, PRIMARY KEY (tag_id, layout_id))",
+    # appended in arrival order (rowid): measured, clustering by (layout, t) WITHOUT ROWID doubled
+    # the writer's CPU (100 insertion points per commit) for trend reads that touch fewer pages
     "CREATE TABLE IF NOT EXISTS frames (layout_id INTEGER NOT NULL REFERENCES frame_layouts(id), "
     "t REAL NOT NULL, value BLOB NOT NULL, quality BLOB NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {FRAME_INDEX} ON frames (layout_id, t)",
