@@ -102,13 +102,27 @@ def layout_is_valid(tags: tuple[str, ...]) -> bool:
     return all(type(tag) is str for tag in tags) and len(set(tags)) == len(tags)
 
 
-def column_arrays(rows: list[tuple[float, bytes, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(t, value8, quality1)`` rows (one column cut out by SQL ``substr``) -> three arrays."""
-    if not rows:
+#: one tag's column of a frame as one 9-byte blob: its value then its quality byte. One blob per
+#: row instead of two means fewer Python objects per row (measured ~30 % faster on a day of data).
+COLUMN_SQL = "CAST(substr(value, ?, 8) || substr(quality, ?, 1) AS BLOB)"
+_CELL = np.dtype([("value", VALUE_DTYPE), ("quality", np.uint8)])
+_T_OF = itemgetter(0)
+_CELL_OF = itemgetter(1)
+
+
+def column_params(col: int) -> tuple[int, int]:
+    """The two ``?`` of ``COLUMN_SQL`` for column ``col``."""
+    return col * VALUE_SIZE + 1, col + 1
+
+
+def column_arrays(rows: list[tuple[float, bytes]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, cell)`` rows (see ``COLUMN_SQL``) -> t, value and quality arrays."""
+    n = len(rows)
+    if not n:
         return np.empty(0, np.float64), np.empty(0, np.float64), np.empty(0, np.int8)
-    ts, values, qualities = zip(*rows, strict=True)
+    cells = np.frombuffer(b"".join(map(_CELL_OF, rows)), dtype=_CELL)
     return (
-        np.array(ts, dtype=np.float64),
-        np.frombuffer(b"".join(values), dtype=VALUE_DTYPE).astype(np.float64),
-        np.frombuffer(b"".join(qualities), dtype=np.uint8).astype(np.int8),
+        np.fromiter(map(_T_OF, rows), dtype=np.float64, count=n),
+        cells["value"].astype(np.float64),
+        cells["quality"].astype(np.int8),
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.historian.downsample import downsample_indices, rows_to_arrays
-from app.core.historian.frames import VALUE_DTYPE, VALUE_SIZE, column_arrays
+from app.core.historian.frames import COLUMN_SQL, VALUE_DTYPE, VALUE_SIZE, column_arrays, column_params
 from app.core.historian.schema import KIND_TEXT, HistorianError, connect_reader
 from app.core.model import Quality, Sample
 
@@ -182,9 +182,8 @@ class HistorianReader:
         parts = [rows_to_arrays(rows, numeric)] if rows else []
         for layout, col in _columns(conn, tid):
             frame_rows = conn.execute(
-                "SELECT t, substr(value, ?, ?), substr(quality, ?, 1) FROM frames "
-                "WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
-                (col * VALUE_SIZE + 1, VALUE_SIZE, col + 1, layout, lo, hi),
+                f"SELECT t, {COLUMN_SQL} FROM frames WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                (*column_params(col), layout, lo, hi),
             ).fetchall()
             if frame_rows:
                 t, value, quality = column_arrays(frame_rows)
