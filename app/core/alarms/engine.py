@@ -116,7 +116,8 @@ class AlarmEngine:
                 and comm_on_delay_s >= 0):
             raise AlarmError(f"comm_on_delay_s must be a number of seconds >= 0, got {comm_on_delay_s!r}")
         self.comm_on_delay_s = float(comm_on_delay_s)
-        #: devices not answering whose COMM alarm waits for its on-delay: device -> [since, reason]
+        #: devices not answering whose COMM alarm waits for its on-delay:
+        #: device -> [since, reason, due]
         self._comm_pending: dict[str, list[Any]] = {}
         self._journal = journal
         self._clock = clock
@@ -616,7 +617,10 @@ class AlarmEngine:
         if q is _BAD_COMM:
             # A dead link is the device's alarm (after its on-delay); the tag's own alarms hold
             # their last state.
-            if w.device in self._comm_by_samples and w.device not in self._comm_pending:
+            pending = self._comm_pending.get(w.device)
+            if pending is not None and now < pending[2]:
+                return  # its on-delay is running: nothing to decide before it ends
+            if w.device in self._comm_by_samples and pending is None:
                 return  # already raised by earlier bad samples: the common case, kept cheap
             comm = self._alarms.get(alarm_id(w.device, AlarmKind.COMM))
             if comm is not None and not comm.condition:
@@ -686,15 +690,16 @@ class AlarmEngine:
             return
         pending = self._comm_pending.get(device)
         if pending is None:
-            pending = self._comm_pending[device] = [now, reason]
+            self._comm_pending[device] = [now, reason, now + self._comm_delay(a)]
+            self._comm_due(device, a, now, out)
+            self._schedule()
         else:
             pending[1] = reason
-        self._comm_due(device, a, now, out)
-        self._schedule()
+            self._comm_due(device, a, now, out)
 
     def _comm_due(self, device: str, a: AlarmRecord, now: float, out: list[AlarmView]) -> None:
-        since, reason = self._comm_pending[device]
-        if now - since >= self._comm_delay(a):
+        _since, reason, due = self._comm_pending[device]
+        if now >= due:
             del self._comm_pending[device]
             self._set_condition(a, True, reason, now, "system", out)
 
@@ -871,10 +876,8 @@ class AlarmEngine:
 
     def _schedule(self) -> None:
         due = self._shelf_heap[0][0] if self._shelf_heap else _INF
-        for device, (since, _) in self._comm_pending.items():
-            a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
-            if a is not None:
-                due = min(due, since + self._comm_delay(a))
+        for _since, _reason, comm_due in self._comm_pending.values():
+            due = min(due, comm_due)
         if self._stats.in_flood:
             edge = self._stats.next_window_edge()
             if edge is not None:
