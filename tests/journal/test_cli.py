@@ -80,7 +80,11 @@ def test_corrupt_database_exits_3_without_traceback(tmp_path: Path) -> None:
 def test_missing_journal_exits_3_and_creates_nothing(tmp_path: Path, capsys) -> None:
     assert main(["journal", "verify", "--data-dir", str(tmp_path / "nothing")]) == 3
     assert not (tmp_path / "nothing").exists()
+    assert f"no Vigil data in {tmp_path / 'nothing'}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # a data dir without a journal yet
+    assert main(["journal", "verify", "--data-dir", str(tmp_path / "empty")]) == 3
     assert "no journal database" in capsys.readouterr().err
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_note_then_show_filters_and_json(data_dir: Path, capsys) -> None:
