@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"vigil {__version__}")  # answered before importing every sub-command
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:

@@ -54,7 +54,11 @@ def make_core(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    core = make_core(args)
+    try:
+        core = make_core(args)
+    except VigilError as e:
+        print(f"vigil: {e}", file=sys.stderr)
+        return 2
     try:
         core.start()
     except VigilError as e:
