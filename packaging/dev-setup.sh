@@ -10,8 +10,11 @@ PY="${PYTHON:-python3}"
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
     echo "Vigil needs Python 3.11 or newer; $PY is $("$PY" --version 2>&1)" >&2; exit 1; }
 
-# Qt's xcb/offscreen platforms need these shared libraries; a desktop install has them.
-QT_LIBS="libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0"
+# Qt's offscreen and xcb (X11) platforms need these shared libraries; a desktop install has
+# most of them, but Qt >= 6.5 also wants libxcb-cursor0 and friends, which minimal systems lack.
+QT_LIBS="libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
+ libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+ libxcb-randr0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxcb-sync1 libxcb-shm0"
 if command -v dpkg-query >/dev/null 2>&1; then
     missing=""
     for p in $QT_LIBS; do
