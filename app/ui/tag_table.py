@@ -41,6 +41,16 @@ from app.ui.palette import LIGHT, Scheme
 
 COLUMNS = ("Tag", "Value", "Unit", "Quality", "Alarm", "Age", "Description")
 COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_ALARM, COL_AGE, COL_DESC = range(len(COLUMNS))
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_SORT = Qt.ItemDataRole.UserRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_FONT = Qt.ItemDataRole.FontRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_BACKGROUND = Qt.ItemDataRole.BackgroundRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+#: the roles this model answers; Qt asks for others (decoration, check state, size hint...)
+_ROLES = frozenset((_DISPLAY, _SORT, _ALIGN, _FONT, _FOREGROUND, _BACKGROUND, _TOOLTIP))
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -78,6 +88,7 @@ class TagTableModel(QAbstractTableModel):
         self._stale_after: dict[str, float] = {}  # tag -> seconds without news before STALE
         self._down: set[str] = set()  # devices the runtime reports as not online
         self.scheme = scheme
+        self._colors: dict[str | tuple[str, str], Any] = {}
         self._strike = QFont()
         self._strike.setStrikeOut(True)
         self._bold = QFont()
@@ -157,6 +168,7 @@ class TagTableModel(QAbstractTableModel):
 
     def set_scheme(self, scheme: Scheme) -> None:
         self.scheme = scheme
+        self._colors.clear()
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
 
@@ -186,28 +198,68 @@ class TagTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        """One cell for one role. Called ~800 times per paint of the visible rows (every role
+        Qt asks for, each cell), 25 times a second: roles this model never answers return at
+        once, and a row's quality is worked out only for the roles that show it (measured in
+        tests/benchmarks/ui.py: the table's paint was the largest single GUI-thread block)."""
+        if role not in _ROLES or not index.isValid():
             return None
         r = self._rows[index.row()]
         c = index.column()
-        quality = self.quality_of(r)
-        bad = quality is not None and not quality.is_good
-        if role == Qt.ItemDataRole.DisplayRole:
-            if c == COL_TAG:
-                return r.tag
+        if role == _DISPLAY:
             if c == COL_VALUE:
                 return format_value(r.value) if r.quality is not None else "—"
-            if c == COL_UNIT:
-                return r.unit
-            if c == COL_QUALITY:
-                return quality_text(quality)
             if c == COL_AGE:
                 return format_age(r.t)
+            if c == COL_QUALITY:
+                return quality_text(self.quality_of(r))
+            if c == COL_TAG:
+                return r.tag
+            if c == COL_UNIT:
+                return r.unit
             if c == COL_ALARM:
                 return r.alarm_label
             if c == COL_DESC:
                 return r.description
-        elif role == Qt.ItemDataRole.UserRole:  # sort keys
+            return None
+        if role == _ALIGN:
+            if c in (COL_VALUE, COL_AGE):
+                return _RIGHT
+            return None
+        if role == _FOREGROUND:
+            if c in (COL_UNIT, COL_AGE, COL_DESC):
+                return self._color("muted")
+            if c in (COL_QUALITY, COL_VALUE):
+                quality = self.quality_of(r)
+                bad = quality is not None and not quality.is_good
+                if c == COL_QUALITY and (bad or quality is None):
+                    return self._color("bad_quality_text" if bad else "muted")
+                if c == COL_VALUE and bad:
+                    return self._color("muted")
+                return None
+            if c == COL_ALARM and r.alarm_priority:
+                return self._color(("alarm_text", r.alarm_priority))
+            return None
+        if role == _BACKGROUND:
+            if c == COL_QUALITY:
+                quality = self.quality_of(r)
+                if quality is not None and not quality.is_good:
+                    return self._color("bad_quality")
+                return None
+            if c == COL_ALARM and r.alarm_priority:
+                return self._color(("alarm", r.alarm_priority))
+            return None
+        if role == _FONT:
+            if c == COL_VALUE:
+                quality = self.quality_of(r)
+                if quality is not None and not quality.is_good:
+                    return self._strike
+                return None
+            if c == COL_ALARM and r.alarm_priority:
+                return self._bold
+            return None
+        quality = self.quality_of(r)
+        if role == _SORT:
             if c == COL_VALUE:
                 return r.value if isinstance(r.value, (int, float)) else float("-inf")
             if c == COL_AGE:
@@ -216,37 +268,25 @@ class TagTableModel(QAbstractTableModel):
                 return af.PRIORITY_RANK.get(r.alarm_priority or "", 9)
             if c == COL_QUALITY:
                 return int(quality) if quality is not None else 99
-            return self.data(index, Qt.ItemDataRole.DisplayRole)
-        elif role == Qt.ItemDataRole.TextAlignmentRole:
-            if c in (COL_VALUE, COL_AGE):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        elif role == Qt.ItemDataRole.FontRole:
-            if c == COL_VALUE and bad:
-                return self._strike
-            if c == COL_ALARM and r.alarm_priority:
-                return self._bold
-        elif role == Qt.ItemDataRole.ForegroundRole:
+            return self.data(index, _DISPLAY)
+        # tooltip
+        if quality is not None and not quality.is_good:
+            why = quality_text(quality)
+            return f"{r.tag}: {why} — the value shown is the last one received, not current"
+        return r.description or r.tag
+
+    def _color(self, key: str | tuple[str, str]) -> Any:
+        """The scheme's colours as QColor objects made once, not once per cell per paint."""
+        color = self._colors.get(key)
+        if color is None:
             s = self.scheme
-            if c == COL_QUALITY and (bad or quality is None):
-                return s.qcolor("bad_quality_text") if bad else s.qcolor("muted")
-            if c == COL_VALUE and bad:
-                return s.qcolor("muted")
-            if c == COL_ALARM and r.alarm_priority:
-                return s.alarm_text_color(r.alarm_priority)
-            if c in (COL_UNIT, COL_AGE, COL_DESC):
-                return s.qcolor("muted")
-        elif role == Qt.ItemDataRole.BackgroundRole:
-            s = self.scheme
-            if c == COL_QUALITY and bad:
-                return s.qcolor("bad_quality")
-            if c == COL_ALARM and r.alarm_priority:
-                return s.alarm_color(r.alarm_priority)
-        elif role == Qt.ItemDataRole.ToolTipRole:
-            if bad:
-                why = quality_text(quality)
-                return f"{r.tag}: {why} — the value shown is the last one received, not current"
-            return r.description or r.tag
-        return None
+            if isinstance(key, tuple):
+                kind, priority = key
+                color = s.alarm_color(priority) if kind == "alarm" else s.alarm_text_color(priority)
+            else:
+                color = s.qcolor(key)
+            self._colors[key] = color
+        return color
 
 
 class TagFilterProxy(QSortFilterProxyModel):
