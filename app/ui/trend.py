@@ -38,6 +38,12 @@ from app.ui.trend_buffer import RingSeries
 SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
 
 
+#: a frame's decimation: the window drawn, its bucket count, and the grid key (see render)
+_FrameGrid = tuple[tuple[float, float], int, tuple[int, int, int]]
+#: pens re-decimated per event-loop turn in a paced live frame (see TrendWidget.render)
+PENS_PER_TURN = 5
+
+
 @dataclass
 class PenInfo:
     tag: str
@@ -147,6 +153,13 @@ class TrendWidget(QWidget):
         self._timer.setInterval(max(1, round(1000 / fps)))
         self._timer.timeout.connect(self.render)
         self._timer.start()
+        # a paced frame's remaining pens, drawn one event-loop turn at a time (see render)
+        self._frame_pens: list[PenInfo] = []
+        self._frame_window: _FrameGrid = ((0.0, 1.0), 100, (0, 0, 0))
+        self._frame_turn = QTimer(self)
+        self._frame_turn.setSingleShot(True)
+        self._frame_turn.setInterval(0)
+        self._frame_turn.timeout.connect(self._draw_some)
         self._hist_timer = QTimer(self)
         self._hist_timer.setSingleShot(True)
         self._hist_timer.setInterval(150)
@@ -288,9 +301,18 @@ class TrendWidget(QWidget):
         redrawing faster than that, or than ``fps``, changes nothing the eye can see and only
         takes time from the rest of the screen, so live frames are paced to the pixel (but at
         least twice a second, so the newest value is always on screen).
+
+        A paced frame re-decimates its pens ``PENS_PER_TURN`` at a time, one event-loop turn
+        each, with the plot's updates held until the last one, so the screen still changes in
+        one piece: 20 pens x an hour cost ~10-30 ms of decimation and ``setData`` and, done in
+        one go together with the paint that follows, blocked the GUI thread for 50-70 ms
+        (measured with a 5 ms heartbeat, tests/benchmarks/ui.py). ``force`` (a span, pause or
+        history change, the benchmark's frame loop) draws every pen at once.
         """
         if not self.isVisible() and not force:
             return
+        if self._frame_pens and not force:
+            return  # the previous frame is still being drawn, turn by turn
         now = time.time()
         window = self.x_range() if self.paused else (now - self.span_s, now)
         buckets = max(100, int(self.item.vb.width()))
@@ -302,13 +324,47 @@ class TrendWidget(QWidget):
         self._last_frame = time.monotonic()
         # the decimation grid only moves when the window moves by a bucket or more
         key = (round(window[0] / width), round(window[1] / width), buckets)
-        for pen in self.pens.values():
-            fresh = pen.live.version != pen.drawn_version and not self.paused
-            if fresh or key != pen.drawn_key or force:
-                t, v = self._compose(pen)
-                pen.curve.setData(*minmax_decimate(t, v, window[0], window[1], buckets))
-                pen.drawn_version = pen.live.version
-                pen.drawn_key = key
+        due = [
+            pen
+            for pen in self.pens.values()
+            if force or key != pen.drawn_key or (pen.live.version != pen.drawn_version and not self.paused)
+        ]
+        self._frame_window = (window, buckets, key)
+        if force or len(due) <= PENS_PER_TURN:
+            self._frame_pens = []
+            self._frame_turn.stop()
+            for pen in due:
+                self._draw_pen(pen, window, buckets, key)
+            self._finish_frame(now)
+            return
+        self._frame_pens = due
+        self.plot.setUpdatesEnabled(False)
+        self._draw_some()
+
+    def _draw_some(self) -> None:
+        """One turn of a paced frame: the next few pens; the last turn shows the frame."""
+        window, buckets, key = self._frame_window
+        batch, self._frame_pens = self._frame_pens[:PENS_PER_TURN], self._frame_pens[PENS_PER_TURN:]
+        for pen in batch:
+            if self.pens.get(pen.tag) is pen:  # not removed since the frame began
+                self._draw_pen(pen, window, buckets, key)
+        if self._frame_pens:
+            self._frame_turn.start()
+        else:
+            self._finish_frame(time.time())
+
+    def _draw_pen(
+        self, pen: PenInfo, window: tuple[float, float], buckets: int, key: tuple[int, int, int]
+    ) -> None:
+        t, v = self._compose(pen)
+        pen.curve.setData(*minmax_decimate(t, v, window[0], window[1], buckets))
+        pen.drawn_version = pen.live.version
+        pen.drawn_key = key
+
+    def _finish_frame(self, now: float) -> None:
+        window = self._frame_window[0]
+        if not self.plot.updatesEnabled():
+            self.plot.setUpdatesEnabled(True)
         if not self.paused:
             self.item.vb.setXRange(window[0], window[1], padding=0)
             if self.pens and any(

@@ -1,0 +1,74 @@
+"""A paced live frame of many pens is drawn a few pens per event-loop turn and shown whole."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from app.ui.decimate import minmax_decimate
+from app.ui.trend import PENS_PER_TURN, TrendWidget
+
+
+def _trend_with_pens(qtbot, n: int) -> TrendWidget:
+    trend = TrendWidget(units=lambda tag: "%")
+    qtbot.addWidget(trend)
+    trend.resize(800, 400)
+    trend.show()
+    trend._timer.stop()  # the test drives the frames itself
+    now = time.time()
+    t = np.linspace(now - 600.0, now - 0.1, 6000)
+    for i in range(n):
+        trend.add_pen(f"dev.p{i}").live.extend(t, np.sin(t / (30 + i)) + i)
+    trend.set_span(600.0)
+    return trend
+
+
+def test_a_paced_frame_draws_a_few_pens_per_turn_and_shows_them_together(qtbot):
+    n = 3 * PENS_PER_TURN + 2
+    trend = _trend_with_pens(qtbot, n)
+    now = time.time()
+    for pen in trend.pens.values():  # every pen has news
+        pen.live.append(now, 42.0)
+    trend._last_frame = 0.0
+    before = trend.frames
+    trend.render()
+    drawn = [p for p in trend.pens.values() if p.drawn_version == p.live.version]
+    assert len(drawn) == PENS_PER_TURN  # the rest wait for later turns
+    assert not trend.plot.updatesEnabled()  # nothing half-drawn reaches the screen
+    assert trend.frames == before
+    trend.render()  # a timer tick during the frame does not start another one
+    assert len([p for p in trend.pens.values() if p.drawn_version == p.live.version]) == PENS_PER_TURN
+    qtbot.waitUntil(lambda: trend.frames == before + 1, timeout=2000)
+    assert trend.plot.updatesEnabled()
+    window, buckets, _ = trend._frame_window
+    for pen in trend.pens.values():
+        assert pen.drawn_version == pen.live.version
+        xs, ys = pen.curve.getData()
+        want_t, want_v = minmax_decimate(*pen.live.arrays(), window[0], window[1], buckets)
+        assert np.array_equal(xs, want_t) and np.array_equal(ys, want_v)
+        assert ys[-1] == 42.0  # the newest value is on screen
+
+
+def test_a_pen_removed_mid_frame_is_not_drawn_and_the_frame_completes(qtbot):
+    trend = _trend_with_pens(qtbot, 2 * PENS_PER_TURN + 1)
+    for pen in trend.pens.values():
+        pen.live.append(time.time(), 1.0)
+    trend._last_frame = 0.0
+    before = trend.frames
+    trend.render()
+    last = list(trend.pens)[-1]
+    gone = trend.pens[last]
+    trend.remove_pen(last)
+    qtbot.waitUntil(lambda: trend.frames == before + 1, timeout=2000)
+    assert gone.drawn_version != gone.live.version
+    assert trend.plot.updatesEnabled()
+
+
+def test_a_forced_render_draws_every_pen_at_once(qtbot):
+    trend = _trend_with_pens(qtbot, 3 * PENS_PER_TURN)
+    for pen in trend.pens.values():
+        pen.live.append(time.time(), 7.0)
+    trend.render(force=True)
+    assert all(p.drawn_version == p.live.version for p in trend.pens.values())
+    assert trend.plot.updatesEnabled()
