@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from app.core.model import Sample
+from app.core.model import Quality, Sample, Value
 
 #: below this a plain row per sample is as cheap, and small batches are often irregular anyway
 FRAME_MIN_SAMPLES = 8
@@ -54,10 +54,9 @@ class Frame(NamedTuple):
 def pack_frame(batch: Sequence[Sample]) -> Frame | None:
     """The batch as a Frame, or None when it is not regular (then store it row by row).
 
-    ``struct`` packs the values (0.4 us per 50 values against 2.3 us for a type check plus
-    ``numpy.array``) and refuses by itself anything that is not a number: a str (numpy would
-    have parsed "1.5"), None, an int too big for a double. Only then are the types looked at,
-    so that a poll with None values (a failed read) is still a frame.
+    The columns are pulled out with C-level ``map`` and handed to ``pack_columns``; a sink that
+    gets the columns straight from the runtime (``Historian.on_poll``) skips this step, which
+    was most of the ~11 us this costs per 50-sample poll.
     """
     n = len(batch)
     if n < FRAME_MIN_SAMPLES:
@@ -67,18 +66,71 @@ def pack_frame(batch: Sequence[Sample]) -> Frame | None:
         if type(t) not in _TIME_TYPES or list(map(_TIME, batch)).count(t) != n:
             return None
         values = list(map(_VALUE, batch))
-        packer = _packer(n)
+        quality = bytes(map(_QUALITY, batch))  # ValueError/TypeError for codes that are not 0..255
+        tags = tuple(map(_TAG, batch))
+    except (TypeError, ValueError, OverflowError, IndexError, KeyError):
+        return None  # not Sample-shaped: the per-sample path names and refuses the bad ones
+    return pack_columns(tags, t, values, quality)
+
+
+def pack_columns(
+    tags: tuple[str, ...], t: float, values: Sequence[Value], qualities: bytes | None = None
+) -> Frame | None:
+    """One poll given as columns (``qualities`` None: every value GOOD) as a Frame, or None when
+    it is not regular (fewer than ``FRAME_MIN_SAMPLES``, columns of different lengths, a value
+    that is not a number, bool or None).
+
+    ``struct`` packs the values (0.4 us per 50 values against 2.3 us for a type check plus
+    ``numpy.array``) and refuses by itself anything that is not a number: a str (numpy would
+    have parsed "1.5"), None, an int too big for a double. Only then are the types looked at,
+    so that a poll with None values (a failed read) is still a frame.
+    """
+    n = len(tags)
+    if n < FRAME_MIN_SAMPLES or len(values) != n or type(t) not in _TIME_TYPES:
+        return None
+    if qualities is None:
+        quality = _all_good(n)
+    elif type(qualities) is bytes and len(qualities) == n:
+        quality = qualities
+    else:
+        return None
+    packer = _packer(n)
+    try:
         try:
             value = packer.pack(*values)
         except struct.error:
             if not _NUMBER_TYPES.issuperset(map(type, values)):
                 return None
             value = packer.pack(*[_NAN if v is None else v for v in values])  # error if huge
-        quality = bytes(map(_QUALITY, batch))  # ValueError/TypeError for codes that are not 0..255
-        tags = tuple(map(_TAG, batch))
-    except (TypeError, ValueError, OverflowError, IndexError, KeyError, struct.error):
-        return None  # not Sample-shaped: the per-sample path names and refuses the bad ones
-    return Frame(tags, float(t), value, quality)
+    except (struct.error, OverflowError, TypeError, ValueError):
+        return None
+    return Frame(tags if type(tags) is tuple else tuple(tags), float(t), value, quality)
+
+
+def column_samples(
+    tags: Sequence[str], t: float, values: Sequence[Value], qualities: bytes | None = None
+) -> list[Sample]:
+    """A poll given as columns, as the Samples the runtime would have made of it (for the
+    per-sample path, when the columns are not a regular frame)."""
+    if qualities is None:
+        return [Sample(tag, v, Quality.GOOD, t) for tag, v in zip(tags, values, strict=True)]
+    return [
+        Sample(tag, v, _quality(q), t) for tag, v, q in zip(tags, values, qualities, strict=True)
+    ]
+
+
+def _quality(code: int) -> Quality | int:
+    """The Quality member for a stored code; an unknown code stays an int (stored as it is)."""
+    try:
+        return Quality(code)
+    except ValueError:
+        return code
+
+
+@functools.lru_cache(maxsize=64)
+def _all_good(n: int) -> bytes:
+    """``n`` GOOD quality bytes (one shared object per poll size)."""
+    return bytes([Quality.GOOD]) * n
 
 
 @functools.lru_cache(maxsize=64)
