@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
@@ -49,6 +49,7 @@ __all__ = [
     "ERROR_KINDS",
     "STATES",
     "DeviceDiagnostics",
+    "PollSink",
     "Runtime",
     "SampleSink",
     "WriteFailed",
@@ -63,12 +64,28 @@ _BAD_COMM = Quality.BAD_COMM
 _BAD_DEVICE = Quality.BAD_DEVICE
 _BAD_CONFIG = Quality.BAD_CONFIG
 _FLOAT_TYPES = (DataType.FLOAT32, DataType.FLOAT64)
+_TAG = itemgetter(0)
+_VALUE = itemgetter(1)
+_QUALITY = itemgetter(2)
 _tuple_new = tuple.__new__  # Sample(...) via its Python __new__ costs 2x more per sample
 _map = map
 
 
 class SampleSink(Protocol):
     def on_samples(self, batch: Sequence[Sample]) -> None: ...
+
+
+class PollSink(SampleSink, Protocol):
+    """A sink that can also take a device poll as columns (optional; see ``Runtime``).
+
+    ``tags`` and ``values`` are parallel (the runtime may pass the same tags tuple every poll and
+    a values list it does not touch again); ``qualities`` is one Quality code per value as bytes,
+    or None when every value is GOOD. Every value shares the source time ``t``.
+    """
+
+    def on_poll(
+        self, device: str, t: float, tags: tuple[str, ...], values: Sequence[Value], qualities: bytes | None
+    ) -> None: ...
 
 
 DriverFactory = Callable[[DeviceConfig], Driver]
@@ -176,6 +193,13 @@ class Runtime:
     its first device). ``on_diagnostics(diag)`` is called on the core thread with a copy of a
     device's diagnostics whenever its state changes. ``backoff_base_s``/``backoff_cap_s`` bound
     the reconnect delay (tests make them small).
+
+    A sink that has ``on_poll`` as well as ``on_samples`` (``PollSink``) is given each completed
+    device poll as columns through ``on_poll`` instead of ``on_samples``: the runtime holds a
+    poll's tags tuple and decoded values list anyway, and a column store (the historian) then
+    packs them without walking 50 Sample tuples per poll. Batches that are not one poll (a
+    device going offline, a write's read-back, a scan cut short by a lost link) still go to
+    ``on_samples``, so such a sink must handle both.
     """
 
     def __init__(
@@ -191,7 +215,11 @@ class Runtime:
     ) -> None:
         self.plant = plant
         self.driver_factory = driver_factory
-        self._sinks = [getattr(s, "on_samples", s) for s in sinks]
+        #: (on_samples or the callable itself, on_poll or None) per sink
+        self._sinks: list[tuple[Callable[[Sequence[Sample]], None], Callable[..., None] | None]] = [
+            (getattr(s, "on_samples", s), getattr(s, "on_poll", None) if hasattr(s, "on_samples") else None)
+            for s in sinks
+        ]
         self.sink_errors = [0] * len(self._sinks)
         self.on_diagnostics = on_diagnostics
         self.backoff_base_s = backoff_base_s
@@ -459,6 +487,10 @@ class Runtime:
         out: list[Sample] = []
         perf = time.perf_counter
         good = comm_failed = False
+        #: the poll as columns while every block so far decoded GOOD on the fast path
+        col_tags: list[tuple[str, ...]] = []
+        col_values: list[Value] = []
+        all_good = True
         for n, block in enumerate(job.blocks):
             if link.writes:  # writes go first, even in the middle of a scan
                 while link.writes:
@@ -470,6 +502,7 @@ class Runtime:
                 t = time.time()
                 self._record_error(dev, "exception", str(e), code=e.code, latency=perf() - t0)
                 out.extend([Sample(tag, None, _BAD_DEVICE, t) for tag in block.tags])
+                all_good = False
                 continue
             except Exception as e:
                 t = time.time()
@@ -483,6 +516,7 @@ class Runtime:
                 self._record_error(dev, kind, str(e))
                 if driver.connected:
                     out.extend([Sample(tag, None, _BAD_COMM, t) for tag in block.tags])
+                    all_good = False
                     continue
                 # the link is gone: everything not yet read in this scan is bad too
                 for rest in job.blocks[n:]:
@@ -506,11 +540,15 @@ class Runtime:
                 # one C-level sum tells whether any float is NaN/inf (or the sum overflowed)
                 check_floats = bool(block.float_idx) and not math.isfinite(sum(block.floats_of(values)))
             if check_floats:
+                all_good = False
                 for i in block.float_idx:
                     v = samples[i].value
                     if isinstance(v, float) and not math.isfinite(v):
                         samples[i] = Sample(samples[i].tag, None, _BAD_DEVICE, t)
             out.extend(samples)
+            if all_good:
+                col_tags.append(block.tags)
+                col_values += values
             good = True
             with self._lock:
                 d = dev.diag
@@ -526,7 +564,8 @@ class Runtime:
             t_end = out[-1][3]
             if out[0][3] != t_end:
                 out = [_tuple_new(Sample, (s[0], s[1], s[2], t_end)) for s in out]
-        self._emit(out, dev)
+        if out:
+            self._emit_poll(dev, out, col_tags if all_good else None, col_values)
         if good:
             link.failures = 0
         elif comm_failed:  # answered nothing usable this scan (e.g. a silent unit on a shared bus)
@@ -545,17 +584,50 @@ class Runtime:
         return samples
 
     def _emit(self, batch: list[Sample], dev: _Device | None = None) -> None:
+        """Hand a batch that is not (or not only) one completed poll to every sink's on_samples."""
         if not batch:
             return
         if dev is not None:
             dev.diag.samples += len(batch)
-        for i, sink in enumerate(self._sinks):
+        for i, (on_samples, _on_poll) in enumerate(self._sinks):
             try:
-                sink(batch)
+                on_samples(batch)
             except Exception as e:
-                self.sink_errors[i] += 1
-                if self.sink_errors[i] == 1:
-                    log.warning("sink %r raised %s: %s (counted; polling goes on)", sink, type(e).__name__, e)
+                self._sink_failed(i, on_samples, e)
+
+    def _emit_poll(
+        self, dev: _Device, out: list[Sample], col_tags: list[tuple[str, ...]] | None, col_values: list[Value]
+    ) -> None:
+        """Hand one completed poll (``out``: every sample shares one time) to the sinks: as
+        columns to those with ``on_poll``, as Samples to the others.
+
+        ``col_tags`` (per block) and ``col_values`` are the poll's columns when every block was
+        GOOD; otherwise (None) the columns are taken from ``out`` with qualities, once, and only
+        if some sink wants them.
+        """
+        dev.diag.samples += len(out)
+        columns: tuple[str, float, tuple[str, ...], list[Value], bytes | None] | None = None
+        for i, (on_samples, on_poll) in enumerate(self._sinks):
+            try:
+                if on_poll is None:
+                    on_samples(out)
+                    continue
+                if columns is None:
+                    t = out[0][3]
+                    if col_tags is not None:
+                        tags = col_tags[0] if len(col_tags) == 1 else tuple(chain.from_iterable(col_tags))
+                        columns = (dev.name, t, tags, col_values, None)
+                    else:
+                        columns = (dev.name, t, tuple(_map(_TAG, out)), list(_map(_VALUE, out)),
+                                   bytes(_map(_QUALITY, out)))
+                on_poll(*columns)
+            except Exception as e:
+                self._sink_failed(i, on_poll or on_samples, e)
+
+    def _sink_failed(self, i: int, sink: Callable[..., None], e: Exception) -> None:
+        self.sink_errors[i] += 1
+        if self.sink_errors[i] == 1:
+            log.warning("sink %r raised %s: %s (counted; polling goes on)", sink, type(e).__name__, e)
 
     # ---------------------------------------------------------------- state and diagnostics
     def _record_error(
