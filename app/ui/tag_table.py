@@ -69,6 +69,16 @@ class TagRow:
     alarm_label: str = ""
 
 
+def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as (first, last) runs of consecutive rows: {1, 2, 3, 7} -> [(1, 3), (7, 7)]."""
+    out: list[tuple[int, int]] = []
+    for i in sorted(rows):
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
 def rows_from_plant(plant: Any) -> list[TagRow]:
     rows = []
     for dev in plant.enabled_devices():
@@ -96,7 +106,12 @@ class TagTableModel(QAbstractTableModel):
 
     # -- updates ----------------------------------------------------------------------------
     def apply_samples(self, batch: Iterable[Sample]) -> None:
-        lo, hi = len(self._rows), -1
+        """Take a batch of samples; one dataChanged per run of adjacent changed rows.
+
+        A device's points are adjacent rows, so a tick that brings two devices' polls gives two
+        short runs: one range from the first to the last changed row would repaint every row
+        in between as well (the table's paint is the GUI thread's largest block)."""
+        changed: set[int] = set()
         for s in batch:
             i = self._index.get(s.tag)
             if i is None:
@@ -108,8 +123,8 @@ class TagTableModel(QAbstractTableModel):
                 r.value = s.value if s.value is not None else r.value
             r.quality = s.quality
             r.t = s.t
-            lo, hi = min(lo, i), max(hi, i)
-        if hi >= 0:
+            changed.add(i)
+        for lo, hi in _runs(changed):
             self.dataChanged.emit(self.index(lo, COL_VALUE), self.index(hi, COL_AGE))
 
     def apply_alarms(self, views: Iterable[Any]) -> None:
