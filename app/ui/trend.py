@@ -395,8 +395,13 @@ class TrendWidget(QWidget):
         else:
             t1 = time.time()
             t0 = t1 - self.span_s
+        # history is needed up to where the *last* pen's live data begins: a pen added to a
+        # running trend has only seconds of live data while the others have an hour, and
+        # stopping at the oldest pen's start left it without its past (seen as a flaky test once
+        # the new pen's first live sample came before the fetch); _compose cuts each pen's
+        # history at its own live start, so the overlap is never drawn twice
         oldest = [p.live.oldest() for p in self.pens.values()]
-        live_from = min((o for o in oldest if o is not None), default=t1)
+        live_from = max((o for o in oldest if o is not None), default=t1)
         if any(o is None for o in oldest):
             live_from = t1
         if t0 >= live_from:
