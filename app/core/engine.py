@@ -394,11 +394,21 @@ class Core:
         self.session = None
 
     def _session(self, session: Session | None) -> Session:
+        """The session an action runs as. A logged-in session must still be one the user store
+        issued and has not ended (logout, account disabled, role changed): forged or stale
+        sessions are refused and journaled. Nobody logged in acts as an anonymous viewer."""
         s = session or self.session
         if s is None:
             from app.core.users import Role
 
-            s = Session("anonymous", Role.VIEWER, time.time())
+            return Session("anonymous", Role.VIEWER, time.time())
+        if self.users is not None:
+            try:
+                self.users.check_session(s)
+            except VigilError:
+                if s is self.session:
+                    self.session = None
+                raise
         return s
 
     # ------------------------------------------------------------------ actions (role-checked)

@@ -88,11 +88,17 @@ class JournalLike(Protocol):
 
 @dataclass(frozen=True)
 class Session:
-    """Who is at the console. Every action takes one."""
+    """Who is at the console. Every action takes one.
+
+    Only sessions issued by `UserStore.authenticate` carry a ``token``; the core accepts a
+    session for an action only while the store still knows that token, so a session cannot be
+    forged, and disabling an account or logging out ends it at once.
+    """
 
     user: str
     role: Role
     since: float
+    token: str = field(default="", repr=False, compare=False)
 
     def can(self, permission: str) -> bool:
         return self.role >= PERMISSIONS.get(permission, Role.ADMINISTRATOR)
@@ -136,6 +142,8 @@ class UserStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
+        #: token -> user name of every session issued and not yet ended
+        self._sessions: dict[str, str] = {}
         self._load()
 
     # ---- persistence -------------------------------------------------------------------
@@ -249,6 +257,8 @@ class UserStore:
                 if len(admins) <= 1:
                     raise VigilError("refusing to disable the last enabled administrator")
             u.disabled = disabled
+            if disabled:
+                self._sessions = {t: n for t, n in self._sessions.items() if n != name}
             self._save()
         self._journal("user.disabled" if disabled else "user.enabled", session.user, {"user": name})
 
@@ -271,14 +281,17 @@ class UserStore:
                 _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
                 reason = "unknown user"
             elif u.disabled:
+                _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)  # same time as a real check
                 reason = "account disabled"
             elif u.locked_until > now:
+                _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
                 reason = f"account locked for {u.locked_until - now:.0f} s more"
             else:
                 got = _hash(password, base64.b64decode(u.salt), u.n, u.r, u.p)
                 if hmac.compare_digest(base64.b64decode(u.hash), got):
                     u.failed = 0
-                    session = Session(u.name, Role.parse(u.role), now)
+                    session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16))
+                    self._sessions[session.token] = u.name
                     reason = ""
                 else:
                     u.failed += 1
@@ -294,12 +307,33 @@ class UserStore:
         self._journal(
             "user.login_failed",
             name if u is not None else "unknown",
-            {"attempted_user": name, "reason": reason},
+            # an unknown name is not recorded: people type their password into the name field,
+            # and the journal cannot forget what it was given
+            {"attempted_user": name if u is not None else None, "reason": reason},
         )
         raise AuthError("login refused: wrong user name or password, or the account is locked")
 
     def logout(self, session: Session, reason: str = "logout") -> None:
+        with self._lock:
+            self._sessions.pop(session.token, None)
         self._journal("user.logout", session.user, {"reason": reason}, critical=False)
+
+    def check_session(self, session: Session) -> None:
+        """Refuse a session this store did not issue, that was ended, or whose account has since
+        been disabled or had its role changed. Called by the core before every action."""
+        with self._lock:
+            owner = self._sessions.get(session.token) if session.token else None
+            u = self._users.get(session.user)
+            if owner != session.user or u is None:
+                reason = "not a session issued by this workstation, or it has ended"
+            elif u.disabled:
+                reason = "the account has been disabled"
+            elif Role.parse(u.role) is not session.role:
+                reason = "the account's role has changed; log in again"
+            else:
+                return
+        self._journal("action.refused", session.user, {"reason": f"session refused: {reason}"})
+        raise AuthError(f"session of '{session.user}' refused: {reason}")
 
 
 def _check_password(password: str) -> None:

@@ -152,3 +152,37 @@ def test_corrupt_store_is_refused_with_a_message(tmp_path):
     (tmp_path / "users.json").write_text("{not json")
     with pytest.raises(VigilError, match=r"users\.json: user store is unreadable"):
         UserStore(tmp_path / "users.json")
+
+
+def test_only_live_sessions_issued_by_the_store_are_accepted(env):
+    from app.core.users import Session
+
+    store, journal, _, tmp_path = env
+    otto = store.authenticate("otto", PW["otto"])
+    store.check_session(otto)
+    forged = Session("otto", Role.OPERATOR, otto.since)  # same fields, no token
+    with pytest.raises(AuthError, match="not a session issued"):
+        store.check_session(forged)
+    with pytest.raises(AuthError):
+        store.check_session(Session("nobody", Role.ADMINISTRATOR, 0.0, "f" * 32))
+    ada = store.authenticate("ada", PW["ada"])
+    store.set_disabled(ada, "otto", True)
+    with pytest.raises(AuthError, match=r"disabled|ended"):
+        store.check_session(otto)
+    erin = store.authenticate("erin", PW["erin"])
+    store.logout(erin)
+    with pytest.raises(AuthError, match="ended"):
+        store.check_session(erin)
+    journal.flush()
+    assert len(_events(tmp_path, "action.refused")) == 4
+
+
+def test_an_unknown_user_name_is_not_written_to_the_journal(env):
+    store, journal, _, tmp_path = env
+    with pytest.raises(AuthError):
+        store.authenticate("Hunter2-typed-in-the-name-field", "x")
+    journal.flush()
+    raw = (tmp_path / "journal" / "journal.sqlite").read_bytes()
+    assert b"Hunter2-typed-in-the-name-field" not in raw
+    failed = _events(tmp_path, "user.login_failed")
+    assert failed[-1]["actor"] == "unknown" and failed[-1]["body"]["attempted_user"] is None
