@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,42 @@ def run_gui(
         QTimer.singleShot(int(max(0.0, after_s) * 1000), shoot)
     if duration_s:
         QTimer.singleShot(int(duration_s * 1000), win.close)
-    app.exec()
+    restore_signals = _close_on_signals(win)
+    # Python runs signal handlers only between bytecodes; a light timer gives it the chance
+    # while Qt's event loop (C++) is waiting
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    try:
+        app.exec()
+    finally:
+        wake.stop()
+        restore_signals()
     collector.timer.stop()
     gc.enable()
     return status["code"]
+
+
+def _close_on_signals(win: Any) -> Callable[[], None]:
+    """Ctrl-C and SIGTERM close the window the normal way, so the core stops cleanly: a final
+    signed checkpoint and ``app.stop`` in the journal, the historian flushed. Returns a function
+    that puts the previous handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: object) -> None:
+        print(f"vigil: {signal.Signals(signum).name} received, closing", file=sys.stderr)
+        win.close()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+    return restore
