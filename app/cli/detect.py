@@ -326,14 +326,19 @@ def _training_data(args: argparse.Namespace, data_dir: Path) -> tuple[Any, list[
         if not 0 < n <= len(table.values):
             raise DetectorError(f"{args.csv}: --train-rows must be between 1 and {len(table.values)}")
         return table.values[:n], table.tags, None, args.group or Path(args.csv).stem
-    from app.cli.history import parse_time
+    from app.cli.alarms import parse_when
     from app.core.detection.engine import numeric_tags
     from app.core.detection.rows import rows_from_series
     from app.core.historian import HistorianReader
 
     if not (args.t_from and args.t_to):
         raise DetectorError("--device needs --from and --to (the window of normal running)")
-    t0, t1 = parse_time(args.t_from), parse_time(args.t_to)
+    try:  # ISO 8601, epoch seconds, or an age such as 20m (as in 'vigil alarms history')
+        t0, t1 = parse_when(args.t_from), parse_when(args.t_to)
+    except argparse.ArgumentTypeError as e:
+        raise DetectorError(f"--from/--to: {e}") from None
+    if t1 <= t0:
+        raise DetectorError(f"--from ({args.t_from}) must be before --to ({args.t_to})")
     reader = HistorianReader(data_dir / "historian.sqlite")
     tags = args.tags or numeric_tags(reader, args.device, t0, t1)
     if not tags:

@@ -364,8 +364,12 @@ class Core:
         for group, path in sorted(newest.items()):
             try:
                 self.detectors.load_model(group, path)
-            except Exception as e:
+            except Exception as e:  # e.g. its detector's plugin is gone or was renamed
                 self.config_problems.append(f"detector group '{group}': {e}")
+                self.journal.append(
+                    "model.refused", "system",
+                    {"group": group, "file": path.name, "error": str(e)}, critical=True,
+                )
 
     def _on_diagnostics(self, diag: Any) -> None:
         if self.alarms is not None:

@@ -224,3 +224,17 @@ def test_bad_detector_parameters_are_refused_by_name(tmp_path: Path, setting: st
         assert message in err and "Traceback" not in err
     assert not (data / "journal").exists()  # refused before the journal was opened
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_train_from_history_takes_ages_and_names_a_bad_time(tmp_path, capsys):
+    from app.cli import main as vigil
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rc = vigil(["detect", "train", "--device", "pump", "--from", "yesterday", "--to", "0m",
+                "--detector", "pca_t2q", "--data-dir", str(data)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'yesterday' is not a time" in err and "Traceback" not in err
+    rc = vigil(["detect", "train", "--device", "pump", "--from", "10m", "--to", "20m",
+                "--detector", "pca_t2q", "--data-dir", str(data)])
+    assert rc == 2 and "must be before --to" in capsys.readouterr().err
