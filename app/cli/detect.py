@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--from", dest="t_from", metavar="TIME", help="with --device: start (ISO-8601 or epoch)")
     t.add_argument("--to", dest="t_to", metavar="TIME", help="with --device: end")
     t.add_argument("--group", help="model/group name (default: --device, or the CSV file name)")
+    t.add_argument("--as", dest="as_user", metavar="NAME",
+                   help="once accounts exist: who you are (engineer or above; password asked)")
     _data_dir_arg(t)
     t.set_defaults(func=_train)
 
@@ -240,6 +242,13 @@ def _train(args: argparse.Namespace) -> int:
         journal = Journal.open(data_dir / "journal")
     except (VigilError, DetectorError, OSError) as e:
         return _fail(str(e))
+    try:
+        from app.cli._common import cli_actor
+
+        actor = cli_actor(data_dir, journal, args.as_user, "detector.train", fallback=_actor())
+    except VigilError as e:
+        journal.close()
+        return _fail(str(e))
 
     def guarded(**p: Any) -> Any:
         return _GuardedDetector(args.detector, make(**p))
@@ -248,7 +257,7 @@ def _train(args: argparse.Namespace) -> int:
                              models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: guarded)
     try:
         info = engine.learn_rows(group, tags, rows, detector=args.detector, params=params,
-                                 window=window, actor=_actor())
+                                 window=window, actor=actor)
     except (VigilError, DetectorError) as e:
         source = args.csv or f"device {args.device!r}"
         return _fail(f"{source}: cannot train on {len(rows)} rows: {e}")

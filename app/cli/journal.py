@@ -189,7 +189,15 @@ def _note(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
+        from app.cli._common import cli_actor
+
+        # once accounts exist, the actor must be an account with the operator role or above,
+        # and proves it with their password (asked for; read from stdin when not a terminal)
+        actor = cli_actor(jdir.parent, journal, actor, "journal.note", fallback=actor)
         journal.append("note", actor, {"text": text}, critical=True)
+    except VigilError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         journal.close()
     print(f"note recorded in {jdir} as {actor}")

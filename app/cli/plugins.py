@@ -38,10 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     ck.set_defaults(func=_check)
     en = ps.add_parser("enable", help="re-enable a plugin (from the next start)")
     en.add_argument("id")
+    en.add_argument("--as", dest="as_user", metavar="NAME",
+                    help="once accounts exist: who you are (engineer or above; password asked)")
     _data_dir_arg(en)
     en.set_defaults(func=_set_enabled, enabled=True)
     di = ps.add_parser("disable", help="disable a plugin: it is not imported from the next start")
     di.add_argument("id")
+    di.add_argument("--as", dest="as_user", metavar="NAME",
+                    help="once accounts exist: who you are (engineer or above; password asked)")
     _data_dir_arg(di)
     di.set_defaults(func=_set_enabled, enabled=False)
 
@@ -138,7 +142,12 @@ def _set_enabled(args: argparse.Namespace) -> int:
         if args.id not in known and args.enabled is False:
             print(f"note: no installed plugin has id '{args.id}'; it is disabled anyway", file=sys.stderr)
         try:
-            host.set_enabled(args.id, args.enabled, actor=_os_user())
+            actor = _os_user()
+            if journal is not None:
+                from app.cli._common import cli_actor
+
+                actor = cli_actor(data_dir, journal, args.as_user, "plugin.manage", fallback=actor)
+            host.set_enabled(args.id, args.enabled, actor=actor)
         except (RuntimeError, OSError, VigilError) as e:
             print(f"cannot change the disabled list: {e}", file=sys.stderr)
             return 1

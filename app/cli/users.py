@@ -45,12 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_secret(prompt: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(prompt)
-    line = sys.stdin.readline()
-    if not line:
-        raise VigilError(f"expected a password on standard input ({prompt.strip()})")
-    return line.rstrip("\n")
+    from app.cli._common import read_secret
+
+    return read_secret(prompt)
 
 
 def _open(args: argparse.Namespace):
