@@ -26,21 +26,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("name")
     a.add_argument("--role", default="operator", help="viewer | operator | engineer | administrator")
     a.add_argument("--as", dest="admin", help="acting administrator (not needed for the first account)")
+    a.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     a.set_defaults(func=_add)
     pw = us.add_parser("passwd", help="set a password")
     pw.add_argument("name")
     pw.add_argument("--as", dest="admin", help="acting administrator (default: the user themself)")
+    pw.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     pw.set_defaults(func=_passwd)
     d = us.add_parser("disable", help="disable an account")
     d.add_argument("name")
     d.add_argument("--as", dest="admin", required=True)
+    d.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     d.set_defaults(func=_disable, disabled=True)
     e = us.add_parser("enable", help="enable an account")
     e.add_argument("name")
     e.add_argument("--as", dest="admin", required=True)
+    e.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     e.set_defaults(func=_disable, disabled=False)
     ls = us.add_parser("list", help="list accounts (no secrets)")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     ls.set_defaults(func=_list)
 
 
@@ -50,9 +55,12 @@ def _read_secret(prompt: str) -> str:
     return read_secret(prompt)
 
 
-def _open(args: argparse.Namespace):
+def _open(args: argparse.Namespace, read_only: bool = False):
     from app.cli._common import open_journal
 
+    if read_only:  # listing changes nothing, so it neither creates the data dir nor journals
+        data_dir = resolve_data_dir(args.data_dir, create=False)
+        return UserStore(data_dir / "users.json"), None
     data_dir = resolve_data_dir(args.data_dir)
     journal = open_journal(data_dir)
     return UserStore(data_dir / "users.json", journal=journal), journal
@@ -62,10 +70,10 @@ def _login(store: UserStore, name: str) -> Session:
     return store.authenticate(name, _read_secret(f"password for {name}: "))
 
 
-def _run(args: argparse.Namespace, action) -> int:
+def _run(args: argparse.Namespace, action, read_only: bool = False) -> int:
     journal = None
     try:
-        store, journal = _open(args)
+        store, journal = _open(args, read_only)
         action(store)
         return 0
     except VigilError as e:
@@ -125,4 +133,4 @@ def _list(args: argparse.Namespace) -> int:
             flags = " ".join(f for f, on in (("disabled", u["disabled"]), ("locked", u["locked"])) if on)
             print(f"{u['name']:<20} {u['role']:<14} {flags}")
 
-    return _run(args, act)
+    return _run(args, act, read_only=True)
