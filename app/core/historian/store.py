@@ -10,7 +10,7 @@ expired rows in small chunks between inserts, so retention never holds the write
 Cost in the 50,000 samples/s poll path (100 devices x 50 points x 10 Hz, tests/benchmarks/poll.py):
 a regular poll is packed into one ``Frame`` and appended as one row. The runtime hands each poll
 to ``on_poll`` as columns (tags tuple, values list), packed in ~2-3 us per 50-point poll; from
-Sample tuples (``on_samples``) the same costs ~11 us. Measured: the historian's whole CPU ~11 %
+Sample tuples (``on_samples``) the same costs ~11 us. Measured: the historian's whole CPU ~9-11 %
 of the raw pymodbus loop's through ``on_poll`` against ~15 % through ``on_samples``, where one row
 per sample cost ~200 % (2-4 us per row in SQLite alone, plus the garbage collector walking every
 queued Sample). Irregular batches keep the per-sample rows.
