@@ -23,7 +23,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = 0 ]; then
             echo "installing Qt runtime libraries:$missing"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } \
+                || echo "warning: could not install:$missing (Qt may not start)" >&2
         else
             echo "note: Qt may need:$missing (sudo apt-get install$missing)" >&2
         fi
