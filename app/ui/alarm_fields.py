@@ -77,3 +77,19 @@ def state_label(v: Any) -> str:
         "out_of_service": "out of service",
         "normal": "normal",
     }.get(state(v), state(v))
+
+
+_STATE_RANK = {"unack_active": 0, "ack_active": 1, "unack_rtn": 2}
+
+
+def importance(v: Any) -> tuple[int, int]:
+    """Sort key, most important first: priority, then an unacknowledged active alarm before an
+    acknowledged one before one that has cleared."""
+    return priority_rank(v), _STATE_RANK.get(state(v), 3)
+
+
+def cell_label(v: Any) -> str:
+    """What the tag table's Alarm cell says: the kind (HI, BAD, COMM...) and the state. The
+    priority is carried by the colour only: "low: ACTIVE" beside a voltage read as a LOW
+    voltage alarm when it was a low-priority BAD-value alarm."""
+    return f"{kind(v)}: {state_label(v)}"

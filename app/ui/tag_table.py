@@ -67,6 +67,7 @@ class TagRow:
     t: float | None = None
     alarm_priority: str | None = None
     alarm_label: str = ""
+    alarm_tip: str = ""
 
 
 def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -144,12 +145,18 @@ class TagTableModel(QAbstractTableModel):
             views_here = list(self._alarms.get(tag, {}).values())
             r = self._rows[i]
             if views_here:
-                worst = min(views_here, key=af.priority_rank)
+                worst = min(views_here, key=af.importance)
                 r.alarm_priority = af.priority(worst)
-                r.alarm_label = f"{af.priority(worst)}: {af.state_label(worst)}"
+                more = len(views_here) - 1
+                r.alarm_label = af.cell_label(worst) + (f" (+{more})" if more else "")
+                r.alarm_tip = "\n".join(
+                    f"{af.kind(v)} ({af.priority(v)} priority): {af.state_label(v)}"
+                    for v in sorted(views_here, key=af.importance)
+                )
             else:
                 r.alarm_priority = None
                 r.alarm_label = ""
+                r.alarm_tip = ""
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     def set_stale_after(self, per_tag: dict[str, float]) -> None:
@@ -285,6 +292,8 @@ class TagTableModel(QAbstractTableModel):
                 return int(quality) if quality is not None else 99
             return self.data(index, _DISPLAY)
         # tooltip
+        if c == COL_ALARM and r.alarm_tip:
+            return r.alarm_tip
         if quality is not None and not quality.is_good:
             why = quality_text(quality)
             return f"{r.tag}: {why} — the value shown is the last one received, not current"

@@ -61,8 +61,11 @@ def test_tank_overflow_alarm_is_acknowledged_through_the_ui_and_journaled(qtbot,
     view = window.alarm_model.by_id(alarm_id)
     assert af.state(view) == "unack_active" and af.priority(view) == "high"
     assert "tank.level" in window.banner.text.text() or window.banner.chip.text()
-    # the tag table shows the alarm beside the value
-    assert "high" in cell(window, "tank.level", COL_ALARM).lower()
+    # the tag table shows the alarm beside the value: its kind and state, priority as colour
+    assert cell(window, "tank.level", COL_ALARM).startswith("HI: ACTIVE")
+    bg = window.tag_model.data(window.tag_model.index(window.tag_model.row_index("tank.level"), COL_ALARM),
+                               Qt.ItemDataRole.BackgroundRole)
+    assert bg.name() == window.scheme.alarm_color("high").name()
 
     assert panel.select(alarm_id)
     qtbot.mouseClick(panel.ack_btn, Qt.MouseButton.LeftButton)

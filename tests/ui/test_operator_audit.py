@@ -1,0 +1,66 @@
+"""Fixes from the operator audit (issue 6), on the real demo plant with real faults: the tag
+table names the alarm kind, Age is the age of the value shown and on screen at 1440x900, the
+alarm list's Value reads like a cause, and learn-normal is greyed by role."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.ui.main_window import MainWindow
+from app.ui.tag_table import COL_ALARM
+from tests.ui.conftest import start_core
+
+
+def cell(win: Any, tag: str, col: int, role: Any = Qt.ItemDataRole.DisplayRole) -> Any:
+    model = win.tag_model
+    return model.data(model.index(model.row_index(tag), col), role)
+
+
+def alarm_cell(win: Any, alarm_id: str, col: int, role: Any = Qt.ItemDataRole.DisplayRole) -> Any:
+    model = win.alarm_model
+    tips = [model.data(model.index(i, 0), Qt.ItemDataRole.ToolTipRole) for i in range(model.rowCount())]
+    row = next(i for i, tip in enumerate(tips) if tip.startswith(alarm_id + "\n"))
+    return model.data(model.index(row, col), role)
+
+
+def age_seconds(text: str) -> float:
+    number, unit = text.split()
+    return float(number) * {"s": 1.0, "min": 60.0, "h": 3600.0}[unit]
+
+
+@pytest.fixture
+def faulty(qtbot: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]:
+    """The demo plant where the meter answers every poll with exception code 4 from simulated
+    t=2 s and vitals stops answering at t=2 s; the window at the audit's 1440x900."""
+    core = start_core(tmp_path / "data", demo_faults=("exception:meter@2", "dead:vitals@2"))
+    win = MainWindow(core)
+    qtbot.addWidget(win)
+    win.resize(1440, 900)
+    win.show()
+    yield win, core
+    win.close()
+    core.stop()
+    gc.collect()
+
+
+TAG = "meter.v_l1"
+
+
+def wait_for_bad_alarm(qtbot: Any, win: Any) -> None:
+    qtbot.waitUntil(lambda: bool(win.tag_model.row_of(TAG).alarm_label), timeout=15000)
+
+
+def test_the_alarm_cell_names_the_kind_and_colours_by_priority(qtbot, faulty):
+    win, _core = faulty
+    wait_for_bad_alarm(qtbot, win)
+    # "low: ACTIVE" beside 229.57 V read as a LOW-voltage alarm; it is a BAD-value alarm
+    label = cell(win, TAG, COL_ALARM)
+    assert label.startswith("BAD: ACTIVE"), label
+    assert "low priority" in cell(win, TAG, COL_ALARM, Qt.ItemDataRole.ToolTipRole)
+    low = win.scheme.alarm_color("low")
+    assert cell(win, TAG, COL_ALARM, Qt.ItemDataRole.BackgroundRole).name() == low.name()
