@@ -694,7 +694,8 @@ class MainWindow(QMainWindow):
         w, h = max(self.width(), 800), max(self.height(), 600)
         self.resizeDocks(
             [self.docks["plant"], self.docks["tags"]],
-            [int(w * 0.16), int(w * 0.31)],
+            # the tag table needs ~500 px at 1440 wide for Tag..Alarm (Age and Quality included)
+            [int(w * 0.15), int(w * 0.36)],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self.docks["alarms"]], [int(h * 0.30)], Qt.Orientation.Vertical)

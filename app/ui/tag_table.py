@@ -39,8 +39,10 @@ from app.ui import alarm_fields as af
 from app.ui.formatting import format_age, format_value, quality_text
 from app.ui.palette import LIGHT, Scheme
 
-COLUMNS = ("Tag", "Value", "Unit", "Quality", "Alarm", "Age", "Description")
-COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_ALARM, COL_AGE, COL_DESC = range(len(COLUMNS))
+#: Age sits beside Quality, before Alarm: both answer "can I trust this number?", and at
+#: 1440x900 the columns after Alarm were pushed out of sight
+COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Description")
+COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_DESC = range(len(COLUMNS))
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _SORT = Qt.ItemDataRole.UserRole
 _ALIGN = Qt.ItemDataRole.TextAlignmentRole
@@ -65,6 +67,10 @@ class TagRow:
     value: Any = None
     quality: Quality | None = None
     t: float | None = None
+    #: source time of the sample the shown value came from: the Age column counts from here,
+    #: not from the latest (possibly failed) poll, so a struck-through value from a dead
+    #: device ages instead of looking a few seconds old
+    t_value: float | None = None
     alarm_priority: str | None = None
     alarm_label: str = ""
     alarm_tip: str = ""
@@ -120,8 +126,9 @@ class TagTableModel(QAbstractTableModel):
             r = self._rows[i]
             if r.t is not None and s.t < r.t:
                 continue  # never let an older sample overwrite a newer one
-            if s.value is not None or not s.quality.is_good:
-                r.value = s.value if s.value is not None else r.value
+            if s.value is not None:
+                r.value = s.value
+                r.t_value = s.t
             r.quality = s.quality
             r.t = s.t
             changed.add(i)
@@ -232,7 +239,7 @@ class TagTableModel(QAbstractTableModel):
             if c == COL_VALUE:
                 return format_value(r.value) if r.quality is not None else "—"
             if c == COL_AGE:
-                return format_age(r.t)
+                return format_age(r.t_value)
             if c == COL_QUALITY:
                 return quality_text(self.quality_of(r))
             if c == COL_TAG:
@@ -285,7 +292,7 @@ class TagTableModel(QAbstractTableModel):
             if c == COL_VALUE:
                 return r.value if isinstance(r.value, (int, float)) else float("-inf")
             if c == COL_AGE:
-                return -(r.t or 0.0)
+                return -(r.t_value or 0.0)
             if c == COL_ALARM:
                 return af.PRIORITY_RANK.get(r.alarm_priority or "", 9)
             if c == COL_QUALITY:
@@ -387,12 +394,12 @@ class TagTable(QWidget):
         h.setStretchLastSection(True)
         h.setHighlightSections(False)
         for col, width in (
-            (COL_TAG, 165),
-            (COL_VALUE, 76),
-            (COL_UNIT, 46),
-            (COL_QUALITY, 80),
-            (COL_AGE, 48),
-            (COL_ALARM, 110),
+            (COL_TAG, 140),
+            (COL_VALUE, 68),
+            (COL_UNIT, 38),
+            (COL_QUALITY, 74),
+            (COL_AGE, 50),
+            (COL_ALARM, 124),
         ):
             h.resizeSection(col, width)
         h.setSectionResizeMode(COL_DESC, QHeaderView.ResizeMode.Stretch)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
+from app.ui.formatting import format_age
 from app.ui.main_window import MainWindow
-from app.ui.tag_table import COL_ALARM
-from tests.ui.conftest import start_core
+from app.ui.tag_table import COL_AGE, COL_ALARM, COL_QUALITY, COLUMNS
+from tests.ui.conftest import start_core, wait_for_good
 
 
 def cell(win: Any, tag: str, col: int, role: Any = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -64,3 +65,29 @@ def test_the_alarm_cell_names_the_kind_and_colours_by_priority(qtbot, faulty):
     assert "low priority" in cell(win, TAG, COL_ALARM, Qt.ItemDataRole.ToolTipRole)
     low = win.scheme.alarm_color("low")
     assert cell(win, TAG, COL_ALARM, Qt.ItemDataRole.BackgroundRole).name() == low.name()
+
+
+def test_age_counts_from_the_last_good_read_and_is_on_screen(qtbot, faulty):
+    win, _core = faulty
+    wait_for_bad_alarm(qtbot, win)
+    row = win.tag_model.row_of(TAG)
+    assert row.value is not None  # the last good number stays visible, struck through
+    # the meter is polled every second: counted from the failed polls, Age never passes ~1.5 s
+    qtbot.waitUntil(lambda: age_seconds(cell(win, TAG, COL_AGE)) >= 4.0, timeout=10000)
+    assert row.t_value is not None and row.t is not None and row.t_value < row.t
+    assert cell(win, TAG, COL_AGE) == format_age(row.t_value)
+
+    # Quality, Age and Alarm all on screen in the default layout at 1440x900
+    view = win.tags.view
+    visible = view.viewport().width()
+    for col in (COL_QUALITY, COL_AGE, COL_ALARM):
+        assert not view.isColumnHidden(col)
+        right = view.columnViewportPosition(col) + view.columnWidth(col)
+        assert view.columnWidth(col) > 30 and right <= visible, (COLUMNS[col], right, visible)
+    assert COLUMNS.index("Age") == COLUMNS.index("Quality") + 1 == COLUMNS.index("Alarm") - 1
+
+
+def test_age_of_a_healthy_value_stays_fresh(qtbot, window, core):
+    wait_for_good(qtbot, window, "tank.level")
+    qtbot.wait(1500)
+    assert age_seconds(cell(window, "tank.level", COL_AGE)) < 2.0
