@@ -6,7 +6,10 @@ Widgets ask these helpers rather than poking at attributes, so the ISA-18.2 read
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from app.ui.formatting import format_value
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 _ACTIVE = {"unack_active", "ack_active"}
@@ -77,6 +80,67 @@ def state_label(v: Any) -> str:
         "out_of_service": "out of service",
         "normal": "normal",
     }.get(state(v), state(v))
+
+
+#: how a BAD alarm's value (the quality name the engine recorded) reads to an operator
+_BAD_CAUSE = {
+    "BAD_DEVICE": "device error",
+    "BAD_COMM": "no answer",
+    "BAD_CONFIG": "config error",
+    "STALE": "stale",
+    "UNCERTAIN": "uncertain",
+}
+_EXCEPTION_CODE = re.compile(r"exception code (\d+)")
+
+
+def readable_cause(text: str) -> str:
+    """A short operator's reading of a communication or device error text, e.g. "modbus tcp
+    127.0.0.1:502: unit 2 answered exception code 4" -> "device error 4". The raw text starts
+    with the link address, so cut to the column it is useless; the tooltip keeps it whole."""
+    low = text.lower()
+    code = _EXCEPTION_CODE.search(low)
+    if code:
+        return f"device error {code.group(1)}"
+    if "no answer" in low or "timed out" in low or "timeout" in low:
+        return "no answer"
+    if "refused" in low:
+        return "connection refused"
+    if "not connected" in low or "connect" in low:
+        return "not connected"
+    if low.startswith("unusable value"):
+        return "unusable value"
+    tail = text.rsplit(": ", 1)[-1]
+    return tail if len(tail) <= 24 else tail[:23] + "…"
+
+
+def readable_value(v: Any, device_error: str | None = None) -> str:
+    """The alarm list's Value cell: the value with its unit for limit, state and anomaly
+    alarms; for BAD and COMM alarms a short cause ("no answer", "device error 4") rather than
+    the engine's raw text. ``device_error`` is the device's last error from the runtime's
+    diagnostics, which names the exception code a BAD_DEVICE quality alone does not."""
+    k = kind(v)
+    value = v.value
+    if value is None:
+        return "—"
+    if k == "BAD":
+        name = str(value)
+        if name == "BAD_DEVICE" and device_error:
+            cause = readable_cause(device_error)
+            if cause.startswith("device error"):
+                return cause
+        return _BAD_CAUSE.get(name) or readable_cause(name)
+    if k == "COMM":
+        return readable_cause(str(value))
+    unit = getattr(v, "unit", "") or ""
+    return format_value(value) + (f" {unit}" if unit else "")
+
+
+def full_value(v: Any, device_error: str | None = None) -> str:
+    """Everything known about the value, for the tooltip: the raw text the cell shortened."""
+    parts = [str(v.value) if v.value is not None else "no value"]
+    if kind(v) == "BAD" and device_error:
+        parts.append(f"device: {device_error}")
+    return "\n".join(parts)
 
 
 _STATE_RANK = {"unack_active": 0, "ack_active": 1, "unack_rtn": 2}

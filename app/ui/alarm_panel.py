@@ -62,6 +62,7 @@ class AlarmModel(QAbstractTableModel):
         self._all: dict[str, Any] = {}
         self._rows: list[Any] = []
         self.show_suppressed = False
+        self._device_errors: dict[str, str] = {}  # device -> its last error (diagnostics)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -73,6 +74,14 @@ class AlarmModel(QAbstractTableModel):
         for v in views:
             self._all[af.alarm_id(v)] = v
         self._rebuild()
+
+    def set_device_errors(self, errors: dict[str, str]) -> None:
+        """Each device's last error from the runtime's diagnostics: a BAD_DEVICE quality does
+        not say which exception the device answered; the device's last error does."""
+        if errors != self._device_errors:
+            self._device_errors = dict(errors)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, 4), self.index(len(self._rows) - 1, 4))
 
     def set_show_suppressed(self, on: bool) -> None:
         self.show_suppressed = on
@@ -149,8 +158,7 @@ class AlarmModel(QAbstractTableModel):
             if c == 3:
                 return f"{af.kind(v)}  {af.message(v)}".strip()
             if c == 4:
-                unit = f" {v.unit}" if getattr(v, "unit", "") and v.value is not None else ""
-                return format_value(v.value) + unit
+                return af.readable_value(v, self._device_errors.get(getattr(v, "device", "")))
             if c == 5:
                 extra = ""
                 if af.is_shelved(v) and v.shelved_until:
@@ -172,6 +180,8 @@ class AlarmModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ForegroundRole and c == 1:
             return self.scheme.alarm_text_color(af.priority(v))
         elif role == Qt.ItemDataRole.ToolTipRole:
+            if c == 4:
+                return af.full_value(v, self._device_errors.get(getattr(v, "device", "")))
             return f"{af.alarm_id(v)}\n{af.message(v)}"
         return None
 

@@ -337,6 +337,9 @@ class MainWindow(QMainWindow):
 
     def _on_diagnostics(self, diags: dict[str, Any]) -> None:
         self.devices.update_diagnostics(diags)
+        self.alarm_model.set_device_errors(
+            {n: str(d.last_error) for n, d in diags.items() if getattr(d, "last_error", None)}
+        )
         enabled = [d.name for d in self.plant.enabled_devices()]
         bad = [n for n in enabled if n in diags and device_state(diags[n]) != "online"]
         self.tag_model.set_devices_down(bad)

@@ -87,6 +87,17 @@ def test_age_counts_from_the_last_good_read_and_is_on_screen(qtbot, faulty):
     assert COLUMNS.index("Age") == COLUMNS.index("Quality") + 1 == COLUMNS.index("Alarm") - 1
 
 
+def test_the_alarm_list_value_reads_as_a_cause_with_the_raw_text_in_the_tooltip(qtbot, faulty):
+    win, _core = faulty
+    qtbot.waitUntil(lambda: "meter.v_l1:BAD" in win.alarm_model.visible_ids(), timeout=15000)
+    qtbot.waitUntil(lambda: alarm_cell(win, "meter.v_l1:BAD", 4) == "device error 4", timeout=5000)
+    assert "BAD_DEVICE" in alarm_cell(win, "meter.v_l1:BAD", 4, Qt.ItemDataRole.ToolTipRole)
+    qtbot.waitUntil(lambda: "vitals:COMM" in win.alarm_model.visible_ids(), timeout=20000)
+    assert alarm_cell(win, "vitals:COMM", 4) == "no answer"
+    tip = alarm_cell(win, "vitals:COMM", 4, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("modbus tcp 127.0.0.1:"), tip
+
+
 def test_age_of_a_healthy_value_stays_fresh(qtbot, window, core):
     wait_for_good(qtbot, window, "tank.level")
     qtbot.wait(1500)
