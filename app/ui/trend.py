@@ -42,6 +42,8 @@ SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8
 _FrameGrid = tuple[tuple[float, float], int, tuple[int, int, int]]
 #: pens re-decimated per event-loop turn in a paced live frame (see TrendWidget.render)
 PENS_PER_TURN = 5
+#: the narrowest live window while a trend has only just started (seconds)
+MIN_LIVE_WINDOW_S = 10.0
 
 
 @dataclass
@@ -314,7 +316,7 @@ class TrendWidget(QWidget):
         if self._frame_pens and not force:
             return  # the previous frame is still being drawn, turn by turn
         now = time.time()
-        window = self.x_range() if self.paused else (now - self.span_s, now)
+        window = self.x_range() if self.paused else self._live_window(now)
         buckets = max(100, int(self.item.vb.width()))
         width = (window[1] - window[0]) / buckets
         if not force and not self.paused:
@@ -340,6 +342,19 @@ class TrendWidget(QWidget):
         self._frame_pens = due
         self.plot.setUpdatesEnabled(False)
         self._draw_some()
+
+    def _live_window(self, now: float) -> tuple[float, float]:
+        """The live x range: the span up to now, or, while the pens hold less than the span,
+        from their first sample (at least ``MIN_LIVE_WINDOW_S``) up to now. At start a 2-minute
+        span squeezed the few seconds there are into the right edge; the right edge stays at
+        now either way. O(pens): each pen's oldest time is a view, not a copy."""
+        t0 = now - self.span_s
+        starts = [p.live.oldest() for p in self.pens.values()]
+        starts += [float(p.hist_t[0]) for p in self.pens.values() if len(p.hist_t)]
+        first = min((s for s in starts if s is not None), default=None)
+        if first is not None and first > t0:
+            t0 = min(first, now - MIN_LIVE_WINDOW_S)
+        return t0, now
 
     def _draw_some(self) -> None:
         """One turn of a paced frame: the next few pens; the last turn shows the frame."""

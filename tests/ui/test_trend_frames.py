@@ -90,3 +90,26 @@ def test_the_tag_table_repaints_only_the_runs_of_rows_that_changed(qtbot):
     ranges.clear()
     model.apply_samples([Sample("d.p1", 5.0, Quality.GOOD, now - 10)])  # older: ignored
     assert ranges == [] and model.row(1).value == 1.0
+
+
+def test_a_young_trend_fills_its_width_and_a_full_one_shows_the_span(qtbot):
+    trend = TrendWidget(units=lambda tag: "%")
+    qtbot.addWidget(trend)
+    trend.resize(800, 400)
+    trend.show()
+    trend._timer.stop()
+    trend.set_span(120.0)
+    pen = trend.add_pen("dev.p")
+    now = time.time()
+    t = np.linspace(now - 30.0, now - 0.1, 300)  # 30 s of data in a 2-minute span
+    pen.live.extend(t, np.sin(t))
+    trend.render(force=True)
+    x0, x1 = trend.x_range()
+    assert abs(x0 - t[0]) < 1.0  # starts at the first sample, not 90 s of empty plot before it
+    assert x1 >= t[-1] and x1 - time.time() < 1.0  # the right edge stays at now
+    # once there is more data than the span, the span is shown
+    older = np.linspace(now - 300.0, now - 30.5, 300)
+    trend.add_pen("dev.q").live.extend(older, np.cos(older))
+    trend.render(force=True)
+    x0, x1 = trend.x_range()
+    assert abs((x1 - x0) - 120.0) < 1.0
