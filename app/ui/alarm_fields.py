@@ -91,6 +91,7 @@ _BAD_CAUSE = {
     "UNCERTAIN": "uncertain",
 }
 _EXCEPTION_CODE = re.compile(r"exception code (\d+)")
+_SCORE_RATIO = re.compile(r"score ([\d.]+)x threshold")
 
 
 def readable_cause(text: str) -> str:
@@ -131,6 +132,13 @@ def readable_value(v: Any, device_error: str | None = None) -> str:
         return _BAD_CAUSE.get(name) or readable_cause(name)
     if k == "COMM":
         return readable_cause(str(value))
+    if k == "ANOMALY" and isinstance(value, str):
+        # the detector's explanation: the column shows the score against the threshold
+        ratio = _SCORE_RATIO.search(value)
+        if ratio is None:
+            return readable_cause(value)
+        r = float(ratio.group(1))
+        return f"{r:,.1f}× threshold" if r < 100 else f"{r:,.0f}× threshold"
     unit = getattr(v, "unit", "") or ""
     return format_value(value) + (f" {unit}" if unit else "")
 

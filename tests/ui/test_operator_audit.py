@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
+from app.ui import alarm_fields as af
 from app.ui.formatting import format_age
 from app.ui.main_window import MainWindow
 from app.ui.tag_table import COL_AGE, COL_ALARM, COL_QUALITY, COLUMNS
@@ -102,3 +103,28 @@ def test_age_of_a_healthy_value_stays_fresh(qtbot, window, core):
     wait_for_good(qtbot, window, "tank.level")
     qtbot.wait(1500)
     assert age_seconds(cell(window, "tank.level", COL_AGE)) < 2.0
+
+
+def test_alarm_values_read_as_words_and_numbers():
+    from app.core.alarms.types import AlarmState, AlarmView
+
+    def view(kind: str, value: Any, unit: str = "") -> AlarmView:
+        return AlarmView(
+            id=f"x:{kind}", kind=kind, priority="low", state=AlarmState.UNACK_ACTIVE, condition=True,
+            source="x", device="x", description="", unit=unit, value=value, limit=None,
+            activated_at=None, last_change=None,
+        )
+
+    assert af.readable_value(view("HI", 91.466, "%")) == "91.47 %"
+    assert af.readable_value(view("STATE", True)) == "ON"
+    assert af.readable_value(view("BAD", "BAD_COMM")) == "no answer"
+    assert af.readable_value(view("BAD", "BAD_DEVICE")) == "device error"
+    err = "modbus tcp 127.0.0.1:5020: unit 2 answered exception code 2"
+    assert af.readable_value(view("BAD", "BAD_DEVICE"), err) == "device error 2"
+    assert af.readable_value(view("BAD", "unusable value nan")) == "unusable value"
+    refused = "modbus rtu /dev/ttyUSB0: connection refused"
+    assert af.readable_value(view("COMM", refused)) == "connection refused"
+    why = "abnormal behaviour (score 14041.7x threshold); most unusual: tank.outflow"
+    assert af.readable_value(view("ANOMALY", why)) == "14,042× threshold"
+    assert af.readable_value(view("ANOMALY", why.replace("14041.7", "1.3"))) == "1.3× threshold"
+    assert af.full_value(view("ANOMALY", why)) == why
