@@ -414,7 +414,8 @@ class AlarmPanel(QWidget):
         self.view.setWordWrap(False)
         h = self.view.horizontalHeader()
         h.setHighlightSections(False)
-        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 96), (5, 170)):
+        # Value fits "14,042× threshold" or "connection refused" in bold; Alarm takes the rest
+        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 136), (5, 170)):
             h.resizeSection(col, w)
         h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         h.setStretchLastSection(False)

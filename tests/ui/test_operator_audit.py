@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from app.ui import alarm_fields as af
 from app.ui.formatting import format_age
@@ -97,6 +98,12 @@ def test_the_alarm_list_value_reads_as_a_cause_with_the_raw_text_in_the_tooltip(
     assert alarm_cell(win, "vitals:COMM", 4) == "no answer"
     tip = alarm_cell(win, "vitals:COMM", 4, Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith("modbus tcp 127.0.0.1:"), tip
+    # the longest readings fit the column in the bold of an unacknowledged alarm
+    view = win.alarm_panel.view
+    bold = QFont(view.font())
+    bold.setBold(True)
+    for text in ("14,042× threshold", "connection refused", "device error 4"):
+        assert QFontMetrics(bold).horizontalAdvance(text) + 8 <= view.columnWidth(4), text
 
 
 def test_age_of_a_healthy_value_stays_fresh(qtbot, window, core):
