@@ -415,7 +415,7 @@ class AlarmPanel(QWidget):
         h = self.view.horizontalHeader()
         h.setHighlightSections(False)
         # Value fits "14,042× threshold" or "connection refused" in bold; Alarm takes the rest
-        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 136), (5, 170)):
+        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 144), (5, 170)):
             h.resizeSection(col, w)
         h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         h.setStretchLastSection(False)
