@@ -438,7 +438,8 @@ class TrendWidget(QWidget):
         tags = list(self.pens)
         width = max(200, int(self.item.vb.width()))
         history = self._history
-        assert history is not None and self._run_async is not None
+        if history is None or self._run_async is None:
+            return  # history was switched off after the fetch was scheduled (the UI benchmark)
         self._hist_busy = True
         if self.paused:  # the operator asked for it; live back-fill stays silent
             self.status.emit("loading history…")
