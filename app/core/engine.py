@@ -75,7 +75,6 @@ class Core:
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
         self.config_problems: list[str] = []
-        self._diag_lock = threading.Lock()
         self._started = False
         self._housekeeping: threading.Thread | None = None
         self._housekeeping_stop = threading.Event()
@@ -121,11 +120,8 @@ class Core:
         self.alarms = AlarmEngine(self.journal, state_path=self.data_dir / "alarms.sqlite")
         self.alarms.configure(self.plant)
         self.detectors = self._make_detector_engine()
-        if self.detectors is not None:
-            self._restore_models()
-        sinks: list[Any] = [self.historian, self.alarms, self.snapshots]
-        if self.detectors is not None:
-            sinks.append(self.detectors)
+        self._restore_models()
+        sinks: list[Any] = [self.historian, self.alarms, self.snapshots, self.detectors]
         from app.core.runtime import Runtime
 
         self.runtime = Runtime(
@@ -233,7 +229,7 @@ class Core:
     def _check_transports(self, plant: Plant) -> None:
         """Refuse a plant whose devices name a transport no driver provides, naming device and
         field, instead of polling it into a wall of BAD_CONFIG alarms."""
-        known = set(self.plugins.transports()) if self.plugins is not None else {"tcp", "rtu"}
+        known = set(self.plugins.transports())
         problems = [
             f"device '{d.name}' (devices[{i}]), field 'transport': no driver provides "
             f"'{d.transport}' (available: {', '.join(sorted(known)) or 'none'})"
@@ -268,8 +264,6 @@ class Core:
         found: dict[str, Any] = {}
         for dev in pending:
             try:
-                if self.plugins is None:
-                    raise VigilError("plugins are not available")
                 device_type = self.plugins.device_type(dev.device_type)
                 profile = asyncio.run(self._discover_one(dev, device_type))
             except Exception as e:  # a plugin or a dead device must not stop the plant
@@ -299,41 +293,23 @@ class Core:
             await driver.close()
 
     def _load_plugins(self) -> None:
-        try:
-            from app.plugin_host import PluginHost
-        except ImportError:
-            self.plugins = None
-            return
+        from app.plugin_host import PluginHost
+
         self.plugins = PluginHost.discover(
             data_dir=self.data_dir, journal=self.journal, builtins_only=not self.plugins_enabled
         )
 
     def _add_plugin_profiles(self) -> None:
-        if self.plugins is None:
-            return
-        for folder in self.plugins.profile_folders():
-            for err in self.library.add_folder(folder):
-                self.profile_errors.append(err)
-                self.journal.append(
-                    "config.refused", "system", {"source": err.source, "problems": err.problems}
-                )
+        for err in self.plugins.add_profiles_to(self.library):
+            self.profile_errors.append(err)
+            self.journal.append("config.refused", "system", {"source": err.source, "problems": err.problems})
 
     def _driver_factory(self, device: Any) -> Any:
-        if self.plugins is not None:
-            factory = self.plugins.driver_factory(device.transport)
-            return factory(device.link_config())
-        from vigil_modbus.driver import RtuDriver, TcpDriver  # fallback before the plugin host
-
-        cls = {"tcp": TcpDriver, "rtu": RtuDriver}.get(device.transport)
-        if cls is None:
-            raise VigilError(f"device '{device.name}': no driver for transport '{device.transport}'")
-        return cls(device.link_config())
+        return self.plugins.driver_factory(device.transport)(device.link_config())
 
     def _make_detector_engine(self) -> Any:
-        try:
-            from app.core.detection import DetectorEngine
-        except ImportError:
-            return None
+        from app.core.detection import DetectorEngine
+
         return DetectorEngine(
             journal=self.journal,
             alarms=self.alarms,
