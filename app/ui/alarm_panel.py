@@ -254,63 +254,58 @@ class AlarmBanner(QFrame):
         super().mousePressEvent(event)
 
 
-class ShelveDialog(QDialog):
-    """Shelving needs a reason and an expiry: a shelved alarm is hidden, so both are recorded."""
-
-    def __init__(self, alarm_text: str, parent: QWidget | None = None, max_hours: float = 8.0):
-        super().__init__(parent)
-        self.setWindowTitle("Shelve alarm")
-        self.reason = QLineEdit()
-        self.reason.setPlaceholderText("Why (required), e.g. instrument under maintenance")
-        self.duration = QComboBox()
-        for label, hours in (("30 min", 0.5), ("1 h", 1.0), ("2 h", 2.0), ("4 h", 4.0), ("8 h", 8.0)):
-            if hours <= max_hours:
-                self.duration.addItem(label, hours * 3600.0)
-        self.duration.setCurrentIndex(1)
-        form = QFormLayout(self)
-        form.addRow(QLabel(alarm_text))
-        form.addRow("Reason", self.reason)
-        form.addRow("Shelve for", self.duration)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Shelve")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        form.addRow(self.buttons)
-        self.reason.textChanged.connect(self._check)
-        self._check()
-
-    def _check(self) -> None:
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.reason.text().strip()))
-
-    def until_ts(self) -> float:
-        return time.time() + float(self.duration.currentData())
-
-
 class ReasonDialog(QDialog):
     """A reason, required: taking an alarm out of service (or back) is recorded with why."""
 
-    def __init__(self, title: str, alarm_text: str, ok_text: str, parent: QWidget | None = None):
+    def __init__(
+        self,
+        title: str,
+        alarm_text: str,
+        ok_text: str,
+        parent: QWidget | None = None,
+        placeholder: str = "Why (required), e.g. transmitter replaced, work order 1234",
+    ):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("Why (required), e.g. transmitter replaced, work order 1234")
-        form = QFormLayout(self)
-        form.addRow(QLabel(alarm_text))
-        form.addRow("Reason", self.reason)
+        self.reason.setPlaceholderText(placeholder)
+        self.form = QFormLayout(self)
+        self.form.addRow(QLabel(alarm_text))
+        self.form.addRow("Reason", self.reason)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        form.addRow(self.buttons)
+        self.form.addRow(self.buttons)
         self.reason.textChanged.connect(self._check)
         self._check()
 
     def _check(self) -> None:
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(bool(self.reason.text().strip()))
+
+
+class ShelveDialog(ReasonDialog):
+    """Shelving needs a reason and an expiry: a shelved alarm is hidden, so both are recorded."""
+
+    def __init__(self, alarm_text: str, parent: QWidget | None = None, max_hours: float = 8.0):
+        super().__init__(
+            "Shelve alarm",
+            alarm_text,
+            "Shelve",
+            parent,
+            placeholder="Why (required), e.g. instrument under maintenance",
+        )
+        self.duration = QComboBox()
+        for label, hours in (("30 min", 0.5), ("1 h", 1.0), ("2 h", 2.0), ("4 h", 4.0), ("8 h", 8.0)):
+            if hours <= max_hours:
+                self.duration.addItem(label, hours * 3600.0)
+        self.duration.setCurrentIndex(1)
+        self.form.insertRow(2, "Shelve for", self.duration)
+
+    def until_ts(self) -> float:
+        return time.time() + float(self.duration.currentData())
 
 
 class AlarmHistory(QWidget):
