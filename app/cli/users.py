@@ -13,6 +13,7 @@ import getpass
 import json
 import sys
 
+from app.cli._common import read_secret
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
 from app.core.users import Role, Session, UserStore
@@ -49,12 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_list)
 
 
-def _read_secret(prompt: str) -> str:
-    from app.cli._common import read_secret
-
-    return read_secret(prompt)
-
-
 def _open(args: argparse.Namespace, read_only: bool = False):
     from app.cli._common import open_journal
 
@@ -67,7 +62,7 @@ def _open(args: argparse.Namespace, read_only: bool = False):
 
 
 def _login(store: UserStore, name: str) -> Session:
-    return store.authenticate(name, _read_secret(f"password for {name}: "))
+    return store.authenticate(name, read_secret(f"password for {name}: "))
 
 
 def _run(args: argparse.Namespace, action, read_only: bool = False) -> int:
@@ -92,7 +87,7 @@ def _add(args: argparse.Namespace) -> int:
             if not args.admin:
                 raise VigilError("accounts exist: say who you are with --as ADMIN")
             session = _login(store, args.admin)
-        pw = _read_secret(f"new password for {args.name}: ")
+        pw = read_secret(f"new password for {args.name}: ")
         if sys.stdin.isatty() and getpass.getpass("again: ") != pw:
             raise VigilError("passwords differ")
         store.add(session, args.name, pw, role)
@@ -104,7 +99,7 @@ def _add(args: argparse.Namespace) -> int:
 def _passwd(args: argparse.Namespace) -> int:
     def act(store: UserStore) -> None:
         session = _login(store, args.admin or args.name)
-        store.set_password(session, args.name, _read_secret(f"new password for {args.name}: "))
+        store.set_password(session, args.name, read_secret(f"new password for {args.name}: "))
         print(f"password changed for {args.name}")
 
     return _run(args, act)
