@@ -15,7 +15,7 @@ import inspect
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -274,14 +274,7 @@ class PluginHost:
         with self._lock:
             if self._profiles is None:
                 self._profiles, self._profile_errors = [], []
-                for rec in self.scan():
-                    if not rec.usable or rec.manifest is None or not rec.manifest.profiles:
-                        continue
-                    try:
-                        self._mark_loaded(rec)
-                    except PluginFault as e:
-                        self._fail(rec, e)
-                        continue
+                for rec in self._profile_plugins():
                     for entry in rec.manifest.profiles:
                         folder = rec.location / entry.path
                         if not folder.is_dir():
@@ -301,10 +294,9 @@ class PluginHost:
                                 )
             return [p for _, p in self._profiles], list(self._profile_errors)
 
-    def profile_folders(self) -> list[Path]:
-        """The existing profile folders of usable plugins, in discovery order (for
-        ``ProfileLibrary.add_folder``). Marks those plugins loaded and journals their hashes."""
-        folders: list[Path] = []
+    def _profile_plugins(self) -> Iterator[PluginRecord]:
+        """Usable plugins that contribute profiles, each marked loaded (its file hashes
+        journaled) before its profiles are read; one that cannot be is disabled and skipped."""
         for rec in self.scan():
             if not rec.usable or rec.manifest is None or not rec.manifest.profiles:
                 continue
@@ -313,6 +305,13 @@ class PluginHost:
             except PluginFault as e:
                 self._fail(rec, e)
                 continue
+            yield rec
+
+    def profile_folders(self) -> list[Path]:
+        """The existing profile folders of usable plugins, in discovery order (for
+        ``ProfileLibrary.add_folder``). Marks those plugins loaded and journals their hashes."""
+        folders: list[Path] = []
+        for rec in self._profile_plugins():
             folders += [
                 rec.location / e.path for e in rec.manifest.profiles if (rec.location / e.path).is_dir()
             ]
