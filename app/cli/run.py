@@ -42,7 +42,7 @@ def _positive(text: str) -> float:
 
 
 def make_core(args: argparse.Namespace):
-    from app.core.engine import Core
+    from app.station import Core
 
     faults = [f.strip() for f in (args.faults or "").split(",") if f.strip()]
     return Core(

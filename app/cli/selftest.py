@@ -44,8 +44,8 @@ def self_test(timeout_s: float = 20.0) -> int:
 
 
 def _check_core(data_dir: Path, timeout_s: float, problems: list[str], facts: list[str]) -> None:
-    from app.core.engine import Core
     from app.core.journal import verify
+    from app.station import Core
 
     core = Core(data_dir, demo_interval_ms=200)
     core.start()
@@ -66,7 +66,7 @@ def _check_core(data_dir: Path, timeout_s: float, problems: list[str], facts: li
             problems.append(f"{len(core.profile_errors)} profile(s) refused")
         if core.plugins is not None:
             _check_detectors(core.plugins, problems, facts)
-            listing = core.plugins.list()
+            listing = core.plugins.records()
             failed = [p for p in listing if p.state not in ("loaded", "available", "enabled")]
             if failed:
                 problems.append("plugins failed: " + ", ".join(f"{p.id} ({p.reason})" for p in failed))

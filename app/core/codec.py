@@ -88,7 +88,7 @@ def make_decoder(profile: Profile, point: Point) -> Decoder:
             data = registers_to_bytes(block[start : start + width], bo, "big")
             return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace").rstrip()
 
-        return decode_string  # type: ignore[return-value]
+        return decode_string
     fmt = struct.Struct(_STRUCT[t])
     is_float = t in (DataType.FLOAT32, DataType.FLOAT64)
     keep = keep_int and not is_float
@@ -101,7 +101,7 @@ def make_decoder(profile: Profile, point: Point) -> Decoder:
                 r -= 0x10000
             return r if keep else r * scale + offset
 
-        return decode_word  # type: ignore[return-value]
+        return decode_word
 
     def decode_multi(block: Sequence[int], start: int) -> Value:
         raw = fmt.unpack(registers_to_bytes(block[start : start + width], bo, wo))[0]
@@ -109,7 +109,7 @@ def make_decoder(profile: Profile, point: Point) -> Decoder:
             return raw * scale + offset if not keep_int else raw
         return raw if keep else raw * scale + offset
 
-    return decode_multi  # type: ignore[return-value]
+    return decode_multi
 
 
 def decode(profile: Profile, point: Point, words: Sequence[int] | Sequence[bool]) -> Value:

@@ -42,7 +42,7 @@ class ReadBlock(NamedTuple):
 
     table: Table
     address: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count (a mypy limitation)
     items: tuple[BlockItem, ...]
 
 

@@ -33,9 +33,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.errors import ConfigError
+from app.core.ports.driver import LinkConfig, SerialSettings
 from app.core.profiles import IDENT, Profile, ProfileLibrary, load_profile
 from app.core.tomlfile import parse_toml
-from app.sdk.driver import LinkConfig, SerialSettings
 
 
 class _Strict(BaseModel):
@@ -188,13 +188,13 @@ def parse_plant(
     try:
         pf = PlantFile.model_validate(raw)
     except ValidationError as e:
-        problems = []
+        refused: list[str] = []
         for err in e.errors():
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (typo?)"
-            problems.append(f"{_loc(tuple(err['loc']), raw)}: {msg}")
-        raise ConfigError(source, problems) from None
+            refused.append(f"{_loc(tuple(err['loc']), raw)}: {msg}")
+        raise ConfigError(source, refused) from None
     profiles: dict[str, Profile] = {}
     problems: list[str] = []
     for i, d in enumerate(pf.devices):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -324,7 +324,7 @@ class ProfileLibrary:
     def ids(self) -> list[str]:
         return sorted(self._by_id)
 
-    def __iter__(self) -> Iterable[Profile]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Profile]:
         return iter(self._by_id.values())
 
 

@@ -40,8 +40,8 @@ from app.core.errors import ConfigError, VigilError
 from app.core.model import Quality, Sample, Value, tag_name
 from app.core.planner import ScanGroup, build_plan
 from app.core.plant import DeviceConfig, Plant
+from app.core.ports.driver import CommError, DeviceException, Driver, MalformedReply
 from app.core.profiles import DataType, Point, Profile
-from app.sdk.driver import CommError, DeviceException, Driver, MalformedReply
 
 log = logging.getLogger("vigil.runtime")
 
@@ -110,7 +110,7 @@ class WriteResult(NamedTuple):
 class _Block(NamedTuple):
     table: str
     address: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count (a mypy limitation)
     items: tuple[tuple[str, Any, int], ...]  # (tag, decode, offset)
     tags: tuple[str, ...]
     float_idx: tuple[int, ...]  # positions of float points (NaN/inf are not good values)
@@ -181,6 +181,17 @@ class _Link:
         self.ever_connected = False
 
 
+def _sink_calls(
+    sink: SampleSink | Callable[[Sequence[Sample]], None],
+) -> tuple[Callable[[Sequence[Sample]], None], Callable[..., None] | None]:
+    """(on_samples, on_poll or None) of a sink; a plain callable is its own on_samples."""
+    on_samples = getattr(sink, "on_samples", None)
+    if on_samples is None:
+        assert callable(sink)
+        return sink, None
+    return on_samples, getattr(sink, "on_poll", None)
+
+
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -217,8 +228,7 @@ class Runtime:
         self.driver_factory = driver_factory
         #: (on_samples or the callable itself, on_poll or None) per sink
         self._sinks: list[tuple[Callable[[Sequence[Sample]], None], Callable[..., None] | None]] = [
-            (getattr(s, "on_samples", s), getattr(s, "on_poll", None) if hasattr(s, "on_samples") else None)
-            for s in sinks
+            _sink_calls(s) for s in sinks
         ]
         self.sink_errors = [0] * len(self._sinks)
         self.on_diagnostics = on_diagnostics
@@ -358,8 +368,8 @@ class Runtime:
             if link.wake is not None:
                 _resolve(link.wake)
         _done, pending = await asyncio.wait(tasks, timeout=3.0) if tasks else (set(), set())
-        for t in pending:
-            t.cancel()
+        for task in pending:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for link in self._links:
             if link.driver is not None:

@@ -18,9 +18,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from app.core.ports.device_type import Decoder, DiscoveryError
+from app.core.ports.driver import CommError, DriverError, MalformedReply, TableName
 from app.core.profiles import Point, Profile
-from app.sdk.device_type import Decoder, DiscoveryError
-from app.sdk.driver import CommError, DriverError, MalformedReply, TableName
 
 T = TypeVar("T")
 

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from app.core import paths
 from app.core.errors import ConfigError, VigilError
+from app.core.ports.detector import DetectorError
+from app.core.ports.driver import LinkConfig
 from app.core.profiles import Profile, ProfileLibrary, load_profile
 from app.plugin_host.disabled import DisabledList
 from app.plugin_host.discovery import resolve, scan_entry_points, scan_folder, scan_plugin_folder
@@ -32,10 +34,9 @@ from app.plugin_host.guard import (
     call_with_budget,
 )
 from app.plugin_host.loader import fingerprint, import_object
+from app.plugin_host.manifest import Manifest
 from app.plugin_host.records import PluginRecord, PluginState, Source
 from app.sdk import API_VERSION
-from app.sdk.detector import DetectorError
-from app.sdk.driver import LinkConfig
 
 _UNSET: Any = object()
 _FAULT_WARNINGS_KEPT = 5
@@ -147,10 +148,6 @@ class PluginHost:
 
     def records(self) -> list[PluginRecord]:
         return list(self.scan())
-
-    def list(self) -> list[PluginRecord]:
-        """Same as `records` (the name the Core's self-test uses)."""
-        return self.records()
 
     def record(self, plugin_id: str) -> PluginRecord | None:
         return next((r for r in self.scan() if r.id == plugin_id), None)
@@ -274,8 +271,8 @@ class PluginHost:
         with self._lock:
             if self._profiles is None:
                 self._profiles, self._profile_errors = [], []
-                for rec in self._profile_plugins():
-                    for entry in rec.manifest.profiles:
+                for rec, manifest in self._profile_plugins():
+                    for entry in manifest.profiles:
                         folder = rec.location / entry.path
                         if not folder.is_dir():
                             self._profile_errors.append(
@@ -294,7 +291,7 @@ class PluginHost:
                                 )
             return [p for _, p in self._profiles], list(self._profile_errors)
 
-    def _profile_plugins(self) -> Iterator[PluginRecord]:
+    def _profile_plugins(self) -> Iterator[tuple[PluginRecord, Manifest]]:
         """Usable plugins that contribute profiles, each marked loaded (its file hashes
         journaled) before its profiles are read; one that cannot be is disabled and skipped."""
         for rec in self.scan():
@@ -305,15 +302,15 @@ class PluginHost:
             except PluginFault as e:
                 self._fail(rec, e)
                 continue
-            yield rec
+            yield rec, rec.manifest
 
     def profile_folders(self) -> list[Path]:
         """The existing profile folders of usable plugins, in discovery order (for
         ``ProfileLibrary.add_folder``). Marks those plugins loaded and journals their hashes."""
         folders: list[Path] = []
-        for rec in self._profile_plugins():
+        for rec, manifest in self._profile_plugins():
             folders += [
-                rec.location / e.path for e in rec.manifest.profiles if (rec.location / e.path).is_dir()
+                rec.location / e.path for e in manifest.profiles if (rec.location / e.path).is_dir()
             ]
         return folders
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from app.core.errors import ConfigError
 from app.core.tomlfile import parse_toml
@@ -112,7 +113,7 @@ def _where(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return "field '" + ".".join(str(x) for x in loc) + "'"
 
 
-def _friendly(err: dict[str, Any]) -> str:
+def _friendly(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field (typo?)"
     if err["type"] == "missing":

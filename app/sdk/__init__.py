@@ -8,7 +8,8 @@ Contents: the `Driver` contract and its failure kinds (drivers), the `Detector` 
 helpers (detectors), the `DeviceType` contract (devices needing discovery, a login or odd
 encodings), and the profile types a device type builds (`Profile`, `Point`, `DeviceInfo`...), and
 `ProfileLibrary`, which a plugin's tests use to check the profiles it contributes.
-Test fixtures for plugin authors live in `app.sdk.testing` (a pytest plugin, not imported here).
+Test fixtures for plugin authors live in `app.plugin_testing` (a pytest plugin outside the SDK,
+which imports the plugin host and pymodbus; the SDK itself imports nothing but the core).
 """
 
 from app.core.codec import make_decoder, registers_to_bytes

@@ -167,7 +167,7 @@ class PumpSkid(_Device):
         v["run_hours"] = self.run_hours
         v["run"] = self.run_cmd
         v["running"] = r > 0.5
-        v["vibration_warning"] = max(v["accel1_rms"], v["accel2_rms"]) > 0.30
+        v["vibration_warning"] = max(float(v["accel1_rms"]), float(v["accel2_rms"])) > 0.30
         v["tag_label"] = "P-101 SKAB"
 
 
@@ -223,14 +223,14 @@ class EnergyMeter(_Device):
             q_tot += var
             s_tot += va
             i_sum += amps
-        v["v_avg"] = (v["v_l1"] + v["v_l2"] + v["v_l3"]) / 3
+        v["v_avg"] = (float(v["v_l1"]) + float(v["v_l2"]) + float(v["v_l3"])) / 3
         v["i_avg"] = i_sum / 3
         v["i_sum"] = i_sum
         v["p_total"] = p_tot
         v["va_total"] = s_tot
         v["var_total"] = q_tot
         v["pf_total"] = p_tot / s_tot if s_tot else 1.0
-        v["angle_total"] = math.degrees(math.acos(min(1.0, v["pf_total"])))
+        v["angle_total"] = math.degrees(math.acos(min(1.0, float(v["pf_total"]))))
         v["frequency"] = 50.0 + 0.02 * self.freq.step(g(0, 1)) + g(0, 0.002)
         self.import_kwh += p_tot * TICK_S / 3_600_000.0
         self.import_kvarh += q_tot * TICK_S / 3_600_000.0
@@ -247,7 +247,7 @@ class EnergyMeter(_Device):
         v["v_l1_l2"] = abs(v1 - v2)
         v["v_l2_l3"] = abs(v2 - v3)
         v["v_l3_l1"] = abs(v3 - v1)
-        v["v_ll_avg"] = (v["v_l1_l2"] + v["v_l2_l3"] + v["v_l3_l1"]) / 3
+        v["v_ll_avg"] = (float(v["v_l1_l2"]) + float(v["v_l2_l3"]) + float(v["v_l3_l1"])) / 3
         v["i_neutral"] = abs(sum(phasors_i))
         v["total_kwh"] = self.import_kwh
         v["total_kvarh"] = self.import_kvarh

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.core.codec import EncodeError, decode, encode, set_bit
+from app.core.model import Value
 from app.core.profiles import DataType, Point, Profile, Table
 
 
@@ -88,16 +89,16 @@ class RegisterImage:
             return _bits_to_registers(self.bits[table])
         return self.words[table]
 
-    def update(self, values: Mapping[str, object]) -> None:
+    def update(self, values: Mapping[str, Value]) -> None:
         """Encode the model's current values into the image."""
         prof = self.profile
         for p in self._word_points:
             try:
-                regs = encode(prof, p, values[p.name])  # type: ignore[arg-type]
+                regs = encode(prof, p, values[p.name])
             except (EncodeError, KeyError) as e:
                 self.encode_errors[p.name] = str(e)
                 continue
-            self.words[p.table][p.address : p.address + len(regs)] = regs  # type: ignore[assignment]
+            self.words[p.table][p.address : p.address + len(regs)] = regs
         for p in self._reg_bits:
             words = self.words[p.table]
             words[p.address] = set_bit(words[p.address], p.bit or 0, bool(values.get(p.name)))
@@ -121,7 +122,7 @@ class RegisterImage:
         end = address + len(values)
         hit = [p for p in self.profile.points if p.table is table and p.address < end
                and address < p.address + p.width]
-        covered = set()
+        covered: set[int] = set()
         for p in hit:
             covered.update(range(p.address, p.address + p.width))
         if not hit or not set(range(address, end)) <= covered:

@@ -43,7 +43,9 @@ _TABLE_OF_FC: dict[int, Table] = {
 _TUPLE_ORDER = (Table.COIL, Table.DISCRETE, Table.HOLDING, Table.INPUT)
 
 
-def _sim_blocks(image: RegisterImage) -> tuple[list[SimData], ...]:
+def _sim_blocks(
+    image: RegisterImage,
+) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
     """pymodbus store blocks shaped like the image: every address up to the last point valid."""
     sizes = image.sizes()
     blocks: list[list[SimData]] = []
@@ -56,7 +58,8 @@ def _sim_blocks(image: RegisterImage) -> tuple[list[SimData], ...]:
             blocks.append([SimData(0, values=[0] * n, datatype=DataType.REGISTERS)])
         else:
             blocks.append([SimData(0, datatype=DataType.INVALID)])
-    return tuple(blocks)
+    coils, discrete, holding, inputs = blocks
+    return coils, discrete, holding, inputs
 
 
 class _ServedDevice:

@@ -86,8 +86,9 @@ class JournalView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         for col, w in ((0, 60), (1, 140), (2, 130), (3, 90)):
             self.table.horizontalHeader().resizeSection(col, w)
-        for w in (self.kind, self.actor, self.text):
-            (w.currentIndexChanged if isinstance(w, QComboBox) else w.returnPressed).connect(self.refresh)
+        self.kind.currentIndexChanged.connect(self.refresh)
+        for line in (self.actor, self.text):
+            line.returnPressed.connect(self.refresh)
         self.refresh_btn.clicked.connect(self.refresh)
         self.verify_btn.clicked.connect(self.verify)
         self.export_btn.clicked.connect(self._export_clicked)

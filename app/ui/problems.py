@@ -45,7 +45,7 @@ def plugin_rows(core: Any) -> list[dict[str, str]]:
     if host is None:
         return []
     rows = []
-    for rec in host.list():
+    for rec in host.records():
         d = rec.as_dict() if hasattr(rec, "as_dict") else dict(vars(rec))
         rows.append({k: str(d.get(k, "") or "") for k in PLUGIN_KEYS})
     return rows

@@ -25,9 +25,9 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from app.core.engine import Core
     from app.core.users import Role
     from app.sim.faults import parse_fault
+    from app.station import Core
     from app.ui.app import ensure_app
     from app.ui.main_window import MainWindow
     from app.ui.palette import DARK, LIGHT

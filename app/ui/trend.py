@@ -38,9 +38,9 @@ from app.ui.trend_buffer import RingSeries
 SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
 
 
-#: a frame's decimation: the window drawn, its bucket count, and the grid key (see render)
+#: a frame's decimation: the window drawn, its bucket count, and the grid key (see draw_frame)
 _FrameGrid = tuple[tuple[float, float], int, tuple[int, int, int]]
-#: pens re-decimated per event-loop turn in a paced live frame (see TrendWidget.render)
+#: pens re-decimated per event-loop turn in a paced live frame (see TrendWidget.draw_frame)
 PENS_PER_TURN = 5
 #: the narrowest live window while a trend has only just started (seconds)
 MIN_LIVE_WINDOW_S = 10.0
@@ -112,9 +112,9 @@ class TrendWidget(QWidget):
         self.item.vb.sigResized.connect(self._sync_views)
         self.item.vb.sigRangeChangedManually.connect(self._user_moved)
         self.item.vb.sigXRangeChanged.connect(self._x_changed)
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        self.cursor.setVisible(False)
-        self.item.addItem(self.cursor, ignoreBounds=True)
+        self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
+        self.cursor_line.setVisible(False)
+        self.item.addItem(self.cursor_line, ignoreBounds=True)
         self.region = pg.LinearRegionItem(movable=True)
         self.region.setVisible(False)
         self.item.addItem(self.region, ignoreBounds=True)
@@ -153,9 +153,9 @@ class TrendWidget(QWidget):
         self._last_frame = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000 / fps)))
-        self._timer.timeout.connect(self.render)
+        self._timer.timeout.connect(self.draw_frame)
         self._timer.start()
-        # a paced frame's remaining pens, drawn one event-loop turn at a time (see render)
+        # a paced frame's remaining pens, drawn one event-loop turn at a time (see draw_frame)
         self._frame_pens: list[PenInfo] = []
         self._frame_window: _FrameGrid = ((0.0, 1.0), 100, (0, 0, 0))
         self._frame_turn = QTimer(self)
@@ -257,7 +257,7 @@ class TrendWidget(QWidget):
     def set_span(self, seconds: float) -> None:
         self.span_s = float(seconds)
         if not self.paused:
-            self.render(force=True)
+            self.draw_frame(force=True)
         else:
             t0, t1 = self.x_range()
             mid = (t0 + t1) / 2
@@ -275,7 +275,7 @@ class TrendWidget(QWidget):
             self.item.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
             for ax in self._axes.values():
                 ax.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
-            self.render(force=True)
+            self.draw_frame(force=True)
         self.paused_changed.emit(paused)
 
     def show_range(self, t0: float, t1: float) -> None:
@@ -296,7 +296,7 @@ class TrendWidget(QWidget):
         if self.paused:
             self._request_history()
 
-    def render(self, force: bool = False) -> None:
+    def draw_frame(self, force: bool = False) -> None:
         """One frame: when live, scroll to now; redraw pens whose data or window changed.
 
         A live trend moves one pixel every span/width seconds (5 s for an hour on 700 px);
@@ -468,7 +468,7 @@ class TrendWidget(QWidget):
         self.history_loaded.emit(points)
         if self.paused:
             self.status.emit(f"history: {points} points for {format_time(t0)} – {format_time(t1)}")
-        self.render(force=True)
+        self.draw_frame(force=True)
         if self._hist_again:
             self._hist_again = False
             self._request_history()
@@ -481,12 +481,12 @@ class TrendWidget(QWidget):
     def _mouse_moved(self, evt: Any) -> None:
         pos = evt[0]
         if not self.item.sceneBoundingRect().contains(pos):
-            self.cursor.setVisible(False)
+            self.cursor_line.setVisible(False)
             self._update_readout(None)
             return
         t = float(self.item.vb.mapSceneToView(pos).x())
-        self.cursor.setPos(t)
-        self.cursor.setVisible(True)
+        self.cursor_line.setPos(t)
+        self.cursor_line.setVisible(True)
         self._update_readout(t)
 
     def readout_at(self, t: float) -> dict[str, float | None]:
@@ -564,7 +564,7 @@ class TrendWidget(QWidget):
         for name in ("left", "bottom", "right", "top"):
             self._style_axis(self.item.getAxis(name))
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
-        self.cursor.setPen(pg.mkPen(scheme.muted, width=1))
+        self.cursor_line.setPen(pg.mkPen(scheme.muted, width=1))
         self.region.setBrush(pg.mkBrush(QColorAlpha(scheme.highlight, 60)))
         first: dict[str, str] = {}
         for i, pen in enumerate(self.pens.values()):

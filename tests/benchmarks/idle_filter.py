@@ -51,7 +51,7 @@ class _Counter(QObject):
 
 def workstation_events_per_s(app: QApplication, seconds: float = 5.0) -> float:
     """Events per second through the application while the workstation shows the demo plant."""
-    from app.core.engine import Core
+    from app.station import Core
     from app.ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:

@@ -190,9 +190,9 @@ def bare_pyqtgraph_fps(app: QApplication, size: tuple[int, int], seconds: float)
 
 
 def main() -> int:
-    from app.core.engine import Core
     from app.core.model import Quality
     from app.core.users import Role
+    from app.station import Core
     from app.ui.app import settle_memory
     from app.ui.main_window import MainWindow
     from app.ui.tag_table import COL_VALUE
@@ -240,7 +240,7 @@ def main() -> int:
         paints.count = 0
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < FRAME_SECONDS:
-            trend.render(force=True)
+            trend.draw_frame(force=True)
             app.processEvents()  # the bridge drains the core; the trend paints once
         trend_fps = paints.count / (time.perf_counter() - t0)
         points = sum(len(p.live) for p in trend.pens.values())

@@ -23,7 +23,7 @@ for m in mods:
     importlib.import_module(m)
 import app.sdk
 for m in [m.name for m in pkgutil.walk_packages(app.sdk.__path__, 'app.sdk.')]:
-    if m != 'app.sdk.testing':
+    if m != 'app.plugin_testing':
         importlib.import_module(m)
 print(len(mods))
 """
@@ -42,7 +42,7 @@ def test_only_allowed_modules_import_pymodbus():
     offenders = []
     for path in (ROOT / "app").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith(("app/sim/", "app/sdk/testing")):
+        if rel.startswith(("app/sim/", "app/plugin_testing")):
             continue
         tree = ast.parse(path.read_text("utf-8"))
         for node in ast.walk(tree):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from app.core.engine import Core
 from app.core.journal import read_events
 from app.core.snapshot import SnapshotBuffer
+from app.station import Core
 
 
 def test_dropped_ui_samples_are_journaled(tmp_path):

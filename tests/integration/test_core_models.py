@@ -3,9 +3,9 @@ the one the journal vouches for."""
 
 from __future__ import annotations
 
-from app.core.engine import Core
 from app.core.journal import read_events, verify
 from app.sim.model import PlantModel
+from app.station import Core
 
 TAGS = ["accel1_rms", "accel2_rms", "current", "pressure", "flow"]
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from app.core.engine import Core
 from app.core.errors import VigilError
 from app.core.journal import read_events
 from app.core.users import Role, Session
+from app.station import Core
 
 
 def test_disabled_or_forged_sessions_cannot_write_setpoints(tmp_path):

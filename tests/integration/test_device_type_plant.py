@@ -8,9 +8,9 @@ import time
 
 from vigil_sunspec.simulate import SF_OFFSETS, sunspec_registers
 
-from app.core.engine import Core
 from app.core.journal import read_events
-from app.sdk.testing import SimServer
+from app.plugin_testing import SimServer
+from app.station import Core
 
 
 def test_sunspec_device_type_is_discovered_and_polled(tmp_path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import time
 
-from app.core.engine import Core
 from app.core.journal import read_events, verify
+from app.station import Core
 
 
 def _wait(pred, timeout_s: float, step: float = 0.1) -> bool:

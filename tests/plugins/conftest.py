@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.sdk.testing import modbus_server, plugin_host, plugin_journal  # noqa: F401
+from app.plugin_testing import modbus_server, plugin_host, plugin_journal  # noqa: F401
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 
 from app.core.paths import builtin_plugins_dir
 from app.plugin_host import PluginHost, PluginState, check_plugin_folder
+from app.plugin_testing import connect_driver
 from app.sdk import DeviceException
-from app.sdk.testing import connect_driver
 
 BUILTIN = sorted(
     p for p in builtin_plugins_dir().iterdir() if (p / "plugin.toml").is_file() and p.name[0] not in "_."

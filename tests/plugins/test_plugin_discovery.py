@@ -9,7 +9,7 @@ import pytest
 from plugin_factory import write_detector_plugin, write_plugin
 
 from app.plugin_host import PluginHost, PluginState, PluginUnavailable, Source
-from app.sdk.testing import journal_events
+from app.plugin_testing import journal_events
 
 
 def _host(tmp_path, journal=None, **kw):

@@ -11,8 +11,8 @@ import pytest
 from plugin_factory import DETECTOR_SOURCE, write_plugin
 
 from app.plugin_host import PluginState, PluginUnavailable
+from app.plugin_testing import journal_events
 from app.sdk import CommError, DeviceException, DiscoveryError, LinkConfig, MalformedReply
-from app.sdk.testing import journal_events
 
 BUDGET = 0.3  # seconds; hanging plugin code below sleeps 2 s
 

@@ -58,8 +58,8 @@ def fail_on_qt_warnings() -> Iterator[list[str]]:
 
 
 def start_core(data_dir: Path, **kw: Any) -> Any:
-    from app.core.engine import Core
     from app.core.users import Role
+    from app.station import Core
 
     core = Core(data_dir, **kw)
     core.start()

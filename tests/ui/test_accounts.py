@@ -64,7 +64,7 @@ def refused_in_dialog(qtbot: Any, dlg: Any) -> str:
 
 
 def test_first_start_creates_the_administrator_and_no_password_is_stored_in_clear(qtbot, tmp_path):
-    from app.core.engine import Core
+    from app.station import Core
 
     core = Core(tmp_path / "data")
     core.start()

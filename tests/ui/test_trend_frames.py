@@ -32,12 +32,12 @@ def test_a_paced_frame_draws_a_few_pens_per_turn_and_shows_them_together(qtbot):
         pen.live.append(now, 42.0)
     trend._last_frame = 0.0
     before = trend.frames
-    trend.render()
+    trend.draw_frame()
     drawn = [p for p in trend.pens.values() if p.drawn_version == p.live.version]
     assert len(drawn) == PENS_PER_TURN  # the rest wait for later turns
     assert not trend.plot.updatesEnabled()  # nothing half-drawn reaches the screen
     assert trend.frames == before
-    trend.render()  # a timer tick during the frame does not start another one
+    trend.draw_frame()  # a timer tick during the frame does not start another one
     assert len([p for p in trend.pens.values() if p.drawn_version == p.live.version]) == PENS_PER_TURN
     qtbot.waitUntil(lambda: trend.frames == before + 1, timeout=2000)
     assert trend.plot.updatesEnabled()
@@ -56,7 +56,7 @@ def test_a_pen_removed_mid_frame_is_not_drawn_and_the_frame_completes(qtbot):
         pen.live.append(time.time(), 1.0)
     trend._last_frame = 0.0
     before = trend.frames
-    trend.render()
+    trend.draw_frame()
     last = list(trend.pens)[-1]
     gone = trend.pens[last]
     trend.remove_pen(last)
@@ -69,7 +69,7 @@ def test_a_forced_render_draws_every_pen_at_once(qtbot):
     trend = _trend_with_pens(qtbot, 3 * PENS_PER_TURN)
     for pen in trend.pens.values():
         pen.live.append(time.time(), 7.0)
-    trend.render(force=True)
+    trend.draw_frame(force=True)
     assert all(p.drawn_version == p.live.version for p in trend.pens.values())
     assert trend.plot.updatesEnabled()
 
@@ -103,13 +103,13 @@ def test_a_young_trend_fills_its_width_and_a_full_one_shows_the_span(qtbot):
     now = time.time()
     t = np.linspace(now - 30.0, now - 0.1, 300)  # 30 s of data in a 2-minute span
     pen.live.extend(t, np.sin(t))
-    trend.render(force=True)
+    trend.draw_frame(force=True)
     x0, x1 = trend.x_range()
     assert abs(x0 - t[0]) < 1.0  # starts at the first sample, not 90 s of empty plot before it
     assert x1 >= t[-1] and x1 - time.time() < 1.0  # the right edge stays at now
     # once there is more data than the span, the span is shown
     older = np.linspace(now - 300.0, now - 30.5, 300)
     trend.add_pen("dev.q").live.extend(older, np.cos(older))
-    trend.render(force=True)
+    trend.draw_frame(force=True)
     x0, x1 = trend.x_range()
     assert abs((x1 - x0) - 120.0) < 1.0

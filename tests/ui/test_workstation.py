@@ -171,7 +171,7 @@ def test_trend_scrolls_back_into_history(qtbot, window, core):
         trend.item.vb.setXRange(t0, t1, padding=0)
         trend.item.vb.sigRangeChangedManually.emit([True, True])  # what a mouse drag emits
     qtbot.waitUntil(lambda: not trend._hist_busy, timeout=5000)
-    trend.render(force=True)
+    trend.draw_frame(force=True)
     assert trend.paused
     xs, ys = pen.curve.getData()
     inside = (xs >= t0) & (xs <= t1)

@@ -33,7 +33,7 @@ from app.core.detection.registry import detector_class as builtin_detector_class
 from app.core.detection.rows import RowAssembler, rows_from_series
 from app.core.detection.store import LoadedModel, load_model, save_model
 from app.core.model import Sample
-from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
+from app.core.ports.detector import AlarmLatch, Detector, DetectorError, top_tags
 
 log = logging.getLogger(__name__)
 

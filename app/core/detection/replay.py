@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import VigilError
-from app.sdk.detector import AlarmLatch, Detector, DetectorError, top_tags
+from app.core.ports.detector import AlarmLatch, Detector, DetectorError, top_tags
 
 LIVE_BATCH_ROWS = 10
 

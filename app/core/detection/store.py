@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import VigilError
-from app.sdk.detector import DetectorState
+from app.core.ports.detector import DetectorState
 
 MODEL_FORMAT = "vigil-detector-model"
 MODEL_FORMAT_VERSION = 1

@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.sdk.testing import modbus_server, plugin_host, plugin_journal  # noqa: F401
+from app.plugin_testing import modbus_server, plugin_host, plugin_journal  # noqa: F401

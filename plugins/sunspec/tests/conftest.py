@@ -1,5 +1,5 @@
 """Make this plugin's package importable in its tests (the host does the same when it loads
-the plugin), and bring in Vigil's plugin-author fixtures without ``pytest -p app.sdk.testing``."""
+the plugin), and bring in Vigil's plugin-author fixtures without ``pytest -p app.plugin_testing``."""
 
 import sys
 from pathlib import Path
@@ -8,4 +8,4 @@ PLUGIN_DIR = str(Path(__file__).resolve().parents[1])
 if PLUGIN_DIR not in sys.path:
     sys.path.insert(0, PLUGIN_DIR)
 
-from app.sdk.testing import modbus_server, plugin_host, plugin_journal  # noqa: E402, F401
+from app.plugin_testing import modbus_server, plugin_host, plugin_journal  # noqa: E402, F401

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from vigil_sunspec.simulate import SF_OFFSETS, sunspec_registers
 
+from app.plugin_testing import connect_driver, journal_events, read_points
 from app.sdk import DiscoveryError, Profile
-from app.sdk.testing import connect_driver, journal_events, read_points
 
 PLUGINS = Path(__file__).resolve().parents[2]
 SUNSPEC = PLUGINS / "sunspec"

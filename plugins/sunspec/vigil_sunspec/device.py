@@ -167,7 +167,7 @@ class SunSpecDeviceType(DeviceTypeBase):
 
     async def _walk(self, driver: Driver, unit: int, base: int) -> list[tuple[int, int, int]]:
         """(model id, content address, length) for each model in the chain."""
-        models = []
+        models: list[tuple[int, int, int]] = []
         addr = base + 2
         for _ in range(MAX_MODELS):
             if addr + 2 > 65536:

@@ -25,7 +25,7 @@ NOT_IMPLEMENTED = {"int16": 0x8000, "uint16": 0xFFFF, "acc32": 0, "enum16": 0xFF
 class CommonField(NamedTuple):
     name: str
     offset: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count (a mypy limitation)
     description: str
 
 

@@ -1,7 +1,7 @@
 """Register images of SunSpec devices, for tests and demos: what a real inverter would serve.
 
 ``sunspec_registers(...)`` returns ``{start address: [register values]}`` ready for
-``app.sdk.testing.SimServer`` (or any Modbus simulator).
+``app.plugin_testing.SimServer`` (or any Modbus simulator).
 """
 
 from __future__ import annotations

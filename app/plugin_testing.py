@@ -1,6 +1,6 @@
 """pytest fixtures for plugin authors (and Vigil's own plugin tests).
 
-Use them with ``pytest -p app.sdk.testing`` (or automatically once Vigil is installed, through
+Use them with ``pytest -p app.plugin_testing`` (or automatically once Vigil is installed, through
 its ``pytest11`` entry point). Everything is real: a pymodbus server on 127.0.0.1 over TCP, a
 real `PluginHost` loading your plugin folder exactly as the workstation would, a real signed
 journal in a temporary folder.

@@ -1,0 +1,134 @@
+"""Role-checked operator actions: the one place where an action meets the plant.
+
+Every action resolves the session it runs as (a forged, stale or ended session is refused),
+asks the `Authorizer` (refusals are journaled as ``action.refused``), and only then touches the
+alarm engine, the runtime's write path or the detector engine. The screen greys out what a role
+may not do, but that is a courtesy: this service decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from app.core.alarms import AlarmEngine
+from app.core.detection import DetectorEngine, ModelInfo
+from app.core.errors import VigilError
+from app.core.journal import Journal
+from app.core.model import Value
+from app.core.runtime import Runtime, WriteResult
+from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Role, Session, UserStore
+
+
+class Actions:
+    """The person at the console (``session``) and everything they may do to the plant."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        users: UserStore,
+        alarms: AlarmEngine,
+        runtime: Runtime,
+        detectors: DetectorEngine,
+    ):
+        self.journal = journal
+        self.users = users
+        self.authz = Authorizer(journal)
+        self.alarms = alarms
+        self.runtime = runtime
+        self.detectors = detectors
+        #: who is logged in at this console; None: nobody (view only)
+        self.session: Session | None = None
+
+    # ------------------------------------------------------------------ accounts
+    def login(self, name: str, password: str) -> Session:
+        session = self.users.authenticate(name, password)
+        if self.session is not None and self.session.user != name:
+            self.users.logout(self.session, reason=f"switch user to {name}")
+        self.session = session
+        return session
+
+    def logout(self, reason: str = "logout") -> None:
+        if self.session is not None:
+            self.users.logout(self.session, reason=reason)
+        self.session = None
+
+    def resolve(self, session: Session | None) -> Session:
+        """The session an action runs as. A logged-in session must still be one the user store
+        issued and has not ended (logout, account disabled, role changed): forged or stale
+        sessions are refused and journaled. Nobody logged in acts as an anonymous viewer."""
+        s = session or self.session
+        if s is None:
+            return Session("anonymous", Role.VIEWER, time.time())
+        try:
+            self.users.check_session(s)
+        except VigilError:
+            if s is self.session:
+                self.session = None
+            raise
+        return s
+
+    # ------------------------------------------------------------------ alarms
+    def acknowledge(self, alarm_ids: Sequence[str], session: Session | None = None) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "alarm.acknowledge", alarms=list(alarm_ids))
+        if len(alarm_ids) == 1:
+            self.alarms.acknowledge(alarm_ids[0], s.user)
+        else:
+            self.alarms.acknowledge_all(list(alarm_ids), s.user)
+
+    def shelve(self, alarm_id: str, reason: str, until_ts: float, session: Session | None = None) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        if until_ts - time.time() > OPERATOR_MAX_SHELVE_S:
+            self.authz.require(s, "alarm.shelve_long", alarm=alarm_id, until=until_ts)
+        self.alarms.shelve(alarm_id, s.user, reason, until_ts)
+
+    def unshelve(self, alarm_id: str, session: Session | None = None) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        self.alarms.unshelve(alarm_id, s.user)
+
+    def set_out_of_service(
+        self, alarm_id: str, on: bool, reason: str, session: Session | None = None
+    ) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "alarm.out_of_service", alarm=alarm_id)
+        self.alarms.set_out_of_service(alarm_id, s.user, on, reason)
+
+    # ------------------------------------------------------------------ plant
+    def write_setpoint(
+        self, device: str, point: str, value: Value, session: Session | None = None
+    ) -> WriteResult:
+        """Role-check, write with priority, read back, and journal old/new/read-back."""
+        s = self.resolve(session)
+        tag = f"{device}.{point}"
+        self.authz.require(s, "setpoint.write", tag=tag, value=value)
+        try:
+            result = self.runtime.write(device, point, value)
+        except Exception as e:
+            self.journal.append(
+                "setpoint.failed", s.user, {"tag": tag, "value": value, "error": str(e)}, critical=True
+            )
+            raise
+        self.journal.append(
+            "setpoint.write",
+            s.user,
+            {"tag": tag, "old": result.old, "new": result.new, "readback": result.readback},
+            critical=True,
+        )
+        return result
+
+    def note(self, text: str, session: Session | None = None) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "journal.note")
+        self.journal.append("note", s.user, {"text": text})
+
+    def train_detector(
+        self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any
+    ) -> ModelInfo:
+        s = self.resolve(session)
+        self.authz.require(s, "detector.train", group=group)
+        return self.detectors.learn_normal(group, t0, t1, actor=s.user, **kw)

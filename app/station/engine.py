@@ -1,0 +1,362 @@
+"""The composition root: builds every service Vigil runs, fully typed, in one place.
+
+`Core` is what the window, the CLI and headless mode start. ``start()`` builds the services in
+dependency order (journal, accounts, plugins, profiles, plant, historian, alarms, detectors,
+runtime, role-checked actions, housekeeping) and wires the sample fan-out (runtime -> historian,
+alarm engine, detector engine, UI snapshot buffer); ``stop()`` takes them down in reverse. The
+services are held in one frozen `Services` record, so after ``start()`` none of them is ever
+None; before it (or after ``stop()``) asking for one raises `NotStarted`.
+
+The core (``app.core``) is a library this module assembles: it never sees the plugin host, the
+simulator or the UI. Operator actions live in `Actions`; this class keeps their names
+(``acknowledge``, ``shelve``, ``write_setpoint``...) as thin delegations for its callers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.core.alarms import AlarmEngine
+from app.core.detection import DetectorEngine, ModelInfo
+from app.core.diagnostics import DeviceDiagnostics
+from app.core.errors import ConfigError, VigilError
+from app.core.historian import Historian
+from app.core.journal import Journal
+from app.core.model import Sample, Value
+from app.core.paths import device_profiles_dir
+from app.core.plant import DeviceConfig, Plant, load_plant
+from app.core.ports import Driver
+from app.core.profiles import ProfileLibrary
+from app.core.runtime import Runtime, SampleSink, WriteResult
+from app.core.snapshot import SnapshotBuffer
+from app.core.users import Authorizer, Session, UserStore
+from app.plugin_host import PluginHost
+from app.sim.faults import FaultSpec
+from app.sim.server import SimulatorThread
+from app.station.actions import Actions
+from app.station.demo import DemoPlant
+from app.station.discovery import discover_device_types
+from app.station.housekeeping import DropReporter
+from app.station.models import restore_models
+
+log = logging.getLogger(__name__)
+
+
+class NotStarted(VigilError):
+    """A service was asked for before ``Core.start()`` (or after ``stop()``)."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every running service, none of them optional (the demo plant is absent for a real plant)."""
+
+    journal: Journal
+    users: UserStore
+    plugins: PluginHost
+    plant: Plant
+    historian: Historian
+    alarms: AlarmEngine
+    detectors: DetectorEngine
+    runtime: Runtime
+    actions: Actions
+    housekeeping: DropReporter
+    demo: DemoPlant | None
+
+
+class Core:
+    """Everything Vigil runs, without Qt. ``start()`` brings it up, ``stop()`` takes it down
+    cleanly (final journal checkpoint, historian flushed).
+
+    With no ``plant_path`` the built-in demo simulator is started in-process on 127.0.0.1 and
+    the demo plant is polled.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        plant_path: Path | None = None,
+        *,
+        demo_faults: Sequence[str] = (),
+        seed: int = 0,
+        demo_interval_ms: int | None = None,
+        demo_speed: float = 1.0,
+        plugins_enabled: bool = True,
+        journal_passphrase: str | None = None,
+    ):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.plant_path = Path(plant_path) if plant_path else None
+        self.demo_faults = list(demo_faults)
+        self.seed = seed
+        self.demo_interval_ms = demo_interval_ms
+        self.demo_speed = demo_speed
+        # a protected signing key is unlocked from the argument or VIGIL_JOURNAL_PASSPHRASE
+        self.journal_passphrase = journal_passphrase or os.environ.get("VIGIL_JOURNAL_PASSPHRASE") or None
+        self.plugins_enabled = plugins_enabled
+        #: the UI's bounded sample buffer (a sink like the others; replaceable before start)
+        self.snapshots = SnapshotBuffer()
+        self.library = ProfileLibrary()
+        self.profile_errors: list[ConfigError] = []
+        #: human-readable configuration faults found at start (the UI lists them)
+        self.config_problems: list[str] = []
+        self._services: Services | None = None
+        self._stack = contextlib.ExitStack()
+
+    # ------------------------------------------------------------------ services
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise NotStarted("Vigil's services are not running (start() was not called, or stop() was)")
+        return self._services
+
+    @property
+    def started(self) -> bool:
+        return self._services is not None
+
+    @property
+    def journal(self) -> Journal:
+        return self.services.journal
+
+    @property
+    def users(self) -> UserStore:
+        return self.services.users
+
+    @property
+    def authz(self) -> Authorizer:
+        return self.services.actions.authz
+
+    @property
+    def plugins(self) -> PluginHost:
+        return self.services.plugins
+
+    @property
+    def plant(self) -> Plant:
+        return self.services.plant
+
+    @property
+    def historian(self) -> Historian:
+        return self.services.historian
+
+    @property
+    def alarms(self) -> AlarmEngine:
+        return self.services.alarms
+
+    @property
+    def detectors(self) -> DetectorEngine:
+        return self.services.detectors
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.services.runtime
+
+    @property
+    def actions(self) -> Actions:
+        return self.services.actions
+
+    @property
+    def simulator(self) -> SimulatorThread | None:
+        """The demo plant's `SimulatorThread` (None on a real plant)."""
+        demo = self.services.demo
+        return demo.simulator if demo is not None else None
+
+    @property
+    def session(self) -> Session | None:
+        """Who is logged in at this console (None: nobody, view only)."""
+        return self._services.actions.session if self._services is not None else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._services is not None:
+            return
+        stack = contextlib.ExitStack()
+        with stack:
+            self._services = self._build(stack)
+            self._stack = stack.pop_all()
+
+    def _build(self, stack: contextlib.ExitStack) -> Services:
+        """Build and start every service; each one's shutdown goes on ``stack`` as soon as it
+        exists, so a failure half-way closes exactly what was opened, in reverse order."""
+        journal = Journal.open(self.data_dir / "journal", passphrase=self.journal_passphrase)
+        stack.callback(_quietly, "journal", journal.close)
+        users = UserStore(self.data_dir / "users.json", journal=journal)
+        plugins = PluginHost.discover(
+            data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
+        )
+        self.profile_errors = self.library.add_folder(device_profiles_dir())
+        self.profile_errors.extend(plugins.add_profiles_to(self.library))
+        for err in self.profile_errors:
+            journal.append("config.refused", "system", {"source": err.source, "problems": err.problems})
+
+        def driver_factory(device: DeviceConfig) -> Driver:
+            return plugins.driver_factory(device.transport)(device.link_config())
+
+        demo: DemoPlant | None = None
+        if self.plant_path is not None:
+            plant = load_plant(self.plant_path, self.library)
+        else:
+            demo = DemoPlant.start(
+                self.library, journal, faults=self.demo_faults, seed=self.seed,
+                speed=self.demo_speed, interval_ms=self.demo_interval_ms,
+            )
+            stack.callback(_quietly, "simulator", demo.stop)
+            plant = demo.plant
+        plant = discover_device_types(plant, plugins, driver_factory, journal, self.config_problems)
+        _check_transports(plant, plugins)
+        journal.append(
+            "config.load",
+            "system",
+            {
+                "plant": plant.path,
+                "plant_sha256": plant.sha256,
+                "profiles": {d: p.sha256 for d, p in sorted(plant.profiles.items())},
+                "version": __version__,
+            },
+            critical=True,
+        )
+        historian = Historian(self.data_dir / "historian.sqlite")
+        historian.start()
+        stack.callback(_quietly, "historian", historian.close)
+        alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
+        stack.callback(_quietly, "alarms", alarms.close)
+        alarms.configure(plant)
+        detectors = DetectorEngine(
+            journal=journal, alarms=alarms, historian=historian,
+            models_dir=self.data_dir / "models", plugins=plugins,
+        )
+        stack.callback(_quietly, "detectors", detectors.close)
+        restore_models(self.data_dir / "models", detectors, journal, self.config_problems)
+        sinks: list[SampleSink] = [historian, alarms, self.snapshots, detectors]
+
+        def on_diagnostics(diag: DeviceDiagnostics) -> None:
+            # comm health reaches the alarm engine as device state (one path: the runtime's view)
+            alarms.on_device_state(diag.device, diag.state == "online", diag.last_error or diag.state)
+
+        runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
+        runtime.start()
+        stack.callback(_quietly, "runtime", runtime.stop)
+        actions = Actions(journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors)
+        housekeeping = DropReporter(
+            lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal
+        )
+        housekeeping.start()
+        stack.callback(_quietly, "housekeeping", housekeeping.stop)
+        return Services(
+            journal=journal, users=users, plugins=plugins, plant=plant, historian=historian,
+            alarms=alarms, detectors=detectors, runtime=runtime, actions=actions,
+            housekeeping=housekeeping, demo=demo,
+        )
+
+    def stop(self) -> None:
+        services = self._services
+        if services is None:
+            return
+        if services.actions.session is not None:
+            services.actions.logout(reason="shutdown")
+        self._services = None
+        self._stack.close()
+
+    def __enter__(self) -> Core:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ queries
+    def dropped_counts(self) -> dict[str, int]:
+        """Everything that had to be dropped so far because a bounded queue was full."""
+        s = self._services
+        if s is None:
+            return {"ui_snapshots": self.snapshots.dropped}
+        return _dropped_counts(self.snapshots, s.historian, s.alarms, s.detectors)
+
+    def diagnostics(self) -> dict[str, DeviceDiagnostics]:
+        return self._services.runtime.diagnostics() if self._services is not None else {}
+
+    def latest(self) -> dict[str, Sample]:
+        return self.snapshots.latest()
+
+    # ------------------------------------------------------------------ accounts and actions
+    def login(self, name: str, password: str) -> Session:
+        return self.actions.login(name, password)
+
+    def logout(self, reason: str = "logout") -> None:
+        if self._services is not None:
+            self._services.actions.logout(reason)
+
+    def _session(self, session: Session | None) -> Session:
+        return self.actions.resolve(session)
+
+    def acknowledge(self, alarm_ids: Sequence[str], session: Session | None = None) -> None:
+        self.actions.acknowledge(alarm_ids, session)
+
+    def shelve(self, alarm_id: str, reason: str, until_ts: float, session: Session | None = None) -> None:
+        self.actions.shelve(alarm_id, reason, until_ts, session)
+
+    def unshelve(self, alarm_id: str, session: Session | None = None) -> None:
+        self.actions.unshelve(alarm_id, session)
+
+    def set_out_of_service(
+        self, alarm_id: str, on: bool, reason: str, session: Session | None = None
+    ) -> None:
+        self.actions.set_out_of_service(alarm_id, on, reason, session)
+
+    def write_setpoint(
+        self, device: str, point: str, value: Value, session: Session | None = None
+    ) -> WriteResult:
+        return self.actions.write_setpoint(device, point, value, session)
+
+    def note(self, text: str, session: Session | None = None) -> None:
+        self.actions.note(text, session)
+
+    def train_detector(
+        self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any
+    ) -> ModelInfo:
+        return self.actions.train_detector(group, t0, t1, session, **kw)
+
+    def inject_fault(self, spec: str) -> FaultSpec:
+        """Demo plant only: schedule a simulator fault now; journaled as ``sim.fault``."""
+        demo = self.services.demo
+        if demo is None:
+            raise VigilError("faults can only be injected into the built-in demo plant")
+        return demo.inject_fault(spec, self.actions.resolve(None).user)
+
+
+def _check_transports(plant: Plant, plugins: PluginHost) -> None:
+    """Refuse a plant whose devices name a transport no driver provides, naming device and
+    field, instead of polling it into a wall of BAD_CONFIG alarms."""
+    known: set[str] = set(plugins.transports())
+    problems = [
+        f"device '{d.name}' (devices[{i}]), field 'transport': no driver provides "
+        f"'{d.transport}' (available: {', '.join(sorted(known)) or 'none'})"
+        for i, d in enumerate(plant.devices)
+        if d.enabled and d.transport not in known
+    ]
+    if problems:
+        raise ConfigError(plant.path, problems)
+
+
+def _dropped_counts(
+    snapshots: SnapshotBuffer, historian: Historian, alarms: AlarmEngine, detectors: DetectorEngine
+) -> dict[str, int]:
+    return {
+        "ui_snapshots": snapshots.dropped,
+        "historian_samples": int(historian.stats().dropped),
+        "alarm_store_rows": int(alarms.store_dropped),
+        "detector_rows": sum(int(g.rows_dropped) for g in detectors.groups()),
+    }
+
+
+def _quietly(name: str, close: Callable[[], object]) -> None:
+    """Run one service's shutdown; a failing service must not stop the others from closing."""
+    try:
+        close()
+    except Exception:
+        log.exception("error while stopping %s", name)
