@@ -12,9 +12,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
+
+if TYPE_CHECKING:
+    from app.station import Core
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +45,7 @@ def _positive(text: str) -> float:
     return value
 
 
-def make_core(args: argparse.Namespace):
+def make_core(args: argparse.Namespace) -> Core:
     from app.station import Core
 
     faults = [f.strip() for f in (args.faults or "").split(",") if f.strip()]
@@ -68,10 +72,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.headless:
             return _headless(core, args.duration)
+        from app.station import LocalStation
         from app.ui.app import run_gui
 
         return run_gui(
-            core,
+            LocalStation(core),
             screenshot=args.screenshot,
             after_s=args.after if args.screenshot else 0.0,
             duration_s=args.duration,
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         core.stop()
 
 
-def _headless(core, duration: float | None) -> int:
+def _headless(core: Core, duration: float | None) -> int:
     """Poll until the duration ends or SIGINT/SIGTERM; print a status line every 5 s."""
     stop = threading.Event()
 
@@ -111,10 +116,8 @@ def _headless(core, duration: float | None) -> int:
     return 0
 
 
-def _status_line(core) -> str:
+def _status_line(core: Core) -> str:
     diags = core.diagnostics()
     online = sum(1 for d in diags.values() if d.state == "online")
-    active = 0
-    if core.alarms is not None:
-        active = sum(1 for a in core.alarms.alarms() if a.annunciating)
+    active = sum(1 for a in core.alarms.alarms() if a.annunciating)
     return f"vigil: {online}/{len(diags)} devices online, {active} alarms active"

@@ -64,13 +64,12 @@ def _check_core(data_dir: Path, timeout_s: float, problems: list[str], facts: li
         facts.append(f"{len(devices)} devices, {len(core.plant.tags())} tags")
         if core.profile_errors:
             problems.append(f"{len(core.profile_errors)} profile(s) refused")
-        if core.plugins is not None:
-            _check_detectors(core.plugins, problems, facts)
-            listing = core.plugins.records()
-            failed = [p for p in listing if p.state not in ("loaded", "available", "enabled")]
-            if failed:
-                problems.append("plugins failed: " + ", ".join(f"{p.id} ({p.reason})" for p in failed))
-            facts.append(f"{len(listing)} plugins")
+        _check_detectors(core.plugins, problems, facts)
+        listing = core.plugins.records()
+        failed = [p for p in listing if p.state not in ("loaded", "available", "enabled")]
+        if failed:
+            problems.append("plugins failed: " + ", ".join(f"{p.id} ({p.reason})" for p in failed))
+        facts.append(f"{len(listing)} plugins")
     finally:
         core.stop()
     result = verify(data_dir / "journal")

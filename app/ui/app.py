@@ -12,23 +12,30 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
+if TYPE_CHECKING:
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+    from PySide6.QtWidgets import QApplication, QWidget
 
-def ensure_app() -> Any:
+    from app.station.interface import Station
+
+
+def ensure_app() -> QApplication:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
-        app.setApplicationName("Vigil")
-        app.setOrganizationName("Vigil")
+    if isinstance(app, QApplication):
+        return app
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Vigil")
+    app.setOrganizationName("Vigil")
     return app
 
 
-def settle_memory() -> Any:
+def settle_memory() -> GarbageCollector:
     """Collect garbage only on the GUI thread, and keep start-up objects out of its way.
 
     Python's cyclic collector runs in whichever thread happens to allocate; when the garbage
@@ -48,14 +55,14 @@ def settle_memory() -> Any:
 
 
 def run_gui(
-    core: Any,
+    station: Station,
     *,
     screenshot: str | None = None,
     after_s: float = 0.0,
     dark: bool = False,
     duration_s: float | None = None,
 ) -> int:
-    """Show the main window on ``core`` (already started) until closed; returns an exit code.
+    """Show the main window on ``station`` (already started) until closed; returns an exit code.
 
     ``screenshot``: save a PNG of the window after ``after_s`` seconds, then exit.
     ``duration_s``: close by itself after this many seconds (for unattended runs).
@@ -65,7 +72,7 @@ def run_gui(
 
     from app.ui.main_window import MainWindow
 
-    win = MainWindow(core, dark=dark)
+    win = MainWindow(station, dark=dark)
     win.show()
     collector = settle_memory()
     status = {"code": 0}
@@ -101,7 +108,7 @@ def run_gui(
     return status["code"]
 
 
-def _close_on_signals(win: Any) -> Callable[[], None]:
+def _close_on_signals(win: QWidget) -> Callable[[], None]:
     """Ctrl-C and SIGTERM close the window the normal way, so the core stops cleanly: a final
     signed checkpoint and ``app.stop`` in the journal, the historian flushed. Returns a function
     that puts the previous handlers back."""

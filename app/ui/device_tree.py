@@ -9,7 +9,6 @@ device (poll counts, errors, latency, last error) exactly as the runtime reports
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush
@@ -23,28 +22,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.plant import Plant
+from app.station.interface import DeviceDiagnostics
 from app.ui.formatting import format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 
 
-def diag_fields(diag: Any) -> dict[str, Any]:
-    """Whatever the runtime's diagnostics object holds, as name -> value (for display only)."""
-    if diag is None:
-        return {}
-    if dataclasses.is_dataclass(diag) and not isinstance(diag, type):
-        return dataclasses.asdict(diag)
-    if isinstance(diag, dict):
-        return dict(diag)
-    return {k: v for k, v in vars(diag).items() if not k.startswith("_")}
+def diag_fields(diag: DeviceDiagnostics | None) -> dict[str, object]:
+    """A device's diagnostics as name -> value (for display only)."""
+    return {} if diag is None else dataclasses.asdict(diag)
 
 
-def device_state(diag: Any) -> str:
+def device_state(diag: DeviceDiagnostics | None) -> str:
     if diag is None:
         return "waiting"
-    return str(getattr(diag, "state", None) or diag_fields(diag).get("state", "unknown"))
+    return diag.state or "unknown"
 
 
-def _fmt_field(name: str, value: Any) -> str:
+def _fmt_field(name: str, value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, float) and (
@@ -59,7 +54,7 @@ def _fmt_field(name: str, value: Any) -> str:
 class DeviceTree(QWidget):
     device_selected = Signal(str)
 
-    def __init__(self, plant: Any, scheme: Scheme = LIGHT, parent: QWidget | None = None):
+    def __init__(self, plant: Plant, scheme: Scheme = LIGHT, parent: QWidget | None = None):
         super().__init__(parent)
         self.scheme = scheme
         self.tree = QTreeWidget()
@@ -70,9 +65,8 @@ class DeviceTree(QWidget):
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.header().setStretchLastSection(False)
         self.items: dict[str, QTreeWidgetItem] = {}
-        self._diags: dict[str, Any] = {}
-        title = getattr(getattr(plant, "info", None), "name", "Plant")
-        root = QTreeWidgetItem([title, ""])
+        self._diags: dict[str, DeviceDiagnostics] = {}
+        root = QTreeWidgetItem([plant.info.name, ""])
         self.tree.addTopLevelItem(root)
         for dev in plant.devices:
             prof = plant.profiles.get(dev.name)
@@ -108,7 +102,7 @@ class DeviceTree(QWidget):
         lay.addWidget(split)
         self.tree.currentItemChanged.connect(self._selected)
 
-    def update_diagnostics(self, diags: dict[str, Any], *, restyle: bool = False) -> None:
+    def update_diagnostics(self, diags: dict[str, DeviceDiagnostics], *, restyle: bool = False) -> None:
         """Twice a second: touch an item only when its state changed (every change repaints)."""
         self._diags = dict(diags)
         s = self.scheme
@@ -118,7 +112,7 @@ class DeviceTree(QWidget):
             bad = diag is not None and state != "online"
             tip = state
             if bad:
-                err = getattr(diag, "last_error", None) or ""
+                err = diag.last_error if diag is not None else ""
                 tip = f"{state}: {err}" if err else state
             if item.toolTip(1) != tip:
                 item.setToolTip(1, tip)
@@ -140,7 +134,7 @@ class DeviceTree(QWidget):
     def state_of(self, device: str) -> str:
         return self.items[device].text(1)
 
-    def _selected(self, current: QTreeWidgetItem | None, _prev: Any = None) -> None:
+    def _selected(self, current: QTreeWidgetItem | None, _prev: QTreeWidgetItem | None = None) -> None:
         if current is None:
             return
         name = current.data(0, Qt.ItemDataRole.UserRole)

@@ -2,8 +2,9 @@
 communication health always visible in the status bar.
 
 Everything slow (history, journal reads and verification, setpoint writes, model fitting) goes
-through the TaskRunner; everything live arrives through the CoreBridge. Operator actions go
-through the core's role-checked facade, so the core, not the screen, decides and journals.
+through the TaskRunner; everything live arrives through the CoreBridge. The window talks to a
+`Station` alone (in this process or, later, a remote node): operator actions go through its
+role-checked actions, so the station, not the screen, decides and journals.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -32,6 +33,17 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.core.model import Sample
+from app.core.plant import Plant
+from app.station.interface import (
+    AlarmQuery,
+    AlarmView,
+    DeviceDiagnostics,
+    JournalFilter,
+    ModelInfo,
+    Series,
+    Session,
+    Station,
+)
 from app.ui import alarm_fields as af
 from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog, ShelveDialog
 from app.ui.bridge import CoreBridge
@@ -41,7 +53,7 @@ from app.ui.formatting import format_value
 from app.ui.idle import parse_idle_lock_s
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
-from app.ui.problems import PluginsDialog, ProblemsDialog, ProblemsIndicator, collect_problems
+from app.ui.problems import PluginsDialog, ProblemsDialog, ProblemsIndicator
 from app.ui.role_gate import refusal_tip
 from app.ui.session_ui import SessionController, describe
 from app.ui.setpoint_dialog import SetpointDialog
@@ -54,7 +66,7 @@ from app.ui.users_dialog import UsersDialog
 LAYOUT_VERSION = 1
 
 
-def default_pens(plant: Any, n: int = 4) -> list[str]:
+def default_pens(plant: Plant, n: int = 4) -> list[str]:
     """A first trend worth looking at: points with alarm limits (the ones that matter), one per
     device first so every device is represented, numeric only."""
     picks: list[str] = []
@@ -66,37 +78,24 @@ def default_pens(plant: Any, n: int = 4) -> list[str]:
     return picks[:n]
 
 
-def stale_limits(plant: Any) -> dict[str, float]:
-    """Per tag: three of its own poll periods (device interval x scan-class multiple) plus a
-    second of grace. Slow points are polled every 10 intervals and must not look stale between."""
-    out = {}
-    for d in plant.enabled_devices():
-        prof = plant.profiles[d.name]
-        for p in prof.points:
-            period = d.interval_ms / 1000.0 * float(prof.device.scan_classes.get(p.scan, 1.0))
-            out[f"{d.name}.{p.name}"] = 3.0 * period + 1.0
-    return out
-
-
 class MainWindow(QMainWindow):
-    def __init__(self, core: Any, *, dark: bool = False, settings_path: Path | None = None):
+    def __init__(self, station: Station, *, dark: bool = False, settings_path: Path | None = None):
         super().__init__()
-        self.core = core
-        self.plant = core.plant
-        data_dir = Path(getattr(core, "data_dir", "."))
-        self.settings = UiSettings(settings_path or data_dir / "settings.json")
+        self.station = station
+        self.plant = station.plant
+        self.settings = UiSettings(settings_path or station.data_dir / "settings.json")
         scheme_name = "dark" if dark else self.settings.get("scheme", "light")
         self.scheme: Scheme = SCHEMES.get(scheme_name, SCHEMES["light"])
-        self.setWindowTitle(f"Vigil — {getattr(self.plant.info, 'name', 'plant')}")
+        self.setWindowTitle(f"Vigil — {self.plant.info.name}")
         self.setObjectName("VigilMainWindow")
         self.setDockNestingEnabled(True)
         self.resize(1440, 900)
         self.tasks = TaskRunner(self)
-        self.bridge = CoreBridge(core, self)
+        self.bridge = CoreBridge(station, self)
         self.messages: list[str] = []  # every message shown to the operator (tests read it)
         idle_lock_s, idle_problem = parse_idle_lock_s(self.settings.get("idle_lock_s"))
         self.settings.set("idle_lock_s", idle_lock_s)  # the file documents the setting
-        self.accounts = SessionController(core, self.tasks, self, idle_lock_s=idle_lock_s, parent=self)
+        self.accounts = SessionController(station, self.tasks, self, idle_lock_s=idle_lock_s, parent=self)
         self.gate = self.accounts.gate
         self.users_dialog: UsersDialog | None = None
         self._points = {
@@ -106,7 +105,7 @@ class MainWindow(QMainWindow):
 
         # -- widgets ----------------------------------------------------------------------
         self.tag_model = TagTableModel(rows_from_plant(self.plant), self.scheme, self)
-        self.tag_model.set_stale_after(stale_limits(self.plant))
+        self.tag_model.set_stale_rule(station.stale_rule())
         self.tags = TagTable(self.tag_model)
         self.alarm_model = AlarmModel(self.scheme, self)
         self.alarm_panel = AlarmPanel(self.alarm_model)
@@ -219,7 +218,7 @@ class MainWindow(QMainWindow):
         self.alarm_panel.unshelve_requested.connect(self.unshelve)
         self.alarm_panel.out_of_service_requested.connect(self._out_of_service_dialog)
         self.alarm_panel.history.search_requested.connect(self._search_alarm_history)
-        self.banner.clicked.connect(lambda: (self.docks["alarms"].show(), self.docks["alarms"].raise_()))
+        self.banner.clicked.connect(self._show_alarms)
         self.detectors.learn_requested.connect(self.learn_normal)
         self.trend.status.connect(self.show_message)
         self._flood = False
@@ -227,9 +226,7 @@ class MainWindow(QMainWindow):
         self.alarm_model.set_all(self.bridge.current_alarms())
         self.tag_model.apply_alarms(self.bridge.current_alarms())
         self.banner.update_from(self.alarm_model, False)
-        latest = getattr(core, "latest", None)
-        if callable(latest):
-            self.tag_model.apply_samples(sorted(latest().values(), key=lambda s: s.t))
+        self.tag_model.apply_samples(sorted(station.latest().values(), key=lambda s: s.t))
         self._restored = self._restore()
         if not self.trend.pens:
             for tag in default_pens(self.plant):
@@ -314,6 +311,10 @@ class MainWindow(QMainWindow):
         m_help.addSeparator()
         m_help.addAction("About Vigil", self.about)
 
+    def _show_alarms(self) -> None:
+        self.docks["alarms"].show()
+        self.docks["alarms"].raise_()
+
     # ------------------------------------------------------------------ live data
     def _on_samples(self, batch: list[Sample]) -> None:
         self.tag_model.apply_samples(batch)
@@ -324,7 +325,7 @@ class MainWindow(QMainWindow):
                 if dlg.tag in latest:
                     dlg.update_current(latest[dlg.tag])
 
-    def _on_alarms(self, views: list[Any]) -> None:
+    def _on_alarms(self, views: list[AlarmView]) -> None:
         self.alarm_model.apply(views)
         self.tag_model.apply_alarms(views)
         self.banner.update_from(self.alarm_model, self._flood)
@@ -335,10 +336,10 @@ class MainWindow(QMainWindow):
             self._flood = on
             self.banner.update_from(self.alarm_model, on)
 
-    def _on_diagnostics(self, diags: dict[str, Any]) -> None:
+    def _on_diagnostics(self, diags: dict[str, DeviceDiagnostics]) -> None:
         self.devices.update_diagnostics(diags)
         self.alarm_model.set_device_errors(
-            {n: str(d.last_error) for n, d in diags.items() if getattr(d, "last_error", None)}
+            {n: str(d.last_error) for n, d in diags.items() if d.last_error}
         )
         enabled = [d.name for d in self.plant.enabled_devices()]
         bad = [n for n in enabled if n in diags and device_state(diags[n]) != "online"]
@@ -371,7 +372,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_problems(self) -> None:
         try:
-            problems = collect_problems(self.core)
+            problems = self.station.problems()
         except Exception as e:  # a broken plugin host must not take the status bar with it
             self.show_message(f"could not list configuration problems: {e}")
             return
@@ -382,37 +383,18 @@ class MainWindow(QMainWindow):
             self.detectors.refresh()
 
     # ------------------------------------------------------------------ data sources (workers)
-    def _query_history(self, tags: list[str], t0: float, t1: float, max_points: int) -> dict[str, Any]:
-        return self.core.historian.query(tags, t0, t1, max_points=max_points)
+    def _query_history(self, tags: list[str], t0: float, t1: float, max_points: int) -> dict[str, Series]:
+        return self.station.history(tags, t0, t1, max_points)
 
     def _read_journal(self, f: dict[str, Any]) -> list[dict[str, Any]]:
-        from app.core.journal import read_events
-
-        kind = f.get("kind")
-        scan = 5000 if ("actor" in f or "text" in f) else int(f.get("limit", 500))
-        events = read_events(
-            Path(self.core.data_dir) / "journal",
-            kind=f"{kind}.*" if kind else None,
-            limit=scan,
-            newest_first=True,
+        return self.station.journal_events(
+            JournalFilter(
+                kind=f.get("kind"), actor=f.get("actor"), text=f.get("text"), limit=int(f.get("limit", 500))
+            )
         )
-        out = []
-        for e in reversed(events):
-            d = e.to_dict()
-            if "actor" in f and f["actor"].lower() not in d["actor"].lower():
-                continue
-            if "text" in f and f["text"].lower() not in json.dumps(d["body"], ensure_ascii=False).lower():
-                continue
-            out.append(d)
-        return out[-int(f.get("limit", 500)) :]
 
     def _verify_journal(self) -> tuple[bool, str]:
-        from app.core.journal import verify
-
-        journal = getattr(self.core, "journal", None)
-        if journal is not None and hasattr(journal, "flush"):
-            journal.flush(timeout=5.0)
-        r = verify(Path(self.core.data_dir) / "journal")
+        r = self.station.verify_journal()
         ok = r.status == "intact"
         detail = f"{r.status}: {r.message}"
         if ok:
@@ -423,20 +405,15 @@ class MainWindow(QMainWindow):
         return ok, detail
 
     def _export_head(self, path: str) -> str:
-        from app.core.journal import export_head
-
-        head = export_head(Path(self.core.data_dir) / "journal")
+        head = self.station.export_journal_head()
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(head, sort_keys=True) + "\n")
         what = f"checkpoint {head.get('number', '?')}, {head.get('size', '?')} events"
         return f"signed head ({what}) appended to {path}"
 
     def _detector_status(self) -> list[dict[str, Any]]:
-        engine = getattr(self.core, "detectors", None)
-        if engine is None or not hasattr(engine, "groups"):
-            return []
-        out = []
-        for g in engine.groups():
+        out: list[dict[str, Any]] = []
+        for g in self.station.detector_status():
             alarm = self.alarm_model.by_id(f"detector:{g.group}") or next(
                 (
                     v
@@ -449,15 +426,14 @@ class MainWindow(QMainWindow):
                 {
                     "name": g.group,
                     "score": g.last_score,
-                    "threshold": getattr(g, "threshold", None),
+                    "threshold": g.threshold,
                     "state": ("ANOMALY" if g.alarm else "normal")
                     + f" · {g.detector} · {g.rows_scored} rows scored"
                     + (f" · {g.errors} errors: {g.last_error}" if g.errors else ""),
                     # the engine's own record first (it survives the alarm clearing), else the alarm's
-                    "explanation": getattr(g, "explanation", "")
-                    or (getattr(alarm, "explanation", None) if alarm is not None else None),
-                    "last_anomaly_at": getattr(g, "last_anomaly_at", None)
-                    or (getattr(alarm, "activated_at", None) if alarm is not None else None),
+                    "explanation": g.explanation or (alarm.explanation if alarm is not None else None),
+                    "last_anomaly_at": g.last_anomaly_at
+                    or (alarm.activated_at if alarm is not None else None),
                 }
             )
         return out
@@ -467,15 +443,15 @@ class MainWindow(QMainWindow):
         self.messages.append(text)
         self.message_label.setText(text)
 
-    def _session(self) -> Any:
-        return getattr(self.core, "session", None)
+    def _session(self) -> Session | None:
+        return self.station.session
 
     def _update_user(self) -> None:
-        """Bring the screen in step with ``core.session`` (also after a change made elsewhere)."""
+        """Bring the screen in step with ``station.session`` (also after a change made elsewhere)."""
         self.accounts.sync()
         self._session_changed(self._session())
 
-    def _session_changed(self, session: Any) -> None:
+    def _session_changed(self, session: Session | None) -> None:
         text = describe(session)
         if session is None and self.accounts.first_start():
             text = "no accounts yet — view only"
@@ -489,13 +465,12 @@ class MainWindow(QMainWindow):
 
     def acknowledge(self, alarm_ids: list[str]) -> None:
         try:
-            self.core.acknowledge(list(alarm_ids))
+            self.station.acknowledge(list(alarm_ids))
         except Exception as e:
             self.show_message(f"acknowledge refused: {e}")
             return
-        self.show_message(
-            f"acknowledged {len(alarm_ids)} alarm(s) as {getattr(self._session(), 'user', '?')}"
-        )
+        session = self._session()
+        self.show_message(f"acknowledged {len(alarm_ids)} alarm(s) as {session.user if session else '?'}")
 
     def _shelve_dialog(self, alarm_id: str) -> None:
         v = self.alarm_model.by_id(alarm_id)
@@ -506,7 +481,7 @@ class MainWindow(QMainWindow):
 
     def shelve(self, alarm_id: str, reason: str, until_ts: float) -> None:
         try:
-            self.core.shelve(alarm_id, reason, until_ts)
+            self.station.shelve(alarm_id, reason, until_ts)
         except Exception as e:
             self.show_message(f"shelve refused: {e}")
             return
@@ -516,7 +491,7 @@ class MainWindow(QMainWindow):
 
     def unshelve(self, alarm_id: str) -> None:
         try:
-            self.core.unshelve(alarm_id)
+            self.station.unshelve(alarm_id)
         except Exception as e:
             self.show_message(f"unshelve refused: {e}")
 
@@ -534,7 +509,7 @@ class MainWindow(QMainWindow):
     def set_out_of_service(self, alarm_id: str, on: bool, reason: str) -> None:
         what = "out of service" if on else "return to service"
         try:
-            self.core.set_out_of_service(alarm_id, on, reason)
+            self.station.set_out_of_service(alarm_id, on, reason)
         except Exception as e:
             self.show_message(f"{what} refused: {e}")
             return
@@ -542,13 +517,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ dialogs
     def open_users(self) -> UsersDialog | None:
-        """Administrators only: the button is greyed out for others, and the core refuses
+        """Administrators only: the button is greyed out for others, and the station refuses
         every change from a session without the role anyway."""
         if not self.gate.allows("user.manage"):
             self.show_message(f"Users: {refusal_tip(self._session(), 'user.manage')}")
             return None
         if self.users_dialog is None:
-            self.users_dialog = UsersDialog(self.core, self.tasks.submit, self)
+            self.users_dialog = UsersDialog(self.station, self.tasks.submit, self)
             self.users_dialog.finished.connect(lambda _=0: setattr(self, "users_dialog", None))
             self.users_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.users_dialog.show()
@@ -558,23 +533,21 @@ class MainWindow(QMainWindow):
         return self.users_dialog
 
     def open_plugins(self) -> PluginsDialog:
-        dlg = PluginsDialog(self.core, self)
+        dlg = PluginsDialog(self.station.plugins(), self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         return dlg
 
     def open_problems(self) -> ProblemsDialog:
-        dlg = ProblemsDialog(collect_problems(self.core), self)
+        dlg = ProblemsDialog(self.station.problems(), self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         return dlg
 
     def _search_alarm_history(self, q: dict[str, Any]) -> None:
-        from app.core.alarms.types import AlarmQuery
-
         query = AlarmQuery(**q)
         self.tasks.submit(
-            lambda: self.core.alarms.history(query),
+            lambda: self.station.alarm_history(query),
             self.alarm_panel.history.show_rows,
             self.alarm_panel.history.show_error,
         )
@@ -588,14 +561,14 @@ class MainWindow(QMainWindow):
         row = self.tag_model.row_of(tag)
         current = (
             Sample(tag, row.value, row.quality, row.t)
-            if row is not None and row.quality is not None
+            if row is not None and row.quality is not None and row.t is not None
             else None
         )
         dlg = SetpointDialog(
             tag,
             point,
             current,
-            write=lambda value: self.core.write_setpoint(device, name, value),
+            write=lambda value: self.station.write_setpoint(device, name, value),
             run_async=self.tasks.submit,
             parent=self,
         )
@@ -622,15 +595,15 @@ class MainWindow(QMainWindow):
         self.detectors.message.setText(f"learning normal for '{group}' from the selected range…")
         self.detectors.learn_btn.setEnabled(False)
 
-        def learn() -> Any:  # fits a model: a worker thread, never the GUI thread
-            return self.core.train_detector(group, t0, t1)
+        def learn() -> ModelInfo:  # fits a model: a worker thread, never the GUI thread
+            return self.station.train_detector(group, t0, t1)
 
-        def done(info: Any) -> None:
+        def done(info: ModelInfo) -> None:
             self.gate.refresh(self.detectors.learn_btn)
-            tags = ", ".join(getattr(info, "tags", []) or [])
+            tags = ", ".join(info.tags)
             self.detectors.message.setText(
-                f"learned normal for '{group}' ({getattr(info, 'detector', '?')}, "
-                f"threshold {format_value(getattr(info, 'threshold', None), 3)}) from {tags}"
+                f"learned normal for '{group}' ({info.detector}, "
+                f"threshold {format_value(info.threshold, 3)}) from {tags}"
             )
             self.act_select.setChecked(False)
             self.detectors.refresh()
@@ -664,9 +637,9 @@ class MainWindow(QMainWindow):
             self,
             "About Vigil",
             f"<b>Vigil {__version__}</b><br>SCADA operator workstation<br>"
-            f"Plant: {getattr(self.plant.info, 'name', '')} "
+            f"Plant: {self.plant.info.name} "
             f"({len(self.plant.devices)} devices, {len(self.plant.tags())} tags)<br>"
-            f"Data: {getattr(self.core, 'data_dir', '')}",
+            f"Data: {self.station.data_dir}",
         )
 
     # ------------------------------------------------------------------ looks and layout
@@ -708,7 +681,7 @@ class MainWindow(QMainWindow):
             Qt.Orientation.Vertical,
         )
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._sized:
             self._sized = True
@@ -749,7 +722,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"could not save UI settings: {e}")
 
     def shutdown(self) -> None:
-        """Stop timers and wait for workers, so nothing touches the core after it stops."""
+        """Stop timers and wait for workers, so nothing touches the station after it stops."""
         self.bridge.stop()
         self.accounts.stop()
         self._slow.stop()

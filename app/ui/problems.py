@@ -9,9 +9,6 @@ its reason. Help → Plugins… lists every plugin found, whatever its state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,47 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-_BAD_PLUGIN_STATES = ("failed", "rejected")
+from app.station.interface import ConfigProblem, PluginRow
+
 PLUGIN_COLUMNS = ("Plugin", "Version", "Source", "State", "Reason")
-PLUGIN_KEYS = ("id", "version", "source", "state", "reason")
 PROBLEM_COLUMNS = ("Kind", "What", "Reason")
 
 
-@dataclass(frozen=True)
-class Problem:
-    kind: str  # "plugin", "device profile", "configuration"
-    what: str  # plugin id, profile file... ('' when the text names it already)
-    reason: str
-
-
-def plugin_rows(core: Any) -> list[dict[str, str]]:
-    """Every plugin the host found, as text (``core.plugins`` may be None: plugins unavailable)."""
-    host = getattr(core, "plugins", None)
-    if host is None:
-        return []
-    rows = []
-    for rec in host.records():
-        d = rec.as_dict() if hasattr(rec, "as_dict") else dict(vars(rec))
-        rows.append({k: str(d.get(k, "") or "") for k in PLUGIN_KEYS})
-    return rows
-
-
-def collect_problems(core: Any) -> list[Problem]:
-    """Failed or rejected plugins, refused device profiles and the core's configuration
-    problems, in that order."""
-    out = [
-        Problem("plugin", r["id"], r["reason"] or r["state"])
-        for r in plugin_rows(core)
-        if r["state"] in _BAD_PLUGIN_STATES
-    ]
-    for err in list(getattr(core, "profile_errors", None) or []):
-        source = str(getattr(err, "source", ""))
-        problems = getattr(err, "problems", None)
-        reason = "; ".join(str(p) for p in problems) if problems else str(err)
-        out.append(Problem("device profile", source, reason))
-    for text in list(getattr(core, "config_problems", None) or []):
-        out.append(Problem("configuration", "", str(text)))
-    return out
+#: what the station reports as missing (the dialog and the status-bar chip show these)
+Problem = ConfigProblem
 
 
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> QTableWidget:
@@ -111,17 +75,17 @@ class _ListDialog(QDialog):
 class PluginsDialog(_ListDialog):
     """Help → Plugins…: id, version, source, state and the reason for any failure."""
 
-    def __init__(self, core: Any, parent: QWidget | None = None):
-        rows = plugin_rows(core)
-        if getattr(core, "plugins", None) is None:
+    def __init__(self, plugins: list[PluginRow] | None, parent: QWidget | None = None):
+        rows = plugins or []
+        if plugins is None:
             intro = "The plugin host is not available in this build: only built-in drivers are used."
         else:
-            bad = sum(1 for r in rows if r["state"] in _BAD_PLUGIN_STATES)
+            bad = sum(1 for r in rows if not r.usable)
             intro = f"{len(rows)} plugin(s) found" + (f", {bad} not usable (see Reason)." if bad else ".")
         super().__init__(
             "Plugins",
             intro,
-            _table(PLUGIN_COLUMNS, [tuple(r[k] for k in PLUGIN_KEYS) for r in rows]),
+            _table(PLUGIN_COLUMNS, [tuple(r) for r in rows]),
             parent,
         )
 

@@ -27,7 +27,8 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
 
     from app.core.users import Role
     from app.sim.faults import parse_fault
-    from app.station import Core
+    from app.sim.server import DemoSimulator
+    from app.station import Core, LocalStation
     from app.ui.app import ensure_app
     from app.ui.main_window import MainWindow
     from app.ui.palette import DARK, LIGHT
@@ -37,18 +38,20 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="vigil-shots-") as tmp:
         core = Core(Path(tmp), plugins_enabled=False)
         core.start()
+        simulator = core.simulator
+        assert simulator is not None  # no plant file: the demo plant runs
         try:
             core.users.add(None, "admin", "admin-password-1", Role.ADMINISTRATOR)
             admin = core.login("admin", "admin-password-1")
             core.users.add(admin, "olga", "operator-password-1", Role.OPERATOR)
             core.users.add(admin, "emil", "engineer-password-1", Role.ENGINEER)
             core.login("emil", "engineer-password-1")
-            win = MainWindow(core, settings_path=Path(tmp) / "ui-settings.json")
+            win = MainWindow(LocalStation(core), settings_path=Path(tmp) / "ui-settings.json")
             win.resize(1600, 960)
             win.show()
             # bad quality and alarms first: what the picture is meant to show
             win.tags.view.sortByColumn(3, Qt.SortOrder.DescendingOrder)
-            core.simulator.simulator.speed = 3.0
+            simulator.simulator.speed = 3.0
             t0 = time.monotonic()
             done = set()
 
@@ -75,11 +78,11 @@ def make_screenshots(out_dir: Path, run_s: float = 45.0) -> list[Path]:
                     done.add("ack")
                 if elapsed > run_s - 6 and "dead" not in done:
 
-                    def kill(sim: object) -> None:
-                        m = sim.model  # type: ignore[attr-defined]
+                    def kill(sim: DemoSimulator) -> None:
+                        m = sim.model
                         m.faults = (*m.faults, parse_fault(f"dead:vitals@{m.t}"))
 
-                    core.simulator.call(kill)
+                    simulator.call(kill)
                     done.add("dead")
                 pump_events(time.monotonic() + 0.1)
             paths = []

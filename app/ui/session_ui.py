@@ -1,21 +1,19 @@
 """Who is at the console, as the workstation shows it: log in, log out, switch user (shift
 handover), first-start administrator creation and the idle lock.
 
-The core owns the session (`core.login`, `core.logout`, `core.session`) and journals every
-change; this controller only runs those calls off the GUI thread, keeps the menu actions and
+The station owns the session (`station.login`, `station.logout`, `station.session`) and
+journals every change; this controller only runs those calls off the GUI thread, keeps the menu actions and
 the role-gated controls in step with the session, and shows the dialogs.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QWidget
 
-from app.core.users import Role, Session
+from app.station.interface import Session, Station
 from app.ui.account_dialogs import CreateAdminDialog, LoginDialog
 from app.ui.idle import IdleWatcher
 from app.ui.role_gate import RoleGate
@@ -44,7 +42,7 @@ class SessionController(QObject):
 
     def __init__(
         self,
-        core: Any,
+        station: Station,
         tasks: TaskRunner,
         window: QWidget,
         *,
@@ -52,7 +50,7 @@ class SessionController(QObject):
         parent: QObject | None = None,
     ):
         super().__init__(parent)
-        self.core = core
+        self.station = station
         self.tasks = tasks
         self.window = window
         self.gate = RoleGate()
@@ -72,11 +70,10 @@ class SessionController(QObject):
     # ------------------------------------------------------------------ state
     @property
     def session(self) -> Session | None:
-        return getattr(self.core, "session", None)
+        return self.station.session
 
     def first_start(self) -> bool:
-        users = getattr(self.core, "users", None)
-        return users is not None and users.is_empty()
+        return not self.station.has_accounts()
 
     def sync(self) -> None:
         """Pick up a session change made outside the screen (a script, the core itself)."""
@@ -142,12 +139,11 @@ class SessionController(QObject):
                 dlg.refuse(GENERIC_REFUSAL)
             self.message.emit(GENERIC_REFUSAL)
 
-        self.tasks.submit(lambda: self.core.login(name, password), done, failed)
+        self.tasks.submit(lambda: self.station.login(name, password), done, failed)
 
     def _create_admin(self, dlg: CreateAdminDialog, name: str, password: str) -> None:
         def create() -> Session:
-            self.core.users.add(None, name, password, Role.ADMINISTRATOR)
-            return self.core.login(name, password)
+            return self.station.create_administrator(name, password)
 
         def done(session: Session) -> None:
             self.idle.reset()
@@ -170,7 +166,7 @@ class SessionController(QObject):
         if self.session is None:
             return
         who = describe(self.session)
-        self.core.logout(reason)
+        self.station.logout(reason)
         self._sync()
         self.message.emit(f"{who} logged out" + ("" if reason == "logout" else f" ({reason})"))
 

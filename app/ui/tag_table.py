@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import Quality, Sample
+from app.core.staleness import StaleRule
 from app.ui import alarm_fields as af
 from app.ui.formatting import format_age, format_value, quality_text
 from app.ui.palette import LIGHT, Scheme
@@ -102,7 +103,7 @@ class TagTableModel(QAbstractTableModel):
         self._rows = list(rows)
         self._index = {r.tag: i for i, r in enumerate(self._rows)}
         self._alarms: dict[str, dict[str, Any]] = {}  # tag -> alarm id -> view
-        self._stale_after: dict[str, float] = {}  # tag -> seconds without news before STALE
+        self._stale_rule = StaleRule()  # the core's rule for when a GOOD value stops being current
         self._down: set[str] = set()  # devices the runtime reports as not online
         self.scheme = scheme
         self._colors: dict[str | tuple[str, str], Any] = {}
@@ -166,10 +167,10 @@ class TagTableModel(QAbstractTableModel):
                 r.alarm_tip = ""
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
-    def set_stale_after(self, per_tag: dict[str, float]) -> None:
-        """A GOOD value older than this is shown STALE: if the core stops reporting a point for
-        any reason, its last value must not keep looking current."""
-        self._stale_after = dict(per_tag)
+    def set_stale_rule(self, rule: StaleRule) -> None:
+        """A GOOD value that has grown too old is shown STALE (the station's rule): if the core
+        stops reporting a point for any reason, its last value must not keep looking current."""
+        self._stale_rule = rule
 
     def set_devices_down(self, devices: Iterable[str]) -> None:
         """Devices that are not online: their points polled less often (slow scan class) still
@@ -181,14 +182,12 @@ class TagTableModel(QAbstractTableModel):
 
     def quality_of(self, r: TagRow, now: float | None = None) -> Quality | None:
         """The quality to show: the sample's, or STALE once a good value is too old or its
-        device is down."""
-        if r.quality is Quality.GOOD and r.t is not None:
-            if r.device in self._down:
-                return Quality.STALE
-            limit = self._stale_after.get(r.tag)
-            if limit is not None and (time.time() if now is None else now) - r.t > limit:
-                return Quality.STALE
-        return r.quality
+        device is down (decided by the core's `StaleRule`)."""
+        if r.quality is not Quality.GOOD:
+            return r.quality
+        return self._stale_rule.quality(
+            r.tag, r.quality, r.t, time.time() if now is None else now, device_down=r.device in self._down
+        )
 
     def refresh_ages(self) -> None:
         """Once a second: ages change, and a value may have just become stale."""

@@ -1,5 +1,5 @@
 """Administration → Users: list the accounts, add one with a role, disable or enable it, reset
-a password. Everything goes through `core.users` with the session at the console, so the core
+a password. Everything goes through the station with the session at the console, so the station
 checks the administrator role and journals each change (never the password)."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.users import MIN_PASSWORD_LEN, Role
+from app.station.interface import Station, UserRow
 from app.ui.formatting import format_time
 
 COLUMNS = ("User", "Role", "State", "Created")
@@ -92,12 +93,12 @@ class UsersDialog(QDialog):
 
     def __init__(
         self,
-        core: Any,
+        station: Station,
         run_async: Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], Any],
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
-        self.core = core
+        self.station = station
         self._run_async = run_async
         self.setWindowTitle("Users")
         self.setMinimumSize(560, 360)
@@ -128,18 +129,18 @@ class UsersDialog(QDialog):
         lay.addLayout(bar)
         lay.addWidget(self.message)
         lay.addWidget(close)
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[UserRow] = []
         self.busy = False
         self.reload()
 
     # ------------------------------------------------------------------ list
     def reload(self) -> None:
-        self.rows = self.core.users.list()
+        self.rows = self.station.users()
         selected = self.selected_name()
         self.table.setRowCount(len(self.rows))
         for i, u in enumerate(self.rows):
-            state = "disabled" if u["disabled"] else ("locked (failed log-ins)" if u["locked"] else "enabled")
-            for col, text in enumerate((u["name"], u["role"], state, format_time(u["created"]))):
+            state = "disabled" if u.disabled else ("locked (failed log-ins)" if u.locked else "enabled")
+            for col, text in enumerate((u.name, u.role, state, format_time(u.created))):
                 self.table.setItem(i, col, QTableWidgetItem(str(text)))
         if selected:
             self.select(selected)
@@ -147,7 +148,7 @@ class UsersDialog(QDialog):
 
     def select(self, name: str) -> bool:
         for i, u in enumerate(self.rows):
-            if u["name"] == name:
+            if u.name == name:
                 self.table.selectRow(i)
                 return True
         return False
@@ -156,19 +157,19 @@ class UsersDialog(QDialog):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows or rows[0].row() >= len(self.rows):
             return None
-        return str(self.rows[rows[0].row()]["name"])
+        return str(self.rows[rows[0].row()].name)
 
     def _selection_changed(self) -> None:
         name = self.selected_name()
-        row = next((u for u in self.rows if u["name"] == name), None)
+        row = next((u for u in self.rows if u.name == name), None)
         self.toggle_btn.setEnabled(row is not None and not self.busy)
         self.passwd_btn.setEnabled(row is not None and not self.busy)
         self.add_btn.setEnabled(not self.busy)
-        self.toggle_btn.setText("Enable" if row is not None and row["disabled"] else "Disable")
+        self.toggle_btn.setText("Enable" if row is not None and row.disabled else "Disable")
 
     # ------------------------------------------------------------------ changes
     def _change(self, what: str, fn: Callable[[], Any]) -> None:
-        """Run one change with the session at the console; the core checks and journals it."""
+        """Run one change as the session at the console; the station checks and journals it."""
         self.busy = True
         self._selection_changed()
         self.message.setText(f"{what}…")
@@ -186,22 +187,17 @@ class UsersDialog(QDialog):
         self._run_async(fn, done, failed)
 
     def add_user(self, name: str, password: str, role: Role) -> None:
-        session = self.core.session
-        self._change(
-            f"add {role.label} '{name}'", lambda: self.core.users.add(session, name, password, role)
-        )
+        self._change(f"add {role.label} '{name}'", lambda: self.station.add_user(name, password, role))
 
     def set_disabled(self, name: str, disabled: bool) -> None:
-        session = self.core.session
         self._change(
             f"{'disable' if disabled else 'enable'} '{name}'",
-            lambda: self.core.users.set_disabled(session, name, disabled),
+            lambda: self.station.set_user_disabled(name, disabled),
         )
 
     def reset_password(self, name: str, password: str) -> None:
-        session = self.core.session
         self._change(
-            f"reset the password of '{name}'", lambda: self.core.users.set_password(session, name, password)
+            f"reset the password of '{name}'", lambda: self.station.set_user_password(name, password)
         )
 
     def _add_clicked(self) -> None:
@@ -211,9 +207,9 @@ class UsersDialog(QDialog):
 
     def _toggle_clicked(self) -> None:
         name = self.selected_name()
-        row = next((u for u in self.rows if u["name"] == name), None)
+        row = next((u for u in self.rows if u.name == name), None)
         if row is not None:
-            self.set_disabled(row["name"], not row["disabled"])
+            self.set_disabled(row.name, not row.disabled)
 
     def _passwd_clicked(self) -> None:
         name = self.selected_name()

@@ -51,14 +51,14 @@ class _Counter(QObject):
 
 def workstation_events_per_s(app: QApplication, seconds: float = 5.0) -> float:
     """Events per second through the application while the workstation shows the demo plant."""
-    from app.station import Core
+    from app.station import Core, LocalStation
     from app.ui.main_window import MainWindow
 
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         core = Core(Path(tmp), plugins_enabled=False)
         core.start()
         try:
-            win = MainWindow(core, settings_path=Path(tmp) / "ui.json")
+            win = MainWindow(LocalStation(core), settings_path=Path(tmp) / "ui.json")
             win.show()
             end = time.monotonic() + 2.0
             while time.monotonic() < end:  # warm up: first values, first paints

@@ -192,7 +192,7 @@ def bare_pyqtgraph_fps(app: QApplication, size: tuple[int, int], seconds: float)
 def main() -> int:
     from app.core.model import Quality
     from app.core.users import Role
-    from app.station import Core
+    from app.station import Core, LocalStation
     from app.ui.app import settle_memory
     from app.ui.main_window import MainWindow
     from app.ui.tag_table import COL_VALUE
@@ -210,7 +210,7 @@ def main() -> int:
         idle.start()
         pump(app, IDLE_SECONDS)
         idle.stop()
-        win = MainWindow(core, settings_path=tmp / "ui.json")
+        win = MainWindow(LocalStation(core), settings_path=tmp / "ui.json")
         win.resize(1600, 960)
         win.show()
         collector = settle_memory()  # as run_gui does

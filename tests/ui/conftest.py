@@ -81,9 +81,10 @@ def core(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def window(qtbot: Any, core: Any) -> Iterator[Any]:
+    from app.station import LocalStation
     from app.ui.main_window import MainWindow
 
-    win = MainWindow(core)
+    win = MainWindow(LocalStation(core))
     qtbot.addWidget(win)
     win.show()
     yield win

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.journal import read_events
 from app.core.users import MAX_FAILED_LOGINS, Role
+from app.station import LocalStation
 from app.ui import alarm_fields as af
 from app.ui.main_window import MainWindow
 from app.ui.session_ui import GENERIC_REFUSAL
@@ -40,7 +41,7 @@ def add_users(core: Any) -> None:
 
 def submit_login(qtbot: Any, win: Any, name: str, password: str) -> Any:
     """Open the log-in (or switch-user) dialog from the File menu and submit it."""
-    act = win.act_switch if win.core.session is not None else win.act_login
+    act = win.act_switch if win.station.session is not None else win.act_login
     assert act.isEnabled()
     act.trigger()
     dlg = win.accounts.dialog
@@ -53,7 +54,7 @@ def submit_login(qtbot: Any, win: Any, name: str, password: str) -> Any:
 
 def login_as(qtbot: Any, win: Any, name: str, password: str) -> None:
     submit_login(qtbot, win, name, password)
-    qtbot.waitUntil(lambda: win.core.session is not None and win.core.session.user == name, timeout=5000)
+    qtbot.waitUntil(lambda: (s := win.station.session) is not None and s.user == name, timeout=5000)
     qtbot.waitUntil(lambda: win.accounts.dialog is None, timeout=2000)
     assert win.user_button.text().startswith(f"{name} (")
 
@@ -69,7 +70,7 @@ def test_first_start_creates_the_administrator_and_no_password_is_stored_in_clea
     core = Core(tmp_path / "data")
     core.start()
     settings = tmp_path / "ui-settings.json"
-    win = MainWindow(core, settings_path=settings)
+    win = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(win)
     win.show()
     try:
@@ -205,7 +206,7 @@ def test_failed_logins_get_one_generic_message_and_the_account_locks(qtbot, wind
 def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tmp_path):
     settings = tmp_path / "ui-settings.json"
     settings.write_text(json.dumps({"idle_lock_s": 0.8}), encoding="utf-8")
-    win = MainWindow(core, settings_path=settings)
+    win = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(win)
     win.show()
     try:
@@ -238,7 +239,7 @@ def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tm
 
     # a setting that cannot be used falls back to the default, with a message (never "off")
     settings.write_text(json.dumps({"idle_lock_s": "soon"}), encoding="utf-8")
-    again = MainWindow(core, settings_path=settings)
+    again = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(again)
     assert again.accounts.idle.timeout_s == 600.0
     assert any("idle_lock_s must be a number" in m for m in again.messages)
@@ -324,7 +325,7 @@ def test_administrator_manages_accounts_in_the_users_dialog(qtbot, window, core)
     win.act_users.trigger()
     dlg = win.users_dialog
     assert dlg is not None and dlg.isVisible()
-    assert [r["name"] for r in dlg.rows] == ["admin", "olga"]
+    assert [r.name for r in dlg.rows] == ["admin", "olga"]
 
     # add an engineer through the dialog's own form
     def add(form: Any) -> None:
@@ -336,19 +337,19 @@ def test_administrator_manages_accounts_in_the_users_dialog(qtbot, window, core)
 
     _fill_modal(qtbot, add)
     qtbot.mouseClick(dlg.add_btn, CLICK)
-    qtbot.waitUntil(lambda: "nina" in [r["name"] for r in dlg.rows], timeout=5000)
-    assert next(r for r in dlg.rows if r["name"] == "nina")["role"] == "engineer"
+    qtbot.waitUntil(lambda: "nina" in [r.name for r in dlg.rows], timeout=5000)
+    assert next(r for r in dlg.rows if r.name == "nina").role == "engineer"
 
     # disable olga; she can no longer log in (generic refusal), then enable her again
     assert dlg.select("olga")
     assert dlg.toggle_btn.text() == "Disable"
     qtbot.mouseClick(dlg.toggle_btn, CLICK)
-    qtbot.waitUntil(lambda: next(r for r in dlg.rows if r["name"] == "olga")["disabled"], timeout=5000)
-    olga_row = [r["name"] for r in dlg.rows].index("olga")
+    qtbot.waitUntil(lambda: next(r for r in dlg.rows if r.name == "olga").disabled, timeout=5000)
+    olga_row = [r.name for r in dlg.rows].index("olga")
     assert dlg.table.item(olga_row, 2).text() == "disabled"
     assert dlg.select("olga") and dlg.toggle_btn.text() == "Enable"
     qtbot.mouseClick(dlg.toggle_btn, CLICK)
-    qtbot.waitUntil(lambda: not next(r for r in dlg.rows if r["name"] == "olga")["disabled"], timeout=5000)
+    qtbot.waitUntil(lambda: not next(r for r in dlg.rows if r.name == "olga").disabled, timeout=5000)
 
     # reset olga's password
     def reset(form: Any) -> None:
@@ -375,7 +376,7 @@ def test_administrator_manages_accounts_in_the_users_dialog(qtbot, window, core)
     # the Users dialog used by a non-administrator is refused by the core and journaled
     from app.ui.users_dialog import UsersDialog
 
-    stale = UsersDialog(core, win.tasks.submit, win)
+    stale = UsersDialog(win.station, win.tasks.submit, win)
     qtbot.addWidget(stale)
     stale.set_disabled("admin", True)
     qtbot.waitUntil(lambda: stale.message.text().startswith("Refused"), timeout=5000)
@@ -405,7 +406,7 @@ def test_plugin_and_configuration_problems_are_visible(qtbot, tmp_path, monkeypa
     (broken_profile / "profiles" / "acme_meter.toml").write_text("[device\nid = 'x'\n", encoding="utf-8")
     monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(plugins))
     core = start_core(tmp_path / "data")
-    win = MainWindow(core, settings_path=tmp_path / "ui-settings.json")
+    win = MainWindow(LocalStation(core), settings_path=tmp_path / "ui-settings.json")
     qtbot.addWidget(win)
     win.show()
     try:
@@ -433,15 +434,16 @@ def test_plugin_and_configuration_problems_are_visible(qtbot, tmp_path, monkeypa
 
 
 def test_without_a_plugin_host_the_plugins_dialog_says_so(qtbot):
-    from types import SimpleNamespace
+    from app.station.interface import ConfigProblem
+    from app.ui.problems import PluginsDialog, ProblemsDialog
 
-    from app.ui.problems import PluginsDialog, collect_problems
-
-    bare = SimpleNamespace(plugins=None, profile_errors=[], config_problems=["device 'x': discovery failed"])
-    dlg = PluginsDialog(bare)
+    dlg = PluginsDialog(None)
     qtbot.addWidget(dlg)
     assert dlg.table.rowCount() == 0
-    assert [p.reason for p in collect_problems(bare)] == ["device 'x': discovery failed"]
+    assert "not available" in dlg.intro.text()
+    problems = ProblemsDialog([ConfigProblem("configuration", "", "device 'x': discovery failed")])
+    qtbot.addWidget(problems)
+    assert problems.cell(0, 2) == "device 'x': discovery failed"
 
 
 def test_idle_watcher_counts_only_input(qtbot):

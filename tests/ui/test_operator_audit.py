@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 
+from app.station import LocalStation
 from app.ui import alarm_fields as af
 from app.ui.formatting import format_age
 from app.ui.main_window import MainWindow
@@ -41,7 +42,7 @@ def faulty(qtbot: Any, tmp_path: Any) -> Iterator[tuple[Any, Any]]:
     """The demo plant where the meter answers every poll with exception code 4 from simulated
     t=2 s and vitals stops answering at t=2 s; the window at the audit's 1440x900."""
     core = start_core(tmp_path / "data", demo_faults=("exception:meter@2", "dead:vitals@2"))
-    win = MainWindow(core)
+    win = MainWindow(LocalStation(core))
     qtbot.addWidget(win)
     win.resize(1440, 900)
     win.show()

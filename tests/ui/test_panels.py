@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 
 from app.core.journal import read_events
+from app.station import LocalStation
 from app.ui import alarm_fields as af
 from app.ui.main_window import MainWindow
 from app.ui.palette import DARK
@@ -84,7 +85,7 @@ def test_shelve_needs_a_reason_and_is_recorded_with_expiry(qtbot, window, core):
 def test_learn_normal_from_a_range_selected_on_the_trend(qtbot, tmp_path):
     # 10 Hz polling, so the 30 rows a detector needs take 3 s, not 15
     core = start_core(tmp_path / "data", demo_interval_ms=100)
-    window = MainWindow(core)
+    window = MainWindow(LocalStation(core))
     qtbot.addWidget(window)
     window.show()
     try:
@@ -138,7 +139,7 @@ def _learn_normal(qtbot: Any, window: Any, core: Any) -> None:
 
 def test_layout_palette_and_trend_setup_persist_across_restarts(qtbot, core, tmp_path):
     settings = tmp_path / "ui-settings.json"
-    win = MainWindow(core, settings_path=settings)
+    win = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(win)
     win.show()
     win.docks["detectors"].hide()
@@ -150,7 +151,7 @@ def test_layout_palette_and_trend_setup_persist_across_restarts(qtbot, core, tmp
     win.close()
     assert settings.exists()
 
-    again = MainWindow(core, settings_path=settings)
+    again = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(again)
     again.show()
     assert not again.docks["detectors"].isVisible()
@@ -164,7 +165,7 @@ def test_layout_palette_and_trend_setup_persist_across_restarts(qtbot, core, tmp
 def test_an_unreadable_settings_file_is_set_aside_with_a_message(qtbot, core, tmp_path):
     settings = tmp_path / "ui-settings.json"
     settings.write_text("{ this is not json", encoding="utf-8")
-    win = MainWindow(core, settings_path=settings)
+    win = MainWindow(LocalStation(core), settings_path=settings)
     qtbot.addWidget(win)
     win.show()
     assert any("unreadable UI settings" in m and str(settings) in m for m in win.messages)
@@ -180,7 +181,7 @@ def test_run_gui_saves_a_screenshot_and_exits(core, tmp_path):
     from app.ui.app import run_gui
 
     out = tmp_path / "shot.png"
-    assert run_gui(core, screenshot=str(out), after_s=1.0) == 0
+    assert run_gui(LocalStation(core), screenshot=str(out), after_s=1.0) == 0
     img = QImage(str(out))
     assert not img.isNull() and img.width() >= 800
 
