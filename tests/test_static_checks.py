@@ -42,3 +42,10 @@ def test_core_importing_the_simulator_is_caught(tmp_path: Path) -> None:
     assert "BROKEN" in out.stdout
     assert "app.core.bad_wiring -> app.sim.server" in out.stdout, out.stdout
 
+
+def test_mypy_finds_no_errors() -> None:
+    out = subprocess.run(
+        [str(BIN / "mypy"), "app", "plugins"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout[-5000:] + out.stderr
+    assert out.stdout.startswith("Success")

@@ -231,7 +231,7 @@ def _verify_open(
                              f"checkpoint #{n_checkpoints} seals {sealed_limit} events but the journal "
                              f"ends at seq {total}: events {total + 1}..{sealed_limit} were deleted"))
 
-    base = {"events": total, "checkpoints": n_checkpoints, "sealed": min(sealed_limit, total),
+    base: dict[str, Any] = {"events": total, "checkpoints": n_checkpoints, "sealed": min(sealed_limit, total),
             "unsealed": max(0, total - sealed_limit), "journal_id": jid, "head": head_hex, "notes": notes}
     if faults:
         worst = min(faults)
@@ -320,7 +320,7 @@ def _check_anchors(
     anchor_heads: dict[int, str],
 ) -> tuple[int | None, str, str] | None:
     """First inconsistency with an exported head, as (seq, fault, message), or None."""
-    problems = []
+    problems: list[tuple[int, int | None, str, str]] = []
     for a in anchors:
         where = a["_where"]
         try:

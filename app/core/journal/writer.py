@@ -103,6 +103,9 @@ def _previous_journal_id(journal_dir: Path) -> str | None:
 class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`; always :meth:`close`."""
 
+    dir: Path
+    _lock_file: ProcessLock
+
     def __init__(self) -> None:  # use Journal.open()
         raise TypeError("use Journal.open(journal_dir, ...)")
 
