@@ -2,15 +2,60 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
+import math
+import re
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.core.errors import VigilError
 
+if TYPE_CHECKING:
+    from app.core.journal import Journal
 
-def open_journal(data_dir: Path) -> Any:
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+TIME_FORMS = (
+    "ISO 8601 such as 2026-11-25T08:00 (UTC unless a zone is given), epoch seconds, "
+    "or an age such as 30m, 2h, 7d"
+)
+
+
+class TimeError(argparse.ArgumentTypeError, ValueError):
+    """A time a CLI option could not read; argparse reports it as a usage error, and callers
+    that parse by hand can catch it as a ValueError."""
+
+
+def parse_when(text: str, now: float | None = None) -> float:
+    """The one reading of a point in time for every ``vigil`` verb (``--since``, ``--from``,
+    ``--to``...): epoch seconds, ISO 8601 (no zone means UTC; ``Z`` accepted), or how long
+    ago (``30m``, ``2h``, ``7d``, relative to ``now``)."""
+    t = text.strip()
+    m = _AGE.match(t)
+    if m:
+        return (time.time() if now is None else now) - float(m.group(1)) * _UNIT_S[m.group(2)]
+    try:
+        value = float(t)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(value):
+            raise TimeError(f"'{text}' is not a time: use {TIME_FORMS}")
+        return value
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        raise TimeError(f"'{text}' is not a time: use {TIME_FORMS}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def open_journal(data_dir: Path) -> Journal:
     """Open the data dir's journal for writing (user administration and notes are journaled)."""
     from app.core.journal import Journal
 
@@ -35,7 +80,7 @@ def os_user() -> str:
         return "system"
 
 
-def cli_actor(data_dir: Path, journal: Any, as_user: str | None, permission: str, fallback: str) -> str:
+def cli_actor(data_dir: Path, journal: Journal, as_user: str | None, permission: str, fallback: str) -> str:
     """Who a changing CLI command acts as, checked like the workstation checks it.
 
     Before any account exists (commissioning) the command runs as ``fallback`` (the OS user).

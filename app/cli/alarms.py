@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.cli._common import parse_when
 from app.core.alarms import (
     AlarmError,
     AlarmQuery,
@@ -35,29 +36,6 @@ from app.core.paths import DataDirError, resolve_data_dir
 STATE_FILE = "alarms.sqlite"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_when(text: str, now: float | None = None) -> float:
-    """A point in time: epoch seconds, ISO 8601 (UTC unless a zone is given), or how long ago
-    (``30m``, ``2h``, ``7d``)."""
-    t = text.strip()
-    m = _RELATIVE.match(t)
-    if m:
-        return (time.time() if now is None else now) - float(m.group(1)) * _UNIT_S[m.group(2)]
-    try:
-        return float(t)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a time: use ISO 8601 (2026-11-25T08:00), epoch seconds, or an age "
-            "such as 30m, 2h, 7d"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 def _priority(text: str) -> str:

@@ -335,7 +335,7 @@ def _training_data(args: argparse.Namespace, data_dir: Path) -> tuple[Any, list[
         if not 0 < n <= len(table.values):
             raise DetectorError(f"{args.csv}: --train-rows must be between 1 and {len(table.values)}")
         return table.values[:n], table.tags, None, args.group or Path(args.csv).stem
-    from app.cli.alarms import parse_when
+    from app.cli._common import parse_when
     from app.core.detection.engine import numeric_tags
     from app.core.detection.rows import rows_from_series
     from app.core.historian import HistorianReader

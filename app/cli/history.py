@@ -7,11 +7,10 @@ the workstation is recording (WAL lets them read a consistent snapshot).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
+from app.cli._common import parse_when as parse_time
 from app.core.historian import HistorianError, HistorianReader, export_csv, iso_utc
 from app.core.paths import DataDirError, resolve_data_dir
 
@@ -50,27 +49,6 @@ def _data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir", help="Vigil data folder (default: VIGIL_DATA_DIR, else the user data folder)"
     )
-
-
-def parse_time(text: str) -> float:
-    """ISO-8601 (``2026-11-25T12:00:00Z``, ``2026-11-25 12:00``; no zone means UTC) or epoch seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a time")
-        return value
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: use ISO-8601 like 2026-11-25T12:00:00Z, or epoch seconds"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 def _historian_path(args: argparse.Namespace) -> Path:
