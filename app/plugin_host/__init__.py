@@ -6,13 +6,14 @@ Public entry points: `PluginHost` (what the Core and the CLI use), `PluginRecord
 """
 
 from app.plugin_host.check import CheckResult, check_plugin_folder
-from app.plugin_host.guard import GuardedDriver, PluginFault
+from app.plugin_host.guard import GuardedDetector, GuardedDriver, PluginFault
 from app.plugin_host.host import PluginHost, PluginUnavailable
 from app.plugin_host.manifest import Manifest, load_manifest, parse_manifest
 from app.plugin_host.records import PluginRecord, PluginState, Source
 
 __all__ = [
     "CheckResult",
+    "GuardedDetector",
     "GuardedDriver",
     "Manifest",
     "PluginFault",

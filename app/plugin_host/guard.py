@@ -18,6 +18,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
+from app.core.ports.detector import DetectorError, DetectorState, Scores
 from app.core.ports.device_type import Decoder, DiscoveryError
 from app.core.ports.driver import CommError, DriverError, MalformedReply, TableName
 from app.core.profiles import Point, Profile
@@ -216,3 +219,80 @@ class GuardedDeviceType:
             self._fault(f"plugin '{self.plugin_id}' decoder hook returned a {type(dec).__name__}")
             return None
         return dec
+
+
+class GuardedDetector:
+    """Wraps a plugin's `Detector` the way `GuardedDriver` wraps a driver: anything its
+    ``fit``, ``score``, ``reset``, ``get_state``, ``tags`` or ``threshold`` raise other than the
+    SDK's `DetectorError` becomes a `DetectorError` naming the detector and its plugin, and is
+    reported to ``on_fault``; a ``score`` or ``get_state`` returning the wrong thing is refused
+    the same way. Callers (the CLI, the self-test) then only ever handle `DetectorError`."""
+
+    def __init__(self, inner: Any, name: str, plugin_id: str, on_fault: FaultSink | None = None):
+        self.inner = inner
+        self.name = name
+        self.plugin_id = plugin_id
+        self._on_fault = on_fault
+        self.faults = 0
+
+    def __getattr__(self, attr: str) -> Any:
+        """Anything else the detector offers (its parameters, say) is read from it directly."""
+        return getattr(self.inner, attr)
+
+    def _fault(self, message: str) -> DetectorError:
+        self.faults += 1
+        if self._on_fault is not None:
+            with contextlib.suppress(Exception):
+                self._on_fault(message)
+        return DetectorError(message)
+
+    def _call(self, op: str, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except DetectorError:
+            raise
+        except Exception as e:  # plugin code: its fault, reported by name
+            raise self._fault(
+                f"detector {self.name!r} (plugin '{self.plugin_id}') {op} failed: {describe_exception(e)}"
+            ) from None
+
+    @property
+    def tags(self) -> list[str]:
+        return self._call("tags", lambda: [str(t) for t in self.inner.tags])
+
+    @property
+    def threshold(self) -> float:
+        return self._call("threshold", lambda: float(self.inner.threshold))
+
+    def fit(self, history: np.ndarray, tags: list[str]) -> None:
+        self._call("fit", self.inner.fit, history, tags)
+
+    def score(self, batch: np.ndarray) -> Scores:
+        result = self._call("score", self.inner.score, batch)
+        n = len(batch)
+        try:
+            ok = (
+                np.shape(result.score) == (n,)
+                and np.ndim(result.contributions) == 2
+                and len(result.contributions) == n
+            )
+        except Exception:  # an object whose attributes raise is garbage too
+            ok = False
+        if not ok:
+            raise self._fault(
+                f"detector {self.name!r} (plugin '{self.plugin_id}') score() returned "
+                f"{type(result).__name__}, not Scores for {n} rows"
+            )
+        return result
+
+    def reset(self) -> None:
+        self._call("reset", self.inner.reset)
+
+    def get_state(self) -> DetectorState:
+        state = self._call("get_state", self.inner.get_state)
+        if not isinstance(state, DetectorState):
+            raise self._fault(
+                f"detector {self.name!r} (plugin '{self.plugin_id}') get_state() returned "
+                f"{type(state).__name__}, not DetectorState"
+            )
+        return state

@@ -27,6 +27,7 @@ from app.core.profiles import Profile, ProfileLibrary, load_profile
 from app.plugin_host.disabled import DisabledList
 from app.plugin_host.discovery import resolve, scan_entry_points, scan_folder, scan_plugin_folder
 from app.plugin_host.guard import (
+    GuardedDetector,
     GuardedDeviceType,
     GuardedDriver,
     PluginFault,
@@ -218,16 +219,18 @@ class PluginHost:
         """The imported detector factory itself (usually a class), e.g. for ``from_state``."""
         return self._resolve_callable("detector", name)[1]
 
-    def detector_factory(self, name: str) -> Callable[..., Any]:
+    def detector_factory(self, name: str) -> Callable[..., GuardedDetector]:
         """``make(**params) -> Detector``; construction runs with the call budget and the result
-        is checked to have ``fit``, ``score`` and ``get_state``.
+        is checked to have ``fit``, ``score`` and ``get_state``. The detector comes back as a
+        `GuardedDetector`: whatever its methods raise reaches the caller as a `DetectorError`
+        naming it, and counts as a fault of its plugin (as a driver's would).
 
         A factory refusing its parameters with the SDK's `DetectorError` ("alpha must be in
         (0, 1]") is the caller's mistake, not the plugin's: that error is passed on as it is and
         the plugin stays in service. Anything else it raises disables the plugin."""
         rec, factory = self._resolve_callable("detector", name)
 
-        def make(**params: Any) -> Any:
+        def make(**params: Any) -> GuardedDetector:
             try:
                 det = call_with_budget(
                     factory, self.call_budget_s, what=f"detector factory '{name}'", **params
@@ -240,7 +243,7 @@ class PluginHost:
                     raise DetectorError(named) from None
                 self._fail(rec, e)
                 raise PluginUnavailable(f"detector '{name}': plugin '{rec.id}' {e}") from None
-            return det
+            return GuardedDetector(det, name, rec.id, on_fault=lambda msg: self.report_fault(rec.id, msg))
 
         return make
 

@@ -100,7 +100,7 @@ def test_a_broken_plugin_leaves_the_others_working_and_a_second_provider_takes_o
     host = plugin_host(broken, good)
     assert any("also provided by" in w for w in host.record(f"acme.bbb{unique}").warnings)
     det = host.detector_factory("shared")()
-    assert type(det).__module__ == f"bbb_{unique}.det"
+    assert type(det.inner).__module__ == f"bbb_{unique}.det"
     assert host.record(f"acme.aaa{unique}").state is PluginState.FAILED
     assert "ImportError: no numpy here" in host.record(f"acme.aaa{unique}").reason
 
