@@ -1,6 +1,9 @@
 """Live trends: several pens, one Y axis per engineering unit, scrolling, pause, zoom/pan,
 a cursor readout, and scroll-back into the historian.
 
+This is the pyqtgraph view; what the trend knows and decides (pens, live window, which pens to
+redraw, what history to fetch, readout, setups) is the Qt-free `TrendModel` (trend_model.py).
+
 Pens that share a unit share an axis (two temperatures on one scale are comparable; a
 temperature and a flow are not). The live part comes from in-memory ring buffers fed by the
 bridge; anything older than the buffer is fetched from the historian (min/max downsampled to
@@ -10,14 +13,12 @@ the plot's width) on a worker thread, so scrolling back never freezes the screen
 from __future__ import annotations
 
 import json
-import math
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -29,34 +30,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model import Quality, Sample
+from app.core.model import Sample
+from app.station.interface import Series
 from app.ui.decimate import minmax_decimate
 from app.ui.formatting import format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 from app.ui.trend_buffer import RingSeries
+from app.ui.trend_model import MIN_LIVE_WINDOW_S, GridKey, PenData, TrendModel, grid_key, read_setup
 
 SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
 
 
 #: a frame's decimation: the window drawn, its bucket count, and the grid key (see draw_frame)
-_FrameGrid = tuple[tuple[float, float], int, tuple[int, int, int]]
+_FrameGrid = tuple[tuple[float, float], int, GridKey]
 #: pens re-decimated per event-loop turn in a paced live frame (see TrendWidget.draw_frame)
 PENS_PER_TURN = 5
-#: the narrowest live window while a trend has only just started (seconds)
-MIN_LIVE_WINDOW_S = 10.0
+__all__ = ["MIN_LIVE_WINDOW_S", "PENS_PER_TURN", "SPANS", "PenInfo", "TrendWidget"]
 
 
 @dataclass
-class PenInfo:
-    tag: str
-    unit: str
-    color: str
-    live: RingSeries
+class PenInfo(PenData):
+    """A pen as drawn: its data (`PenData`) and the pyqtgraph curve that shows it."""
+
     curve: Any = None
-    hist_t: np.ndarray = field(default_factory=lambda: np.empty(0))
-    hist_v: np.ndarray = field(default_factory=lambda: np.empty(0))
-    drawn_version: int = -1
-    drawn_key: tuple[int, int, int] | None = None
 
 
 class _UnitAxis:
@@ -79,7 +75,7 @@ class TrendWidget(QWidget):
     def __init__(
         self,
         *,
-        history: Callable[..., dict[str, Any]] | None = None,
+        history: Callable[[list[str], float, float, int], Mapping[str, Series]] | None = None,
         run_async: Callable[..., Any] | None = None,
         units: Callable[[str], str] | None = None,
         capacity: int = 36_000,
@@ -93,14 +89,14 @@ class TrendWidget(QWidget):
         self._units = units or (lambda tag: "")
         self._capacity = capacity
         self.scheme = scheme
-        self.pens: dict[str, PenInfo] = {}
+        self.model: TrendModel[PenInfo] = TrendModel()
+        #: the same dict as the model's (tag -> pen), for callers that look pens up
+        self.pens = self.model.pens
         self._axes: dict[str, _UnitAxis] = {}
-        self.span_s = 120.0
         self.paused = False
         self.frames = 0
         self._hist_busy = False
         self._hist_again = False
-        self._hist_covered: tuple[float, float] | None = None
         self._last_range: tuple[float, float] | None = None
 
         self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
@@ -182,14 +178,13 @@ class TrendWidget(QWidget):
         pen.curve = pg.PlotDataItem(connect="finite", name=tag)
         pen.curve.setPen(self._qpen(pen))
         ax.vb.addItem(pen.curve)
-        self.pens[tag] = pen
-        self._hist_covered = None
+        self.model.add(pen)
         self._request_history()
         self._update_readout(None)
         return pen
 
     def remove_pen(self, tag: str) -> None:
-        pen = self.pens.pop(tag, None)
+        pen = self.model.remove(tag)
         if pen is None:
             return
         self._axes[pen.unit].vb.removeItem(pen.curve)
@@ -240,18 +235,15 @@ class TrendWidget(QWidget):
 
     # -- data -------------------------------------------------------------------------------
     def add_samples(self, batch: Iterable[Sample]) -> None:
-        pens = self.pens
-        if not pens:
-            return
-        for s in batch:
-            pen = pens.get(s.tag)
-            if pen is None:
-                continue
-            v = s.value
-            if s.quality is not Quality.GOOD or v is None or isinstance(v, str):
-                pen.live.append(s.t, math.nan)
-            else:
-                pen.live.append(s.t, float(v))
+        self.model.add_samples(batch)
+
+    @property
+    def span_s(self) -> float:
+        return self.model.span_s
+
+    @span_s.setter
+    def span_s(self, seconds: float) -> None:
+        self.model.span_s = seconds
 
     # -- view -------------------------------------------------------------------------------
     def set_span(self, seconds: float) -> None:
@@ -316,7 +308,7 @@ class TrendWidget(QWidget):
         if self._frame_pens and not force:
             return  # the previous frame is still being drawn, turn by turn
         now = time.time()
-        window = self.x_range() if self.paused else self._live_window(now)
+        window = self.x_range() if self.paused else self.model.live_window(now)
         buckets = max(100, int(self.item.vb.width()))
         width = (window[1] - window[0]) / buckets
         if not force and not self.paused:
@@ -324,13 +316,8 @@ class TrendWidget(QWidget):
             if time.monotonic() - self._last_frame < pace:
                 return
         self._last_frame = time.monotonic()
-        # the decimation grid only moves when the window moves by a bucket or more
-        key = (round(window[0] / width), round(window[1] / width), buckets)
-        due = [
-            pen
-            for pen in self.pens.values()
-            if force or key != pen.drawn_key or (pen.live.version != pen.drawn_version and not self.paused)
-        ]
+        key = grid_key(window, buckets)
+        due = self.model.due(key, force=force, paused=self.paused)
         self._frame_window = (window, buckets, key)
         if force or len(due) <= PENS_PER_TURN:
             self._frame_pens = []
@@ -342,19 +329,6 @@ class TrendWidget(QWidget):
         self._frame_pens = due
         self.plot.setUpdatesEnabled(False)
         self._draw_some()
-
-    def _live_window(self, now: float) -> tuple[float, float]:
-        """The live x range: the span up to now, or, while the pens hold less than the span,
-        from their first sample (at least ``MIN_LIVE_WINDOW_S``) up to now. At start a 2-minute
-        span squeezed the few seconds there are into the right edge; the right edge stays at
-        now either way. O(pens): each pen's oldest time is a view, not a copy."""
-        t0 = now - self.span_s
-        starts = [p.live.oldest() for p in self.pens.values()]
-        starts += [float(p.hist_t[0]) for p in self.pens.values() if len(p.hist_t)]
-        first = min((s for s in starts if s is not None), default=None)
-        if first is not None and first > t0:
-            t0 = min(first, now - MIN_LIVE_WINDOW_S)
-        return t0, now
 
     def _draw_some(self) -> None:
         """One turn of a paced frame: the next few pens; the last turn shows the frame."""
@@ -368,10 +342,8 @@ class TrendWidget(QWidget):
         else:
             self._finish_frame(time.time())
 
-    def _draw_pen(
-        self, pen: PenInfo, window: tuple[float, float], buckets: int, key: tuple[int, int, int]
-    ) -> None:
-        t, v = self._compose(pen)
+    def _draw_pen(self, pen: PenInfo, window: tuple[float, float], buckets: int, key: GridKey) -> None:
+        t, v = self.model.compose(pen)
         pen.curve.setData(*minmax_decimate(t, v, window[0], window[1], buckets))
         pen.drawn_version = pen.live.version
         pen.drawn_key = key
@@ -382,21 +354,9 @@ class TrendWidget(QWidget):
             self.plot.setUpdatesEnabled(True)
         if not self.paused:
             self.item.vb.setXRange(window[0], window[1], padding=0)
-            if self.pens and any(
-                len(p.live) == 0 or (p.live.oldest() or now) > now - self.span_s for p in self.pens.values()
-            ):
+            if self.model.needs_backfill(now):
                 self._request_history()
         self.frames += 1
-
-    def _compose(self, pen: PenInfo) -> tuple[np.ndarray, np.ndarray]:
-        t, v = pen.live.arrays()
-        if len(pen.hist_t):
-            cut = t[0] if len(t) else math.inf
-            keep = pen.hist_t < cut
-            if keep.any():
-                t = np.concatenate([pen.hist_t[keep], t])
-                v = np.concatenate([pen.hist_v[keep], v])
-        return t, v
 
     # -- history ----------------------------------------------------------------------------
     def _request_history(self) -> None:
@@ -410,22 +370,7 @@ class TrendWidget(QWidget):
         else:
             t1 = time.time()
             t0 = t1 - self.span_s
-        # history is needed up to where the *last* pen's live data begins: a pen added to a
-        # running trend has only seconds of live data while the others have an hour, and
-        # stopping at the oldest pen's start left it without its past (seen as a flaky test once
-        # the new pen's first live sample came before the fetch); _compose cuts each pen's
-        # history at its own live start, so the overlap is never drawn twice
-        oldest = [p.live.oldest() for p in self.pens.values()]
-        live_from = max((o for o in oldest if o is not None), default=t1)
-        if any(o is None for o in oldest):
-            live_from = t1
-        if t0 >= live_from:
-            return None
-        end = min(t1, live_from)
-        cov = self._hist_covered
-        if cov is not None and cov[0] <= t0 and cov[1] >= end - 1.0:
-            return None
-        return t0, end
+        return self.model.needed_range(t0, t1)
 
     def _fetch_history(self) -> None:
         if self._hist_busy:
@@ -449,22 +394,9 @@ class TrendWidget(QWidget):
             self._history_failed,
         )
 
-    def _history_done(self, result: dict[str, Any], t0: float, t1: float) -> None:
+    def _history_done(self, result: Mapping[str, Series] | None, t0: float, t1: float) -> None:
         self._hist_busy = False
-        points = 0
-        for tag, series in (result or {}).items():
-            pen = self.pens.get(tag)
-            if pen is None:
-                continue
-            t = np.asarray(series.t, dtype=np.float64)
-            v = np.asarray(series.value, dtype=np.float64)
-            q = getattr(series, "quality", None)
-            if q is not None:
-                v = np.where(np.asarray(q) == int(Quality.GOOD), v, np.nan)
-            pen.hist_t, pen.hist_v = t, v
-            pen.drawn_key = None
-            points += len(t)
-        self._hist_covered = (t0, t1)
+        points = self.model.apply_history(result or {}, t0, t1)
         self.history_loaded.emit(points)
         if self.paused:
             self.status.emit(f"history: {points} points for {format_time(t0)} – {format_time(t1)}")
@@ -490,12 +422,7 @@ class TrendWidget(QWidget):
         self._update_readout(t)
 
     def readout_at(self, t: float) -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for tag, pen in self.pens.items():
-            ts, vs = self._compose(pen)
-            i = int(np.searchsorted(ts, t, side="right")) - 1
-            out[tag] = float(vs[i]) if 0 <= i < len(ts) and not math.isnan(vs[i]) else None
-        return out
+        return self.model.readout_at(t)
 
     def _update_readout(self, t: float | None) -> None:
         if not self.pens:
@@ -529,20 +456,14 @@ class TrendWidget(QWidget):
 
     # -- setups -----------------------------------------------------------------------------
     def setup(self) -> dict[str, Any]:
-        pens = [{"tag": p.tag, "unit": p.unit} for p in self.pens.values()]
-        return {"version": 1, "span_s": self.span_s, "pens": pens}
+        return self.model.setup()
 
     def save_setup(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.setup(), indent=2), encoding="utf-8")
 
     def load_setup(self, path: str | Path, known_tags: Iterable[str] | None = None) -> list[str]:
         """Load a saved setup; returns the tags it names that this plant does not have."""
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            pens = [str(p["tag"]) for p in raw["pens"]]
-            span = float(raw.get("span_s", 600.0))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}: not a trend setup ({type(e).__name__}: {e})") from None
+        pens, span = read_setup(path)
         known = set(known_tags) if known_tags is not None else None
         missing = [t for t in pens if known is not None and t not in known]
         self.clear_pens()
