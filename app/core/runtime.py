@@ -28,15 +28,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from app.core.blockcodec import BlockDecoder, compile_block
 from app.core.codec import EncodeError, encode, make_decoder, set_bit, to_raw
-from app.core.diagnostics import ERROR_KINDS, STATES, DeviceDiagnostics, backoff_delay, percentile
+from app.core.device_health import DeviceHealth
+from app.core.diagnostics import ERROR_KINDS, STATES, DeviceDiagnostics, backoff_delay
 from app.core.errors import ConfigError, VigilError
+from app.core.fanout import FanOut, PollSink, SampleSink
 from app.core.model import Quality, Sample, Value, tag_name
 from app.core.planner import ScanGroup, build_plan
 from app.core.plant import DeviceConfig, Plant
@@ -64,28 +65,8 @@ _BAD_COMM = Quality.BAD_COMM
 _BAD_DEVICE = Quality.BAD_DEVICE
 _BAD_CONFIG = Quality.BAD_CONFIG
 _FLOAT_TYPES = (DataType.FLOAT32, DataType.FLOAT64)
-_TAG = itemgetter(0)
-_VALUE = itemgetter(1)
-_QUALITY = itemgetter(2)
 _tuple_new = tuple.__new__  # Sample(...) via its Python __new__ costs 2x more per sample
 _map = map
-
-
-class SampleSink(Protocol):
-    def on_samples(self, batch: Sequence[Sample]) -> None: ...
-
-
-class PollSink(SampleSink, Protocol):
-    """A sink that can also take a device poll as columns (optional; see ``Runtime``).
-
-    ``tags`` and ``values`` are parallel (the runtime may pass the same tags tuple every poll and
-    a values list it does not touch again); ``qualities`` is one Quality code per value as bytes,
-    or None when every value is GOOD. Every value shares the source time ``t``.
-    """
-
-    def on_poll(
-        self, device: str, t: float, tags: tuple[str, ...], values: Sequence[Value], qualities: bytes | None
-    ) -> None: ...
 
 
 DriverFactory = Callable[[DeviceConfig], Driver]
@@ -145,13 +126,13 @@ _SAME_TICK_S = 0.001
 
 
 class _Device:
-    def __init__(self, cfg: DeviceConfig, profile: Profile, latency_window: int) -> None:
+    def __init__(self, cfg: DeviceConfig, profile: Profile, health: DeviceHealth) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.unit = cfg.unit
         self.profile = profile
-        self.diag = DeviceDiagnostics(cfg.name)
-        self.latencies: deque[float] = deque(maxlen=latency_window)
+        self.health = health
+        self.diag = health.diag
         self.jobs: list[_Job] = []
         self.all_tags = tuple(tag_name(cfg.name, p.name) for p in profile.points)
         self.config_error: str | None = None
@@ -179,17 +160,6 @@ class _Link:
         #: fire on the same instant every tick (bursts queue up in servers, gateways and here)
         self.phase = 0.0
         self.ever_connected = False
-
-
-def _sink_calls(
-    sink: SampleSink | Callable[[Sequence[Sample]], None],
-) -> tuple[Callable[[Sequence[Sample]], None], Callable[..., None] | None]:
-    """(on_samples, on_poll or None) of a sink; a plain callable is its own on_samples."""
-    on_samples = getattr(sink, "on_samples", None)
-    if on_samples is None:
-        assert callable(sink)
-        return sink, None
-    return on_samples, getattr(sink, "on_poll", None)
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -226,11 +196,9 @@ class Runtime:
     ) -> None:
         self.plant = plant
         self.driver_factory = driver_factory
-        #: (on_samples or the callable itself, on_poll or None) per sink
-        self._sinks: list[tuple[Callable[[Sequence[Sample]], None], Callable[..., None] | None]] = [
-            _sink_calls(s) for s in sinks
-        ]
-        self.sink_errors = [0] * len(self._sinks)
+        self.fanout = FanOut(sinks)
+        #: how many times each sink raised (counted; polling goes on)
+        self.sink_errors = self.fanout.errors
         self.on_diagnostics = on_diagnostics
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -249,7 +217,8 @@ class Runtime:
     def _build(self, latency_window: int) -> None:
         by_key: dict[tuple[Any, ...], list[_Device]] = {}
         for cfg in self.plant.devices:
-            dev = _Device(cfg, self.plant.profiles[cfg.name], latency_window)
+            health = DeviceHealth(cfg.name, latency_window, self._lock, self._diagnostics_changed)
+            dev = _Device(cfg, self.plant.profiles[cfg.name], health)
             self._devices[cfg.name] = dev
             if not cfg.enabled:
                 dev.diag.state = "disabled"
@@ -301,7 +270,7 @@ class Runtime:
     def diagnostics(self) -> dict[str, DeviceDiagnostics]:
         """Copies of every device's diagnostics (safe from any thread)."""
         with self._lock:
-            return {name: self._snapshot(dev) for name, dev in self._devices.items()}
+            return {name: dev.health.snapshot_locked() for name, dev in self._devices.items()}
 
     def write(self, device: str, point: str, value: Value, timeout: float = 5.0) -> WriteResult:
         """Write ``value`` (engineering units) to ``device.point``, read it back; any thread but
@@ -361,7 +330,7 @@ class Runtime:
             if dev.config_error:
                 t = time.time()
                 self._emit([Sample(tag, None, _BAD_CONFIG, t) for tag in dev.all_tags], dev)
-                self._notify(dev)
+                dev.health.notify()
         tasks = [asyncio.create_task(self._run_link(link), name=f"link {link.key}") for link in self._links]
         await self._stop_future
         for link in self._links:
@@ -393,7 +362,7 @@ class Runtime:
             msg = f"no driver for transport '{first.cfg.transport}': {e}"
             for dev in link.devices:
                 dev.config_error = f"device '{dev.name}': {msg}"
-                self._set_state(dev, "offline", dev.config_error)
+                dev.health.set_state("offline", dev.config_error)
                 self._emit([Sample(tag, None, _BAD_CONFIG, time.time()) for tag in dev.all_tags], dev)
             return
         while not self._stopping:
@@ -439,7 +408,7 @@ class Runtime:
             except Exception as e:  # a bug in a driver must not end polling of this link
                 log.warning("link %s: unexpected error: %s", link.key, e)
                 for dev in link.devices:
-                    self._record_error(dev, "io", f"driver error: {type(e).__name__}: {e}")
+                    dev.health.record_error("io", f"driver error: {type(e).__name__}: {e}")
                 link.failures += 1
                 await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
 
@@ -449,14 +418,14 @@ class Runtime:
         if link.failures == 0:
             for dev in link.devices:
                 if dev.diag.state != "offline":
-                    self._set_state(dev, "connecting", dev.diag.last_error)
+                    dev.health.set_state("connecting", dev.diag.last_error)
         try:
             await link.driver.connect()
         except Exception as e:
             kind = e.kind if isinstance(e, CommError) and e.kind in ERROR_KINDS else "connect"
             text = str(e) if isinstance(e, CommError) else f"connect failed: {type(e).__name__}: {e}"
             for dev in link.devices:
-                self._record_error(dev, kind, text)
+                dev.health.record_error(kind, text)
                 self._go_offline(dev, text)
             self._fail_writes(link, f"device offline ({text})")
             return False
@@ -510,7 +479,7 @@ class Runtime:
                 data = await driver.read(dev.unit, block.table, block.address, block.count)  # type: ignore[arg-type]
             except DeviceException as e:
                 t = time.time()
-                self._record_error(dev, "exception", str(e), code=e.code, latency=perf() - t0)
+                dev.health.record_error("exception", str(e), code=e.code, latency=perf() - t0)
                 out.extend([Sample(tag, None, _BAD_DEVICE, t) for tag in block.tags])
                 all_good = False
                 continue
@@ -523,7 +492,7 @@ class Runtime:
                     kind = "malformed"
                 else:
                     kind, e = "io", RuntimeError(f"driver error: {type(e).__name__}: {e}")
-                self._record_error(dev, kind, str(e))
+                dev.health.record_error(kind, str(e))
                 if driver.connected:
                     out.extend([Sample(tag, None, _BAD_COMM, t) for tag in block.tags])
                     all_good = False
@@ -560,13 +529,9 @@ class Runtime:
                 col_tags.append(block.tags)
                 col_values += values
             good = True
-            with self._lock:
-                d = dev.diag
-                d.requests += 1
-                d.last_good_t = t
-                dev.latencies.append(latency)
+            dev.health.record_good(t, latency)
             if dev.diag.state != "online":
-                self._set_state(dev, "online", dev.diag.last_error)
+                dev.health.set_state("online", dev.diag.last_error)
         if len(job.blocks) > 1 and out:
             # One scan, one timestamp: every sample of a device's scan carries the time the
             # scan completed, so consumers (detector rows, trend cursors, CSV) can join the
@@ -594,66 +559,21 @@ class Runtime:
         return samples
 
     def _emit(self, batch: list[Sample], dev: _Device | None = None) -> None:
-        """Hand a batch that is not (or not only) one completed poll to every sink's on_samples."""
+        """Hand a batch that is not (or not only) one completed poll to every sink."""
         if not batch:
             return
         if dev is not None:
             dev.diag.samples += len(batch)
-        for i, (on_samples, _on_poll) in enumerate(self._sinks):
-            try:
-                on_samples(batch)
-            except Exception as e:
-                self._sink_failed(i, on_samples, e)
+        self.fanout.emit(batch)
 
     def _emit_poll(
         self, dev: _Device, out: list[Sample], col_tags: list[tuple[str, ...]] | None, col_values: list[Value]
     ) -> None:
-        """Hand one completed poll (``out``: every sample shares one time) to the sinks: as
-        columns to those with ``on_poll``, as Samples to the others.
-
-        ``col_tags`` (per block) and ``col_values`` are the poll's columns when every block was
-        GOOD; otherwise (None) the columns are taken from ``out`` with qualities, once, and only
-        if some sink wants them.
-        """
+        """Hand one completed poll to the sinks (as columns to those that take them)."""
         dev.diag.samples += len(out)
-        columns: tuple[str, float, tuple[str, ...], list[Value], bytes | None] | None = None
-        for i, (on_samples, on_poll) in enumerate(self._sinks):
-            try:
-                if on_poll is None:
-                    on_samples(out)
-                    continue
-                if columns is None:
-                    t = out[0][3]
-                    if col_tags is not None:
-                        tags = col_tags[0] if len(col_tags) == 1 else tuple(chain.from_iterable(col_tags))
-                        columns = (dev.name, t, tags, col_values, None)
-                    else:
-                        columns = (dev.name, t, tuple(_map(_TAG, out)), list(_map(_VALUE, out)),
-                                   bytes(_map(_QUALITY, out)))
-                on_poll(*columns)
-            except Exception as e:
-                self._sink_failed(i, on_poll or on_samples, e)
-
-    def _sink_failed(self, i: int, sink: Callable[..., None], e: Exception) -> None:
-        self.sink_errors[i] += 1
-        if self.sink_errors[i] == 1:
-            log.warning("sink %r raised %s: %s (counted; polling goes on)", sink, type(e).__name__, e)
+        self.fanout.emit_poll(dev.name, out, col_tags, col_values)
 
     # ---------------------------------------------------------------- state and diagnostics
-    def _record_error(
-        self, dev: _Device, kind: str, text: str, code: int | None = None, latency: float | None = None
-    ) -> None:
-        with self._lock:
-            d = dev.diag
-            d.requests += kind not in ("connect",)
-            d.errors[kind] = d.errors.get(kind, 0) + 1
-            if code is not None:
-                d.exception_codes[code] = d.exception_codes.get(code, 0) + 1
-            d.last_error = text
-            d.last_error_t = time.time()
-            if latency is not None:
-                dev.latencies.append(latency)
-
     def _go_offline(self, dev: _Device, reason: str, already: AbstractSet[str] = frozenset()) -> None:
         """Mark ``dev`` offline and, once per outage, send BAD_COMM for every tag of it not in
         ``already`` (those just got their bad sample) so no value of it stays shown as good."""
@@ -661,34 +581,11 @@ class Runtime:
             return
         t = time.time()
         self._emit([Sample(tag, None, _BAD_COMM, t) for tag in dev.all_tags if tag not in already], dev)
-        self._set_state(dev, "offline", reason)
+        dev.health.set_state("offline", reason)
 
-    def _set_state(self, dev: _Device, state: str, last_error: str) -> None:
-        with self._lock:
-            changed = dev.diag.state != state
-            dev.diag.state = state
-            dev.diag.last_error = last_error
-        if changed:
-            self._notify(dev)
-
-    def _notify(self, dev: _Device) -> None:
-        if self.on_diagnostics is None:
-            return
-        with self._lock:
-            snap = self._snapshot(dev)
-        try:
+    def _diagnostics_changed(self, snap: DeviceDiagnostics) -> None:
+        if self.on_diagnostics is not None:
             self.on_diagnostics(snap)
-        except Exception as e:
-            log.warning("on_diagnostics callback raised %s: %s", type(e).__name__, e)
-
-    def _snapshot(self, dev: _Device) -> DeviceDiagnostics:
-        """Copy under ``self._lock`` (held by the caller)."""
-        snap = replace(dev.diag, errors=dict(dev.diag.errors), exception_codes=dict(dev.diag.exception_codes))
-        if dev.latencies:
-            ordered = sorted(dev.latencies)
-            snap.latency_p50_ms = percentile(ordered, 0.50) * 1000.0
-            snap.latency_p99_ms = percentile(ordered, 0.99) * 1000.0
-        return snap
 
     # ---------------------------------------------------------------- writes
     async def _submit_write(self, dev: _Device, point: Point, value: Value, timeout: float) -> WriteResult:
@@ -751,15 +648,15 @@ class Runtime:
             step = "reading back"
             after = await driver.read(dev.unit, table, p.address, p.width)  # type: ignore[arg-type]
         except DeviceException as e:
-            self._record_error(dev, "exception", str(e), code=e.code)
+            dev.health.record_error("exception", str(e), code=e.code)
             raise WriteFailed(
                 f"write failed: {where}: device refused while {step} (exception code {e.code})"
             ) from None
         except CommError as e:
-            self._record_error(dev, e.kind if e.kind in ERROR_KINDS else "io", str(e))
+            dev.health.record_error(e.kind if e.kind in ERROR_KINDS else "io", str(e))
             raise WriteFailed(f"write failed: {where}: {e} while {step}") from None
         except MalformedReply as e:
-            self._record_error(dev, "malformed", str(e))
+            dev.health.record_error("malformed", str(e))
             raise WriteFailed(f"write failed: {where}: {e} while {step}") from None
         readback = decode(after, 0)
         with self._lock:
