@@ -29,14 +29,19 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from app.core.codec import make_decoder
 from app.core.model import Value
-from app.core.profiles import Profile
+from app.core.ports.device_type import Decoder
+from app.core.profiles import Point, Profile
 from app.sdk.driver import Driver, LinkConfig
+
+if TYPE_CHECKING:
+    from app.core.journal import Journal, JournalEvent
+    from app.plugin_host import GuardedDriver, PluginHost
 
 __all__ = ["SimServer", "connect_driver", "journal_events", "read_points"]
 
@@ -112,8 +117,8 @@ class SimServer:
 
 
 def connect_driver(
-    host: Any, transport: str, server: SimServer, timeout_s: float = 1.0, **options: Any
-) -> Any:
+    host: PluginHost, transport: str, server: SimServer, timeout_s: float = 1.0, **options: Any
+) -> GuardedDriver:
     """Build the ``transport`` driver through ``host`` for ``server``. Call ``await
     driver.connect()`` yourself inside your event loop (drivers bind to the running loop)."""
     return host.driver_factory(transport)(server.link(transport, timeout_s=timeout_s, **options))
@@ -123,7 +128,7 @@ async def read_points(
     driver: Driver,
     unit: int,
     profile: Profile,
-    decoder_hook: Callable[[Profile, Any], Any] | None = None,
+    decoder_hook: Callable[[Profile, Point], Decoder | None] | None = None,
 ) -> dict[str, Value]:
     """Read and decode every point of ``profile``: ``{point name: value}``.
 
@@ -138,7 +143,7 @@ async def read_points(
     return values
 
 
-def journal_events(journal: Any, kind: str | None = None) -> list[Any]:
+def journal_events(journal: Journal, kind: str | None = None) -> list[JournalEvent]:
     """Flush ``journal`` and return its events (optionally of one ``kind``, or a prefix like
     ``'plugin.*'``)."""
     from app.core.journal import read_events
@@ -167,7 +172,7 @@ def modbus_server() -> Iterator[Callable[..., SimServer]]:
 
 
 @pytest.fixture
-def plugin_journal(tmp_path: Path) -> Iterator[Any]:
+def plugin_journal(tmp_path: Path) -> Iterator[Journal]:
     """A real signed journal in ``tmp_path/data/journal``, closed after the test."""
     from app.core.journal import Journal
 
@@ -177,7 +182,7 @@ def plugin_journal(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def plugin_host(tmp_path: Path, plugin_journal: Any) -> Callable[..., Any]:
+def plugin_host(tmp_path: Path, plugin_journal: Journal) -> Callable[..., PluginHost]:
     """Factory: ``plugin_host(folder, ..., with_builtins=False, **kwargs) -> PluginHost`` seeing
     only ``folder``s, plus Vigil's built-in plugins (the Modbus ``tcp``/``rtu`` drivers...) when
     ``with_builtins=True``; other `PluginHost` keywords pass through."""

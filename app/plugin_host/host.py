@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from app.core import paths
 from app.core.errors import ConfigError, VigilError
+from app.core.plant import DeviceConfig
 from app.core.ports.detector import DetectorError
 from app.core.ports.driver import LinkConfig
 from app.core.profiles import Profile, ProfileLibrary, load_profile
@@ -206,10 +207,10 @@ class PluginHost:
 
         return make
 
-    def runtime_driver_factory(self) -> Callable[[Any], GuardedDriver]:
+    def runtime_driver_factory(self) -> Callable[[DeviceConfig], GuardedDriver]:
         """The ``driver_factory(device_config) -> Driver`` that `app.core.runtime.Runtime` takes."""
 
-        def make(device_config: Any) -> GuardedDriver:
+        def make(device_config: DeviceConfig) -> GuardedDriver:
             link = device_config.link_config()
             return self.driver_factory(link.transport)(link)
 

@@ -8,20 +8,22 @@ look healthy. Colour appears only on abnormal cells (bad quality, alarms by prio
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont
+from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -34,8 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.model import Quality, Sample
+from app.core.model import Quality, Sample, Value
+from app.core.plant import Plant
 from app.core.staleness import StaleRule
+from app.station.interface import AlarmView
 from app.ui import alarm_fields as af
 from app.ui.formatting import format_age, format_value, quality_text
 from app.ui.palette import LIGHT, Scheme
@@ -65,7 +69,7 @@ class TagRow:
     unit: str
     description: str
     writable: bool
-    value: Any = None
+    value: Value = None
     quality: Quality | None = None
     t: float | None = None
     #: source time of the sample the shown value came from: the Age column counts from here,
@@ -87,7 +91,7 @@ def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
             out.append((i, i))
     return out
 
-def rows_from_plant(plant: Any) -> list[TagRow]:
+def rows_from_plant(plant: Plant) -> list[TagRow]:
     rows = []
     for dev in plant.enabled_devices():
         for p in plant.profiles[dev.name].points:
@@ -98,15 +102,15 @@ def rows_from_plant(plant: Any) -> list[TagRow]:
 class TagTableModel(QAbstractTableModel):
     """Latest sample per tag. Updated in batches (one dataChanged per batch, not per sample)."""
 
-    def __init__(self, rows: Sequence[TagRow], scheme: Scheme = LIGHT, parent: Any = None):
+    def __init__(self, rows: Sequence[TagRow], scheme: Scheme = LIGHT, parent: QObject | None = None):
         super().__init__(parent)
         self._rows = list(rows)
         self._index = {r.tag: i for i, r in enumerate(self._rows)}
-        self._alarms: dict[str, dict[str, Any]] = {}  # tag -> alarm id -> view
+        self._alarms: dict[str, dict[str, AlarmView]] = {}  # tag -> alarm id -> view
         self._stale_rule = StaleRule()  # the core's rule for when a GOOD value stops being current
         self._down: set[str] = set()  # devices the runtime reports as not online
         self.scheme = scheme
-        self._colors: dict[str | tuple[str, str], Any] = {}
+        self._colors: dict[str | tuple[str, str], QColor] = {}
         self._strike = QFont()
         self._strike.setStrikeOut(True)
         self._bold = QFont()
@@ -136,7 +140,7 @@ class TagTableModel(QAbstractTableModel):
         for lo, hi in _runs(changed):
             self.dataChanged.emit(self.index(lo, COL_VALUE), self.index(hi, COL_AGE))
 
-    def apply_alarms(self, views: Iterable[Any]) -> None:
+    def apply_alarms(self, views: Iterable[AlarmView]) -> None:
         touched: set[str] = set()
         for v in views:
             tag = af.alarm_source(v)
@@ -305,7 +309,7 @@ class TagTableModel(QAbstractTableModel):
             return f"{r.tag}: {why} — the value shown is the last one received, not current"
         return r.description or r.tag
 
-    def _color(self, key: str | tuple[str, str]) -> Any:
+    def _color(self, key: str | tuple[str, str]) -> QColor:
         """The scheme's colours as QColor objects made once, not once per cell per paint."""
         color = self._colors.get(key)
         if color is None:
@@ -322,13 +326,13 @@ class TagTableModel(QAbstractTableModel):
 class TagFilterProxy(QSortFilterProxyModel):
     """Text search over tag, description and unit; optionally only abnormal rows."""
 
-    def __init__(self, parent: Any = None):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._text = ""
         self.only_abnormal = False
         self.setSortRole(Qt.ItemDataRole.UserRole)
 
-    def _refilter(self, change: Any) -> None:
+    def _refilter(self, change: Callable[[], None]) -> None:
         """Qt 6.10 deprecates invalidateFilter() for begin/endFilterChange(); older Qt (the
         project accepts 6.6+) has only the former."""
         if hasattr(self, "beginFilterChange"):
@@ -435,7 +439,7 @@ class TagTable(QWidget):
     def set_write_permission(self, allowed: bool, refusal: str = "") -> None:
         self.can_write, self.write_refusal = allowed, refusal
 
-    def _context_menu(self, pos: Any) -> None:
+    def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
         if not index.isValid():
             return

@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -52,13 +53,13 @@ __all__ = ["MIN_LIVE_WINDOW_S", "PENS_PER_TURN", "SPANS", "PenInfo", "TrendWidge
 class PenInfo(PenData):
     """A pen as drawn: its data (`PenData`) and the pyqtgraph curve that shows it."""
 
-    curve: Any = None
+    curve: pg.PlotDataItem = field(kw_only=True)
 
 
 class _UnitAxis:
     """A ViewBox + AxisItem pair for one engineering unit."""
 
-    def __init__(self, unit: str, vb: Any, axis: Any):
+    def __init__(self, unit: str, vb: pg.ViewBox, axis: pg.AxisItem):
         self.unit = unit
         self.vb = vb
         self.axis = axis
@@ -171,11 +172,11 @@ class TrendWidget(QWidget):
             return self.pens[tag]
         unit = self._units(tag) if unit is None else unit
         i = len(self.pens)
-        pen = PenInfo(tag, unit, self.scheme.pen(i), RingSeries(self._capacity))
-        ax = self._axis_for(unit)
         # decimated here (min/max per pixel column), so pyqtgraph's own per-paint downsampling
         # and clipping are left off: they would redo the work on every frame
-        pen.curve = pg.PlotDataItem(connect="finite", name=tag)
+        curve = pg.PlotDataItem(connect="finite", name=tag)
+        pen = PenInfo(tag, unit, self.scheme.pen(i), RingSeries(self._capacity), curve=curve)
+        ax = self._axis_for(unit)
         pen.curve.setPen(self._qpen(pen))
         ax.vb.addItem(pen.curve)
         self.model.add(pen)
@@ -194,7 +195,7 @@ class TrendWidget(QWidget):
         for tag in list(self.pens):
             self.remove_pen(tag)
 
-    def _qpen(self, pen: PenInfo) -> Any:
+    def _qpen(self, pen: PenInfo) -> QPen:
         return pg.mkPen(color=pen.color, width=1)
 
     def _axis_for(self, unit: str) -> _UnitAxis:
@@ -410,7 +411,7 @@ class TrendWidget(QWidget):
         self.status.emit(f"history unavailable: {message}")
 
     # -- cursor -----------------------------------------------------------------------------
-    def _mouse_moved(self, evt: Any) -> None:
+    def _mouse_moved(self, evt: tuple[QPointF]) -> None:
         pos = evt[0]
         if not self.item.sceneBoundingRect().contains(pos):
             self.cursor_line.setVisible(False)
@@ -474,7 +475,7 @@ class TrendWidget(QWidget):
         return missing
 
     # -- looks ------------------------------------------------------------------------------
-    def _style_axis(self, axis: Any) -> None:
+    def _style_axis(self, axis: pg.AxisItem) -> None:
         s = self.scheme
         axis.setPen(pg.mkPen(s.plot_axis))
         axis.setTextPen(pg.mkPen(s.plot_axis))
@@ -497,7 +498,7 @@ class TrendWidget(QWidget):
         self._update_readout(None)
 
 
-def QColorAlpha(colour: str, alpha: int) -> Any:
+def QColorAlpha(colour: str, alpha: int) -> QColor:
     c = pg.mkColor(colour)
     c.setAlpha(alpha)
     return c
