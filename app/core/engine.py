@@ -428,6 +428,12 @@ class Core:
         s = self._session(session)
         assert self.authz is not None
         self.authz.require(s, "setpoint.write", tag=f"{device}.{point}", value=value)
+        if any(d.name == device and d.unit == 0 for d in self.plant.devices):
+            # unit 0 is Modbus broadcast: every device on the line would take the value
+            why = "unit 0 is broadcast (every device on the line would take it)"
+            self.journal.append("setpoint.refused", s.user,
+                                {"tag": f"{device}.{point}", "value": value, "error": why}, critical=True)
+            raise VigilError(f"{device}.{point}: not written: {why}")
         try:
             result = self.runtime.write(device, point, value)
         except Exception as e:

@@ -323,6 +323,8 @@ class MainWindow(QMainWindow):
             for dlg in self._open_setpoints:
                 if dlg.tag in latest:
                     dlg.update_current(latest[dlg.tag])
+                if dlg.feedback_tag in latest:
+                    dlg.update_feedback(latest[dlg.feedback_tag])
 
     def _on_alarms(self, views: list[Any]) -> None:
         self.alarm_model.apply(views)
@@ -591,6 +593,10 @@ class MainWindow(QMainWindow):
             if row is not None and row.quality is not None
             else None
         )
+        fb_tag = f"{device}.{point.feedback}" if getattr(point, "feedback", None) else None
+        fb_row = self.tag_model.row_of(fb_tag) if fb_tag else None
+        fb_sample = (Sample(fb_tag, fb_row.value, fb_row.quality, fb_row.t)
+                     if fb_tag and fb_row is not None and fb_row.quality is not None else None)
         dlg = SetpointDialog(
             tag,
             point,
@@ -598,6 +604,7 @@ class MainWindow(QMainWindow):
             write=lambda value: self.core.write_setpoint(device, name, value),
             run_async=self.tasks.submit,
             parent=self,
+            feedback=(fb_tag, self._points[fb_tag], fb_sample) if fb_tag in self._points else None,
         )
         self._open_setpoints.append(dlg)
         ok = self.gate.allows("setpoint.write")

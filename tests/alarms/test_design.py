@@ -79,6 +79,11 @@ def test_hi_is_suppressed_while_hihi_is_active_and_returns_after(rig: Rig) -> No
     rig.feed("tank.level", 85.0)  # HIHI clears (below 90 - deadband 2), HI still high
     assert rig.state("tank.level:HIHI") == S.UNACK_RTN
     assert rig.state("tank.level:HI") == S.UNACK_ACTIVE
+    rig.feed("tank.level", 95.0)
+    rig.engine.acknowledge_all(None, "olga")
+    rig.feed("tank.level", 50.0)  # straight down from above HIHI: HI never sounds on the way
+    assert rig.state("tank.level:HI") == S.NORMAL
+    assert len([t for t in rig.transitions() if t[0] == "tank.level:HI" and t[2] == "unack_active"]) == 1
     rig.feed("tank.level", 3.0)  # LOLO and LO: only LOLO annunciates
     assert rig.state("tank.level:LOLO") == S.UNACK_ACTIVE
     assert rig.state("tank.level:LO") == S.SUPPRESSED

@@ -60,6 +60,15 @@ def register_detail(point: Point, word_order: str | None = None) -> str:
     return where
 
 
+def feedback_tolerance(point: Point) -> float:
+    """How far a setpoint's feedback may differ from it: the profile's ``feedback_tolerance``,
+    else 5 % of the write range (0-100 when the range is open)."""
+    if point.feedback_tolerance is not None:
+        return float(point.feedback_tolerance)
+    span = (point.max - point.min) if point.max is not None and point.min is not None else 100.0
+    return max(abs(span) * 0.05, 1e-9)
+
+
 def point_alarms(device: str, point: Point, word_order: str | None = None) -> list[AlarmDefinition]:
     tag = tag_name(device, point.name)
     override = Priority.parse(point.priority) if point.priority else None
@@ -117,10 +126,7 @@ def point_alarms(device: str, point: Point, word_order: str | None = None) -> li
             )
         )
     if point.feedback is not None:
-        tolerance = point.feedback_tolerance
-        if tolerance is None:  # default: 5 % of the write range, else 5 units
-            span = (point.max - point.min) if point.max is not None and point.min is not None else 100.0
-            tolerance = max(abs(span) * 0.05, 1e-9)
+        tolerance = feedback_tolerance(point)
         out.append(
             AlarmDefinition(
                 id=alarm_id(tag, AlarmKind.FEEDBACK),

@@ -729,13 +729,24 @@ class AlarmEngine:
             self._bad_value(w, v, now, out)
             return
         self._clear_bad(w, now, out)
-        for a, high in w.limits:
-            lim = a.d.limit
-            if high:
-                raw = v >= (lim - a.d.deadband if a.condition else lim)  # type: ignore[operator]
-            else:
-                raw = v <= (lim + a.d.deadband if a.condition else lim)  # type: ignore[operator]
-            self._delayed(a, raw, v, now, out)
+        if w.limits:
+            raws = []
+            for a, high in w.limits:
+                lim = a.d.limit
+                if high:
+                    raw = v >= (lim - a.d.deadband if a.condition else lim)  # type: ignore[operator]
+                else:
+                    raw = v <= (lim + a.d.deadband if a.condition else lim)  # type: ignore[operator]
+                raws.append((a, raw))
+            # clearing inner limits first and raising outer ones first keeps suppression by
+            # design exact: HI never sounds for an instant on the way up past HIHI, nor on
+            # the way down from it
+            for a, raw in reversed(raws):
+                if not raw:
+                    self._delayed(a, raw, v, now, out)
+            for a, raw in raws:
+                if raw:
+                    self._delayed(a, raw, v, now, out)
         if w.follow:
             self._follow(w, float(v), now, out)
         self._refresh_busy(w)
