@@ -458,6 +458,32 @@ class Core:
         self.authz.require(s, "journal.note")
         self.journal.append("note", s.user, {"text": text})
 
+    # -- alarm handling at the console (issue 15): silence, off-delay, closing -------------------
+    def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
+                session: Session | None = None) -> None:
+        """Silence the alarm sound (its own permission). Journaled with what was sounding and
+        whether there was any audio at all, so the record never claims a sound that was not."""
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "alarm.silence")
+        self.journal.append("alarm.silence", s.user,
+                            {"alarms": list(sounding)[:100], "until": until_ts, "audio": audio})
+
+    def set_off_delay(self, alarm_id: str, seconds: float, session: Session | None = None) -> None:
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "config.edit", alarm=alarm_id, off_delay_s=seconds)
+        self.alarms.set_off_delay(alarm_id, s.user, seconds)
+
+    def authorize_close(self, session: Session | None = None) -> str:
+        """May this session stop the embedded workstation (all polling, alarms, journal)?
+        Raises (and journals the refusal) unless an engineer is logged in; returns the user."""
+        s = self._session(session)
+        assert self.authz is not None
+        self.authz.require(s, "station.close")
+        self.journal.append("station.close", s.user, {"embedded": True})
+        return s.user
+
     def train_detector(
         self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any
     ) -> Any:

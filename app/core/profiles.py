@@ -96,6 +96,9 @@ class DeviceInfo(_Strict):
         default_factory=lambda: {"fast": 1.0, "normal": 1.0, "slow": 10.0},
         description="Scan class name -> multiple of the device's poll interval",
     )
+    alarm_signals: Literal["plant", "medical"] = Field(
+        "plant", description="medical: IEC 60601-1-8 alarm signals (bedside devices); plant: ISA-18.2"
+    )
 
 
 class Point(_Strict):

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from app import __version__
 from app.core.model import Sample
 from app.ui import alarm_fields as af
+from app.ui.alarm_handling import install as install_alarm_handling
 from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog, ShelveDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
@@ -51,7 +52,7 @@ from app.ui.tasks import TaskRunner
 from app.ui.trend import TrendWidget
 from app.ui.users_dialog import UsersDialog
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the alarm list has its own dock, beside (not behind) the journal
 
 
 def default_pens(plant: Any, n: int = 4) -> list[str]:
@@ -151,8 +152,8 @@ class MainWindow(QMainWindow):
         self._dock("alarms", "Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("journal", "Journal", self.journal, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("detectors", "Detectors", self.detectors, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.tabifyDockWidget(self.docks["alarms"], self.docks["journal"])
-        self.docks["alarms"].raise_()
+        # the alarm list never hides behind the journal: side by side, the list wider
+        self.splitDockWidget(self.docks["alarms"], self.docks["journal"], Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["plant"], self.docks["detectors"], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["plant"], self.docks["tags"]], [250, 640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["alarms"]], [230], Qt.Orientation.Vertical)
@@ -201,6 +202,7 @@ class MainWindow(QMainWindow):
             (self.act_users, "user.manage"),
         ):
             self.gate.add(control, permission)
+        install_alarm_handling(self)  # sound, Silence, shift log, bad actors, close guard
         self.accounts.changed.connect(self._session_changed)
         self.accounts.message.connect(self.show_message)
         self._session_changed(self.accounts.session)
@@ -709,6 +711,8 @@ class MainWindow(QMainWindow):
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self.docks["alarms"]], [int(h * 0.30)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["alarms"], self.docks["journal"]], [int(w * 0.65), int(w * 0.35)],
+                         Qt.Orientation.Horizontal)
         self.resizeDocks(
             [self.docks["plant"], self.docks["detectors"]],
             [int(h * 0.45), int(h * 0.2)],
@@ -758,6 +762,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and wait for workers, so nothing touches the core after it stops."""
         self.bridge.stop()
+        self.alarm_handling.stop()
         self.accounts.stop()
         self._slow.stop()
         self.trend._timer.stop()
