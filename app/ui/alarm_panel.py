@@ -202,8 +202,6 @@ class AlarmModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ToolTipRole:
             if c == 4:
                 return af.full_value(v, self._device_errors.get(getattr(v, "device", "")))
-            if c == 0:
-                return f"episode began {format_time(af.time_of(v))}"
             tip = f"{af.alarm_id(v)}\n{af.message(v)}"
             more = af.suppression_text(v)
             return tip + (f"\n{more}" if more else "")
