@@ -495,7 +495,7 @@ class AlarmPanel(QWidget):
         h = self.view.horizontalHeader()
         h.setHighlightSections(False)
         # Value fits "14,042× threshold" or "connection refused" in bold; Alarm takes the rest
-        for col, w in ((0, 70), (1, 70), (2, 160), (3, 300), (4, 144), (5, 190), (6, 76)):
+        for col, w in ((0, 70), (1, 70), (2, 160), (3, 300), (4, 144), (5, 190), (6, 92)):
             h.resizeSection(col, w)
         h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         h.setStretchLastSection(False)

@@ -134,7 +134,7 @@ def point_alarms(device: str, point: Point, word_order: str | None = None) -> li
                 priority=override or DEFAULT_PRIORITY[AlarmKind.FEEDBACK],
                 source=tag,
                 device=device,
-                description=f"{label}: the process does not follow (stays away from the setpoint)",
+                description=f"{label} does not follow its setpoint",
                 unit=point.unit,
                 limit=float(tolerance),
                 on_delay_s=point.feedback_time_s,
@@ -167,7 +167,7 @@ def plant_alarms(plant: Plant) -> list[AlarmDefinition]:
                 priority=DEFAULT_PRIORITY[AlarmKind.DEVICE],
                 source=dev.name,
                 device=dev.name,
-                description=f"{dev.description or dev.name}: device fault (answers, but gives no values)",
+                description=f"{dev.description or dev.name}: device fault, it refuses to give values",
             )
         )
         profile = plant.profiles[dev.name]
