@@ -322,3 +322,33 @@ def test_closing_before_any_account_exists_says_so(qtbot, tmp_path):
         win.close()
         core.stop()
         gc.collect()
+
+
+def test_a_chattering_alarm_is_flagged_and_an_engineer_gives_it_an_off_delay(qtbot, window, core):
+    from app.core.users import Role
+
+    for _ in range(5):
+        aid = core.alarms.set_anomaly("flap", True, tag_or_device="pump", explanation="x", priority="low")
+        core.alarms.set_anomaly("flap", False, tag_or_device="pump", priority="low")
+    model = window.alarm_model
+    qtbot.waitUntil(lambda: aid in model.visible_ids(), timeout=5000)
+    row = model.visible_ids().index(aid)
+    assert "chattering (5×)" in model.data(model.index(row, 5))
+    assert window.alarm_handling.set_off_delay(aid, 30.0) is False  # olga is an operator
+    admin = core.users.authenticate("admin", "admin-password-1")
+    core.users.add(admin, ENGINEER[0], ENGINEER[1], Role.ENGINEER)
+    core.login(*ENGINEER)
+    assert window.alarm_handling.set_off_delay(aid, 30.0) is True
+    assert core.alarms.alarm(aid).off_delay_s == 30.0
+    assert events(core, "alarm.off_delay")[-1].actor == ENGINEER[0]
+
+
+def test_sound_choices_per_priority_are_kept_in_the_settings(qtbot, window):
+    handling = window.alarm_handling
+    handling.apply_sound_settings({"low": "off", "medium": "once", "high": "until_ack", "urgent": "until_ack"},
+                                  60.0)
+    window.settings.save()
+    from app.ui.settings import UiSettings
+
+    again = UiSettings(window.settings.path)
+    assert again.get("alarm_sound")["low"] == "off" and again.get("alarm_silence_s") == 60.0
