@@ -32,8 +32,8 @@ def test_silence_lasts_its_time_and_a_higher_priority_breaks_it() -> None:
     views = [view("a", "medium")]
     assert a.silence(views, 0.0) == 120.0
     assert a.due(views, 60.0) is None
-    assert a.due(views + [view("b", "medium")], 61.0) is None  # same priority: still silenced
-    due = a.due(views + [view("c", "high")], 62.0)
+    assert a.due([*views, view("b", "medium")], 61.0) is None  # same priority: still silenced
+    due = a.due([*views, view("c", "high")], 62.0)
     assert due is not None and due.priority == "high"  # higher: sounds at once
     a.silence(views, 100.0)
     assert a.due(views, 219.0) is None and a.due(views, 221.0) is not None  # over after 120 s

@@ -345,8 +345,8 @@ def test_a_chattering_alarm_is_flagged_and_an_engineer_gives_it_an_off_delay(qtb
 
 def test_sound_choices_per_priority_are_kept_in_the_settings(qtbot, window):
     handling = window.alarm_handling
-    handling.apply_sound_settings({"low": "off", "medium": "once", "high": "until_ack", "urgent": "until_ack"},
-                                  60.0)
+    modes = {"low": "off", "medium": "once", "high": "until_ack", "urgent": "until_ack"}
+    handling.apply_sound_settings(modes, 60.0)
     window.settings.save()
     from app.ui.settings import UiSettings
 
