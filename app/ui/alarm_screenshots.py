@@ -35,9 +35,11 @@ def make_alarm_screenshots(out_dir: Path, run_s: float = 40.0) -> list[Path]:
         core = Core(Path(tmp), plugins_enabled=False, demo_faults=faults)
         core.start()
         try:
-            core.users.add(None, "admin", "admin-password-1", Role.ADMINISTRATOR)
+            users = core.users
+            assert users is not None  # started
+            users.add(None, "admin", "admin-password-1", Role.ADMINISTRATOR)
             admin = core.login("admin", "admin-password-1")
-            core.users.add(admin, "olga", "operator-password-1", Role.OPERATOR)
+            users.add(admin, "olga", "operator-password-1", Role.OPERATOR)
             core.login("olga", "operator-password-1")
             win = MainWindow(core, settings_path=Path(tmp) / "ui-settings.json")
             win.resize(1600, 960)
