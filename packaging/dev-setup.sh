@@ -31,6 +31,23 @@ if command -v dpkg-query >/dev/null 2>&1; then
     fi
 fi
 
+# Alarm sound: QtMultimedia (PySide6-Addons) links libpulse0; the sound test starts its own
+# PulseAudio server with a null sink and records it (pulseaudio, parec from pulseaudio-utils).
+SOUND_PKGS="libpulse0 pulseaudio pulseaudio-utils"
+if command -v dpkg-query >/dev/null 2>&1; then
+    missing=""
+    for p in $SOUND_PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+        echo "installing sound libraries:$missing"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; } \
+            || echo "warning: could not install:$missing (alarm sound unavailable)" >&2
+    elif [ -n "$missing" ]; then
+        echo "note: the alarm sound needs:$missing (sudo apt-get install$missing)" >&2
+    fi
+fi
+
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null

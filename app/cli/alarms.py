@@ -76,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--priority", type=_priority, help="low | medium | high | urgent")
     h.add_argument("--state", type=_state, help="the state an event led to, e.g. unack_active")
     h.add_argument("--actor", help="who: a user name, system, detector:<name>")
+    h.add_argument("--text", help="part of an alarm id, tag, device, actor or reason (any case)")
     h.add_argument("--limit", type=int, default=10_000, help="at most this many (the newest); default 10000")
     h.set_defaults(func=_history)
 
@@ -154,7 +155,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     q = AlarmQuery(since=args.since, until=args.until, tag=args.tag, priority=args.priority,
-                   state=args.state, actor=args.actor, limit=max(1, args.limit))
+                   state=args.state, actor=args.actor, limit=max(1, args.limit), text=args.text)
     try:
         path = _state_path(args)
         events = query_events(path, q)
@@ -174,7 +175,7 @@ def _history(args: argparse.Namespace) -> int:
         print(f"no alarm events match ({path})")
     else:
         _write_text(sys.stdout, ["time", "alarm_id", "priority", "event", "from_state", "to_state",
-                                 "value", "actor"], rows)
+                                 "value", "actor", "detail"], rows)
     return 0
 
 
@@ -234,9 +235,10 @@ def _kpis(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"alarm KPIs over the last {args.window} ({path})")
-    if k["observed_s"] < window_s - 1.0:
+    observed = float(k["observed_s"])  # type: ignore[arg-type]
+    if observed < window_s - 1.0:
         print(f"  note: alarms recorded only since {_fmt_t(k['observed_from'])} UTC "
-              f"({_age(k['observed_s'])} of the {args.window}); every figure is over the whole "
+              f"({_age(observed)} of the {args.window}); every figure is over the whole "
               f"{args.window}")
     print(f"  new alarms: {k['activations']}   last 10 min: {k['alarms_last_10min']}   "
           f"average per 10 min: {k['alarms_per_10min_avg']}")

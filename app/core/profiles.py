@@ -96,6 +96,9 @@ class DeviceInfo(_Strict):
         default_factory=lambda: {"fast": 1.0, "normal": 1.0, "slow": 10.0},
         description="Scan class name -> multiple of the device's poll interval",
     )
+    alarm_signals: Literal["plant", "medical"] = Field(
+        "plant", description="medical: IEC 60601-1-8 alarm signals (bedside devices); plant: ISA-18.2"
+    )
 
 
 class Point(_Strict):
@@ -125,6 +128,19 @@ class Point(_Strict):
     priority: Priority | None = Field(None, description="Overrides the default alarm priority")
     alarm_state: bool | None = Field(None, description="For bool points: the abnormal state")
     scan: str = "normal"
+    off_delay_s: float = Field(
+        0.0, ge=0, description="Its alarms clear only after the condition has been gone this long"
+    )
+    feedback: str | None = Field(
+        None, pattern=IDENT,
+        description="Writable points: the point showing whether the process follows (a valve's position)",
+    )
+    feedback_tolerance: float | None = Field(
+        None, gt=0, description="How far the feedback may differ from the setpoint (engineering units)"
+    )
+    feedback_time_s: float = Field(
+        15.0, gt=0, description="How long the feedback may take to follow before a deviation alarm"
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Point:
@@ -201,6 +217,16 @@ class Profile(_Strict):
             end = p.address + p.width
             if end > 65536:
                 raise ValueError(f"points[{i}] '{p.name}': field 'address': runs past 65535")
+        for i, p in enumerate(self.points):
+            if p.feedback is None:
+                continue
+            fb = next((q for q in self.points if q.name == p.feedback), None)
+            if fb is None or fb is p:
+                raise ValueError(
+                    f"points[{i}] '{p.name}': field 'feedback': no other point named '{p.feedback}'"
+                )
+            if p.type in (DataType.STRING, DataType.BOOL) or fb.type in (DataType.STRING, DataType.BOOL):
+                raise ValueError(f"points[{i}] '{p.name}': field 'feedback': needs numeric points")
         return self
 
     def point(self, name: str) -> Point:

@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, Role] = {
     "alarm.shelve": Role.OPERATOR,
     "setpoint.write": Role.OPERATOR,
     "journal.note": Role.OPERATOR,
+    "alarm.silence": Role.OPERATOR,
+    "station.close": Role.ENGINEER,  # closing an embedded workstation stops all monitoring
     "alarm.shelve_long": Role.ENGINEER,  # shelving longer than OPERATOR_MAX_SHELVE_S
     "alarm.out_of_service": Role.ENGINEER,
     "alarm.suppress": Role.ENGINEER,

@@ -32,6 +32,7 @@ class Actions:
         alarms: AlarmEngine,
         runtime: Runtime,
         detectors: DetectorEngine,
+        broadcast_devices: frozenset[str] = frozenset(),
     ):
         self.journal = journal
         self.users = users
@@ -39,6 +40,8 @@ class Actions:
         self.alarms = alarms
         self.runtime = runtime
         self.detectors = detectors
+        #: devices configured with unit 0 (Modbus broadcast): never written
+        self.broadcast_devices = broadcast_devices
         #: who is logged in at this console; None: nobody (view only)
         self.session: Session | None = None
 
@@ -106,6 +109,12 @@ class Actions:
         s = self.resolve(session)
         tag = f"{device}.{point}"
         self.authz.require(s, "setpoint.write", tag=tag, value=value)
+        if device in self.broadcast_devices:
+            # unit 0 is Modbus broadcast: every device on the line would take the value
+            why = "unit 0 is broadcast (every device on the line would take it)"
+            self.journal.append("setpoint.refused", s.user, {"tag": tag, "value": value, "error": why},
+                                critical=True)
+            raise VigilError(f"{tag}: not written: {why}")
         try:
             result = self.runtime.write(device, point, value)
         except Exception as e:
@@ -125,6 +134,29 @@ class Actions:
         s = self.resolve(session)
         self.authz.require(s, "journal.note")
         self.journal.append("note", s.user, {"text": text})
+
+    # ------------------------------------------------------------------ console: sound, closing
+    def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
+                session: Session | None = None) -> None:
+        """Silence the alarm sound (its own permission). Journaled with what was sounding and
+        whether there was any audio at all, so the record never claims a sound that was not."""
+        s = self.resolve(session)
+        self.authz.require(s, "alarm.silence")
+        self.journal.append("alarm.silence", s.user,
+                            {"alarms": list(sounding)[:100], "until": until_ts, "audio": audio})
+
+    def set_off_delay(self, alarm_id: str, seconds: float, session: Session | None = None) -> None:
+        s = self.resolve(session)
+        self.authz.require(s, "config.edit", alarm=alarm_id, off_delay_s=seconds)
+        self.alarms.set_off_delay(alarm_id, s.user, seconds)
+
+    def authorize_close(self, session: Session | None = None) -> str:
+        """May this session stop the embedded workstation (all polling, alarms, journal)?
+        Raises (and journals the refusal) unless an engineer is logged in; returns the user."""
+        s = self.resolve(session)
+        self.authz.require(s, "station.close")
+        self.journal.append("station.close", s.user, {"embedded": True})
+        return s.user
 
     def train_detector(
         self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any

@@ -241,7 +241,10 @@ class Core:
         runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
         runtime.start()
         stack.callback(_quietly, "runtime", runtime.stop)
-        actions = Actions(journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors)
+        actions = Actions(
+            journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
+            broadcast_devices=frozenset(d.name for d in plant.devices if d.unit == 0),
+        )
         housekeeping = DropReporter(
             lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal
         )
@@ -315,6 +318,16 @@ class Core:
 
     def note(self, text: str, session: Session | None = None) -> None:
         self.actions.note(text, session)
+
+    def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
+                session: Session | None = None) -> None:
+        self.actions.silence(sounding, until_ts, audio=audio, session=session)
+
+    def set_off_delay(self, alarm_id: str, seconds: float, session: Session | None = None) -> None:
+        self.actions.set_off_delay(alarm_id, seconds, session)
+
+    def authorize_close(self, session: Session | None = None) -> str:
+        return self.actions.authorize_close(session)
 
     def train_detector(
         self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any

@@ -182,6 +182,22 @@ class Station(Protocol):
         """A shift-log entry in the journal."""
         ...
 
+    def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str) -> None:
+        """Silence the alarm sound until ``until_ts`` (journaled, with whether audio existed)."""
+        ...
+
+    def set_off_delay(self, alarm_id: str, seconds: float) -> None:
+        """Give a chattering alarm an off-delay (engineer)."""
+        ...
+
+    def authorize_close(self) -> str:
+        """May the logged-in user stop this embedded station? Returns the user or raises."""
+        ...
+
+    def alarm_kpis(self) -> dict[str, Any]:
+        """Alarm-system KPIs over the last day: rates, floods, chattering, bad actors."""
+        ...
+
     def train_detector(self, group: str, t0: float, t1: float) -> ModelInfo:
         """"Learn normal" for ``group`` from history in [t0, t1] (slow: call from a worker)."""
         ...

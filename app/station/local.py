@@ -128,6 +128,18 @@ class LocalStation:
     def note(self, text: str) -> None:
         self.core.note(text)
 
+    def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str) -> None:
+        self.core.silence(sounding, until_ts, audio=audio)
+
+    def set_off_delay(self, alarm_id: str, seconds: float) -> None:
+        self.core.set_off_delay(alarm_id, seconds)
+
+    def authorize_close(self) -> str:
+        return self.core.authorize_close()
+
+    def alarm_kpis(self) -> dict[str, Any]:
+        return self.core.alarms.kpis()
+
     def train_detector(self, group: str, t0: float, t1: float) -> ModelInfo:
         return self.core.train_detector(group, t0, t1)
 

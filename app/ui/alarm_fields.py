@@ -7,6 +7,7 @@ Widgets ask these helpers rather than poking at attributes, so the ISA-18.2 read
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from app.ui.formatting import format_value
@@ -67,7 +68,42 @@ def message(v: Any) -> str:
 
 
 def time_of(v: Any) -> float | None:
+    """When this episode began (first out): stays put while the alarm is worked, so rows do
+    not jump; older views without it fall back to the activation, then the last change."""
+    first = getattr(v, "first_out", None)
+    if first is not None:
+        return float(first)
     return v.activated_at if v.activated_at is not None else v.last_change
+
+
+def last_change(v: Any) -> float | None:
+    return v.last_change
+
+
+def is_chattering(v: Any) -> bool:
+    return bool(getattr(v, "chattering", False))
+
+
+def shelve_text(v: Any) -> str:
+    """Who shelved it, until when and why - for the list, the shelved view and tooltips."""
+    if not is_shelved(v) and getattr(v, "shelved_by", None) is None:
+        return ""
+    until = getattr(v, "shelved_until", None)
+    when = time.strftime("%H:%M", time.localtime(until)) if until else "?"
+    return f"shelved by {v.shelved_by} until {when}: {v.shelve_reason or ''}".rstrip(": ")
+
+
+def suppression_text(v: Any) -> str:
+    """Why an alarm is off the list (suppressed by design, out of service), in words."""
+    s = state(v)
+    if s == "out_of_service":
+        return f"out of service ({v.out_of_service_by}): {v.out_of_service_reason or ''}"
+    if s == "suppressed":
+        reason = getattr(v, "suppressed_reason", None) or ""
+        return reason if reason.startswith("by design") else f"suppressed ({v.suppressed_by}): {reason}"
+    if s == "shelved":
+        return shelve_text(v)
+    return ""
 
 
 def state_label(v: Any) -> str:
@@ -76,7 +112,7 @@ def state_label(v: Any) -> str:
         "ack_active": "active, acked",
         "unack_rtn": "cleared, unacked",
         "shelved": "shelved",
-        "suppressed": "suppressed",
+        "suppressed": "suppressed by design" if getattr(v, "suppressed_rule", None) else "suppressed",
         "out_of_service": "out of service",
         "normal": "normal",
     }.get(state(v), state(v))
@@ -132,6 +168,12 @@ def readable_value(v: Any, device_error: str | None = None) -> str:
         return _BAD_CAUSE.get(name) or readable_cause(name)
     if k == "COMM":
         return readable_cause(str(value))
+    if k == "DEVICE":
+        if device_error and state(v) in _ACTIVE:
+            cause = readable_cause(device_error)
+            if cause.startswith("device error"):
+                return cause
+        return "device fault" if state(v) in _ACTIVE else readable_cause(str(value))
     if k == "ANOMALY" and isinstance(value, str):
         # the detector's explanation: the column shows the score against the threshold
         ratio = _SCORE_RATIO.search(value)
@@ -146,8 +188,10 @@ def readable_value(v: Any, device_error: str | None = None) -> str:
 def full_value(v: Any, device_error: str | None = None) -> str:
     """Everything known about the value, for the tooltip: the raw text the cell shortened."""
     parts = [str(v.value) if v.value is not None else "no value"]
-    if kind(v) == "BAD" and device_error:
+    if kind(v) in ("BAD", "DEVICE") and device_error:
         parts.append(f"device: {device_error}")
+    if getattr(v, "detail", ""):
+        parts.append(str(v.detail))  # register internals: diagnostics, not the list
     return "\n".join(parts)
 
 

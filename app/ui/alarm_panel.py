@@ -1,10 +1,13 @@
 """The alarm banner, the alarm list and the alarm history search.
 
 The list holds what ISA-18.2 says an operator must see (active, or cleared but unacknowledged),
-sorted by priority, then newest first. Colour appears only in the priority cell, by priority;
-unacknowledged rows are bold rather than blinking, which is calmer over a long shift and still
-unmistakable. Actions are passed to the main window, which runs them through the core's
-role-checked facade so every acknowledgement and shelve is attributed and journaled.
+sorted by priority, then by when the episode began (first out), newest first: a row keeps its
+place while it is acknowledged or clears, and the last change has its own column. Colour appears
+only in the priority cell, by priority; unacknowledged rows are bold (the banner flashes and the
+annunciator sounds, see ``annunciator.py``). Actions are passed to the main window, which runs
+them through the core's role-checked facade so every acknowledgement and shelve is attributed
+and journaled. *Acknowledge page* acknowledges exactly the rows on screen, after a confirmation
+naming how many.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from app.ui import alarm_fields as af
 from app.ui.formatting import format_clock, format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 
-ALARM_COLUMNS = ("Time", "Priority", "Tag / device", "Alarm", "Value", "State")
+ALARM_COLUMNS = ("First out", "Priority", "Tag / device", "Alarm", "Value", "State", "Last change")
+COL_FIRST_OUT, COL_PRIORITY, COL_SOURCE, COL_ALARM, COL_VALUE, COL_STATE, COL_LAST_CHANGE = range(7)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -123,6 +127,10 @@ class AlarmModel(QAbstractTableModel):
     def view(self, row: int) -> Any:
         return self._rows[row]
 
+    def all_views(self) -> list[Any]:
+        """Every alarm the window knows, on the list or not (the annunciator reads these)."""
+        return list(self._all.values())
+
     def by_id(self, alarm_id: str) -> Any | None:
         return self._all.get(alarm_id)
 
@@ -160,17 +168,29 @@ class AlarmModel(QAbstractTableModel):
             if c == 4:
                 return af.readable_value(v, self._device_errors.get(getattr(v, "device", "")))
             if c == 5:
-                extra = ""
-                if af.is_shelved(v) and v.shelved_until:
-                    extra = f" until {format_time(v.shelved_until)}"
+                st = af.state(v)
+                if st == "shelved":
+                    text = af.shelve_text(v)
+                elif st == "suppressed" and getattr(v, "suppressed_rule", None):
+                    text = f"suppressed by design (under {v.suppressed_rule})"
+                elif st in ("suppressed", "out_of_service"):
+                    text = af.suppression_text(v)
                 elif v.acked_by and af.is_acked(v):
-                    extra = f" by {v.acked_by}"
-                return af.state_label(v) + extra
+                    text = f"{af.state_label(v)} by {v.acked_by}"
+                else:
+                    text = af.state_label(v)
+                if af.is_chattering(v):
+                    text += f"  ⟳ chattering ({v.activations_recent}×)"
+                return text
+            if c == 6:
+                return format_clock(af.last_change(v))
         elif role == Qt.ItemDataRole.UserRole:
             if c == 0:
                 return af.time_of(v) or 0.0
             if c == 1:
                 return af.priority_rank(v)
+            if c == 6:
+                return af.last_change(v) or 0.0
             return self.data(index, Qt.ItemDataRole.DisplayRole)
         elif role == Qt.ItemDataRole.FontRole:
             if not af.is_acked(v):
@@ -182,7 +202,9 @@ class AlarmModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ToolTipRole:
             if c == 4:
                 return af.full_value(v, self._device_errors.get(getattr(v, "device", "")))
-            return f"{af.alarm_id(v)}\n{af.message(v)}"
+            tip = f"{af.alarm_id(v)}\n{af.message(v)}"
+            more = af.suppression_text(v)
+            return tip + (f"\n{more}" if more else "")
         return None
 
 
@@ -308,29 +330,76 @@ class ShelveDialog(ReasonDialog):
         return time.time() + float(self.duration.currentData())
 
 
+#: how history events read (the stored names are short codes)
+EVENT_WORDS = {
+    "transition": "state change",
+    "ack": "acknowledge",
+    "condition": "condition (while hidden)",
+    "unsuppress": "lift suppression",
+    "off_delay": "off-delay set",
+    "out_of_service": "out of service",
+    "return_to_service": "return to service",
+}
+SHIFT_S = 8 * 3600.0
+
+
+def state_words(name: str | None) -> str:
+    if not name:
+        return ""
+    return {
+        "unack_active": "active, unacked",
+        "ack_active": "active, acked",
+        "unack_rtn": "cleared, unacked",
+        "out_of_service": "out of service",
+    }.get(name, name.replace("_", " "))
+
+
+def detail_words(r: dict[str, Any]) -> str:
+    """The event's detail as a sentence: shelve reason and expiry, suppression reason, ..."""
+    d = r.get("detail")
+    if not isinstance(d, dict):
+        return ""
+    parts = []
+    if d.get("reason"):
+        parts.append(str(d["reason"]))
+    if isinstance(d.get("until"), (int, float)):
+        parts.append(f"until {format_time(float(d['until']))}")
+    if d.get("cause") and d.get("cause") != "condition":
+        parts.append(str(d["cause"]))
+    if "seconds" in d:
+        parts.append(f"{d['seconds']:g} s")
+    if "active" in d:
+        parts.append("condition present" if d["active"] else "condition gone")
+    return "; ".join(parts)
+
+
 class AlarmHistory(QWidget):
-    """Search the alarm event history (runs on a worker; the table fills when it returns)."""
+    """Search the alarm event history (runs on a worker; the table fills when it returns).
+    Opens on the last shift (8 h) without a click; the text box finds part of an alarm id,
+    tag, device, actor or reason."""
 
     search_requested = Signal(dict)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, units: Callable[[str], str] | None = None):
         super().__init__(parent)
-        self.tag = QLineEdit(placeholderText="tag, device or alarm id")
+        self._units = units or (lambda _aid: "")
+        self._loaded = False
+        self.tag = QLineEdit(placeholderText="search: part of a tag, alarm, actor or reason")
         self.priority = QComboBox()
         self.priority.addItems(["any", "urgent", "high", "medium", "low"])
         self.actor = QLineEdit(placeholderText="actor")
         self.since = QDateTimeEdit()
         self.since.setCalendarPopup(True)
         self.since.setDisplayFormat("yyyy-MM-dd HH:mm")
-        self.since.setDateTime(self.since.dateTime().currentDateTime().addSecs(-24 * 3600))
+        self.since.setDateTime(self.since.dateTime().currentDateTime().addSecs(-int(SHIFT_S)))
         self.go = QPushButton("Search")
         self.go.clicked.connect(self._search)
         self.tag.returnPressed.connect(self._search)
         self.result = QLabel("")
         self.result.setObjectName("muted")
-        self.table = QTableWidget(0, 7)
+        self.table = QTableWidget(0, 8)
         self.table.setHorizontalHeaderLabels(
-            ["Time", "Alarm", "Priority", "Event", "From → to", "Value", "Actor"]
+            ["Time", "Alarm", "Priority", "Event", "From → to", "Value", "Actor", "Detail"]
         )
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -352,7 +421,7 @@ class AlarmHistory(QWidget):
     def query(self) -> dict[str, Any]:
         q: dict[str, Any] = {"since": float(self.since.dateTime().toSecsSinceEpoch()), "limit": 2000}
         if self.tag.text().strip():
-            q["tag"] = self.tag.text().strip()
+            q["text"] = self.tag.text().strip()
         if self.priority.currentText() != "any":
             q["priority"] = self.priority.currentText()
         if self.actor.text().strip():
@@ -360,20 +429,33 @@ class AlarmHistory(QWidget):
         return q
 
     def _search(self) -> None:
+        self._loaded = True
         self.result.setText("searching…")
         self.search_requested.emit(self.query())
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._loaded:  # the last shift, without having to press Search
+            self._search()
 
     def show_rows(self, rows: list[dict[str, Any]]) -> None:
         self.table.setRowCount(len(rows))
         for i, r in enumerate(reversed(rows)):  # newest first
+            event = str(r.get("event", ""))
+            value = r.get("value")
+            unit = self._units(str(r.get("alarm_id", ""))) if isinstance(value, (int, float)) else ""
+            moved = (f"{state_words(r.get('from_state'))} → {state_words(r.get('to_state'))}"
+                     if r.get("to_state") and r.get("to_state") != r.get("from_state")
+                     else state_words(r.get("from_state")))
             cells = [
                 format_time(r.get("ts")),
                 str(r.get("alarm_id", "")),
                 str(r.get("priority", "")),
-                str(r.get("event", "")),
-                f"{r.get('from_state') or ''} → {r.get('to_state') or ''}",
-                format_value(r.get("value")),
+                EVENT_WORDS.get(event, event),
+                moved,
+                "" if value is None else format_value(value) + (f" {unit}" if unit else ""),
                 str(r.get("actor") or ""),
+                detail_words(r),
             ]
             for j, text in enumerate(cells):
                 self.table.setItem(i, j, QTableWidgetItem(text))
@@ -391,10 +473,13 @@ class AlarmPanel(QWidget):
     shelve_requested = Signal(str)  # alarm id
     unshelve_requested = Signal(str)
     out_of_service_requested = Signal(str, bool)  # alarm id, True: take out / False: return
+    off_delay_requested = Signal(str)  # alarm id
 
     def __init__(self, model: AlarmModel, parent: QWidget | None = None):
         super().__init__(parent)
         self.model = model
+        #: asks the operator to confirm; replaced in tests (a modal box would wait for a click)
+        self.confirm: Callable[[str], bool] = self._ask
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
@@ -410,14 +495,20 @@ class AlarmPanel(QWidget):
         h = self.view.horizontalHeader()
         h.setHighlightSections(False)
         # Value fits "14,042× threshold" or "connection refused" in bold; Alarm takes the rest
-        for col, w in ((0, 76), (1, 72), (2, 190), (3, 300), (4, 144), (5, 170)):
+        for col, w in ((0, 70), (1, 70), (2, 160), (3, 300), (4, 144), (5, 190), (6, 92)):
             h.resizeSection(col, w)
         h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         h.setStretchLastSection(False)
         self.ack_btn = QPushButton("Acknowledge")
         self.ack_btn.setToolTip("Acknowledge the selected alarms")
         self.ack_page_btn = QPushButton("Acknowledge page")
-        self.ack_page_btn.setToolTip("Acknowledge every alarm visible in this list")
+        self.ack_page_btn.setToolTip("Acknowledge the alarms on screen (asks first, naming the count)")
+        self.off_delay_btn = QPushButton("Off-delay…")
+        self.off_delay_btn.setToolTip(
+            "Give the selected (chattering) alarm an off-delay: it clears only after its condition "
+            "has been gone that long"
+        )
+        self.off_delay_btn.clicked.connect(self._off_delay_selected)
         self.shelve_btn = QPushButton("Shelve…")
         self.shelve_btn.setToolTip("Hide the selected alarm for a while, with a reason and an expiry")
         self.unshelve_btn = QPushButton("Unshelve")
@@ -445,6 +536,7 @@ class AlarmPanel(QWidget):
             self.ack_btn,
             self.ack_page_btn,
             self.shelve_btn,
+            self.off_delay_btn,
             self.oos_btn,
             self.unshelve_btn,
             self.in_service_btn,
@@ -455,7 +547,7 @@ class AlarmPanel(QWidget):
         cl.setContentsMargins(4, 4, 4, 4)
         cl.addLayout(bar)
         cl.addWidget(self.view, 1)
-        self.history = AlarmHistory()
+        self.history = AlarmHistory(units=lambda aid: getattr(self.model.by_id(aid), "unit", "") or "")
         self.tabs = QTabWidget()
         self.tabs.addTab(current, "Current")
         self.tabs.addTab(self.history, "History")
@@ -468,6 +560,7 @@ class AlarmPanel(QWidget):
         self.ack_btn.setVisible(not on)
         self.ack_page_btn.setVisible(not on)
         self.shelve_btn.setVisible(not on)
+        self.off_delay_btn.setVisible(not on)
         self.oos_btn.setVisible(not on)
         self.unshelve_btn.setVisible(on)
         self.in_service_btn.setVisible(on)
@@ -481,14 +574,47 @@ class AlarmPanel(QWidget):
         if ids:
             self.acknowledge_requested.emit(ids)
 
-    def _ack_page(self) -> None:
-        ids = []
+    def rows_on_screen(self) -> list[int]:
+        """Proxy rows wholly inside the list's viewport: the page the operator can read."""
+        height = self.view.viewport().height()
+        out = []
         for r in range(self.proxy.rowCount()):
+            top = self.view.rowViewportPosition(r)
+            if top >= 0 and top + self.view.rowHeight(r) <= height:
+                out.append(r)
+        return out
+
+    def page_ids(self) -> list[str]:
+        """Unacknowledged alarms on screen (what *Acknowledge page* acknowledges)."""
+        ids = []
+        for r in self.rows_on_screen():
             v = self.model.view(self.proxy.mapToSource(self.proxy.index(r, 0)).row())
             if not af.is_acked(v):
                 ids.append(af.alarm_id(v))
-        if ids:
+        return ids
+
+    def _ack_page(self) -> None:
+        ids = self.page_ids()
+        if not ids:
+            return
+        src = self.proxy.mapToSource
+        waiting = sum(1 for r in range(self.proxy.rowCount())
+                      if not af.is_acked(self.model.view(src(self.proxy.index(r, 0)).row())))
+        hidden = waiting - len(ids)
+        more = f" ({hidden} more below are left as they are)" if hidden > 0 else ""
+        if self.confirm(f"Acknowledge the {len(ids)} unacknowledged alarm(s) on screen?{more}"):
             self.acknowledge_requested.emit(ids)
+
+    def _ask(self, text: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self, "Acknowledge page", text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _off_delay_selected(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) == 1:
+            self.off_delay_requested.emit(ids[0])
 
     def _shelve_selected(self) -> None:
         ids = self.selected_ids()

@@ -45,6 +45,7 @@ from app.station.interface import (
     Station,
 )
 from app.ui import alarm_fields as af
+from app.ui.alarm_handling import install as install_alarm_handling
 from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog, ShelveDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
@@ -63,7 +64,7 @@ from app.ui.tasks import TaskRunner
 from app.ui.trend import TrendWidget
 from app.ui.users_dialog import UsersDialog
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the alarm list has its own dock, beside (not behind) the journal
 
 
 def default_pens(plant: Plant, n: int = 4) -> list[str]:
@@ -150,8 +151,8 @@ class MainWindow(QMainWindow):
         self._dock("alarms", "Alarms", self.alarm_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("journal", "Journal", self.journal, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("detectors", "Detectors", self.detectors, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.tabifyDockWidget(self.docks["alarms"], self.docks["journal"])
-        self.docks["alarms"].raise_()
+        # the alarm list never hides behind the journal: side by side, the list wider
+        self.splitDockWidget(self.docks["alarms"], self.docks["journal"], Qt.Orientation.Horizontal)
         self.splitDockWidget(self.docks["plant"], self.docks["detectors"], Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["plant"], self.docks["tags"]], [250, 640], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["alarms"]], [230], Qt.Orientation.Vertical)
@@ -200,6 +201,7 @@ class MainWindow(QMainWindow):
             (self.act_users, "user.manage"),
         ):
             self.gate.add(control, permission)
+        install_alarm_handling(self)  # sound, Silence, shift log, bad actors, close guard
         self.accounts.changed.connect(self._session_changed)
         self.accounts.message.connect(self.show_message)
         self._session_changed(self.accounts.session)
@@ -324,6 +326,8 @@ class MainWindow(QMainWindow):
             for dlg in self._open_setpoints:
                 if dlg.tag in latest:
                     dlg.update_current(latest[dlg.tag])
+                if dlg.feedback_tag in latest:
+                    dlg.update_feedback(latest[dlg.feedback_tag])
 
     def _on_alarms(self, views: list[AlarmView]) -> None:
         self.alarm_model.apply(views)
@@ -564,6 +568,10 @@ class MainWindow(QMainWindow):
             if row is not None and row.quality is not None and row.t is not None
             else None
         )
+        fb_tag = f"{device}.{point.feedback}" if getattr(point, "feedback", None) else None
+        fb_row = self.tag_model.row_of(fb_tag) if fb_tag else None
+        fb_sample = (Sample(fb_tag, fb_row.value, fb_row.quality, fb_row.t)
+                     if fb_tag and fb_row is not None and fb_row.quality is not None else None)
         dlg = SetpointDialog(
             tag,
             point,
@@ -571,6 +579,7 @@ class MainWindow(QMainWindow):
             write=lambda value: self.station.write_setpoint(device, name, value),
             run_async=self.tasks.submit,
             parent=self,
+            feedback=(fb_tag, self._points[fb_tag], fb_sample) if fb_tag in self._points else None,
         )
         self._open_setpoints.append(dlg)
         ok = self.gate.allows("setpoint.write")
@@ -675,6 +684,8 @@ class MainWindow(QMainWindow):
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self.docks["alarms"]], [int(h * 0.30)], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["alarms"], self.docks["journal"]], [int(w * 0.65), int(w * 0.35)],
+                         Qt.Orientation.Horizontal)
         self.resizeDocks(
             [self.docks["plant"], self.docks["detectors"]],
             [int(h * 0.45), int(h * 0.2)],
@@ -724,6 +735,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and wait for workers, so nothing touches the station after it stops."""
         self.bridge.stop()
+        self.alarm_handling.stop()
         self.accounts.stop()
         self._slow.stop()
         self.trend._timer.stop()

@@ -1,10 +1,18 @@
 """The setpoint dialog: the only way an operator changes a value on a device from the screen.
 
 It shows what is there now (value, unit, quality, limits), refuses anything outside the write
-limits before it can be sent, asks for an explicit second click that restates the change, runs
+limits before it can be sent, asks for an explicit second action that restates the change, runs
 the write on a worker thread (the core checks the role, writes with priority, reads back and
 journals old/new/read-back), and shows the read-back. Polling updates only the "current value"
 label; the entry the operator is typing into is never touched by live data.
+
+Two rules learnt the hard way:
+- The Enter key never writes. No button is a default button, none is auto-default, and the
+  dialog swallows Enter: a key press that asked for the confirmation must not also give it.
+- A read-back of the setpoint register proves only that the register holds the number. When
+  the profile names the point's ``feedback`` (the valve's position for a valve setpoint), the
+  dialog shows that process value and warns when it has not followed within the profile's
+  ``feedback_time_s``; the alarm engine raises the FEEDBACK alarm for the same condition.
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -50,7 +59,9 @@ class SetpointDialog(QDialog):
         write: Callable[[Any], Any],
         run_async: RunAsync,
         parent: QWidget | None = None,
+        feedback: tuple[str, Any, Sample | None] | None = None,
     ):
+        """``feedback``: (tag, point, latest sample) of the process value this setpoint drives."""
         super().__init__(parent)
         self.setWindowTitle(f"Write setpoint — {tag}")
         self.setMinimumWidth(420)
@@ -95,13 +106,31 @@ class SetpointDialog(QDialog):
         self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.write_btn = QPushButton("Write…")
-        self.write_btn.setDefault(True)
         self.write_btn.clicked.connect(self._write_clicked)
         self.confirm_btn = QPushButton("")
         self.confirm_btn.setVisible(False)
         self.confirm_btn.clicked.connect(self._confirmed)
         self.cancel_btn = QPushButton("Close")
         self.cancel_btn.clicked.connect(self._cancel)
+        for b in (self.write_btn, self.confirm_btn, self.cancel_btn):
+            b.setAutoDefault(False)  # Enter must never press a button here (see module doc)
+            b.setDefault(False)
+
+        # the process value the setpoint drives (e.g. a valve's position), when the profile says
+        self.feedback_tag: str | None = None
+        self.feedback_unit = ""
+        self.feedback_tolerance = 0.0
+        self.feedback_time_s = 0.0
+        self.feedback_value: float | None = None
+        self.feedback_label = QLabel("—")
+        self.feedback_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.follow_warning = QLabel("")
+        self.follow_warning.setObjectName("warning")
+        self.follow_warning.setWordWrap(True)
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.timeout.connect(self._check_follow)
+        self._written: float | None = None
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.write_btn)
@@ -112,12 +141,23 @@ class SetpointDialog(QDialog):
         form.addRow("Tag", QLabel(f"<b>{tag}</b>  {point.description}"))
         form.addRow("Current value", self.current)
         form.addRow("", self.quality)
+        if feedback is not None:
+            from app.core.alarms.definitions import feedback_tolerance
+
+            fb_tag, fb_point, fb_sample = feedback
+            self.feedback_tag = fb_tag
+            self.feedback_unit = fb_point.unit or ""
+            self.feedback_tolerance = feedback_tolerance(point)
+            self.feedback_time_s = float(point.feedback_time_s)
+            form.addRow(f"Process value ({fb_point.description or fb_tag})", self.feedback_label)
+            self.update_feedback(fb_sample)
         form.addRow("Write limits", self.limits)
         form.addRow("New value", entry_row)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.problem)
         lay.addWidget(self.outcome)
+        lay.addWidget(self.follow_warning)
         lay.addLayout(buttons)
         self.update_current(current)
         self._validate()
@@ -136,6 +176,47 @@ class SetpointDialog(QDialog):
         else:
             self.current.setText(text)
             self.quality.setText(f"quality {quality_text(Quality.GOOD)}")
+
+    def update_feedback(self, sample: Sample | None) -> None:
+        """The process value the setpoint drives (never touches the entry)."""
+        if sample is None or sample.value is None:
+            self.feedback_value = None
+            self.feedback_label.setText("—")
+            return
+        u = f" {self.feedback_unit}" if self.feedback_unit else ""
+        text = format_value(sample.value) + u
+        if not sample.quality.is_good:
+            self.feedback_value = None
+            self.feedback_label.setText(f"<s>{text}</s> ({quality_text(sample.quality)})")
+            return
+        self.feedback_value = float(sample.value)
+        self.feedback_label.setText(text)
+        if self._written is not None and self.follows():
+            self._follow_timer.stop()
+            self.follow_warning.setText(f"The process value follows: {text}.")
+
+    def follows(self) -> bool:
+        """Is the process value within the tolerance of what was written?"""
+        if self._written is None or self.feedback_value is None:
+            return False
+        return abs(self.feedback_value - self._written) <= self.feedback_tolerance
+
+    def _check_follow(self) -> None:
+        if self._written is None or self.follows():
+            return
+        u = f" {self.feedback_unit}" if self.feedback_unit else ""
+        now = "no good value" if self.feedback_value is None else format_value(self.feedback_value) + u
+        self.follow_warning.setText(
+            f"<b>Not following:</b> the process value reads {now} {self.feedback_time_s:g} s after "
+            f"writing {format_value(self._written)}{u}. Check the equipment (stuck valve?)."
+        )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter and Return do nothing here: writing takes two explicit actions, always."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     # -- validation -------------------------------------------------------------------------
     def parsed_value(self) -> tuple[Any, str | None]:
@@ -201,8 +282,7 @@ class SetpointDialog(QDialog):
         u = f" {self.unit}" if self.unit else ""
         self.write_btn.setVisible(False)
         self.confirm_btn.setText(f"Confirm: write {format_value(value)}{u} to {self.tag}")
-        self.confirm_btn.setVisible(True)
-        self.confirm_btn.setFocus()
+        self.confirm_btn.setVisible(True)  # focus stays where it was: no key can confirm by accident
         self.cancel_btn.setText("Cancel")
 
     def _reset_confirm(self) -> None:
@@ -238,8 +318,15 @@ class SetpointDialog(QDialog):
         )
         verdict = "" if match else "  <b>The device reads back a different value.</b>"
         self.outcome.setText(
-            f"Written. Device reads back <b>{format_value(rb)}{u}</b> (was {format_value(old)}{u}).{verdict}"
+            f"Written. The setpoint register reads back <b>{format_value(rb)}{u}</b> "
+            f"(was {format_value(old)}{u}).{verdict}"
         )
+        if self.feedback_tag is not None and isinstance(self.pending, (int, float)):
+            self._written = float(self.pending)
+            self.follow_warning.setText(
+                f"Watching the process value: it should follow within {self.feedback_time_s:g} s."
+            )
+            self._follow_timer.start(int(self.feedback_time_s * 1000))
         self._reset_confirm()
         self.confirm_btn.setEnabled(True)
         self.entry.setEnabled(True)

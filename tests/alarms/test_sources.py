@@ -22,7 +22,7 @@ def test_plant_alarm_ids_priorities_and_no_per_tag_comm_alarms() -> None:
         "tank.level:BAD", "tank.level:HI", "tank.level:HIHI", "tank.level:LO", "tank.level:LOLO",
         "tank.overflow:BAD", "tank.overflow:STATE",
         "tank.pressure:BAD", "tank.pressure:HI",
-        "tank:COMM",
+        "tank:COMM", "tank:DEVICE",
     ]  # temperature has no limits: no BAD alarm for it (it would only add noise)
     assert defs["tank.level:HIHI"].priority.label == "high"
     assert defs["tank.level:LOLO"].priority.label == "high"
@@ -82,8 +82,13 @@ def test_discrete_alarm_follows_abnormal_state(rig: Rig) -> None:
 
 
 def test_bad_quality_raises_bad_alarm_and_holds_limit_alarms(rig: Rig) -> None:
+    from app.core.model import Sample
+
     rig.feed("tank.level", 95.0)
-    rig.feed("tank.level", None, Quality.BAD_DEVICE)
+    # one point refused while another of the same device reads fine: the point's own fault
+    rig.engine.on_samples([Sample("tank.level", None, Quality.BAD_DEVICE, rig.clock()),
+                           Sample("tank.pressure", 1.0, Quality.GOOD, rig.clock())])
+    assert rig.state("tank:DEVICE") == S.NORMAL
     assert rig.state("tank.level:BAD") == S.UNACK_ACTIVE
     # the last known state is held: a value we cannot read is never reported as back to normal
     assert rig.state("tank.level:HIHI") == S.UNACK_ACTIVE
@@ -147,7 +152,8 @@ def test_unwatched_tags_and_mixed_batches(rig: Rig, clock) -> None:
     ]
     rig.engine.on_samples(batch)
     active = sorted(v.id for v in rig.engine.alarms() if v.state.annunciating)
-    assert active == ["tank.level:HI", "tank.level:HIHI", "tank2.level:LO", "tank2.level:LOLO"]
+    # HI under HIHI and LO under LOLO are suppressed by design
+    assert active == ["tank.level:HIHI", "tank2.level:LOLO"]
 
 
 # ------------------------------------------------------------ communication loss on-delay

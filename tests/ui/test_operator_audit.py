@@ -56,18 +56,26 @@ TAG = "meter.v_l1"
 
 
 def wait_for_bad_alarm(qtbot: Any, win: Any) -> None:
-    qtbot.waitUntil(lambda: bool(win.tag_model.row_of(TAG).alarm_label), timeout=15000)
+    """The meter's exceptions: one DEVICE alarm (issue 15), its points' values bad."""
+    qtbot.waitUntil(lambda: "meter:DEVICE" in win.alarm_model.visible_ids()
+                    and win.tag_model.row_of(TAG).quality is not None
+                    and not win.tag_model.row_of(TAG).quality.is_good, timeout=15000)
 
 
 def test_the_alarm_cell_names_the_kind_and_colours_by_priority(qtbot, faulty):
     win, _core = faulty
     wait_for_bad_alarm(qtbot, win)
-    # "low: ACTIVE" beside 229.57 V read as a LOW-voltage alarm; it is a BAD-value alarm
-    label = cell(win, TAG, COL_ALARM)
-    assert label.startswith("BAD: ACTIVE"), label
-    assert "low priority" in cell(win, TAG, COL_ALARM, Qt.ItemDataRole.ToolTipRole)
-    low = win.scheme.alarm_color("low")
-    assert cell(win, TAG, COL_ALARM, Qt.ItemDataRole.BackgroundRole).name() == low.name()
+    # "low: ACTIVE" beside 229.57 V read as a LOW-voltage alarm; it was a BAD-value alarm. Now
+    # the device's fault is one DEVICE alarm and the point's BAD alarm is suppressed by design:
+    # the Alarm cell stays empty rather than repeat the device's alarm on every point
+    assert cell(win, TAG, COL_ALARM) == ""
+    win.alarm_panel.show_box.setCurrentIndex(1)
+    assert "meter.v_l1:BAD" in win.alarm_model.visible_ids()
+    assert alarm_cell(win, "meter.v_l1:BAD", 5) == "suppressed by design (under meter:DEVICE)"
+    win.alarm_panel.show_box.setCurrentIndex(0)
+    high = win.scheme.alarm_color("high")
+    assert alarm_cell(win, "meter:DEVICE", 1, Qt.ItemDataRole.BackgroundRole).name() == high.name()
+    assert alarm_cell(win, "meter:DEVICE", 3).startswith("DEVICE")
 
 
 def test_age_counts_from_the_last_good_read_and_is_on_screen(qtbot, faulty):
@@ -92,9 +100,9 @@ def test_age_counts_from_the_last_good_read_and_is_on_screen(qtbot, faulty):
 
 def test_the_alarm_list_value_reads_as_a_cause_with_the_raw_text_in_the_tooltip(qtbot, faulty):
     win, _core = faulty
-    qtbot.waitUntil(lambda: "meter.v_l1:BAD" in win.alarm_model.visible_ids(), timeout=15000)
-    qtbot.waitUntil(lambda: alarm_cell(win, "meter.v_l1:BAD", 4) == "device error 4", timeout=5000)
-    assert "BAD_DEVICE" in alarm_cell(win, "meter.v_l1:BAD", 4, Qt.ItemDataRole.ToolTipRole)
+    qtbot.waitUntil(lambda: "meter:DEVICE" in win.alarm_model.visible_ids(), timeout=15000)
+    qtbot.waitUntil(lambda: alarm_cell(win, "meter:DEVICE", 4) == "device error 4", timeout=5000)
+    assert "exception code 4" in alarm_cell(win, "meter:DEVICE", 4, Qt.ItemDataRole.ToolTipRole)
     qtbot.waitUntil(lambda: "vitals:COMM" in win.alarm_model.visible_ids(), timeout=20000)
     assert alarm_cell(win, "vitals:COMM", 4) == "no answer"
     tip = alarm_cell(win, "vitals:COMM", 4, Qt.ItemDataRole.ToolTipRole)

@@ -52,7 +52,7 @@ def test_journal_viewer_verifies_filters_and_exports_a_signed_head(qtbot, window
 def test_shelve_needs_a_reason_and_is_recorded_with_expiry(qtbot, window, core):
     from app.ui.alarm_panel import ShelveDialog
 
-    dlg = ShelveDialog("tank.level:HI")
+    dlg = ShelveDialog("tank.level:HIHI")
     qtbot.addWidget(dlg)
     ok = dlg.buttons.button(dlg.buttons.StandardButton.Ok)
     assert not ok.isEnabled()  # no reason, no shelving
@@ -63,12 +63,12 @@ def test_shelve_needs_a_reason_and_is_recorded_with_expiry(qtbot, window, core):
 
     wait_for_good(qtbot, window, "tank.level")
     overflow(core)
-    qtbot.waitUntil(lambda: "tank.level:HI" in window.alarm_model.visible_ids(), timeout=15000)
-    window.shelve("tank.level:HI", dlg.reason.text(), until)
-    qtbot.waitUntil(lambda: "tank.level:HI" not in window.alarm_model.visible_ids(), timeout=5000)
+    qtbot.waitUntil(lambda: "tank.level:HIHI" in window.alarm_model.visible_ids(), timeout=15000)
+    window.shelve("tank.level:HIHI", dlg.reason.text(), until)
+    qtbot.waitUntil(lambda: "tank.level:HIHI" not in window.alarm_model.visible_ids(), timeout=5000)
     window.alarm_panel.show_box.setCurrentIndex(1)  # shelved / suppressed
-    assert "tank.level:HI" in window.alarm_model.visible_ids()
-    v = window.alarm_model.by_id("tank.level:HI")
+    assert "tank.level:HIHI" in window.alarm_model.visible_ids()
+    v = window.alarm_model.by_id("tank.level:HIHI")
     assert af.is_shelved(v) and v.shelved_by == OPERATOR[0]
     assert abs(v.shelved_until - until) < 1.0
 

@@ -8,7 +8,13 @@ One rule per source, chosen so an operator sees each cause once:
   point is already shown as bad on the screen and would only add noise;
 - every enabled device gets one communication-loss alarm (``pump:COMM``). A dead link makes every
   point of the device BAD_COMM at once; that cause is announced once, by the device, never by
-  each point.
+  each point;
+- every enabled device gets one device-fault alarm (``meter:DEVICE``): it answers, but with
+  exception responses for everything it is asked. Its points' BAD alarms are suppressed by
+  design meanwhile (see ``design.py``): one fault, one alarm;
+- a writable point that names its ``feedback`` point gets a deviation alarm
+  (``tank.valve_setpoint:FEEDBACK``) when the feedback stays away from the setpoint longer than
+  ``feedback_time_s``: a read-back of the setpoint register proves nothing about the valve.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ DEFAULT_PRIORITY: dict[AlarmKind, Priority] = {
     AlarmKind.STATE: Priority.MEDIUM,
     AlarmKind.BAD: Priority.LOW,
     AlarmKind.COMM: Priority.HIGH,
+    AlarmKind.DEVICE: Priority.HIGH,
+    AlarmKind.FEEDBACK: Priority.MEDIUM,
     AlarmKind.ANOMALY: Priority.MEDIUM,
 }
 
@@ -41,10 +49,31 @@ def alarm_id(source: str, kind: AlarmKind | str) -> str:
     return f"{source}:{kind}"
 
 
-def point_alarms(device: str, point: Point) -> list[AlarmDefinition]:
+def register_detail(point: Point, word_order: str | None = None) -> str:
+    """Where the value lives in the device: for diagnostics (tooltips, the CLI), never the
+    alarm list's message."""
+    where = f"{point.table} register {point.address} (0-based), {point.type}"
+    if point.bit is not None:
+        where += f", bit {point.bit}"
+    if word_order and point.width > 1 and str(point.type) not in ("string", "bool"):
+        where += f", word order {word_order}"
+    return where
+
+
+def feedback_tolerance(point: Point) -> float:
+    """How far a setpoint's feedback may differ from it: the profile's ``feedback_tolerance``,
+    else 5 % of the write range (0-100 when the range is open)."""
+    if point.feedback_tolerance is not None:
+        return float(point.feedback_tolerance)
+    span = (point.max - point.min) if point.max is not None and point.min is not None else 100.0
+    return max(abs(span) * 0.05, 1e-9)
+
+
+def point_alarms(device: str, point: Point, word_order: str | None = None) -> list[AlarmDefinition]:
     tag = tag_name(device, point.name)
     override = Priority.parse(point.priority) if point.priority else None
     label = point.description or point.name
+    detail = register_detail(point, word_order)
     out: list[AlarmDefinition] = []
     for kind in _LIMIT_KINDS:
         limit = getattr(point, kind.lower())
@@ -63,6 +92,8 @@ def point_alarms(device: str, point: Point) -> list[AlarmDefinition]:
                 limit=float(limit),
                 deadband=point.deadband,
                 on_delay_s=point.on_delay_s,
+                off_delay_s=point.off_delay_s,
+                detail=detail,
             )
         )
     if point.alarm_state is not None:
@@ -77,6 +108,8 @@ def point_alarms(device: str, point: Point) -> list[AlarmDefinition]:
                 unit=point.unit,
                 limit=point.alarm_state,
                 on_delay_s=point.on_delay_s,
+                off_delay_s=point.off_delay_s,
+                detail=detail,
             )
         )
     if out:
@@ -87,8 +120,27 @@ def point_alarms(device: str, point: Point) -> list[AlarmDefinition]:
                 priority=DEFAULT_PRIORITY[AlarmKind.BAD],
                 source=tag,
                 device=device,
-                description=f"{label}: value cannot be trusted (alarms on it are blind)",
+                description=f"{label}: no usable reading (its alarms cannot see)",
                 unit=point.unit,
+                detail=detail,
+            )
+        )
+    if point.feedback is not None:
+        tolerance = feedback_tolerance(point)
+        out.append(
+            AlarmDefinition(
+                id=alarm_id(tag, AlarmKind.FEEDBACK),
+                kind=AlarmKind.FEEDBACK,
+                priority=override or DEFAULT_PRIORITY[AlarmKind.FEEDBACK],
+                source=tag,
+                device=device,
+                description=f"{label} does not follow its setpoint",
+                unit=point.unit,
+                limit=float(tolerance),
+                on_delay_s=point.feedback_time_s,
+                feedback=tag_name(device, point.feedback),
+                detail=f"feedback {tag_name(device, point.feedback)} must come within "
+                       f"{tolerance:g} {point.unit} in {point.feedback_time_s:g} s".strip(),
             )
         )
     return out
@@ -108,6 +160,17 @@ def plant_alarms(plant: Plant) -> list[AlarmDefinition]:
                 description=f"{dev.description or dev.name}: communication lost",
             )
         )
-        for point in plant.profiles[dev.name].points:
-            out.extend(point_alarms(dev.name, point))
+        out.append(
+            AlarmDefinition(
+                id=alarm_id(dev.name, AlarmKind.DEVICE),
+                kind=AlarmKind.DEVICE,
+                priority=DEFAULT_PRIORITY[AlarmKind.DEVICE],
+                source=dev.name,
+                device=dev.name,
+                description=f"{dev.description or dev.name}: device fault, it refuses to give values",
+            )
+        )
+        profile = plant.profiles[dev.name]
+        for point in profile.points:
+            out.extend(point_alarms(dev.name, point, profile.word_order(point)))
     return out

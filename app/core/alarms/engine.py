@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.core.alarms import design
 from app.core.alarms.definitions import DEFAULT_PRIORITY, HIGH_KINDS, alarm_id, plant_alarms
 from app.core.alarms.kpis import AlarmStatistics, FloodChange
-from app.core.alarms.record import AlarmRecord, jsonable
+from app.core.alarms.record import SYSTEM, AlarmRecord, Shelf, Suppression, jsonable
 from app.core.alarms.replay import rebuild_rows
 from app.core.alarms.store import AlarmStore, EventRow, query_events
 from app.core.alarms.types import (
@@ -50,10 +51,15 @@ from app.core.plant import Plant
 S = AlarmState
 _GOOD = Quality.GOOD
 _BAD_COMM = Quality.BAD_COMM
+_BAD_DEVICE = Quality.BAD_DEVICE
 _UNCERTAIN = Quality.UNCERTAIN
 _INF = math.inf
 #: default on-delay of communication-loss alarms, seconds (see AlarmEngine)
 COMM_ON_DELAY_S = 2.0
+#: an alarm that activates more than this many times ...
+CHATTER_COUNT = 3
+#: ... within this many seconds is flagged as chattering in the window
+CHATTER_WINDOW_S = 600.0
 
 
 class JournalLike(Protocol):
@@ -65,7 +71,8 @@ class JournalLike(Protocol):
 class _Watch:
     """Evaluates the alarms of one tag from its samples."""
 
-    __slots__ = ("bad", "busy", "device", "discrete", "engine", "high_edge", "limits", "low_edge", "tag")
+    __slots__ = ("bad", "busy", "device", "discrete", "engine", "follow", "high_edge", "limits", "low_edge",
+                 "tag")
 
     def __init__(self, engine: AlarmEngine, tag: str, device: str):
         self.engine = engine
@@ -74,6 +81,8 @@ class _Watch:
         self.limits: list[tuple[AlarmRecord, bool]] = []  # (alarm, is_high)
         self.discrete: AlarmRecord | None = None
         self.bad: AlarmRecord | None = None
+        #: FEEDBACK alarms this tag takes part in (as setpoint or as feedback)
+        self.follow: list[AlarmRecord] = []
         self.low_edge = -_INF  # values strictly between the edges cannot raise a limit alarm
         self.high_edge = _INF
         self.busy = True  # something is active or pending: take the slow path
@@ -119,6 +128,17 @@ class AlarmEngine:
         #: devices not answering whose COMM alarm waits for its on-delay:
         #: device -> [since, reason, due]
         self._comm_pending: dict[str, list[Any]] = {}
+        #: devices answering with exceptions only (their DEVICE alarm is raised)
+        self._faulty: set[str] = set()
+        #: one batch's BAD_DEVICE samples, decided after the batch (device fault or point fault)
+        self._deferred: list[tuple[_Watch, Quality]] = []
+        self._recovered: set[str] = set()
+        #: suppression by design: cause alarm id -> alarm ids it suppresses
+        self._suppresses: dict[str, list[str]] = {}
+        #: last good numeric value of tags that take part in FEEDBACK alarms
+        self._follow_values: dict[str, float] = {}
+        self._n_annunciating = 0
+        self.chatter = (CHATTER_COUNT, CHATTER_WINDOW_S)
         self._journal = journal
         self._clock = clock
         self._lock = threading.RLock()
@@ -181,6 +201,7 @@ class AlarmEngine:
             for aid in removed:
                 self._store.delete_state(aid)
             self._alarms = new
+            self._suppresses = design.dependents(a.d for a in new.values())
             self._build_watches()
             if not self._restored:
                 self._restored = True
@@ -197,6 +218,9 @@ class AlarmEngine:
                 )
             for a in self._alarms.values():  # the table lists every alarm, with its definition
                 self._store.put_state(a.d.id, a.to_row())
+            self._n_annunciating = sum(1 for a in self._alarms.values() if a.state.annunciating)
+            for cause in self._suppresses:  # a restored cause still hides what it hid
+                self._design_check(cause, now, out)
             self._run_timers(now, out)
         self._notify(out)
 
@@ -204,7 +228,14 @@ class AlarmEngine:
         watches: dict[str, _Watch] = {}
         for a in self._alarms.values():
             k = a.d.kind
-            if k in (AlarmKind.COMM, AlarmKind.ANOMALY):
+            if k in (AlarmKind.COMM, AlarmKind.DEVICE, AlarmKind.ANOMALY):
+                continue
+            if k is AlarmKind.FEEDBACK:
+                for tag in (a.d.source, a.d.feedback or ""):
+                    fw = watches.get(tag)
+                    if fw is None:
+                        fw = watches[tag] = _Watch(self, tag, a.d.device)
+                    fw.follow.append(a)
                 continue
             w = watches.get(a.d.source)
             if w is None:
@@ -222,6 +253,8 @@ class AlarmEngine:
                 else:
                     w.low_edge = max(w.low_edge, limit)
         for w in watches.values():
+            # the outer limit first, so that a jump past both suppresses HI before it can sound
+            w.limits.sort(key=lambda ah: ah[0].d.kind not in (AlarmKind.HIHI, AlarmKind.LOLO))
             if w.discrete is not None:  # a bool point has no analog fast path
                 w.low_edge, w.high_edge = _INF, -_INF
             self._refresh_busy(w)
@@ -276,7 +309,7 @@ class AlarmEngine:
             if aid in journal_won:
                 self._store.put_state(aid, a.to_row())
             if a.shelved:
-                heapq.heappush(self._shelf_heap, (a.shelved[2], aid))
+                heapq.heappush(self._shelf_heap, (a.shelved.until, aid))
         for w in self._watches.values():
             self._refresh_busy(w)
         self._stats.seed(self._store.recent_activations(now - 24 * 3600.0))
@@ -346,6 +379,15 @@ class AlarmEngine:
                 except Exception as e:  # one bad sample must not stop the batch or the runtime
                     self.sink_errors += 1
                     self.last_error = f"{s.tag}: {type(e).__name__}: {e}"
+            if self._deferred or self._recovered:
+                try:
+                    self._settle_device_faults(batch, now, out)
+                except Exception as e:
+                    self.sink_errors += 1
+                    self.last_error = f"device faults: {type(e).__name__}: {e}"
+                finally:
+                    self._deferred.clear()
+                    self._recovered.clear()
         if out:
             self._notify(out)
 
@@ -420,7 +462,7 @@ class AlarmEngine:
             now = self._clock()
             a = self._get(alarm_id)
             self._ack(a, actor, now, out)
-            view = a.view()
+            view = self._view(a)
         self._notify(out)
         return view
 
@@ -452,11 +494,11 @@ class AlarmEngine:
                 raise AlarmError(f"cannot shelve '{alarm_id}': the expiry must be in the future")
             self._action(a, "alarm.shelve", actor, now, {"reason": reason, "until": float(until_ts)},
                          critical=True)
-            a.shelved = (actor, reason, float(until_ts))
+            a.shelved = Shelf(actor, reason, float(until_ts), now)
             heapq.heappush(self._shelf_heap, (float(until_ts), a.d.id))
             self._apply_suppression(a, actor, now, "shelve", out)
             self._schedule()
-            view = a.view()
+            view = self._view(a)
         self._notify(out)
         return view
 
@@ -468,7 +510,7 @@ class AlarmEngine:
             if a.shelved is None:
                 raise AlarmError(f"alarm '{alarm_id}' is not shelved")
             self._unshelve(a, actor, now, "by operator", out)
-            view = a.view()
+            view = self._view(a)
         self._notify(out)
         return view
 
@@ -485,9 +527,9 @@ class AlarmEngine:
                 )
             kind = "alarm.out_of_service" if on else "alarm.return_to_service"
             self._action(a, kind, actor, now, {"reason": reason}, critical=True)
-            a.oos = (actor, reason) if on else None
+            a.oos = Suppression(actor, reason) if on else None
             self._apply_suppression(a, actor, now, kind.removeprefix("alarm."), out)
-            view = a.view()
+            view = self._view(a)
         self._notify(out)
         return view
 
@@ -502,9 +544,28 @@ class AlarmEngine:
                 raise AlarmError(f"alarm '{alarm_id}' is already {'suppressed' if on else 'not suppressed'}")
             kind = "alarm.suppress" if on else "alarm.unsuppress"
             self._action(a, kind, actor, now, {"reason": reason}, critical=True)
-            a.suppressed = (actor, reason) if on else None
+            a.suppressed = Suppression(actor, reason) if on else None
             self._apply_suppression(a, actor, now, kind.removeprefix("alarm."), out)
-            view = a.view()
+            view = self._view(a)
+        self._notify(out)
+        return view
+
+    def set_off_delay(self, alarm_id: str, actor: str, seconds: float) -> AlarmView:
+        """Give an alarm an off-delay (it clears only after its condition has been gone this
+        long) from the window, e.g. for a chattering alarm. Journaled; kept across restarts
+        in the state table."""
+        out: list[AlarmView] = []
+        with self._lock:
+            now = self._clock()
+            a = self._get(alarm_id)
+            if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 <= seconds <= 3600):
+                raise AlarmError(f"cannot set the off-delay of '{alarm_id}': give 0 to 3600 seconds")
+            self._action(a, "alarm.off_delay", actor, now,
+                         {"seconds": float(seconds), "was": a.off_delay_s}, critical=True)
+            a.off_delay_override = float(seconds)
+            self._store.put_state(a.d.id, a.to_row())
+            view = self._view(a)
+            out.append(view)
         self._notify(out)
         return view
 
@@ -513,11 +574,11 @@ class AlarmEngine:
     def alarms(self) -> list[AlarmView]:
         """Every alarm's current state (configured order; anomaly alarms after the plant's)."""
         with self._lock:
-            return [a.view() for a in self._alarms.values()]
+            return [self._view(a) for a in self._alarms.values()]
 
     def alarm(self, alarm_id: str) -> AlarmView:
         with self._lock:
-            return self._get(alarm_id).view()
+            return self._view(self._get(alarm_id))
 
     def subscribe(self, callback: Callable[[AlarmView], None]) -> Callable[[], None]:
         """Call ``callback(view)`` for each alarm that changes, on the thread that changed it
@@ -551,7 +612,7 @@ class AlarmEngine:
                 for a in self._alarms.values()
                 if a.condition and a.active_since is not None and a.state.annunciating
             }
-            k = self._stats.kpis(now, active, window_s)  # type: ignore[arg-type]
+            k = self._stats.kpis(now, active, window_s)
             k["configured"] = len(self._alarms)
             k["annunciating"] = sum(1 for a in self._alarms.values() if a.state.annunciating)
             k["unacknowledged"] = sum(1 for a in self._alarms.values() if a.state.needs_ack)
@@ -596,6 +657,9 @@ class AlarmEngine:
 
     # ------------------------------------------------------------------ internals
 
+    def _view(self, a: AlarmRecord) -> AlarmView:
+        return a.view(self.chatter)
+
     def _get(self, aid: str) -> AlarmRecord:
         a = self._alarms.get(aid)
         if a is None:
@@ -606,6 +670,8 @@ class AlarmEngine:
         w.busy = (
             w.device in self._comm_by_samples
             or w.device in self._comm_pending
+            or w.device in self._faulty
+            or bool(w.follow)
             or any(a.condition or a.pending_since is not None for a, _ in w.limits)
             or (w.discrete is not None)
             or (w.bad is not None and w.bad.condition)
@@ -637,7 +703,15 @@ class AlarmEngine:
             self._comm_up(w.device, "answering again", now, out)
             for other in self._device_watches.get(w.device, ()):
                 self._refresh_busy(other)
+        if q is _GOOD and w.device in self._faulty:
+            self._recovered.add(w.device)  # decided after the batch, once its points are settled
         v = s.value
+        if q is _BAD_DEVICE:
+            # a device fault (every read refused) or this point's fault: the batch decides
+            if w.bad is not None and not w.bad.condition:
+                self._deferred.append((w, q))
+            w.busy = True
+            return
         if q is not _GOOD:
             if w.bad is not None and not w.bad.condition:
                 self._set_condition(w.bad, True, q.name, now, "system", out)
@@ -655,20 +729,109 @@ class AlarmEngine:
             self._bad_value(w, v, now, out)
             return
         self._clear_bad(w, now, out)
-        for a, high in w.limits:
-            lim = a.d.limit
-            if high:
-                raw = v >= (lim - a.d.deadband if a.condition else lim)  # type: ignore[operator]
-            else:
-                raw = v <= (lim + a.d.deadband if a.condition else lim)  # type: ignore[operator]
-            self._delayed(a, raw, v, now, out)
+        if w.limits:
+            raws = []
+            for a, high in w.limits:
+                lim = a.d.limit
+                if high:
+                    raw = v >= (lim - a.d.deadband if a.condition else lim)  # type: ignore[operator]
+                else:
+                    raw = v <= (lim + a.d.deadband if a.condition else lim)  # type: ignore[operator]
+                raws.append((a, raw))
+            # clearing inner limits first and raising outer ones first keeps suppression by
+            # design exact: HI never sounds for an instant on the way up past HIHI, nor on
+            # the way down from it
+            for a, raw in reversed(raws):
+                if not raw:
+                    self._delayed(a, raw, v, now, out)
+            for a, raw in raws:
+                if raw:
+                    self._delayed(a, raw, v, now, out)
+        if w.follow:
+            self._follow(w, float(v), now, out)
         self._refresh_busy(w)
+
+    def _follow(self, w: _Watch, v: float, now: float, out: list[AlarmView]) -> None:
+        """FEEDBACK alarms: does the process value follow its setpoint (within the tolerance,
+        after the alarm's on-delay, which is the time it may take)?"""
+        self._follow_values[w.tag] = v
+        for a in w.follow:
+            sp = self._follow_values.get(a.d.source)
+            fb = self._follow_values.get(a.d.feedback or "")
+            if sp is None or fb is None:
+                continue
+            tol = float(a.d.limit)  # type: ignore[arg-type]
+            raw = abs(fb - sp) > (tol - a.d.deadband if a.condition else tol)
+            self._delayed(a, raw, fb, now, out)
+
+    def _settle_device_faults(self, batch: Sequence[Sample], now: float, out: list[AlarmView]) -> None:
+        """After a batch: a device whose every watched sample in it was refused (exception
+        responses) has a device fault - one DEVICE alarm, its points' BAD alarms suppressed by
+        design. A device with a fault that answered with a good value again has recovered.
+        Point faults (one NaN among good values) raise the point's own BAD alarm."""
+        refused = {w.device for w, _ in self._deferred}
+        if refused:
+            get = self._watches.get
+            answered = set()
+            for s in batch:
+                if s.quality is _GOOD:
+                    w = get(s.tag)
+                    if w is not None and w.device in refused:
+                        answered.add(w.device)
+            for device in refused - answered:
+                self._device_fault(device, True, now, out)
+        for device in self._recovered - refused:
+            self._device_fault(device, False, now, out)
+        for w, q in self._deferred:
+            if w.bad is not None and not w.bad.condition:
+                self._set_condition(w.bad, True, q.name, now, SYSTEM, out)
+
+    def _device_fault(self, device: str, on: bool, now: float, out: list[AlarmView]) -> None:
+        a = self._alarms.get(alarm_id(device, AlarmKind.DEVICE))
+        if on:
+            self._faulty.add(device)
+        else:
+            self._faulty.discard(device)
+        if a is not None:
+            self._set_condition(a, on, "refuses reads (exception responses)" if on else "answering again",
+                                now, SYSTEM, out)
+        for w in self._device_watches.get(device, ()):
+            self._refresh_busy(w)
+            if on:
+                w.busy = True
+
+    def _design_check(self, cause_id: str, now: float, out: list[AlarmView]) -> None:
+        """Apply or lift suppression by design for the alarms ``cause_id`` suppresses."""
+        for dep_id in self._suppresses.get(cause_id, ()):
+            dep = self._alarms.get(dep_id)
+            if dep is None:
+                continue
+            active = [c for c in design.suppressors(dep.d)
+                      if (ca := self._alarms.get(c)) is not None and ca.condition]
+            if active and dep.suppressed is None:
+                why = design.reason(self._alarms[active[0]].d)
+                self._action(dep, "alarm.suppress", SYSTEM, now, {"reason": why, "by_design": active[0]})
+                dep.suppressed = Suppression(SYSTEM, why, active[0])
+                self._apply_suppression(dep, SYSTEM, now, "suppressed by design", out)
+            elif not active and dep.suppressed is not None and dep.suppressed.by_design:
+                self._action(dep, "alarm.unsuppress", SYSTEM, now,
+                             {"reason": "by design: its cause cleared", "by_design": cause_id})
+                dep.suppressed = None
+                self._apply_suppression(dep, SYSTEM, now, "cause cleared", out)
 
     def _delayed(self, a: AlarmRecord, raw: bool, v: Any, now: float, out: list[AlarmView]) -> None:
         """Apply the on-delay: a rising condition must hold for ``on_delay_s`` to count."""
         if raw == a.condition:
             a.pending_since = None
+            a.off_pending_since = None
             return
+        if not raw and a.off_delay_s:
+            if a.off_pending_since is None:
+                a.off_pending_since = now
+                return
+            if now - a.off_pending_since < a.off_delay_s:
+                return
+        a.off_pending_since = None
         if raw and a.d.on_delay_s:
             if a.pending_since is None:
                 a.pending_since = now
@@ -708,7 +871,8 @@ class AlarmEngine:
         self._comm_pending.pop(device, None)
         a = self._alarms.get(alarm_id(device, AlarmKind.COMM))
         if a is not None and a.condition:
-            self._set_condition(a, False, reason, now, "system", out)
+            # the cleared alarm reads what is true now, not the last error ("cannot connect")
+            self._set_condition(a, False, "answering again", now, "system", out)
 
     def _bad_value(self, w: _Watch, v: Any, now: float, out: list[AlarmView]) -> None:
         if w.bad is not None and not w.bad.condition:
@@ -731,16 +895,23 @@ class AlarmEngine:
         a.active_since = now if active else None
         st = a.state
         if st.is_suppressed:
-            # tracked, never annunciated; the state table keeps the truth for unshelving
+            # tracked, never annunciated; the state table keeps the truth for unshelving, and
+            # the history shows what the suppressed alarm saw
             self._store.put_state(a.d.id, a.to_row())
-            return
-        if active:
+            self._store.put_event(
+                EventRow(now, a.d.id, a.d.source, a.d.device, a.d.priority.label,
+                         "condition", str(st), str(st), jsonable(value), jsonable(a.d.limit), actor,
+                         {"active": active, "while": str(st)})
+            )
+        elif active:
             if st in (S.NORMAL, S.UNACK_RTN):
                 self._transition(a, S.UNACK_ACTIVE, actor, now, "condition", out)
         elif st is S.UNACK_ACTIVE:
             self._transition(a, S.UNACK_RTN, actor, now, "condition", out)
         elif st is S.ACK_ACTIVE:
             self._transition(a, S.NORMAL, actor, now, "condition", out)
+        if a.d.id in self._suppresses:
+            self._design_check(a.d.id, now, out)
 
     def _ack(self, a: AlarmRecord, actor: str, now: float, out: list[AlarmView]) -> None:
         st = a.state
@@ -775,14 +946,14 @@ class AlarmEngine:
         if target is None:
             if not a.state.is_suppressed:
                 self._store.put_state(a.d.id, a.to_row())
-                out.append(a.view())
+                out.append(self._view(a))
                 return
             target = S.UNACK_ACTIVE if a.condition else S.NORMAL
         if target != a.state:
             self._transition(a, target, actor, now, cause, out)
         else:
             self._store.put_state(a.d.id, a.to_row())
-            out.append(a.view())
+            out.append(self._view(a))
 
     def _transition(
         self, a: AlarmRecord, to: AlarmState, actor: str, now: float, cause: str, out: list[AlarmView]
@@ -792,8 +963,14 @@ class AlarmEngine:
             raise RuntimeError(f"alarm engine bug: illegal transition {frm} -> {to} for {a.d.id}")
         a.state = to
         a.last_change = now
+        self._n_annunciating += int(to.annunciating) - int(frm.annunciating)
         if to is S.UNACK_ACTIVE:
             a.acked_by = a.acked_at = None
+            a.activations.append(now)
+            if not frm.annunciating:
+                a.episode_start = now
+        elif not to.annunciating:
+            a.episode_start = None
         value = jsonable(a.value)
         limit = jsonable(a.d.limit)
         self._journal_append(
@@ -816,10 +993,16 @@ class AlarmEngine:
                      str(frm), str(to), value, limit, actor, {"cause": cause})
         )
         self._store.put_state(a.d.id, a.to_row())
-        out.append(a.view())
+        out.append(self._view(a))
         if to is S.UNACK_ACTIVE:
             for change in self._stats.activation(a.d.id, now):
                 self._flood(change)
+            self._schedule()
+        elif self._n_annunciating == 0 and self._stats.in_flood:
+            # nothing left on the list: the flood is over, whatever the 10-minute count says
+            ended = self._stats.end_flood(now)
+            if ended is not None:
+                self._flood(ended)
             self._schedule()
 
     def _action(self, a: AlarmRecord, kind: str, actor: str, now: float, body: dict[str, Any],
@@ -847,7 +1030,7 @@ class AlarmEngine:
         while heap and heap[0][0] <= now:
             until, aid = heapq.heappop(heap)
             a = self._alarms.get(aid)
-            if a is not None and a.shelved is not None and a.shelved[2] == until:
+            if a is not None and a.shelved is not None and a.shelved.until == until:
                 self._unshelve(a, "system", now, "shelve expired", out)
         for device in list(self._comm_pending):
             a = self._alarms.get(alarm_id(device, AlarmKind.COMM))

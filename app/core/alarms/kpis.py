@@ -80,6 +80,20 @@ class AlarmStatistics:
             return FloodChange(False, n, now)
         return None
 
+    def end_flood(self, now: float) -> FloodChange | None:
+        """End the flood now because nothing is left on the operator's list (every alarm cleared
+        and acknowledged). The window starts afresh, so one new alarm does not re-enter a flood
+        on the strength of alarms already dealt with."""
+        if not self.in_flood or self.flood_since is None:
+            return None
+        n = len(self._window)
+        self._flood_total_s += now - self.flood_since
+        self._flood_spans.append((self.flood_since, now))
+        self.in_flood = False
+        self.flood_since = None
+        self._window.clear()
+        return FloodChange(False, n, now)
+
     def advance_until(self, now: float) -> list[FloodChange]:
         """Slide the window edge by edge up to ``now``, so a flood ends when it really ended
         even if nobody looked at the time in between (no samples while all devices are down)."""

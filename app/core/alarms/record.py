@@ -8,11 +8,41 @@ and so the stored form and its validation on restore sit next to each other.
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.alarms.types import AlarmDefinition, AlarmState, AlarmView
 
 S = AlarmState
+
+#: the actor recorded for suppression by design (the engine's own rules, not an operator)
+SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Shelf:
+    """Who shelved an alarm, why, until when (epoch s), and when they did."""
+
+    by: str
+    reason: str
+    until: float
+    at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """Who took an alarm away from the list (out of service, or suppressed) and why. ``rule``
+    names the alarm whose condition suppresses it by design (the engine's own rules, see
+    ``design.py``); None when a person did it."""
+
+    by: str
+    reason: str
+    rule: str | None = None
+
+    @property
+    def by_design(self) -> bool:
+        return self.rule is not None
 
 
 def jsonable(v: Any) -> Any:
@@ -31,11 +61,15 @@ class AlarmRecord:
     __slots__ = (
         "acked_at",
         "acked_by",
+        "activations",
         "active_since",
         "condition",
         "d",
+        "episode_start",
         "explanation",
         "last_change",
+        "off_delay_override",
+        "off_pending_since",
         "oos",
         "pending_since",
         "shelved",
@@ -54,22 +88,45 @@ class AlarmRecord:
         self.last_change: float | None = None
         self.acked_by: str | None = None
         self.acked_at: float | None = None
-        self.shelved: tuple[str, str, float] | None = None  # (by, reason, until)
-        self.oos: tuple[str, str] | None = None  # (by, reason)
-        self.suppressed: tuple[str, str] | None = None  # (by, reason)
+        self.off_pending_since: float | None = None  # off-delay running since
+        self.shelved: Shelf | None = None
+        self.oos: Suppression | None = None
+        self.suppressed: Suppression | None = None
         self.explanation: str | None = None
+        self.episode_start: float | None = None  # left normal at (first-out time)
+        #: recent activation times, for the chattering flag (bounded)
+        self.activations: deque[float] = deque(maxlen=32)
+        #: an off-delay set from the window (engineer), overriding the profile's
+        self.off_delay_override: float | None = None
+
+    @property
+    def off_delay_s(self) -> float:
+        o = self.off_delay_override
+        return self.d.off_delay_s if o is None else o
+
+    def recent_activations(self, now: float, window_s: float) -> int:
+        return sum(1 for t in self.activations if t > now - window_s)
 
     def suppression(self) -> AlarmState | None:
+        """Out of service wins, then an operator's suppression, then a shelf (an operator's
+        own decision stays what the list shows), then suppression by design."""
         if self.oos is not None:
             return S.OUT_OF_SERVICE
-        if self.suppressed is not None:
+        if self.suppressed is not None and not self.suppressed.by_design:
             return S.SUPPRESSED
         if self.shelved is not None:
             return S.SHELVED
+        if self.suppressed is not None:
+            return S.SUPPRESSED
         return None
 
-    def view(self) -> AlarmView:
+    def view(self, chatter: tuple[int, float] | None = None) -> AlarmView:
+        """``chatter``: (count, window_s): flag the alarm when it activated more than ``count``
+        times within the last ``window_s`` (measured from its last activation)."""
         d = self.d
+        recent = 0
+        if chatter is not None and self.activations:
+            recent = self.recent_activations(self.activations[-1] + 1e-9, chatter[1])
         return AlarmView(
             id=d.id,
             kind=str(d.kind),
@@ -86,13 +143,21 @@ class AlarmRecord:
             last_change=self.last_change,
             acked_by=self.acked_by,
             acked_at=self.acked_at,
-            shelved_by=self.shelved[0] if self.shelved else None,
-            shelve_reason=self.shelved[1] if self.shelved else None,
-            shelved_until=self.shelved[2] if self.shelved else None,
-            out_of_service_by=self.oos[0] if self.oos else None,
-            out_of_service_reason=self.oos[1] if self.oos else None,
-            suppressed_reason=self.suppressed[1] if self.suppressed else None,
+            shelved_by=self.shelved.by if self.shelved else None,
+            shelve_reason=self.shelved.reason if self.shelved else None,
+            shelved_until=self.shelved.until if self.shelved else None,
+            out_of_service_by=self.oos.by if self.oos else None,
+            out_of_service_reason=self.oos.reason if self.oos else None,
+            suppressed_reason=self.suppressed.reason if self.suppressed else None,
             explanation=self.explanation,
+            first_out=self.episode_start,
+            suppressed_by=self.suppressed.by if self.suppressed else None,
+            suppressed_rule=self.suppressed.rule if self.suppressed else None,
+            shelved_at=self.shelved.at if self.shelved else None,
+            chattering=chatter is not None and recent > chatter[0],
+            activations_recent=recent,
+            off_delay_s=self.off_delay_s,
+            detail=d.detail,
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -113,10 +178,14 @@ class AlarmRecord:
             "last_change": self.last_change,
             "acked_by": self.acked_by,
             "acked_at": self.acked_at,
-            "shelved": list(self.shelved) if self.shelved else None,
-            "oos": list(self.oos) if self.oos else None,
-            "suppressed": list(self.suppressed) if self.suppressed else None,
+            "shelved": [self.shelved.by, self.shelved.reason, self.shelved.until, self.shelved.at]
+            if self.shelved else None,
+            "oos": [self.oos.by, self.oos.reason] if self.oos else None,
+            "suppressed": [self.suppressed.by, self.suppressed.reason, self.suppressed.rule]
+            if self.suppressed else None,
             "explanation": self.explanation,
+            "first_out": self.episode_start,
+            "off_delay_override": self.off_delay_override,
         }
 
     def restore(self, row: dict[str, Any]) -> None:
@@ -125,9 +194,16 @@ class AlarmRecord:
         shelved = row.get("shelved")
         oos = row.get("oos")
         sup = row.get("suppressed")
-        self.shelved = (str(shelved[0]), str(shelved[1]), float(shelved[2])) if shelved else None
-        self.oos = (str(oos[0]), str(oos[1])) if oos else None
-        self.suppressed = (str(sup[0]), str(sup[1])) if sup else None
+        self.shelved = (
+            Shelf(str(shelved[0]), str(shelved[1]), float(shelved[2]),
+                  float(shelved[3]) if len(shelved) > 3 and shelved[3] is not None else None)
+            if shelved else None
+        )
+        self.oos = Suppression(str(oos[0]), str(oos[1])) if oos else None
+        self.suppressed = (
+            Suppression(str(sup[0]), str(sup[1]), str(sup[2]) if len(sup) > 2 and sup[2] else None)
+            if sup else None
+        )
         expected = self.suppression()
         if state.is_suppressed != (expected is not None) or (expected and state != expected):
             raise ValueError(f"state '{state}' contradicts its shelve/suppress/service fields")
@@ -142,3 +218,8 @@ class AlarmRecord:
         self.acked_by = row.get("acked_by")
         self.acked_at = row.get("acked_at")
         self.explanation = row.get("explanation")
+        first = row.get("first_out")
+        self.episode_start = float(first) if isinstance(first, (int, float)) else (
+            self.last_change if state is not S.NORMAL else None)
+        od = row.get("off_delay_override")
+        self.off_delay_override = float(od) if isinstance(od, (int, float)) else None

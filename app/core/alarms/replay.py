@@ -32,7 +32,7 @@ def replay_transitions(events: Iterable[tuple[int, str, Mapping[str, Any]]]) -> 
         aid = str(body.get("alarm"))
         frm, to = body.get("from"), body.get("to")
         try:
-            pair = (AlarmState(frm), AlarmState(to))
+            pair = (AlarmState(str(frm)), AlarmState(str(to)))
         except ValueError:
             r.problems.append(f"seq {seq}: {aid}: unknown state in {frm!r} -> {to!r}")
             continue
@@ -112,7 +112,9 @@ def rebuild_rows(events: Iterable[tuple[int, str, str, Mapping[str, Any]]]) -> d
             if not on:
                 row[name] = None
             elif name == "shelved":
-                row[name] = [actor, reason, float(body.get("until", 0.0))]
+                row[name] = [actor, reason, float(body.get("until", 0.0)), t]
+            elif name == "suppressed":
+                row[name] = [actor, reason, body.get("by_design")]
             else:
                 row[name] = [actor, reason]
     return rows

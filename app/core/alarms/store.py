@@ -327,6 +327,12 @@ def query_events(path: Path | sqlite3.Connection, q: AlarmQuery) -> list[dict[st
     if q.actor:
         where.append("actor = ?")
         params.append(q.actor)
+    if q.text and q.text.strip():
+        like = "%" + q.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(alarm_id LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' "
+                     "OR device LIKE ? ESCAPE '\\' OR actor LIKE ? ESCAPE '\\' "
+                     "OR detail LIKE ? ESCAPE '\\')")
+        params += [like] * 5
     if q.kinds:
         where.append(f"event IN ({', '.join('?' * len(q.kinds))})")
         params += list(q.kinds)
@@ -336,7 +342,7 @@ def query_events(path: Path | sqlite3.Connection, q: AlarmQuery) -> list[dict[st
     sql += " ORDER BY seq DESC LIMIT ?"
     params.append(int(q.limit))
     own = not isinstance(path, sqlite3.Connection)
-    con = _open_ro(path) if own else path  # type: ignore[arg-type]
+    con = path if isinstance(path, sqlite3.Connection) else _open_ro(path)
     try:
         rows = con.execute(sql, params).fetchall()
     finally:

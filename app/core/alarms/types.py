@@ -113,6 +113,8 @@ class AlarmKind(enum.StrEnum):
     STATE = "STATE"  # a bool point in its abnormal state
     BAD = "BAD"  # a point that has limits or an abnormal state cannot be read (not comm loss)
     COMM = "COMM"  # a device does not answer
+    DEVICE = "DEVICE"  # a device answers, but refuses every read (Modbus exception responses)
+    FEEDBACK = "FEEDBACK"  # a setpoint's process value does not follow it (valve stuck, ...)
     ANOMALY = "ANOMALY"  # a detector says the plant behaves unlike its training data
 
 
@@ -133,6 +135,12 @@ class AlarmDefinition:
     #: (0 for point alarms; for COMM, the engine's ``comm_on_delay_s``) - so one lost reply
     #: does not annunciate a communication loss
     on_delay_s: float | None = None
+    #: the condition must stay absent this long before the alarm clears (against chattering)
+    off_delay_s: float = 0.0
+    #: FEEDBACK alarms: the tag whose value must follow ``source`` (``limit`` is the tolerance)
+    feedback: str | None = None
+    #: register internals (address, word order, status bit) for diagnostics, never the list
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +169,18 @@ class AlarmView:
     out_of_service_reason: str | None = None
     suppressed_reason: str | None = None
     explanation: str | None = None  # anomaly alarms: which tags contributed
+    #: when this episode began: the alarm left normal (kept through ack and return to normal,
+    #: so the row does not jump while the operator works it)
+    first_out: float | None = None
+    suppressed_by: str | None = None
+    #: suppressed by design: the alarm whose condition hides this one (``design.py``)
+    suppressed_rule: str | None = None
+    shelved_at: float | None = None
+    #: re-activated more often than the chattering limit within its window
+    chattering: bool = False
+    activations_recent: int = 0
+    off_delay_s: float = 0.0
+    detail: str = ""
 
     @property
     def annunciating(self) -> bool:
@@ -190,6 +210,14 @@ class AlarmView:
             "out_of_service_reason": self.out_of_service_reason,
             "suppressed_reason": self.suppressed_reason,
             "explanation": self.explanation,
+            "first_out": self.first_out,
+            "suppressed_by": self.suppressed_by,
+            "suppressed_rule": self.suppressed_rule,
+            "shelved_at": self.shelved_at,
+            "chattering": self.chattering,
+            "activations_recent": self.activations_recent,
+            "off_delay_s": self.off_delay_s,
+            "detail": self.detail,
         }
 
 
@@ -207,3 +235,5 @@ class AlarmQuery:
     alarm_id: str | None = None
     limit: int = 10_000
     kinds: tuple[str, ...] = field(default=())  # event kinds, e.g. ("transition", "ack")
+    #: part of an alarm id, tag, device or actor, case-insensitive (the window's search box)
+    text: str | None = None
