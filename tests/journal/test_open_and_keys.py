@@ -103,12 +103,17 @@ def test_tampering_between_runs_is_journalled_at_the_next_start(tmp_path: Path) 
     assert res.ok and res.unsealed == 5
     last = res.events
     connect(d).execute("UPDATE events SET actor = 'mallory' WHERE seq = ?", (last,))
-    Journal.open(d).close()
+    j = Journal.open(d)
+    j.close()
     warnings = read_events(d, kind="journal.integrity_warning")
     assert len(warnings) == 1 and warnings[0].critical
-    assert f"seq {last}" in warnings[0].body["message"]
-    assert len(read_events(d, kind="journal.unclean_shutdown")) == 1
-    assert verify(d).first_bad_seq == last
+    # the edited row is not sealed: it is kept aside in quarantine, the 4 intact ones recovered
+    assert warnings[0].body["first_seq"] == last and warnings[0].body["events"] == 1
+    assert f"seq {last}" in warnings[0].body["message"] and j.problems
+    unclean = read_events(d, kind="journal.unclean_shutdown")
+    assert len(unclean) == 1 and unclean[0].body["recovered"]["events"] == 4
+    res = verify(d)
+    assert res.ok and any("quarantine" in n for n in res.notes)
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -59,6 +59,14 @@ def public_key_fingerprint(vk: VerifyingKey) -> str:
     return hashlib.sha256(vk.to_der()).hexdigest()
 
 
+def fingerprint_of_pem(pem: str) -> str:
+    """Fingerprint of a PEM public key, or "" when it is not one."""
+    try:
+        return public_key_fingerprint(VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256))
+    except Exception:  # ecdsa raises several unrelated types for bad PEM
+        return ""
+
+
 def fast_verifying_key(vk: VerifyingKey) -> VerifyingKey:
     """A copy of ``vk`` with precomputed tables (about 2x faster verification).
 
@@ -173,10 +181,15 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
     if text.lstrip().startswith("{"):
         try:
             doc = json.loads(text)
-            pem = doc["public_key_pem"]
-            journal_id = str(doc["journal_id"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise KeyFileError(f"{p}: not a Vigil identity file (missing {e})") from None
+        except json.JSONDecodeError as e:
+            raise KeyFileError(f"{p}: the identity file is corrupt (not valid JSON: {e.msg} at "
+                               f"line {e.lineno} column {e.colno})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("public_key_pem"), str) \
+                or not isinstance(doc.get("journal_id"), str):
+            raise KeyFileError(f"{p}: the identity file is corrupt (a Vigil identity file holds "
+                               "the strings journal_id and public_key_pem)")
+        pem = doc["public_key_pem"]
+        journal_id = doc["journal_id"]
     try:
         vk = VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256)
     except Exception as e:  # ecdsa raises several unrelated types for bad PEM

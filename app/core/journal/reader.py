@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.journal import chain
+from app.core.journal.keys import fingerprint_of_pem
 from app.core.journal.store import JournalError, db_path, open_readonly, read_meta
 
 
@@ -56,7 +57,8 @@ def read_events(
     Raises :class:`JournalError` naming the file when it cannot be read.
     """
     path = db_path(journal)
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int | float] = []
     if kind:
         if kind.endswith(".*") or kind.endswith("."):
             prefix = kind.rstrip("*")
@@ -65,6 +67,7 @@ def read_events(
         else:
             where.append("kind = ?")
             args.append(kind)
+    since_at = len(args) if since is not None else None
     if since is not None:
         where.append("ts >= ?")
         args.append(float(since))
@@ -81,12 +84,17 @@ def read_events(
     try:
         con = open_readonly(path)
         try:
+            micros = read_meta(con).get("format") != chain.FORMAT_V1
+            if micros and since_at is not None:
+                args[since_at] = chain.to_micros(float(args[since_at]))
             rows = con.execute(sql, args).fetchall()
         finally:
             con.close()
     except sqlite3.Error as e:
         raise JournalError(f"{path}: cannot read the journal ({e})") from None
-    return [JournalEvent(seq, ts, str(k), str(a), bool(c), _decode_body(b, seq))
+    scale = 1e-6 if micros else 1.0
+    return [JournalEvent(seq, ts * scale if isinstance(ts, int | float) else 0.0, str(k), str(a),
+                         bool(c), _decode_body(b, seq))
             for seq, ts, k, a, c, b in rows]
 
 
@@ -114,4 +122,16 @@ def export_head(journal: str | os.PathLike[str]) -> dict[str, Any]:
         raise JournalError(f"{path}: not a Vigil journal (no journal id)")
     if row is None:
         raise JournalError(f"{path}: no signed checkpoint yet; open and close the journal once")
-    return {"format": chain.CHECKPOINT_FORMAT, "journal_id": meta["journal_id"], **chain.head_fields(row)}
+    return head_document(meta, row)
+
+
+def head_document(meta: dict[str, str], row: Any) -> dict[str, Any]:
+    """A checkpoint row as an exported head: exactly the signed fields plus the signature."""
+    if meta.get("format") == chain.FORMAT_V1:
+        return {"format": chain.CHECKPOINT_FORMAT_V1, "journal_id": meta["journal_id"],
+                **chain.head_fields(row)}
+    fields = chain.head_fields(row)
+    return {"format": chain.CHECKPOINT_FORMAT, "journal": chain.FORMAT_V2,
+            "journal_id": meta["journal_id"], "key": fingerprint_of_pem(meta.get("public_key_pem", "")),
+            "state": chain.STATE_CLEAN if fields["reason"] == "shutdown" else chain.STATE_OPEN,
+            **fields}
