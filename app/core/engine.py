@@ -84,6 +84,9 @@ class Core:
         from app.core.journal import Journal
 
         self.journal = Journal.open(self.data_dir / "journal", passphrase=self.journal_passphrase)
+        # integrity problems found at open (tampered tail, missing journal...) are shown with the
+        # configuration problems; they are already journalled as critical events
+        self.config_problems.extend(self.journal.problems)
         try:
             self._start_services()
         except BaseException:

@@ -478,7 +478,7 @@ class _CheckpointWalk:
             if reason not in rules.reasons:
                 return fault("bad_reason", f"checkpoint #{number} has reason {reason!r}, not one "
                              f"of {', '.join(sorted(rules.reasons))}")
-            when = float(ts)  # exact: microsecond times stay below 2**53 until the year 2255
+            when = float(row[3])  # exact: microsecond times stay below 2**53 until the year 2255
             if last_time is not None and (when <= last_time if v2 else when < last_time):
                 return fault("time_backwards", f"checkpoint #{number} is dated {ts}, not after "
                              f"checkpoint #{number - 1} ({last_time})")

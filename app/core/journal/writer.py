@@ -227,7 +227,7 @@ class Journal:
         self._jid_bytes = bytes.fromhex(self.journal_id)
         try:
             self._state = self._load_state()
-            problem = self._tail_problem()
+            problem = self._tail_problem(meta.get("state"))
             recovered, quarantined = self._settle_tail(meta.get("state"), now)
             with self._con:
                 self._con.execute("BEGIN IMMEDIATE")
@@ -343,7 +343,7 @@ class Journal:
         self.journal_id = journal_id
         self._key_fp = public_key_fingerprint(vk)
 
-    def _tail_problem(self) -> str | None:
+    def _tail_problem(self, state: str | None) -> str | None:
         """A quick look at the last checkpoint before extending the journal (not a full verify).
 
         Checks that the last checkpoint is signed by our key and matches its event. Whatever is
@@ -352,7 +352,8 @@ class Journal:
         """
         s = self._state
         if not s.checkpoints:
-            return None
+            return ("the journal was closed cleanly but has no checkpoint: checkpoints were removed"
+                    if state == chain.STATE_CLEAN else None)
         number, size, head, ts, reason, prev, sig = self._con.execute(
             "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
             "WHERE number = ?", (s.checkpoints,)).fetchone()
@@ -364,6 +365,9 @@ class Journal:
         row = self._con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()
         if row is None or row[0] != bytes.fromhex(head):
             return f"the last checkpoint (#{number}) does not match event {size}"
+        if state == chain.STATE_CLEAN and reason != "shutdown":
+            return (f"the journal was closed cleanly but its last checkpoint (#{number}, seq {size}) "
+                    "is not the shutdown checkpoint: the end of the journal was removed")
         return None
 
     def _message(self, number: int, size: int, head: str, ts: int, reason: str, prev: str) -> bytes:
@@ -447,8 +451,8 @@ class Journal:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        if rows:
-            s.last_ts = max(s.last_ts, *(r[1] for r in rows[:keep] if type(r[1]) is int))
+        if keep:
+            s.last_ts = max([s.last_ts, *(r[1] for r in rows[:keep] if type(r[1]) is int)])
         return recovered, quarantined
 
     def _checkpoint_head(self) -> bytes:
