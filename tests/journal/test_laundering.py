@@ -6,6 +6,7 @@ someone without the signing key (or, where it says so, the key holder) would.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -175,7 +176,7 @@ def test_a_checkpoint_older_than_the_one_before_is_tampering(journal_dir: Path) 
 
 def test_every_checkpoint_sizes_and_times_strictly_increase(journal_dir: Path) -> None:
     rows = connect(journal_dir).execute("SELECT size, ts FROM checkpoints ORDER BY number").fetchall()
-    assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(rows, rows[1:], strict=False))
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(rows))
 
 
 # ---- damaged files -------------------------------------------------------------------------
