@@ -329,7 +329,9 @@ class Core:
 
         models_dir = self.data_dir / "models"
         newest: dict[str, Path] = {}
-        for path in sorted(models_dir.glob("*.npz"), key=lambda p: p.stat().st_mtime):
+        # the newest model of a group is the one trained last in the journal, not the newest file
+        by_journal = self.detectors.provenance.newest_models()
+        for path in sorted(models_dir.glob("*.npz")):
             try:
                 loaded = load_model(path, self.detectors.provenance.vouches)
             except Exception as e:
@@ -338,7 +340,7 @@ class Core:
                                     critical=True)
                 continue
             group = loaded.meta.get("group")
-            if isinstance(group, str):
+            if isinstance(group, str) and by_journal.get(group) == loaded.sha256:
                 newest[group] = path
         for group, path in sorted(newest.items()):
             try:

@@ -5,14 +5,19 @@ Both open the database read-only, so they are safe while the workstation is writ
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import json
 import os
 import sqlite3
+import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ecdsa import VerifyingKey
+
 from app.core.journal import chain
-from app.core.journal.keys import fingerprint_of_pem
+from app.core.journal.keys import fingerprint_of_pem, public_key_fingerprint
 from app.core.journal.store import JournalError, db_path, open_readonly, read_meta
 
 
@@ -135,3 +140,90 @@ def head_document(meta: dict[str, str], row: Any) -> dict[str, Any]:
             "journal_id": meta["journal_id"], "key": fingerprint_of_pem(meta.get("public_key_pem", "")),
             "state": chain.STATE_CLEAN if fields["reason"] == "shutdown" else chain.STATE_OPEN,
             **fields}
+
+
+def read_sealed(journal: str | os.PathLike[str], kind: str, public_key: VerifyingKey) -> list[JournalEvent]:
+    """The events of ``kind`` that a valid signed checkpoint provably covers, in journal order.
+
+    For each such event the checkpoint sealing it is checked: its signature by ``public_key``,
+    its link to the checkpoint before (whose head is thereby vouched for too), and the hashes of
+    every event between the two recomputed from the stored rows up to the signed head. An edited
+    or unsealed row is therefore left out, whatever it says. Costs one signature check and at
+    most one checkpoint interval of hashing per sealing checkpoint, not a full verify.
+    Raises :class:`JournalError` when the database cannot be read.
+    """
+    path = db_path(journal)
+    try:
+        con = open_readonly(path)
+        try:
+            con.execute("BEGIN")
+            return _read_sealed(con, kind, public_key)
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise JournalError(f"{path}: cannot read the journal ({e})") from None
+
+
+def _read_sealed(con: sqlite3.Connection, kind: str, vk: VerifyingKey) -> list[JournalEvent]:
+    meta = read_meta(con)
+    jid = meta.get("journal_id", "")
+    if meta.get("format") != chain.FORMAT_V2 or len(jid) != 32:
+        return []
+    wanted = [r[0] for r in con.execute("SELECT seq FROM events WHERE kind = ? ORDER BY seq", (kind,))]
+    if not wanted:
+        return []
+    cps = con.execute("SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
+                      "ORDER BY number").fetchall()
+    sizes = [row[1] for row in cps]
+    fp = public_key_fingerprint(vk)
+    proven: dict[int, JournalEvent] = {}
+    checked: set[int] = set()
+    for seq in wanted:
+        index = bisect.bisect_left(sizes, seq) if all(isinstance(s, int) for s in sizes) else len(cps)
+        if index >= len(cps) or index in checked:
+            continue
+        checked.add(index)
+        proven.update(_prove_range(con, jid, fp, vk, cps, index, kind))
+    return [proven[s] for s in wanted if s in proven]
+
+
+def _message(jid: str, fp: str, row: Any) -> bytes:
+    number, size, head, ts, reason, prev, _sig = row
+    state = chain.STATE_CLEAN if reason == "shutdown" else chain.STATE_OPEN
+    return chain.checkpoint_message(journal_id=jid, key=fp, number=number, size=size, head=head,
+                                    time=ts, reason=reason, state=state, prev=prev)
+
+
+def _prove_range(con: sqlite3.Connection, jid: str, fp: str, vk: VerifyingKey,
+                 cps: list[Any], index: int, kind: str) -> dict[int, JournalEvent]:
+    row = cps[index]
+    number, size, head, _ts, _reason, prev, sig = row
+    try:
+        if number != index + 1 or not vk.verify(sig, _message(jid, fp, row), hashfunc=hashlib.sha256):
+            return {}
+        if index == 0:
+            if prev != chain.NO_PREVIOUS:
+                return {}
+            start, running = 0, chain.genesis_hash(bytes.fromhex(jid))
+        else:
+            before = cps[index - 1]
+            if chain.checkpoint_link(_message(jid, fp, before), before[6]) != prev:
+                return {}
+            start, running = before[1], bytes.fromhex(before[2])
+    except Exception:  # a malformed row or signature proves nothing
+        return {}
+    found: dict[int, JournalEvent] = {}
+    expected = start + 1
+    for seq, ts, k, actor, critical, body in con.execute(
+            "SELECT seq, ts, kind, actor, critical, body FROM events WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq", (start, size)):
+        if seq != expected or type(ts) is not int or critical not in (0, 1) or type(body) is not bytes:
+            return {}
+        try:
+            running = chain.event_hash(running, seq, ts, bool(critical), k.encode(), actor.encode(), body)
+        except (AttributeError, UnicodeEncodeError, struct.error):
+            return {}
+        if k == kind:
+            found[seq] = JournalEvent(seq, ts * 1e-6, k, actor, bool(critical), _decode_body(body, seq))
+        expected += 1
+    return found if expected == size + 1 and running.hex() == head else {}

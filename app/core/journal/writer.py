@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ecdsa import SigningKey
+from ecdsa import SigningKey, VerifyingKey
 
 import app
 from app.core.journal import chain
@@ -569,6 +569,11 @@ class Journal:
             return
         self._con.close()
         self._lock_file.release()
+
+    @property
+    def public_key(self) -> VerifyingKey:
+        """The key this journal's checkpoints are signed with (to check what it has sealed)."""
+        return self._sk.get_verifying_key()
 
     def stats(self) -> JournalStats:
         s = self._state
