@@ -136,6 +136,14 @@ def create_signing_key(journal_dir: Path, passphrase: str | None = None) -> Sign
     return sk
 
 
+def key_is_protected(journal_dir: Path) -> bool:
+    """True when the journal's signing key file is wrapped with a passphrase."""
+    try:
+        return _WRAPPED_BEGIN in (journal_dir / KEY_FILE).read_text("ascii")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def load_signing_key(journal_dir: Path, passphrase: str | None = None) -> SigningKey:
     path = journal_dir / KEY_FILE
     try:
