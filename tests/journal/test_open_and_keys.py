@@ -128,3 +128,39 @@ j.flush(5)
 print("committed", flush=True)
 time.sleep(30)
 """
+
+
+def test_the_pinned_identity_outside_the_data_folder_is_checked_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = tmp_path / "data" / "journal"
+    Journal.open(d).close()
+    pinned = tmp_path / "usb" / "identity.json"
+    pinned.parent.mkdir()
+    shutil.copy(d / "identity.json", pinned)
+    j = Journal.open(d, pinned_identity=pinned)
+    j.close()
+    assert j.problems == []
+    # the whole journal folder replaced by another journal (its own key and identity)
+    shutil.rmtree(d)
+    Journal.open(d).close()
+    monkeypatch.setenv("VIGIL_JOURNAL_IDENTITY", str(pinned))
+    j = Journal.open(d)
+    j.close()
+    assert any("not the pinned one" in p for p in j.problems)
+    assert read_events(d, kind="journal.integrity_warning")[-1].critical
+
+
+def test_the_cli_asks_for_the_passphrase_when_the_key_is_protected(tmp_path: Path) -> None:
+    d = tmp_path / "journal"
+    Journal.open(d, passphrase="s3cret").close()
+    env = {k: v for k, v in __import__("os").environ.items() if k != "VIGIL_JOURNAL_PASSPHRASE"}
+    res = subprocess.run([sys.executable, "-m", "app", "journal", "note", "--data-dir", str(tmp_path),
+                          "--actor", "alice", "pump 2 noisy"], input="s3cret\n", cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert read_events(d, kind="note")[-1].body == {"text": "pump 2 noisy"}
+    wrong = subprocess.run([sys.executable, "-m", "app", "journal", "note", "--data-dir",
+                            str(tmp_path), "--actor", "alice", "x"], input="nope\n", cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr

@@ -36,6 +36,7 @@ from app.core.journal.keys import (
     KEY_FILE,
     KeyFileError,
     create_signing_key,
+    load_identity,
     load_signing_key,
     public_key_fingerprint,
     write_identity,
@@ -51,6 +52,8 @@ from app.core.journal.store import (
     read_meta,
 )
 
+#: a copy of identity.json kept outside the data folder, checked at every start when set
+PINNED_IDENTITY_ENV = "VIGIL_JOURNAL_IDENTITY"
 #: most events written in one transaction (one fsync); count checkpoints fall inside groups
 MAX_GROUP = 5000
 #: how long append() may wait for room when the queue is full before it counts a drop
@@ -146,12 +149,16 @@ class Journal:
         passphrase: str | None = None,
         clock: Callable[[], float] = time.time,
         queue_max: int = 20_000,
+        pinned_identity: str | os.PathLike[str] | None = None,
     ) -> Journal:
         """Open (creating on first run) the journal in ``journal_dir`` and start its writer.
 
         Records ``app.start``; if the previous run did not close cleanly, also a critical
-        ``journal.unclean_shutdown``. Raises :class:`JournalError` (or ``KeyFileError``) with
-        a message naming the file when the journal cannot be used.
+        ``journal.unclean_shutdown``. ``pinned_identity`` (default ``$VIGIL_JOURNAL_IDENTITY``) is
+        a copy of ``identity.json`` kept outside the data folder: a journal whose id or key
+        fingerprint differs from it is reported in :attr:`problems` and journalled as critical.
+        Raises :class:`JournalError` (or ``KeyFileError``) with a message naming the file when
+        the journal cannot be used.
         """
         if checkpoint_every < 1 or checkpoint_interval_s <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s > 0")
@@ -165,7 +172,25 @@ class Journal:
         except BaseException:
             self._lock_file.release()
             raise
+        pinned = pinned_identity or os.environ.get(PINNED_IDENTITY_ENV) or None
+        if pinned is not None:
+            self._check_pinned(Path(pinned))
         return self
+
+    def _check_pinned(self, path: Path) -> None:
+        """The journal must be the one whose identity was pinned outside the data folder."""
+        try:
+            pinned = load_identity(path)
+        except KeyFileError as e:
+            self._report(f"the pinned identity cannot be checked: {e}", {"pinned": str(path)})
+            return
+        mine = public_key_fingerprint(self.public_key)
+        if pinned.journal_id != self.journal_id or pinned.fingerprint != mine:
+            self._report(
+                f"this journal ({self.journal_id}, key {mine[:16]}...) is not the pinned one "
+                f"({pinned.journal_id}, key {pinned.fingerprint[:16]}... in {path}): the journal "
+                "or its key was replaced", {"pinned": str(path), "pinned_fingerprint": pinned.fingerprint,
+                                            "fingerprint": mine})
 
     # ---- opening -------------------------------------------------------------------------
 
