@@ -461,7 +461,7 @@ def _verify(con: sqlite3.Connection, path: Path, pinned_jid: str | None, pinned:
     if elsewhere and local.exists() and source.resolve() != local.resolve():
         try:
             ljid, lkey = load_identity(local)
-            swapped = ljid != jid or fingerprint(lkey) != fingerprint(key)
+            swapped = ljid != jid or fingerprint(lkey) != fingerprint(pinned)
         except (OSError, UnicodeDecodeError, ValueError):
             swapped = True
         if swapped:

@@ -321,7 +321,8 @@ def _verify_open(
                              "the public key stored in the database is not the pinned key "
                              "(substituted); only the pinned key is used"))
     if pinned_elsewhere:
-        swapped = _identity_file_fault(path, identity, key, jid)
+        # identity.json keeps the original key across rotations, like the pinned copy
+        swapped = _identity_file_fault(path, identity, identity.public_key, jid)
         if swapped is not None:
             faults.append(swapped)
     sealed_limit = last_size  # events up to here are vouched for by valid signatures
