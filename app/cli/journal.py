@@ -58,6 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="file(s) written by 'vigil journal export-head' on another node")
     w.set_defaults(func=_witness)
 
+    r = jsub.add_parser("rotate-key", help="replace the signing key; the old key signs the new one "
+                        "into the journal, so pinned identities stay valid")
+    _data_dir_arg(r)
+    r.add_argument("--protect", action="store_true",
+                   help="wrap the new key with a passphrase (asked for, or "
+                   "$VIGIL_JOURNAL_NEW_PASSPHRASE)")
+    r.set_defaults(func=_rotate_key)
+
     e = jsub.add_parser("export-head", help="print the latest signed head as one JSON line")
     _data_dir_arg(e)
     e.add_argument("--append", metavar="FILE",
@@ -250,4 +258,32 @@ def _witness(args: argparse.Namespace) -> int:
     for path, head in heads:
         print(f"witnessed journal {head['journal_id']} head #{head['number']} (size {head['size']}) "
               f"from {path}")
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    try:
+        jdir = resolve_data_dir(args.data_dir, create=False) / "journal"
+        new_passphrase = None
+        if args.protect:
+            from app.cli._common import read_secret
+
+            new_passphrase = os.environ.get("VIGIL_JOURNAL_NEW_PASSPHRASE") or read_secret(
+                "passphrase for the new signing key: ")
+            if not new_passphrase:
+                print("error: the new passphrase is empty", file=sys.stderr)
+                return 2
+        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+    except (VigilError, DataDirError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        fingerprint = journal.rotate_key(new_passphrase)
+    except VigilError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        journal.close()
+    print(f"journal {journal.journal_id} now signs with key {fingerprint}; pinned copies of "
+          "identity.json stay valid (verify follows the rotation)")
     return 0

@@ -61,7 +61,8 @@ class JournalProvenance:
             jdir = getattr(journal, "dir", None)
             db_path = Path(jdir) / "journal.sqlite" if jdir is not None else None
         self.db_path = db_path
-        self.public_key = public_key if public_key is not None else getattr(journal, "public_key", None)
+        # the original key: key rotations recorded in the journal are followed from it
+        self.public_key = public_key if public_key is not None else getattr(journal, "root_key", None)
         self._lock = threading.Lock()
         #: (sha256, group) recorded by this process: its own appends need no proof
         self._recorded: set[tuple[str, str | None]] = set()

@@ -128,11 +128,12 @@ def _unwrap(text: str, passphrase: str | None, path: Path) -> SigningKey:
     return SigningKey.from_string(secret, curve=NIST256p, hashfunc=hashlib.sha256)
 
 
-def create_signing_key(journal_dir: Path, passphrase: str | None = None) -> SigningKey:
+def create_signing_key(journal_dir: Path, passphrase: str | None = None, *,
+                       file: str = KEY_FILE) -> SigningKey:
     """Generate a P-256 key and write it (0600), wrapped when a passphrase is given."""
     sk = SigningKey.generate(curve=NIST256p, hashfunc=hashlib.sha256)
     data = _wrap(sk, passphrase) if passphrase else sk.to_pem()
-    _write_private(journal_dir / KEY_FILE, data)
+    _write_private(journal_dir / file, data)
     return sk
 
 
@@ -144,8 +145,9 @@ def key_is_protected(journal_dir: Path) -> bool:
         return False
 
 
-def load_signing_key(journal_dir: Path, passphrase: str | None = None) -> SigningKey:
-    path = journal_dir / KEY_FILE
+def load_signing_key(journal_dir: Path, passphrase: str | None = None, *,
+                     file: str = KEY_FILE) -> SigningKey:
+    path = journal_dir / file
     try:
         text = path.read_text("ascii")
     except (OSError, UnicodeDecodeError) as e:

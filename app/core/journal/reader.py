@@ -119,15 +119,30 @@ def export_head(journal: str | os.PathLike[str]) -> dict[str, Any]:
                 "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
                 "ORDER BY number DESC LIMIT 1"
             ).fetchone()
+            rotation = _rotation_body(con, row[1]) if row is not None and row[4] == "rotate" else None
         finally:
             con.close()
     except sqlite3.Error as e:
         raise JournalError(f"{path}: cannot read the journal ({e})") from None
+    if rotation is not None:  # a rotate checkpoint is signed by the key handed over from
+        meta = {**meta, "public_key_pem": str(rotation.get("old_public_key_pem", ""))}
     if "journal_id" not in meta:
         raise JournalError(f"{path}: not a Vigil journal (no journal id)")
     if row is None:
         raise JournalError(f"{path}: no signed checkpoint yet; open and close the journal once")
     return head_document(meta, row)
+
+
+def _rotation_body(con: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
+    row = con.execute("SELECT body FROM events WHERE seq = ? AND kind = ?",
+                      (seq, chain.KEY_ROTATED)).fetchone()
+    if row is None:
+        return None
+    try:
+        body = json.loads(bytes(row[0]))
+    except (ValueError, TypeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def head_document(meta: dict[str, str], row: Any) -> dict[str, Any]:
@@ -174,40 +189,63 @@ def _read_sealed(con: sqlite3.Connection, kind: str, vk: VerifyingKey) -> list[J
         return []
     cps = con.execute("SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
                       "ORDER BY number").fetchall()
+    if not all(isinstance(row[1], int) for row in cps):
+        return []
+    signers = _signers(con, jid, vk, cps)
     sizes = [row[1] for row in cps]
-    fp = public_key_fingerprint(vk)
     proven: dict[int, JournalEvent] = {}
     checked: set[int] = set()
     for seq in wanted:
-        index = bisect.bisect_left(sizes, seq) if all(isinstance(s, int) for s in sizes) else len(cps)
+        index = bisect.bisect_left(sizes, seq)
         if index >= len(cps) or index in checked:
             continue
         checked.add(index)
-        proven.update(_prove_range(con, jid, fp, vk, cps, index, kind))
+        proven.update(_prove_range(con, jid, signers, cps, index, kind))
     return [proven[s] for s in wanted if s in proven]
 
 
-def _message(jid: str, fp: str, row: Any) -> bytes:
+def _signers(con: sqlite3.Connection, jid: str, root: VerifyingKey,
+             cps: list[Any]) -> list[VerifyingKey | None]:
+    """The key each checkpoint must be signed by, following rotations proven along the way."""
+    out: list[VerifyingKey | None] = []
+    key: VerifyingKey | None = root
+    for index, row in enumerate(cps):
+        out.append(key)
+        if row[4] == "rotate" and key is not None:
+            rotation = _prove_range(con, jid, out, cps, index, chain.KEY_ROTATED).get(row[1])
+            try:
+                key = VerifyingKey.from_pem(rotation.body["new_public_key_pem"],  # type: ignore[union-attr]
+                                            hashfunc=hashlib.sha256)
+            except Exception:  # no proven rotation: nothing after this checkpoint can be proven
+                key = None
+    return out
+
+
+def _message(jid: str, key: VerifyingKey, row: Any) -> bytes:
     number, size, head, ts, reason, prev, _sig = row
     state = chain.STATE_CLEAN if reason == "shutdown" else chain.STATE_OPEN
-    return chain.checkpoint_message(journal_id=jid, key=fp, number=number, size=size, head=head,
-                                    time=ts, reason=reason, state=state, prev=prev)
+    return chain.checkpoint_message(journal_id=jid, key=public_key_fingerprint(key), number=number,
+                                    size=size, head=head, time=ts, reason=reason, state=state,
+                                    prev=prev)
 
 
-def _prove_range(con: sqlite3.Connection, jid: str, fp: str, vk: VerifyingKey,
+def _prove_range(con: sqlite3.Connection, jid: str, signers: list[VerifyingKey | None],
                  cps: list[Any], index: int, kind: str) -> dict[int, JournalEvent]:
     row = cps[index]
     number, size, head, _ts, _reason, prev, sig = row
+    vk = signers[index]
     try:
-        if number != index + 1 or not vk.verify(sig, _message(jid, fp, row), hashfunc=hashlib.sha256):
+        if vk is None or number != index + 1 or not vk.verify(sig, _message(jid, vk, row),
+                                                              hashfunc=hashlib.sha256):
             return {}
         if index == 0:
             if prev != chain.NO_PREVIOUS:
                 return {}
             start, running = 0, chain.genesis_hash(bytes.fromhex(jid))
         else:
-            before = cps[index - 1]
-            if chain.checkpoint_link(_message(jid, fp, before), before[6]) != prev:
+            before, before_key = cps[index - 1], signers[index - 1]
+            if before_key is None or chain.checkpoint_link(_message(jid, before_key, before),
+                                                           before[6]) != prev:
                 return {}
             start, running = before[1], bytes.fromhex(before[2])
     except Exception:  # a malformed row or signature proves nothing

@@ -228,6 +228,8 @@ class Journal:
         self._writer_dead = False
         #: integrity problems found at open, for the workstation's problem list (and journalled)
         self.problems: list[str] = []
+        #: held by every commit; a key rotation takes it to slot its own transaction in between
+        self._commit_lock = threading.Lock()
 
         path = self.dir / DB_FILE
         startup_events: list[_Pending] = []
@@ -361,6 +363,13 @@ class Journal:
         self._sk = load_signing_key(self.dir, passphrase)
         stored_pem = meta.get("public_key_pem", "")
         vk = self._sk.get_verifying_key()
+        pending = self.dir / (KEY_FILE + ".new")
+        if vk.to_pem().decode("ascii") != stored_pem and pending.exists():
+            # a rotation committed but stopped before its new key file took the old one's place
+            new_sk = load_signing_key(self.dir, passphrase, file=pending.name)
+            if new_sk.get_verifying_key().to_pem().decode("ascii") == stored_pem:
+                os.replace(pending, self.dir / KEY_FILE)
+                self._sk, vk = new_sk, new_sk.get_verifying_key()
         if vk.to_pem().decode("ascii") != stored_pem:
             raise KeyFileError(
                 f"{key_path}: this signing key does not belong to journal {journal_id}"
@@ -383,8 +392,9 @@ class Journal:
             "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
             "WHERE number = ?", (s.checkpoints,)).fetchone()
         try:
-            msg = self._message(number, size, head, ts, reason, prev)
-            self._sk.get_verifying_key().verify(sig, msg, hashfunc=hashlib.sha256)
+            signer = self._signer(reason, size)
+            msg = self._message(number, size, head, ts, reason, prev, public_key_fingerprint(signer))
+            signer.verify(sig, msg, hashfunc=hashlib.sha256)
         except Exception:  # ecdsa raises BadSignatureError or decoding errors
             return f"the signature of the last checkpoint (#{number}) does not verify"
         row = self._con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()
@@ -395,11 +405,23 @@ class Journal:
                     "is not the shutdown checkpoint: the end of the journal was removed")
         return None
 
-    def _message(self, number: int, size: int, head: str, ts: int, reason: str, prev: str) -> bytes:
+    def _message(self, number: int, size: int, head: str, ts: int, reason: str, prev: str,
+                 key_fp: str | None = None) -> bytes:
         state = chain.STATE_CLEAN if reason == "shutdown" else chain.STATE_OPEN
-        return chain.checkpoint_message(journal_id=self.journal_id, key=self._key_fp, number=number,
-                                        size=size, head=head, time=ts, reason=reason, state=state,
-                                        prev=prev)
+        return chain.checkpoint_message(journal_id=self.journal_id, key=key_fp or self._key_fp,
+                                        number=number, size=size, head=head, time=ts,
+                                        reason=reason, state=state, prev=prev)
+
+    def _signer(self, reason: str, size: int) -> VerifyingKey:
+        """The key that signed a checkpoint: ours, or the old key for a ``rotate`` checkpoint."""
+        if reason == "rotate":
+            row = self._con.execute("SELECT body FROM events WHERE seq = ?", (size,)).fetchone()
+            try:
+                pem = json.loads(bytes(row[0]))["old_public_key_pem"]
+                return VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256)
+            except Exception:  # an unreadable rotation: judged with our key, and found wanting
+                pass
+        return self.public_key
 
     def _chaining_tail(self) -> tuple[list[tuple[Any, ...]], int]:
         """The rows after the last checkpoint, and how many of them chain on from it."""
@@ -511,7 +533,8 @@ class Journal:
             genesis = chain.genesis_hash(self._jid_bytes)
             return _ChainState(0, genesis, 0, 0, chain.NO_PREVIOUS, 0, 0)
         number, cp_size, cp_head, cp_ts, reason, prev, sig = cp
-        msg = self._message(number, cp_size, cp_head, cp_ts, reason, prev)
+        msg = self._message(number, cp_size, cp_head, cp_ts, reason, prev,
+                            public_key_fingerprint(self._signer(reason, cp_size)))
         sealed_row = con.execute("SELECT hash, ts FROM events WHERE seq = ?", (cp_size,)).fetchone()
         last_ts = sealed_row[1] if sealed_row and type(sealed_row[1]) is int else 0
         head = bytes(sealed_row[0]) if sealed_row else bytes.fromhex(cp_head)
@@ -595,6 +618,67 @@ class Journal:
         self._con.close()
         self._lock_file.release()
 
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        """Hand signing over to a new key, signed into the journal by the old one.
+
+        A critical ``journal.key_rotated`` event (old and new public key) is sealed at once by a
+        ``rotate`` checkpoint of the old key; later checkpoints are signed by the new key, and a
+        verifier holding the original pinned identity follows the hand-over. The new key file
+        (wrapped with ``passphrase`` when given) is written beside the old one first and takes
+        its place only after the commit, so a crash in between loses neither. Returns the new
+        key's fingerprint.
+        """
+        if self._closed:
+            raise JournalError(f"{self.dir}: journal is closed; the key cannot be rotated")
+        pending = self.dir / (KEY_FILE + ".new")
+        pending.unlink(missing_ok=True)
+        new_sk = create_signing_key(self.dir, passphrase, file=pending.name)
+        old_vk, new_vk = self.public_key, new_sk.get_verifying_key()
+        new_fp = public_key_fingerprint(new_vk)
+        body = canonical_json({
+            "old_key": self._key_fp, "new_key": new_fp,
+            "old_public_key_pem": old_vk.to_pem().decode("ascii"),
+            "new_public_key_pem": new_vk.to_pem().decode("ascii"),
+        })
+        self.flush()
+        with self._commit_lock:
+            s = self._state
+            saved = (s.size, s.head, s.last_ts, s.checkpoints, s.checkpoint_size, s.checkpoint_link,
+                     s.checkpoint_time)
+            now = self._clock()
+            seq, ts = s.size + 1, max(chain.to_micros(now), s.last_ts)
+            kind, actor = chain.KEY_ROTATED.encode(), b"system"
+            h = chain.event_hash(s.head, seq, ts, True, kind, actor, body)
+            con = self._con
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (seq, ts, chain.KEY_ROTATED, "system", 1, body, s.head, h))
+                s.size, s.head, s.last_ts = seq, h, ts
+                self._seal_now("rotate", now)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'public_key_pem'",
+                            (new_vk.to_pem().decode("ascii"),))
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                (s.size, s.head, s.last_ts, s.checkpoints, s.checkpoint_size, s.checkpoint_link,
+                 s.checkpoint_time) = saved
+                pending.unlink(missing_ok=True)
+                raise
+            self._sk, self._key_fp = new_sk, new_fp
+        os.replace(pending, self.dir / KEY_FILE)
+        return new_fp
+
+    @property
+    def root_key(self) -> VerifyingKey:
+        """The journal's original key (``identity.json``), which rotations are followed from."""
+        try:
+            identity = load_identity(self.dir / IDENTITY_FILE)
+        except KeyFileError:
+            return self.public_key
+        return identity.public_key if identity.journal_id == self.journal_id else self.public_key
+
     @property
     def public_key(self) -> VerifyingKey:
         """The key this journal's checkpoints are signed with (to check what it has sealed)."""
@@ -671,7 +755,8 @@ class Journal:
         delay = 0.05
         for _attempt in range(60):
             try:
-                self._commit(group, final=final)
+                with self._commit_lock:
+                    self._commit(group, final=final)
                 self._last_error = None
                 self._writer_dead = False
                 break
