@@ -29,6 +29,14 @@ PARALLEL_MIN_EVENTS = 300_000
 #: diagnoses that pin a fault to one row, preferred over a whole-range checkpoint mismatch
 _PRECISE = {"inserted", "moved", "duplicated"}
 
+#: 1 when a row's columns have the storage types FORMAT.md requires (the time type is a parameter)
+_TYPES_OK = (
+    "(typeof(ts) = ? AND typeof(kind) = 'text' AND typeof(actor) = 'text' "
+    "AND typeof(critical) = 'integer' AND critical IN (0, 1) AND typeof(body) = 'blob' "
+    "AND typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' "
+    "AND length(hash) = 32 AND length(CAST(kind AS BLOB)) <= 65535 "
+    "AND length(CAST(actor AS BLOB)) <= 65535)"
+)
 #: checkpoint size -> (checkpoint number, head hash hex, previous checkpoint size)
 Heads = dict[int, tuple[int, str, int]]
 
@@ -152,9 +160,11 @@ def scan_range(
     if end is not None:
         where.append("seq <= ?")
         args.append(end)
+    # the storage-type checks of FORMAT.md ride along in the same pass (no second table scan)
     cur = con.execute(
-        "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash "
-        "FROM events " + ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq", args
+        "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash, "
+        + _TYPES_OK + " FROM events " + ("WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY seq", [(rules.time_type is int and "integer") or "real", *args]
     )
     cur.arraysize = 4096
 
@@ -162,7 +172,14 @@ def scan_range(
         return ScanResult(count, prev.hex() if count > start or start else None, fault, anchor_heads)
 
     try:
-        for seq, ts, kind, actor, critical, body, prev_hash, stored in cur:
+        for seq, ts, kind, actor, critical, body, prev_hash, stored, types_ok in cur:
+            if not types_ok:
+                if pending is not None or seq > expected:
+                    return done(expected - 1, pending or Fault(
+                        expected, "missing", f"events {expected}..{seq - 1} are missing (deleted)"
+                        if seq - 1 > expected else "event is missing (deleted)"))
+                return done(seq - 1, Fault(seq, "malformed", "a column holds a value of the wrong "
+                                           f"storage type or range (FORMAT.md: {rules.format} events table)"))
             if seq != expected:
                 if pending is not None:
                     return done(expected - 1, pending)

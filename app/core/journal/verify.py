@@ -234,22 +234,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-def _malformed_event(con: sqlite3.Connection, rules: chain.Rules) -> Fault | None:
-    """First event row whose columns do not have the storage types FORMAT.md requires."""
-    time_type = "integer" if rules.time_type is int else "real"
-    row = con.execute(
-        "SELECT min(seq) FROM events WHERE typeof(seq) != 'integer' OR typeof(ts) != ? "
-        "OR typeof(kind) != 'text' OR typeof(actor) != 'text' OR typeof(critical) != 'integer' "
-        "OR critical NOT IN (0, 1) OR typeof(body) != 'blob' OR typeof(prev_hash) != 'blob' "
-        "OR length(prev_hash) != 32 OR typeof(hash) != 'blob' OR length(hash) != 32 "
-        "OR length(CAST(kind AS BLOB)) > 65535 OR length(CAST(actor AS BLOB)) > 65535",
-        (time_type,)).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return Fault(row[0], "malformed", "a column holds a value of the wrong storage type or range "
-                 f"(FORMAT.md: {rules.format} events table)")
-
-
 def _rotations(con: sqlite3.Connection, rules: chain.Rules) -> dict[int, VerifyingKey | None]:
     """seq -> new key of each ``journal.key_rotated`` event (None when its key is unusable)."""
     if rules is not chain.V2:
@@ -297,9 +281,6 @@ def _verify_open(
                              f"is journal {identity.journal_id}: replaced or from another journal"))
     elif identity.journal_id is None:
         notes.append("the pinned key file has no journal id; the id in the database was trusted")
-    malformed = _malformed_event(con, rules)
-    if malformed is not None:
-        faults.append(malformed)
 
     cps = con.execute(
         "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints ORDER BY number"
