@@ -239,7 +239,9 @@ def _train(args: argparse.Namespace) -> int:
         params = _params(args.set)
         make(**params)  # refuse bad parameters (or a broken plugin) before opening the journal
         rows, tags, window, group = _training_data(args, data_dir)
-        journal = Journal.open(data_dir / "journal")
+        from app.cli.journal import journal_passphrase
+
+        journal = Journal.open(data_dir / "journal", passphrase=journal_passphrase(data_dir / "journal"))
     except (VigilError, DetectorError, OSError) as e:
         return _fail(str(e))
     try:

@@ -45,8 +45,26 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pinned identity.json (or public-key PEM) kept away from this computer")
     v.add_argument("--anchors", metavar="FILE",
                    help="file of heads saved earlier with export-head (one JSON line each)")
+    v.add_argument("--witnesses", metavar="DIR",
+                   help="folder of other nodes' journal folders whose journal.witness events "
+                   "recorded this journal's heads")
     v.add_argument("--json", action="store_true", help="print the result as one JSON object")
     v.set_defaults(func=_verify)
+
+    w = jsub.add_parser("witness", help="record other journals' exported heads in this journal "
+                        "(so a truncation or rollback there is provable from here)")
+    _data_dir_arg(w)
+    w.add_argument("heads", nargs="+", metavar="HEADFILE",
+                   help="file(s) written by 'vigil journal export-head' on another node")
+    w.set_defaults(func=_witness)
+
+    r = jsub.add_parser("rotate-key", help="replace the signing key; the old key signs the new one "
+                        "into the journal, so pinned identities stay valid")
+    _data_dir_arg(r)
+    r.add_argument("--protect", action="store_true",
+                   help="wrap the new key with a passphrase (asked for, or "
+                   "$VIGIL_JOURNAL_NEW_PASSPHRASE)")
+    r.set_defaults(func=_rotate_key)
 
     e = jsub.add_parser("export-head", help="print the latest signed head as one JSON line")
     _data_dir_arg(e)
@@ -70,6 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.set_defaults(func=_note)
 
 
+def journal_passphrase(journal_dir: Path) -> str | None:
+    """The signing key's passphrase: $VIGIL_JOURNAL_PASSPHRASE, else asked for when the key is
+    protected (from the terminal, or one line of standard input in scripts), else None."""
+    from app.core.journal.keys import key_is_protected
+
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env:
+        return env
+    if key_is_protected(journal_dir):
+        from app.cli._common import read_secret
+
+        return read_secret(f"passphrase of the journal signing key in {journal_dir}: ")
+    return None
+
+
 def _data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="Vigil data folder (default: $VIGIL_DATA_DIR or the user data folder)")
@@ -83,7 +116,8 @@ def _journal_dir(args: argparse.Namespace) -> Path:
 
 def _verify(args: argparse.Namespace) -> int:
     try:
-        result = verify(_journal_dir(args), pubkey=args.pubkey, anchors=args.anchors)
+        result = verify(_journal_dir(args), pubkey=args.pubkey, anchors=args.anchors,
+                        witnesses=args.witnesses)
     except DataDirError as e:  # nothing to read: the "unreadable" status scripts expect
         result = VerifyResult("corrupt", str(e))
     if args.json:
@@ -184,7 +218,7 @@ def _note(args: argparse.Namespace) -> int:
         return 2
     try:
         jdir = resolve_data_dir(args.data_dir) / "journal"
-        journal = Journal.open(jdir, passphrase=os.environ.get(PASSPHRASE_ENV))
+        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
     except VigilError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -201,4 +235,55 @@ def _note(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     print(f"note recorded in {jdir} as {actor}")
+    return 0
+
+
+def _witness(args: argparse.Namespace) -> int:
+    from app.core.journal import chain
+    from app.core.journal.witness import parse_heads, witness_body
+
+    try:
+        heads = [(path, head) for path in args.heads for head in parse_heads(path)]
+        jdir = resolve_data_dir(args.data_dir) / "journal"
+        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+    except VigilError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        for path, head in heads:
+            # critical: sealed at once, so the witnessed head is signed by this node's key
+            journal.append(chain.WITNESS, "system", witness_body(head, Path(path).name), critical=True)
+    finally:
+        journal.close()
+    for path, head in heads:
+        print(f"witnessed journal {head['journal_id']} head #{head['number']} (size {head['size']}) "
+              f"from {path}")
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    try:
+        jdir = resolve_data_dir(args.data_dir, create=False) / "journal"
+        new_passphrase = None
+        if args.protect:
+            from app.cli._common import read_secret
+
+            new_passphrase = os.environ.get("VIGIL_JOURNAL_NEW_PASSPHRASE") or read_secret(
+                "passphrase for the new signing key: ")
+            if not new_passphrase:
+                print("error: the new passphrase is empty", file=sys.stderr)
+                return 2
+        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+    except (VigilError, DataDirError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    try:
+        fingerprint = journal.rotate_key(new_passphrase)
+    except VigilError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        journal.close()
+    print(f"journal {journal.journal_id} now signs with key {fingerprint}; pinned copies of "
+          "identity.json stay valid (verify follows the rotation)")
     return 0

@@ -49,11 +49,15 @@ def make_core(args: argparse.Namespace) -> Core:
     from app.station import Core
 
     faults = [f.strip() for f in (args.faults or "").split(",") if f.strip()]
+    from app.cli.journal import journal_passphrase
+
+    data_dir = resolve_data_dir(args.data_dir)
     return Core(
-        resolve_data_dir(args.data_dir),
+        data_dir,
         Path(args.plant) if args.plant else None,
         demo_faults=faults,
         seed=args.seed,
+        journal_passphrase=journal_passphrase(data_dir / "journal"),
     )
 
 

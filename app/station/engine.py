@@ -184,6 +184,9 @@ class Core:
         """Build and start every service; each one's shutdown goes on ``stack`` as soon as it
         exists, so a failure half-way closes exactly what was opened, in reverse order."""
         journal = Journal.open(self.data_dir / "journal", passphrase=self.journal_passphrase)
+        # integrity problems found at open (tampered tail, missing journal...) are shown with the
+        # configuration problems; they are already journalled as critical events
+        self.config_problems.extend(journal.problems)
         stack.callback(_quietly, "journal", journal.close)
         users = UserStore(self.data_dir / "users.json", journal=journal)
         plugins = PluginHost.discover(

@@ -19,7 +19,9 @@ def restore_models(
 ) -> None:
     """Load the newest vouched-for model of each detector group."""
     newest: dict[str, Path] = {}
-    for path in sorted(models_dir.glob("*.npz"), key=lambda p: p.stat().st_mtime):
+    # the newest model of a group is the one trained last in the journal, not the newest file
+    by_journal = detectors.provenance.newest_models()
+    for path in sorted(models_dir.glob("*.npz")):
         try:
             loaded = load_model(path, detectors.provenance.vouches)
         except Exception as e:
@@ -27,7 +29,7 @@ def restore_models(
             journal.append("model.refused", "system", {"file": path.name, "error": str(e)}, critical=True)
             continue
         group = loaded.meta.get("group")
-        if isinstance(group, str):
+        if isinstance(group, str) and by_journal.get(group) == loaded.sha256:
             newest[group] = path
     for group, path in sorted(newest.items()):
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ecdsa import SigningKey
 
 from app.core.journal import Journal, chain
+from app.core.journal.keys import public_key_fingerprint
 from app.core.journal.store import DB_FILE
 
 ACTORS = ["system", "alice", "bob", "plugin:modbus", "detector:iforest"]
@@ -72,16 +73,38 @@ def resign(con: sqlite3.Connection, sk: SigningKey) -> None:
     jid = journal_id(con).hex()
     cps = con.execute("SELECT number, size, ts, reason FROM checkpoints ORDER BY number").fetchall()
     link = chain.NO_PREVIOUS
+    fp = public_key_fingerprint(sk.get_verifying_key())
     con.execute("BEGIN")
     for number, size, ts, reason in cps:
         head = con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()[0].hex()
-        msg = chain.checkpoint_message(journal_id=jid, number=number, size=size, head=head, time=ts,
-                                       reason=reason, prev=link)
+        msg = checkpoint_message(con, jid, fp, number, size, head, ts, reason, link)
         sig = sk.sign_deterministic(msg, hashfunc=hashlib.sha256)
         con.execute("UPDATE checkpoints SET head = ?, prev = ?, signature = ? WHERE number = ?",
                     (head, link, sig, number))
         link = chain.checkpoint_link(msg, sig)
     con.execute("COMMIT")
+
+
+def checkpoint_message(con: sqlite3.Connection, jid: str, key_fp: str, number: int, size: int,
+                       head: str, ts: int, reason: str, prev: str) -> bytes:
+    """The v2 signed message, as a forger who knows FORMAT.md builds it."""
+    state = "clean" if reason == "shutdown" else "open"
+    return chain.checkpoint_message(journal_id=jid, key=key_fp, number=number, size=size, head=head,
+                                    time=ts, reason=reason, state=state, prev=prev)
+
+
+def append_forged(con: sqlite3.Connection, kind: str = "setpoint.write", actor: str = "alice",
+                  body: bytes = b'{"tag":"pump1.speed","value":100}', critical: int = 0,
+                  ts: int | None = None) -> int:
+    """Append one correctly chained, canonical event without the key (the laundering attack)."""
+    seq, prev, last_ts = con.execute(
+        "SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq += 1
+    ts = last_ts + 1000 if ts is None else ts
+    h = chain.event_hash(prev, seq, ts, bool(critical), kind.encode(), actor.encode(), body)
+    con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, ts, kind, actor, critical, body, prev, h))
+    return seq
 
 
 def shift_up(con: sqlite3.Connection, from_seq: int) -> None:

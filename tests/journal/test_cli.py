@@ -50,6 +50,7 @@ def test_verify_exit_codes_as_a_separate_process(data_dir: Path, tmp_path: Path)
     con = connect(jdir)
     con.execute("DELETE FROM events WHERE seq > 40")
     con.execute("DELETE FROM checkpoints WHERE size > 40")
+    con.execute("UPDATE meta SET value = 'open' WHERE key = 'state'")  # pass it off as a crash
     con.close()
     rolled = vigil("verify", "--data-dir", str(data_dir), "--pubkey", str(offsite), "--anchors", str(heads))
     assert rolled.returncode == 4, rolled.stderr

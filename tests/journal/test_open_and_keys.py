@@ -103,12 +103,17 @@ def test_tampering_between_runs_is_journalled_at_the_next_start(tmp_path: Path) 
     assert res.ok and res.unsealed == 5
     last = res.events
     connect(d).execute("UPDATE events SET actor = 'mallory' WHERE seq = ?", (last,))
-    Journal.open(d).close()
+    j = Journal.open(d)
+    j.close()
     warnings = read_events(d, kind="journal.integrity_warning")
     assert len(warnings) == 1 and warnings[0].critical
-    assert f"seq {last}" in warnings[0].body["message"]
-    assert len(read_events(d, kind="journal.unclean_shutdown")) == 1
-    assert verify(d).first_bad_seq == last
+    # the edited row is not sealed: it is kept aside in quarantine, the 4 intact ones recovered
+    assert warnings[0].body["first_seq"] == last and warnings[0].body["events"] == 1
+    assert f"seq {last}" in warnings[0].body["message"] and j.problems
+    unclean = read_events(d, kind="journal.unclean_shutdown")
+    assert len(unclean) == 1 and unclean[0].body["recovered"]["events"] == 4
+    res = verify(d)
+    assert res.ok and any("quarantine" in n for n in res.notes)
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +128,39 @@ j.flush(5)
 print("committed", flush=True)
 time.sleep(30)
 """
+
+
+def test_the_pinned_identity_outside_the_data_folder_is_checked_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = tmp_path / "data" / "journal"
+    Journal.open(d).close()
+    pinned = tmp_path / "usb" / "identity.json"
+    pinned.parent.mkdir()
+    shutil.copy(d / "identity.json", pinned)
+    j = Journal.open(d, pinned_identity=pinned)
+    j.close()
+    assert j.problems == []
+    # the whole journal folder replaced by another journal (its own key and identity)
+    shutil.rmtree(d)
+    Journal.open(d).close()
+    monkeypatch.setenv("VIGIL_JOURNAL_IDENTITY", str(pinned))
+    j = Journal.open(d)
+    j.close()
+    assert any("not the pinned one" in p for p in j.problems)
+    assert read_events(d, kind="journal.integrity_warning")[-1].critical
+
+
+def test_the_cli_asks_for_the_passphrase_when_the_key_is_protected(tmp_path: Path) -> None:
+    d = tmp_path / "journal"
+    Journal.open(d, passphrase="s3cret").close()
+    env = {k: v for k, v in __import__("os").environ.items() if k != "VIGIL_JOURNAL_PASSPHRASE"}
+    res = subprocess.run([sys.executable, "-m", "app", "journal", "note", "--data-dir", str(tmp_path),
+                          "--actor", "alice", "pump 2 noisy"], input="s3cret\n", cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert read_events(d, kind="note")[-1].body == {"text": "pump 2 noisy"}
+    wrong = subprocess.run([sys.executable, "-m", "app", "journal", "note", "--data-dir",
+                            str(tmp_path), "--actor", "alice", "x"], input="nope\n", cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr

@@ -54,7 +54,7 @@ def test_untouched_journal_is_intact(journal_dir: Path, tmp_path: Path) -> None:
     ("column", "value"),
     [
         ("body", b'{"i":17,"note":"d\\u00e9bit normal","tag":"pump1.flow","value":1.0}'),
-        ("ts", 0.5),
+        ("ts", 1),
         ("actor", "mallory"),
         ("kind", "alarm.ack"),
         ("critical", 0),
@@ -177,6 +177,9 @@ def test_deleted_last_checkpoint_is_caught_through_the_unsealed_clean_stop(journ
     n = con.execute("SELECT max(number) FROM checkpoints").fetchone()[0]
     before = checkpoint_sizes(journal_dir)[-2]
     con.execute("DELETE FROM checkpoints WHERE number = ?", (n,))
+    # the journal was closed cleanly, so its last checkpoint must be the shutdown one
+    assert_fault(verify(journal_dir), "tampered", before + 1, "meta_edited")
+    con.execute("UPDATE meta SET value = 'open' WHERE key = 'state'")  # passed off as a crash
     first_critical = con.execute(
         "SELECT min(seq) FROM events WHERE critical = 1 AND seq > ?", (before,)).fetchone()[0]
     assert_fault(verify(journal_dir), "tampered", first_critical, "checkpoint_missing")
@@ -213,6 +216,7 @@ def test_tail_truncated_past_a_checkpoint_is_caught_with_an_exported_head(
     con = connect(journal_dir)
     con.execute("DELETE FROM events WHERE seq > ?", (cut,))
     con.execute("DELETE FROM checkpoints WHERE size > ?", (cut,))
+    con.execute("UPDATE meta SET value = 'open' WHERE key = 'state'")  # passed off as a crash
     assert verify(journal_dir).ok  # self-consistent: nothing inside the file can show it
     res = verify(journal_dir, pubkey=pinned(tmp_path, journal_dir), anchors=[head])
     assert_fault(res, "anchor_mismatch", cut + 1, "anchor_truncated")

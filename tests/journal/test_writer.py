@@ -221,19 +221,23 @@ def test_stored_journal_follows_the_documented_format(journal_dir: Path) -> None
 
     ident = json.loads((journal_dir / "identity.json").read_text())
     con = connect(journal_dir)
-    prev = hashlib.sha256(b"vigil/journal/genesis/v1\x00" + bytes.fromhex(ident["journal_id"])).digest()
+    prev = hashlib.sha256(b"vigil/journal/genesis/v2\x00" + bytes.fromhex(ident["journal_id"])).digest()
     for seq, ts, kind, actor, critical, body, h in con.execute(
             "SELECT seq, ts, kind, actor, critical, body, hash FROM events ORDER BY seq"):
         k, a = kind.encode(), actor.encode()
-        pre = (b"vigil/journal/event/v1\x00" + prev + struct.pack(">QdBHH", seq, ts, critical, len(k), len(a))
+        assert isinstance(ts, int)  # integer microseconds
+        pre = (b"vigil/journal/event/v2\x00" + prev + struct.pack(">QqBHH", seq, ts, critical, len(k), len(a))
                + k + a + body)
         assert hashlib.sha256(pre).digest() == h
         prev = h
     number, size, head, ts, reason, link, sig = con.execute(
         "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
         "ORDER BY number DESC LIMIT 1").fetchone()
-    msg = json.dumps({"format": "vigil-journal-checkpoint/1", "head": head, "journal_id": ident["journal_id"],
-                      "number": number, "prev": link, "reason": reason, "size": size, "time": ts},
+    # every value is a string or a small integer, for which sorted compact JSON is RFC 8785
+    msg = json.dumps({"format": "vigil-journal-checkpoint/2", "journal": "vigil-journal/2",
+                      "head": head, "journal_id": ident["journal_id"], "key": ident["fingerprint"],
+                      "number": number, "prev": link, "reason": reason, "size": size,
+                      "state": "clean", "time": ts},
                      sort_keys=True, separators=(",", ":")).encode()
     vk = VerifyingKey.from_pem(ident["public_key_pem"])
     assert vk.verify(sig, msg, hashfunc=hashlib.sha256)

@@ -31,7 +31,7 @@ import numpy as np
 from app.core.detection.provenance import JournalProvenance, Provenance
 from app.core.detection.registry import detector_class as builtin_detector_class
 from app.core.detection.rows import RowAssembler, rows_from_series
-from app.core.detection.store import LoadedModel, load_model, save_model
+from app.core.detection.store import LoadedModel, ModelRefused, load_model, save_model
 from app.core.model import Sample
 from app.core.ports.detector import AlarmLatch, Detector, DetectorError, top_tags
 
@@ -189,6 +189,9 @@ class DetectionEngine:
                    priority: str = "medium") -> ModelInfo:
         """Put a saved model into service, only if the journal vouches for its SHA-256."""
         loaded: LoadedModel = load_model(path, self.provenance.vouches)
+        if not self.provenance.vouches_for(loaded.sha256, group):
+            raise ModelRefused(f"{path}: refused for detector group {group!r}: the journal's sealed "
+                               "model.trained event for this file names another group")
         cls = self.detector_class(loaded.state.detector)
         det = cls.from_state(loaded.state)
         self._install(group, det, AlarmLatch.for_state(loaded.state), priority)

@@ -1,19 +1,21 @@
-"""Model provenance: the journal records every trained model's SHA-256, and only such models load.
+"""Model provenance: a model loads only if a *sealed* ``model.trained`` event vouches for it.
 
 `JournalProvenance` wraps the real journal (``app.core.journal.Journal``): ``record`` appends a
-critical ``model.trained`` event (so a signed checkpoint follows it), and ``vouches`` answers
-"did this journal record a model with exactly this hash?" by reading the journal database
-read-only. Tamper-evidence of the journal itself (hash chain, signatures) is checked by
-``vigil journal verify``; here we rely on that chain rather than re-verifying it on every load.
+critical ``model.trained`` event (so a signed checkpoint follows it at once). ``vouches`` and
+``vouches_for`` answer "did this journal record and sign a model with exactly this hash (for
+this detector group)?" from events a valid signed checkpoint covers (``read_sealed``), never
+from raw rows: a row appended to the file or an old event edited in place vouches for nothing.
+``newest_models`` picks each group's model by journal order, which no file copy can change
+(file times can).
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Protocol
+
+from ecdsa import VerifyingKey
 
 MODEL_TRAINED = "model.trained"
 MODEL_LOADED = "model.loaded"
@@ -33,7 +35,15 @@ class Provenance(Protocol):
         ...
 
     def vouches(self, sha256: str) -> bool:
-        """True only if a ``model.trained`` event records this exact hash."""
+        """True only if a sealed ``model.trained`` event records this exact hash."""
+        ...
+
+    def vouches_for(self, sha256: str, group: str) -> bool:
+        """True only if a sealed ``model.trained`` event records this hash for this group."""
+        ...
+
+    def newest_models(self) -> dict[str, str]:
+        """Detector group -> SHA-256 of its newest sealed model, by journal order."""
         ...
 
     def loaded(self, actor: str, body: dict[str, Any]) -> None:
@@ -44,50 +54,80 @@ class Provenance(Protocol):
 class JournalProvenance:
     """Provenance kept in the event journal; ``db_path`` is the journal's SQLite file."""
 
-    def __init__(self, journal: JournalLike, db_path: Path | None = None):
+    def __init__(self, journal: JournalLike, db_path: Path | None = None,
+                 public_key: VerifyingKey | None = None):
         self.journal = journal
         if db_path is None:
             jdir = getattr(journal, "dir", None)
             db_path = Path(jdir) / "journal.sqlite" if jdir is not None else None
         self.db_path = db_path
+        # the original key: key rotations recorded in the journal are followed from it
+        self.public_key = public_key if public_key is not None else getattr(journal, "root_key", None)
         self._lock = threading.Lock()
-        self._recorded: set[str] = set()
+        #: (sha256, group) recorded by this process: its own appends need no proof
+        self._recorded: set[tuple[str, str | None]] = set()
 
     def record(self, actor: str, body: dict[str, Any]) -> None:
         self.journal.append(MODEL_TRAINED, actor, body, critical=True)
+        group = body.get("group")
         with self._lock:
-            self._recorded.add(str(body["sha256"]))
+            self._recorded.add((str(body["sha256"]), group if isinstance(group, str) else None))
 
     def loaded(self, actor: str, body: dict[str, Any]) -> None:
         self.journal.append(MODEL_LOADED, actor, body)
 
     def vouches(self, sha256: str) -> bool:
         with self._lock:
-            if sha256 in self._recorded:
+            if any(sha == sha256 for sha, _ in self._recorded):
                 return True
-        if self.db_path is None or not self.db_path.exists():
-            return False
+        return any(sha == sha256 for sha, _ in self._sealed())
+
+    def vouches_for(self, sha256: str, group: str) -> bool:
+        with self._lock:
+            if (sha256, group) in self._recorded:
+                return True
+        return (sha256, group) in self._sealed()
+
+    def newest_models(self) -> dict[str, str]:
+        newest: dict[str, str] = {}
+        for sha, group in self._sealed():  # journal order: a later event wins
+            if group is not None:
+                newest[group] = sha
+        return newest
+
+    def _sealed(self) -> list[tuple[str, str | None]]:
+        if self.db_path is None or not self.db_path.exists() or self.public_key is None:
+            return []
         self.journal.flush(5.0)
-        return sha256 in journaled_model_hashes(self.db_path)
+        return sealed_models(self.db_path, self.public_key)
 
 
-def journaled_model_hashes(db_path: Path) -> set[str]:
-    """Every ``sha256`` named by a ``model.trained`` event, read without write access."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
+def sealed_models(db_path: Path, public_key: VerifyingKey) -> list[tuple[str, str | None]]:
+    """(sha256, group) of every sealed ``model.trained`` event, in journal order."""
+    from app.core.journal import JournalError, read_sealed
+
     try:
-        con = sqlite3.connect(uri, uri=True)
-        try:
-            rows = con.execute("SELECT body FROM events WHERE kind = ?", (MODEL_TRAINED,)).fetchall()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return set()  # an unreadable journal vouches for nothing
-    hashes = set()
-    for (body,) in rows:
-        try:
-            sha = json.loads(bytes(body).decode("utf-8")).get("sha256")
-        except (ValueError, AttributeError, UnicodeDecodeError):
-            continue
+        events = read_sealed(db_path, MODEL_TRAINED, public_key)
+    except JournalError:
+        return []  # an unreadable journal vouches for nothing
+    out = []
+    for ev in events:
+        sha, group = ev.body.get("sha256"), ev.body.get("group")
         if isinstance(sha, str):
-            hashes.add(sha)
-    return hashes
+            out.append((sha, group if isinstance(group, str) else None))
+    return out
+
+
+def journaled_model_hashes(db_path: Path, public_key: VerifyingKey | None = None) -> set[str]:
+    """Every ``sha256`` named by a sealed ``model.trained`` event (for listings).
+
+    Without ``public_key`` the key in the journal folder's ``identity.json`` is used.
+    """
+    if public_key is None:
+        from app.core.journal import KeyFileError, load_identity
+
+        try:
+            public_key = load_identity(Path(db_path).parent / "identity.json").public_key
+        except KeyFileError:
+            return set()
+    return {sha for sha, _ in sealed_models(Path(db_path), public_key)}

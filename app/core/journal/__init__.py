@@ -7,7 +7,7 @@ are in :mod:`app.core.journal.chain`, so an auditor can re-implement verificatio
 
 from app.core.journal.canonical import JournalBodyError, canonical_json
 from app.core.journal.keys import Identity, KeyFileError, load_identity
-from app.core.journal.reader import JournalEvent, export_head, read_events
+from app.core.journal.reader import JournalEvent, export_head, read_events, read_sealed
 from app.core.journal.store import JournalError
 from app.core.journal.verify import VerifyResult, load_anchors, verify
 from app.core.journal.writer import Journal, JournalStats
@@ -26,5 +26,6 @@ __all__ = [
     "load_anchors",
     "load_identity",
     "read_events",
+    "read_sealed",
     "verify",
 ]

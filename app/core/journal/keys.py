@@ -59,6 +59,14 @@ def public_key_fingerprint(vk: VerifyingKey) -> str:
     return hashlib.sha256(vk.to_der()).hexdigest()
 
 
+def fingerprint_of_pem(pem: str) -> str:
+    """Fingerprint of a PEM public key, or "" when it is not one."""
+    try:
+        return public_key_fingerprint(VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256))
+    except Exception:  # ecdsa raises several unrelated types for bad PEM
+        return ""
+
+
 def fast_verifying_key(vk: VerifyingKey) -> VerifyingKey:
     """A copy of ``vk`` with precomputed tables (about 2x faster verification).
 
@@ -120,16 +128,26 @@ def _unwrap(text: str, passphrase: str | None, path: Path) -> SigningKey:
     return SigningKey.from_string(secret, curve=NIST256p, hashfunc=hashlib.sha256)
 
 
-def create_signing_key(journal_dir: Path, passphrase: str | None = None) -> SigningKey:
+def create_signing_key(journal_dir: Path, passphrase: str | None = None, *,
+                       file: str = KEY_FILE) -> SigningKey:
     """Generate a P-256 key and write it (0600), wrapped when a passphrase is given."""
     sk = SigningKey.generate(curve=NIST256p, hashfunc=hashlib.sha256)
     data = _wrap(sk, passphrase) if passphrase else sk.to_pem()
-    _write_private(journal_dir / KEY_FILE, data)
+    _write_private(journal_dir / file, data)
     return sk
 
 
-def load_signing_key(journal_dir: Path, passphrase: str | None = None) -> SigningKey:
-    path = journal_dir / KEY_FILE
+def key_is_protected(journal_dir: Path) -> bool:
+    """True when the journal's signing key file is wrapped with a passphrase."""
+    try:
+        return _WRAPPED_BEGIN in (journal_dir / KEY_FILE).read_text("ascii")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def load_signing_key(journal_dir: Path, passphrase: str | None = None, *,
+                     file: str = KEY_FILE) -> SigningKey:
+    path = journal_dir / file
     try:
         text = path.read_text("ascii")
     except (OSError, UnicodeDecodeError) as e:
@@ -173,10 +191,15 @@ def load_identity(path: str | os.PathLike[str]) -> Identity:
     if text.lstrip().startswith("{"):
         try:
             doc = json.loads(text)
-            pem = doc["public_key_pem"]
-            journal_id = str(doc["journal_id"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise KeyFileError(f"{p}: not a Vigil identity file (missing {e})") from None
+        except json.JSONDecodeError as e:
+            raise KeyFileError(f"{p}: the identity file is corrupt (not valid JSON: {e.msg} at "
+                               f"line {e.lineno} column {e.colno})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("public_key_pem"), str) \
+                or not isinstance(doc.get("journal_id"), str):
+            raise KeyFileError(f"{p}: the identity file is corrupt (a Vigil identity file holds "
+                               "the strings journal_id and public_key_pem)")
+        pem = doc["public_key_pem"]
+        journal_id = doc["journal_id"]
     try:
         vk = VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256)
     except Exception as e:  # ecdsa raises several unrelated types for bad PEM

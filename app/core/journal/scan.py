@@ -29,6 +29,14 @@ PARALLEL_MIN_EVENTS = 300_000
 #: diagnoses that pin a fault to one row, preferred over a whole-range checkpoint mismatch
 _PRECISE = {"inserted", "moved", "duplicated"}
 
+#: 1 when a row's columns have the storage types FORMAT.md requires (the time type is a parameter)
+_TYPES_OK = (
+    "(typeof(ts) = ? AND typeof(kind) = 'text' AND typeof(actor) = 'text' "
+    "AND typeof(critical) = 'integer' AND critical IN (0, 1) AND typeof(body) = 'blob' "
+    "AND typeof(prev_hash) = 'blob' AND length(prev_hash) = 32 AND typeof(hash) = 'blob' "
+    "AND length(hash) = 32 AND length(CAST(kind AS BLOB)) <= 65535 "
+    "AND length(CAST(actor AS BLOB)) <= 65535)"
+)
 #: checkpoint size -> (checkpoint number, head hash hex, previous checkpoint size)
 Heads = dict[int, tuple[int, str, int]]
 
@@ -57,6 +65,7 @@ def scan_events(
     sealed_limit: int,
     anchor_sizes: set[int],
     *,
+    rules: chain.Rules = chain.V2,
     workers: int | None = None,
 ) -> ScanResult:
     """Check the whole event chain; in two processes when it is big and more than one CPU exists.
@@ -64,10 +73,10 @@ def scan_events(
     ``workers=None`` decides automatically (never in a frozen build, where starting a child
     process needs the executable's cooperation); ``workers=1`` forces a single pass.
     """
-    genesis = chain.genesis_hash(jid_bytes)
+    genesis = rules.genesis(jid_bytes)
     plan = _split_point(con, heads, workers)
     if plan is None:
-        return scan_range(con, genesis, heads, sealed_limit, anchor_sizes)
+        return scan_range(con, genesis, heads, sealed_limit, anchor_sizes, rules=rules)
     split, last = plan
     start_prev = bytes.fromhex(heads[split][1])
     try:
@@ -76,11 +85,12 @@ def scan_events(
             # the child has its own snapshot: bound it by the last seq of ours, so events
             # committed meanwhile by a running writer are not judged against our checkpoints
             later = pool.submit(_scan_in_child, str(path), start_prev, heads, sealed_limit,
-                                anchor_sizes, split, last)
-            first = scan_range(con, genesis, heads, sealed_limit, anchor_sizes, end=split)
+                                anchor_sizes, split, last, rules.format)
+            first = scan_range(con, genesis, heads, sealed_limit, anchor_sizes, end=split,
+                               rules=rules)
             second = later.result()
     except (OSError, BrokenProcessPool, RuntimeError):
-        return scan_range(con, genesis, heads, sealed_limit, anchor_sizes)
+        return scan_range(con, genesis, heads, sealed_limit, anchor_sizes, rules=rules)
     if first.fault is not None and (second.fault is None or first.fault <= second.fault):
         return ScanResult(first.events, first.head, first.fault, {})
     return ScanResult(second.events, second.head, second.fault,
@@ -102,11 +112,12 @@ def _split_point(
 
 def _scan_in_child(
     path: str, start_prev: bytes, heads: Heads, sealed_limit: int, anchor_sizes: set[int],
-    start: int, end: int,
+    start: int, end: int, journal_format: str,
 ) -> ScanResult:
     con = open_readonly(Path(path))
     try:
-        return scan_range(con, start_prev, heads, sealed_limit, anchor_sizes, start=start, end=end)
+        return scan_range(con, start_prev, heads, sealed_limit, anchor_sizes, start=start, end=end,
+                          rules=chain.RULES[journal_format])
     except sqlite3.DatabaseError as e:
         raise OSError(f"{path}: {e}") from None
     finally:
@@ -122,14 +133,21 @@ def scan_range(
     *,
     start: int = 0,
     end: int | None = None,
+    rules: chain.Rules = chain.V2,
 ) -> ScanResult:
     """Check events ``start+1 .. end`` (to the last when ``end`` is None); ``prev`` is hash(start).
 
     The loop body is deliberately flat (local names, no helper calls): it runs a million times.
     """
     sha256 = hashlib.sha256
-    pack = chain.EVENT_HEADER.pack
-    tag = chain.EVENT_TAG
+    pack = rules.header.pack
+    tag = rules.event_tag
+    # v2 times never run backwards; v1 did not promise it (its writer stamped on many threads)
+    check_time = rules is chain.V2
+    last_ts = -(2**63)
+    if start > 0 and check_time:
+        row = con.execute("SELECT ts FROM events WHERE seq = ?", (start,)).fetchone()
+        last_ts = row[0] if row and type(row[0]) is int else last_ts
     anchor_heads: dict[int, str] = {}
     expected = start + 1
     seq = start
@@ -142,9 +160,11 @@ def scan_range(
     if end is not None:
         where.append("seq <= ?")
         args.append(end)
+    # the storage-type checks of FORMAT.md ride along in the same pass (no second table scan)
     cur = con.execute(
-        "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash "
-        "FROM events " + ("WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq", args
+        "SELECT seq, ts, CAST(kind AS BLOB), CAST(actor AS BLOB), critical, body, prev_hash, hash, "
+        + _TYPES_OK + " FROM events " + ("WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY seq", [(rules.time_type is int and "integer") or "real", *args]
     )
     cur.arraysize = 4096
 
@@ -152,7 +172,14 @@ def scan_range(
         return ScanResult(count, prev.hex() if count > start or start else None, fault, anchor_heads)
 
     try:
-        for seq, ts, kind, actor, critical, body, prev_hash, stored in cur:
+        for seq, ts, kind, actor, critical, body, prev_hash, stored, types_ok in cur:
+            if not types_ok:
+                if pending is not None or seq > expected:
+                    return done(expected - 1, pending or Fault(
+                        expected, "missing", f"events {expected}..{seq - 1} are missing (deleted)"
+                        if seq - 1 > expected else "event is missing (deleted)"))
+                return done(seq - 1, Fault(seq, "malformed", "a column holds a value of the wrong "
+                                           f"storage type or range (FORMAT.md: {rules.format} events table)"))
             if seq != expected:
                 if pending is not None:
                     return done(expected - 1, pending)
@@ -170,14 +197,21 @@ def scan_range(
                 # more precise cause (a row inserted or moved inside the sealed range)
                 if h != stored:
                     diag = diagnose(seq, ts, kind, actor, critical, body, prev_hash, stored, prev,
-                                    last_stored)
+                                    last_stored, rules)
                     if diag.fault in _PRECISE and diag.seq >= pending.seq:
                         return done(seq - 1, diag)
                 return done(seq - 1, pending)
             if h != stored:
                 return done(seq - 1, diagnose(
-                    seq, ts, kind, actor, critical, body, prev_hash, stored, prev, last_stored))
+                    seq, ts, kind, actor, critical, body, prev_hash, stored, prev, last_stored,
+                    rules))
             last_stored = stored
+            if check_time:
+                if ts < last_ts:
+                    return done(seq - 1, Fault(
+                        seq, "time_backwards", f"the event is dated {ts} us, before the event "
+                        f"before it ({last_ts} us): times in the journal never run backwards"))
+                last_ts = ts
             if prev_hash != prev:
                 return done(seq - 1, Fault(
                     seq, "chain_break", "prev_hash does not link to the event before it (edited)"))
@@ -212,6 +246,7 @@ def scan_range(
 def diagnose(
     seq: int, ts: float, kind: bytes, actor: bytes, critical: int, body: bytes,
     prev_hash: bytes, stored: bytes, prev: bytes, last_stored: bytes,
+    rules: chain.Rules = chain.V2,
 ) -> Fault:
     """Name what happened to a row whose hash does not check out (runs once, on the fault path).
 
@@ -220,7 +255,9 @@ def diagnose(
     belongs to another journal.
     """
     def own_hash(at: int) -> bytes:
-        return chain.event_hash(prev_hash, at, ts, bool(critical), kind, actor, body)
+        if rules is chain.V2:
+            return chain.event_hash(prev_hash, at, int(ts), bool(critical), kind, actor, body)
+        return chain.event_hash_v1(prev_hash, at, ts, bool(critical), kind, actor, body)
 
     if stored == last_stored:
         return Fault(seq, "duplicated", f"the row is a copy of event {seq - 1} (duplicated)")

@@ -16,7 +16,7 @@ from app.core.errors import VigilError
 
 DB_FILE = "journal.sqlite"
 LOCK_FILE = "journal.lock"
-FORMAT = "vigil-journal/1"
+FORMAT = "vigil-journal/2"
 #: how long one commit waits for SQLite's write lock before the writer backs off and retries
 BUSY_TIMEOUT_S = 1.0
 
@@ -24,7 +24,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
+    ts INTEGER NOT NULL,
     kind TEXT NOT NULL,
     actor TEXT NOT NULL,
     critical INTEGER NOT NULL,
@@ -36,11 +36,25 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     number INTEGER PRIMARY KEY,
     size INTEGER NOT NULL,
     head TEXT NOT NULL,
-    ts REAL NOT NULL,
+    ts INTEGER NOT NULL,
     reason TEXT NOT NULL,
     prev TEXT NOT NULL,
     signature BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quarantine (
+    seq, ts, kind, actor, critical, body, prev_hash, hash,
+    found INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+#: the v1 schema, for building version-1 test journals and reading old files
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL,
+    actor TEXT NOT NULL, critical INTEGER NOT NULL, body BLOB NOT NULL, prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL);
+CREATE TABLE checkpoints (number INTEGER PRIMARY KEY, size INTEGER NOT NULL, head TEXT NOT NULL,
+    ts REAL NOT NULL, reason TEXT NOT NULL, prev TEXT NOT NULL, signature BLOB NOT NULL);
 """
 
 
@@ -54,12 +68,13 @@ def db_path(journal_dir_or_db: str | os.PathLike[str]) -> Path:
     return p / DB_FILE if p.is_dir() or p.suffix != ".sqlite" else p
 
 
-def open_writer(path: Path) -> sqlite3.Connection:
+def open_writer(path: Path, *, create_schema: bool = True) -> sqlite3.Connection:
     """The one read-write connection, handed from the opening thread to the writer thread."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
-    con.executescript(SCHEMA)
+    if create_schema:
+        con.executescript(SCHEMA)
     return con
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ecdsa import SigningKey
+from ecdsa import SigningKey, VerifyingKey
 
 import app
 from app.core.journal import chain
@@ -36,6 +36,7 @@ from app.core.journal.keys import (
     KEY_FILE,
     KeyFileError,
     create_signing_key,
+    load_identity,
     load_signing_key,
     public_key_fingerprint,
     write_identity,
@@ -44,12 +45,15 @@ from app.core.journal.store import (
     DB_FILE,
     FORMAT,
     LOCK_FILE,
+    SCHEMA,
     JournalError,
     ProcessLock,
     open_writer,
     read_meta,
 )
 
+#: a copy of identity.json kept outside the data folder, checked at every start when set
+PINNED_IDENTITY_ENV = "VIGIL_JOURNAL_IDENTITY"
 #: most events written in one transaction (one fsync); count checkpoints fall inside groups
 MAX_GROUP = 5000
 #: how long append() may wait for room when the queue is full before it counts a drop
@@ -75,7 +79,8 @@ class _ChainState:
     checkpoints: int
     checkpoint_size: int
     checkpoint_link: str
-    checkpoint_time: float
+    checkpoint_time: int  # microseconds
+    last_ts: int  # time of the newest event (microseconds); later events are never dated before it
 
 
 @dataclass
@@ -92,6 +97,30 @@ class JournalStats:
     last_error: str | None = None
 
 
+def _has_meta(con: sqlite3.Connection) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() \
+        is not None
+
+
+#: files beside the journal folder that only exist once Vigil has run in this data folder
+_OTHER_DATA = ("alarms.sqlite", "historian.sqlite", "users.json", "models")
+
+
+def _missing_database(journal_dir: Path) -> list[str]:
+    """What shows that a journal existed here, when its database is missing or empty."""
+    db = journal_dir / DB_FILE
+    try:
+        if db.exists() and db.stat().st_size > 0:
+            return []
+    except OSError:
+        return []
+    found = [f"{db.name} is {'empty (0 bytes)' if db.exists() else 'missing'}"]
+    evidence = [str(journal_dir / n) for n in (IDENTITY_FILE, KEY_FILE, DB_FILE + "-wal")
+                if (journal_dir / n).exists()]
+    evidence += [str(journal_dir.parent / n) for n in _OTHER_DATA if (journal_dir.parent / n).exists()]
+    return found + evidence if evidence else []
+
+
 def _previous_journal_id(journal_dir: Path) -> str | None:
     """The journal id in an existing identity file: set when a database was lost or removed."""
     try:
@@ -104,6 +133,7 @@ class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`; always :meth:`close`."""
 
     dir: Path
+    journal_id: str
     _lock_file: ProcessLock
 
     def __init__(self) -> None:  # use Journal.open()
@@ -119,12 +149,16 @@ class Journal:
         passphrase: str | None = None,
         clock: Callable[[], float] = time.time,
         queue_max: int = 20_000,
+        pinned_identity: str | os.PathLike[str] | None = None,
     ) -> Journal:
         """Open (creating on first run) the journal in ``journal_dir`` and start its writer.
 
         Records ``app.start``; if the previous run did not close cleanly, also a critical
-        ``journal.unclean_shutdown``. Raises :class:`JournalError` (or ``KeyFileError``) with
-        a message naming the file when the journal cannot be used.
+        ``journal.unclean_shutdown``. ``pinned_identity`` (default ``$VIGIL_JOURNAL_IDENTITY``) is
+        a copy of ``identity.json`` kept outside the data folder: a journal whose id or key
+        fingerprint differs from it is reported in :attr:`problems` and journalled as critical.
+        Raises :class:`JournalError` (or ``KeyFileError``) with a message naming the file when
+        the journal cannot be used.
         """
         if checkpoint_every < 1 or checkpoint_interval_s <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s > 0")
@@ -138,7 +172,25 @@ class Journal:
         except BaseException:
             self._lock_file.release()
             raise
+        pinned = pinned_identity or os.environ.get(PINNED_IDENTITY_ENV) or None
+        if pinned is not None:
+            self._check_pinned(Path(pinned))
         return self
+
+    def _check_pinned(self, path: Path) -> None:
+        """The journal must be the one whose identity was pinned outside the data folder."""
+        try:
+            pinned = load_identity(path)
+        except KeyFileError as e:
+            self._report(f"the pinned identity cannot be checked: {e}", {"pinned": str(path)})
+            return
+        mine = public_key_fingerprint(self.public_key)
+        if pinned.journal_id != self.journal_id or pinned.fingerprint != mine:
+            self._report(
+                f"this journal ({self.journal_id}, key {mine[:16]}...) is not the pinned one "
+                f"({pinned.journal_id}, key {pinned.fingerprint[:16]}... in {path}): the journal "
+                "or its key was replaced", {"pinned": str(path), "pinned_fingerprint": pinned.fingerprint,
+                                            "fingerprint": mine})
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -152,6 +204,7 @@ class Journal:
     ) -> None:
         self._every = checkpoint_every
         self._interval = checkpoint_interval_s
+        self._interval_us = chain.to_micros(checkpoint_interval_s)
         self._clock = clock
         # a deque under one lock, not queue.Queue: the writer takes a whole group per lock
         # acquisition instead of paying a lock round trip per event (measured ~1.5 us/event)
@@ -173,66 +226,36 @@ class Journal:
         self._last_error: str | None = None
         self._closed = False
         self._writer_dead = False
+        #: integrity problems found at open, for the workstation's problem list (and journalled)
+        self.problems: list[str] = []
+        #: held by every commit; a key rotation takes it to slot its own transaction in between
+        self._commit_lock = threading.Lock()
 
         path = self.dir / DB_FILE
-        key_path = self.dir / KEY_FILE
         startup_events: list[_Pending] = []
+        missing = _missing_database(self.dir)
         try:
-            self._con = open_writer(path)
-            meta = read_meta(self._con)
+            self._con = open_writer(path, create_schema=False)
+            meta = read_meta(self._con) if _has_meta(self._con) else {}
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{path}: cannot open the journal database ({e})") from None
-
+        if meta.get("format", FORMAT) != FORMAT:
+            self._con.close()
+            raise JournalError(
+                f"{path}: this journal is format {meta.get('format')!r}; this Vigil writes {FORMAT}. "
+                "Verify it with 'vigil journal verify', keep it as evidence (move the journal folder "
+                "aside) and start a new journal"
+            )
         now = clock()
         if "journal_id" not in meta:
-            if key_path.exists():
-                self._sk = load_signing_key(self.dir, passphrase)
-            else:
-                self._sk = create_signing_key(self.dir, passphrase)
-            journal_id = secrets.token_hex(16)
-            vk = self._sk.get_verifying_key()
-            replaced = _previous_journal_id(self.dir)
-            with self._con:
-                self._con.execute("BEGIN IMMEDIATE")
-                self._con.executemany(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [
-                        ("format", FORMAT),
-                        ("journal_id", journal_id),
-                        ("public_key_pem", vk.to_pem().decode("ascii")),
-                        ("created", repr(now)),
-                        ("state", "new"),
-                    ],
-                )
-            write_identity(self.dir, journal_id, vk)
-            startup_events.append(
-                _Pending(now, "journal.created", "system", canonical_json({
-                    "journal_id": journal_id,
-                    "key_fingerprint": public_key_fingerprint(vk),
-                    "key_protected": passphrase is not None,
-                    "identity_file": str(self.dir / IDENTITY_FILE),
-                    # a journal database that vanished while its identity stayed is worth a line
-                    "replaces_missing_journal": replaced,
-                }), True)
-            )
+            startup_events += self._create(meta, passphrase, now, missing)
         else:
-            journal_id = meta["journal_id"]
-            if not key_path.exists():
-                raise JournalError(
-                    f"{key_path}: signing key missing for existing journal {journal_id}; restore "
-                    "the key, or move the journal folder aside to start a new journal"
-                )
-            self._sk = load_signing_key(self.dir, passphrase)
-            stored_pem = meta.get("public_key_pem", "")
-            if self._sk.get_verifying_key().to_pem().decode("ascii") != stored_pem:
-                raise KeyFileError(
-                    f"{key_path}: this signing key does not belong to journal {journal_id}"
-                )
-        self.journal_id = journal_id
-        self._jid_bytes = bytes.fromhex(journal_id)
+            self._open_existing(meta, passphrase)
+        self._jid_bytes = bytes.fromhex(self.journal_id)
         try:
             self._state = self._load_state()
-            problem = self._tail_problem()
+            problem = self._tail_problem(meta.get("state"))
+            recovered, quarantined = self._settle_tail(meta.get("state"), now)
             with self._con:
                 self._con.execute("BEGIN IMMEDIATE")
                 self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
@@ -257,74 +280,267 @@ class Journal:
                     "message": "the previous run did not close the journal cleanly "
                     "(crash, kill or power loss); events not yet committed then are lost",
                     "last_seq": self._state.size,
-                    "unsealed_events": self._state.size - self._state.checkpoint_size,
+                    "recovered": recovered,
                 },
                 critical=True,
             )
+        if quarantined is not None:
+            self._report(quarantined["message"], quarantined)
         if problem:
-            self.append(
-                "journal.integrity_warning",
-                "system",
-                {"message": problem, "action": "run 'vigil journal verify' for the full check"},
-                critical=True,
+            self._report(problem, {"action": "run 'vigil journal verify' for the full check"})
+
+    def _report(self, message: str, details: dict[str, Any]) -> None:
+        """An integrity problem: journalled as critical, and listed for the window."""
+        self.problems.append(f"journal {self.dir}: {message}")
+        self.append("journal.integrity_warning", "system", {**details, "message": message},
+                    critical=True)
+
+    def _create(self, meta: dict[str, str], passphrase: str | None, now: float,
+                missing: list[str]) -> list[_Pending]:
+        """Start a new journal. When Vigil data was already here, say so loudly and keep it."""
+        key_path = self.dir / KEY_FILE
+        con = self._con
+        con.executescript(SCHEMA)
+        if key_path.exists():
+            self._sk = load_signing_key(self.dir, passphrase)
+        else:
+            self._sk = create_signing_key(self.dir, passphrase)
+        journal_id = secrets.token_hex(16)
+        vk = self._sk.get_verifying_key()
+        replaced = _previous_journal_id(self.dir)
+        kept_identity = None
+        if (self.dir / IDENTITY_FILE).exists():
+            # never overwrite the pinned identity of a journal that may be evidence
+            kept = self.dir / f"identity.{replaced or 'unreadable'}.{int(now)}.json"
+            os.replace(self.dir / IDENTITY_FILE, kept)
+            kept_identity = str(kept)
+        with con:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?)",
+                [
+                    ("format", FORMAT),
+                    ("journal_id", journal_id),
+                    ("public_key_pem", vk.to_pem().decode("ascii")),
+                    ("created", str(chain.to_micros(now))),
+                    ("state", chain.STATE_OPEN),
+                ],
             )
+        write_identity(self.dir, journal_id, vk)
+        self.journal_id = journal_id
+        self._key_fp = public_key_fingerprint(vk)
+        events = [
+            _Pending(now, "journal.created", "system", canonical_json({
+                "journal_id": journal_id,
+                "key_fingerprint": self._key_fp,
+                "key_protected": passphrase is not None,
+                "identity_file": str(self.dir / IDENTITY_FILE),
+                # a journal database that vanished while its identity stayed is worth a line
+                "replaces_missing_journal": replaced,
+            }), True)
+        ]
+        if missing:
+            message = (
+                "a new journal was started although Vigil data was already here ("
+                + "; ".join(missing) + "): the previous journal is missing or empty. Restore it "
+                "from a backup and verify it; it may have been deleted to hide what it recorded"
+            )
+            self.problems.append(f"journal {self.dir}: {message}")
+            events.append(_Pending(now, "journal.integrity_warning", "system", canonical_json({
+                "message": message, "found": missing, "previous_journal_id": replaced,
+                "previous_identity_kept_as": kept_identity,
+            }), True))
+        return events
 
-    def _tail_problem(self, max_events: int = 100_000) -> str | None:
-        """A quick look at the end of the journal before extending it (not a full verify).
+    def _open_existing(self, meta: dict[str, str], passphrase: str | None) -> None:
+        key_path = self.dir / KEY_FILE
+        journal_id = meta["journal_id"]
+        if not key_path.exists():
+            raise JournalError(
+                f"{key_path}: signing key missing for existing journal {journal_id}; restore "
+                "the key, or move the journal folder aside to start a new journal"
+            )
+        self._sk = load_signing_key(self.dir, passphrase)
+        stored_pem = meta.get("public_key_pem", "")
+        vk = self._sk.get_verifying_key()
+        pending = self.dir / (KEY_FILE + ".new")
+        if vk.to_pem().decode("ascii") != stored_pem and pending.exists():
+            # a rotation committed but stopped before its new key file took the old one's place
+            new_sk = load_signing_key(self.dir, passphrase, file=pending.name)
+            if new_sk.get_verifying_key().to_pem().decode("ascii") == stored_pem:
+                os.replace(pending, self.dir / KEY_FILE)
+                self._sk, vk = new_sk, new_sk.get_verifying_key()
+        if vk.to_pem().decode("ascii") != stored_pem:
+            raise KeyFileError(
+                f"{key_path}: this signing key does not belong to journal {journal_id}"
+            )
+        self.journal_id = journal_id
+        self._key_fp = public_key_fingerprint(vk)
 
-        Checks that the last checkpoint is signed by our key and matches its event, and that the
-        events after it chain on. Whatever is found is journalled, so a journal altered between
-        runs says so from the first screen; the app still starts.
+    def _tail_problem(self, state: str | None) -> str | None:
+        """A quick look at the last checkpoint before extending the journal (not a full verify).
+
+        Checks that the last checkpoint is signed by our key and matches its event. Whatever is
+        found is journalled and listed, so a journal altered between runs says so from the first
+        screen; the app still starts.
         """
         s = self._state
-        con = self._con
-        if s.checkpoints:
-            number, size, head, ts, reason, prev, sig = con.execute(
-                "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
-                "WHERE number = ?", (s.checkpoints,)).fetchone()
-            msg = chain.checkpoint_message(journal_id=self.journal_id, number=number, size=size,
-                                           head=head, time=ts, reason=reason, prev=prev)
+        if not s.checkpoints:
+            return ("the journal was closed cleanly but has no checkpoint: checkpoints were removed"
+                    if state == chain.STATE_CLEAN else None)
+        number, size, head, ts, reason, prev, sig = self._con.execute(
+            "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
+            "WHERE number = ?", (s.checkpoints,)).fetchone()
+        try:
+            signer = self._signer(reason, size)
+            msg = self._message(number, size, head, ts, reason, prev, public_key_fingerprint(signer))
+            signer.verify(sig, msg, hashfunc=hashlib.sha256)
+        except Exception:  # ecdsa raises BadSignatureError or decoding errors
+            return f"the signature of the last checkpoint (#{number}) does not verify"
+        row = self._con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()
+        if row is None or row[0] != bytes.fromhex(head):
+            return f"the last checkpoint (#{number}) does not match event {size}"
+        if state == chain.STATE_CLEAN and reason != "shutdown":
+            return (f"the journal was closed cleanly but its last checkpoint (#{number}, seq {size}) "
+                    "is not the shutdown checkpoint: the end of the journal was removed")
+        return None
+
+    def _message(self, number: int, size: int, head: str, ts: int, reason: str, prev: str,
+                 key_fp: str | None = None) -> bytes:
+        state = chain.STATE_CLEAN if reason == "shutdown" else chain.STATE_OPEN
+        return chain.checkpoint_message(journal_id=self.journal_id, key=key_fp or self._key_fp,
+                                        number=number, size=size, head=head, time=ts,
+                                        reason=reason, state=state, prev=prev)
+
+    def _signer(self, reason: str, size: int) -> VerifyingKey:
+        """The key that signed a checkpoint: ours, or the old key for a ``rotate`` checkpoint."""
+        if reason == "rotate":
+            row = self._con.execute("SELECT body FROM events WHERE seq = ?", (size,)).fetchone()
             try:
-                self._sk.get_verifying_key().verify(sig, msg, hashfunc=hashlib.sha256)
-            except Exception:  # ecdsa raises BadSignatureError or decoding errors
-                return f"the signature of the last checkpoint (#{number}) does not verify"
-            row = con.execute("SELECT hash FROM events WHERE seq = ?", (size,)).fetchone()
-            if row is None or row[0] != bytes.fromhex(head):
-                return f"the last checkpoint (#{number}) does not match event {size}"
-            prev_hash = row[0]
+                pem = json.loads(bytes(row[0]))["old_public_key_pem"]
+                return VerifyingKey.from_pem(pem, hashfunc=hashlib.sha256)
+            except Exception:  # an unreadable rotation: judged with our key, and found wanting
+                pass
+        return self.public_key
+
+    def _chaining_tail(self) -> tuple[list[tuple[Any, ...]], int]:
+        """The rows after the last checkpoint, and how many of them chain on from it."""
+        s = self._state
+        if s.checkpoints:
+            row = self._con.execute("SELECT hash FROM events WHERE seq = ?",
+                                    (s.checkpoint_size,)).fetchone()
+            prev_hash = row[0] if row else b""
         else:
             prev_hash = chain.genesis_hash(self._jid_bytes)
-        rows = con.execute(
-            "SELECT seq, ts, kind, actor, critical, body, hash FROM events WHERE seq > ? "
-            "ORDER BY seq LIMIT ?", (s.checkpoint_size, max_events)).fetchall()
-        expected = s.checkpoint_size + 1
-        for seq, ts, kind, actor, critical, body, stored in rows:
+        rows = self._con.execute(
+            "SELECT seq, ts, kind, actor, critical, body, prev_hash, hash FROM events WHERE seq > ? "
+            "ORDER BY seq", (s.checkpoint_size,)).fetchall()
+        expected, last_ts, good = s.checkpoint_size + 1, s.last_ts, 0
+        for seq, ts, kind, actor, critical, body, stored_prev, stored in rows:
+            if (seq != expected or type(ts) is not int or ts < last_ts or critical not in (0, 1)
+                    or type(kind) is not str or type(actor) is not str or type(body) is not bytes
+                    or stored_prev != prev_hash):
+                break
             try:
-                h = chain.event_hash(prev_hash, seq, ts, bool(critical), kind.encode(), actor.encode(),
-                                     body)
-            except (TypeError, AttributeError, ValueError, struct.error):
-                h = b""
-            if seq != expected or h != stored:
-                return f"the unsealed events after checkpoint #{s.checkpoints} do not chain at seq {seq}"
-            prev_hash, expected = h, expected + 1
-        return None
+                h = chain.event_hash(prev_hash, seq, ts, bool(critical), kind.encode(),
+                                     actor.encode(), body)
+            except (ValueError, struct.error, UnicodeEncodeError):
+                break
+            if h != stored:
+                break
+            prev_hash, expected, last_ts, good = h, expected + 1, ts, good + 1
+        return rows, good
+
+    def _settle_tail(self, state: str | None, now: float) -> tuple[dict[str, Any] | None,
+                                                                  dict[str, Any] | None]:
+        """Never seal what this writer did not write (see FORMAT.md, "The writer at open").
+
+        After a clean shutdown there is no tail, so any row after the last checkpoint was put
+        there by something else: it is moved to ``quarantine``, never sealed. After a crash the
+        rows that chain on are sealed under reason ``recovered`` (the caller journals how many
+        and their hash range); rows that do not chain are quarantined.
+        """
+        rows, good = self._chaining_tail()
+        s = self._state
+        recovered = None
+        if state == chain.STATE_OPEN and good:
+            first, last = rows[0], rows[good - 1]
+            recovered = {"events": good, "first_seq": first[0], "last_seq": last[0],
+                         "first_hash": first[7].hex(), "last_hash": last[7].hex()}
+        keep = good if state == chain.STATE_OPEN else 0
+        bad = rows[keep:]
+        quarantined = None
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if bad:
+                found = chain.to_micros(now)
+                why = ("appended after a clean shutdown, so not written by Vigil"
+                       if state == chain.STATE_CLEAN else "not chained on from the journal")
+                con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [(*r, found, why) for r in bad])
+                con.execute("DELETE FROM events WHERE seq > ?", (s.checkpoint_size + keep,))
+                hashes = [r[7].hex() if isinstance(r[7], bytes) else repr(r[7]) for r in bad]
+                quarantined = {
+                    "message": f"{len(bad)} event(s) (seq {bad[0][0]}..{bad[-1][0]}) after "
+                    f"checkpoint #{s.checkpoints} were {why}; they were moved to the quarantine "
+                    "table and not sealed",
+                    "events": len(bad), "first_seq": bad[0][0], "last_seq": bad[-1][0],
+                    "first_hash": hashes[0], "last_hash": hashes[-1],
+                }
+            if keep:
+                last = rows[keep - 1]
+                s.size, s.head = last[0], last[7]
+                self._seal_now("recovered", now)
+            elif bad:
+                s.size, s.head = s.checkpoint_size, self._checkpoint_head()
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if keep:
+            s.last_ts = max([s.last_ts, *(r[1] for r in rows[:keep] if type(r[1]) is int)])
+        return recovered, quarantined
+
+    def _checkpoint_head(self) -> bytes:
+        s = self._state
+        if not s.checkpoints:
+            return chain.genesis_hash(self._jid_bytes)
+        return bytes(self._con.execute("SELECT hash FROM events WHERE seq = ?",
+                                       (s.checkpoint_size,)).fetchone()[0])
+
+    def _seal_now(self, reason: str, now: float) -> None:
+        """Sign a checkpoint over everything up to the head, inside the caller's transaction."""
+        s = self._state
+        number = s.checkpoints + 1
+        ts = max(chain.to_micros(now), s.checkpoint_time + 1)
+        head_hex = s.head.hex()
+        msg = self._message(number, s.size, head_hex, ts, reason, s.checkpoint_link)
+        sig = self._sign(msg)
+        self._con.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (number, s.size, head_hex, ts, reason, s.checkpoint_link, sig))
+        s.checkpoints, s.checkpoint_size = number, s.size
+        s.checkpoint_link, s.checkpoint_time = chain.checkpoint_link(msg, sig), ts
 
     def _load_state(self) -> _ChainState:
         con = self._con
-        row = con.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        size, head = (row[0], row[1]) if row else (0, chain.genesis_hash(self._jid_bytes))
+        row = con.execute("SELECT seq, hash, ts FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         cp = con.execute(
             "SELECT number, size, head, ts, reason, prev, signature FROM checkpoints "
             "ORDER BY number DESC LIMIT 1"
         ).fetchone()
         if cp is None:
-            return _ChainState(size, head, 0, 0, chain.NO_PREVIOUS, self._clock())
+            genesis = chain.genesis_hash(self._jid_bytes)
+            return _ChainState(0, genesis, 0, 0, chain.NO_PREVIOUS, 0, 0)
         number, cp_size, cp_head, cp_ts, reason, prev, sig = cp
-        msg = chain.checkpoint_message(
-            journal_id=self.journal_id, number=number, size=cp_size, head=cp_head, time=cp_ts,
-            reason=reason, prev=prev,
-        )
-        return _ChainState(size, head, number, cp_size, chain.checkpoint_link(msg, sig), cp_ts)
+        msg = self._message(number, cp_size, cp_head, cp_ts, reason, prev,
+                            public_key_fingerprint(self._signer(reason, cp_size)))
+        sealed_row = con.execute("SELECT hash, ts FROM events WHERE seq = ?", (cp_size,)).fetchone()
+        last_ts = sealed_row[1] if sealed_row and type(sealed_row[1]) is int else 0
+        head = bytes(sealed_row[0]) if sealed_row else bytes.fromhex(cp_head)
+        del row  # the tail after the checkpoint is judged by _settle_tail
+        return _ChainState(cp_size, head, number, cp_size, chain.checkpoint_link(msg, sig), cp_ts,
+                           last_ts)
 
     # ---- the caller's side ---------------------------------------------------------------
 
@@ -402,6 +618,72 @@ class Journal:
         self._con.close()
         self._lock_file.release()
 
+    def rotate_key(self, passphrase: str | None = None) -> str:
+        """Hand signing over to a new key, signed into the journal by the old one.
+
+        A critical ``journal.key_rotated`` event (old and new public key) is sealed at once by a
+        ``rotate`` checkpoint of the old key; later checkpoints are signed by the new key, and a
+        verifier holding the original pinned identity follows the hand-over. The new key file
+        (wrapped with ``passphrase`` when given) is written beside the old one first and takes
+        its place only after the commit, so a crash in between loses neither. Returns the new
+        key's fingerprint.
+        """
+        if self._closed:
+            raise JournalError(f"{self.dir}: journal is closed; the key cannot be rotated")
+        pending = self.dir / (KEY_FILE + ".new")
+        pending.unlink(missing_ok=True)
+        new_sk = create_signing_key(self.dir, passphrase, file=pending.name)
+        old_vk, new_vk = self.public_key, new_sk.get_verifying_key()
+        new_fp = public_key_fingerprint(new_vk)
+        body = canonical_json({
+            "old_key": self._key_fp, "new_key": new_fp,
+            "old_public_key_pem": old_vk.to_pem().decode("ascii"),
+            "new_public_key_pem": new_vk.to_pem().decode("ascii"),
+        })
+        self.flush()
+        with self._commit_lock:
+            s = self._state
+            saved = (s.size, s.head, s.last_ts, s.checkpoints, s.checkpoint_size, s.checkpoint_link,
+                     s.checkpoint_time)
+            now = self._clock()
+            seq, ts = s.size + 1, max(chain.to_micros(now), s.last_ts)
+            kind, actor = chain.KEY_ROTATED.encode(), b"system"
+            h = chain.event_hash(s.head, seq, ts, True, kind, actor, body)
+            con = self._con
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (seq, ts, chain.KEY_ROTATED, "system", 1, body, s.head, h))
+                s.size, s.head, s.last_ts = seq, h, ts
+                self._seal_now("rotate", now)
+                con.execute("UPDATE meta SET value = ? WHERE key = 'public_key_pem'",
+                            (new_vk.to_pem().decode("ascii"),))
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                (s.size, s.head, s.last_ts, s.checkpoints, s.checkpoint_size, s.checkpoint_link,
+                 s.checkpoint_time) = saved
+                pending.unlink(missing_ok=True)
+                raise
+            self._sk, self._key_fp = new_sk, new_fp
+        os.replace(pending, self.dir / KEY_FILE)
+        return new_fp
+
+    @property
+    def root_key(self) -> VerifyingKey:
+        """The journal's original key (``identity.json``), which rotations are followed from."""
+        try:
+            identity = load_identity(self.dir / IDENTITY_FILE)
+        except KeyFileError:
+            return self.public_key
+        return identity.public_key if identity.journal_id == self.journal_id else self.public_key
+
+    @property
+    def public_key(self) -> VerifyingKey:
+        """The key this journal's checkpoints are signed with (to check what it has sealed)."""
+        return self._sk.get_verifying_key()
+
     def stats(self) -> JournalStats:
         s = self._state
         return JournalStats(
@@ -447,7 +729,7 @@ class Journal:
         s = self._state
         if s.size == s.checkpoint_size:
             return 1.0
-        return max(0.0, min(1.0, s.checkpoint_time + self._interval - self._clock()))
+        return max(0.0, min(1.0, s.checkpoint_time / 1e6 + self._interval - self._clock()))
 
     def _writer_notices(self) -> list[_Pending]:
         """Events the writer adds itself: that appenders had to wait, or lost events."""
@@ -473,7 +755,8 @@ class Journal:
         delay = 0.05
         for _attempt in range(60):
             try:
-                self._commit(group, final=final)
+                with self._commit_lock:
+                    self._commit(group, final=final)
                 self._last_error = None
                 self._writer_dead = False
                 break
@@ -506,24 +789,36 @@ class Journal:
         seq = s.size
         number, sealed = s.checkpoints, s.checkpoint_size
         link, sealed_time = s.checkpoint_link, s.checkpoint_time
+        last_ts = s.last_ts
         every = self._every
-        now = self._clock()
+        now = chain.to_micros(self._clock())
         critical_unsealed = False
+        jid, key_fp = self.journal_id, self._key_fp
 
         def seal(reason: str) -> None:
             nonlocal number, sealed, link, sealed_time, critical_unsealed
             number += 1
             head_hex = prev.hex()
-            msg = chain.checkpoint_message(journal_id=self.journal_id, number=number, size=seq,
-                                           head=head_hex, time=now, reason=reason, prev=link)
+            # strictly increasing, also for several checkpoints in one group or a clock step back
+            ts = max(now, sealed_time + 1)
+            state = chain.STATE_CLEAN if reason == "shutdown" else chain.STATE_OPEN
+            msg = chain.checkpoint_message(journal_id=jid, key=key_fp, number=number, size=seq,
+                                           head=head_hex, time=ts, reason=reason, state=state,
+                                           prev=link)
             sig = self._sign(msg)
-            checkpoints.append((number, seq, head_hex, now, reason, link, sig))
-            sealed, link, sealed_time, critical_unsealed = seq, chain.checkpoint_link(msg, sig), now, False
+            checkpoints.append((number, seq, head_hex, ts, reason, link, sig))
+            sealed, link, sealed_time, critical_unsealed = seq, chain.checkpoint_link(msg, sig), ts, False
 
         # chain.event_hash inlined: this loop is the writer's hot path
         sha256, pack, tag = hashlib.sha256, chain.EVENT_HEADER.pack, chain.EVENT_TAG
-        for ts, kind, actor, body, crit in group:
+        for t, kind, actor, body, crit in group:
             seq += 1
+            # times never run backwards in the journal: callers stamp events on their own
+            # threads before they are queued, and the clock may step back
+            ts = round(t * 1_000_000)
+            if ts < last_ts:
+                ts = last_ts
+            last_ts = ts
             k = kind.encode("utf-8")
             a = actor.encode("utf-8")
             h = sha256(tag + prev + pack(seq, ts, crit, len(k), len(a)) + k + a + body).digest()
@@ -537,7 +832,7 @@ class Journal:
                 seal("shutdown")
             elif critical_unsealed:
                 seal("critical")
-            elif now - sealed_time >= self._interval:
+            elif now - sealed_time >= self._interval_us:
                 seal("interval")
         if not rows and not checkpoints and not final:
             return
@@ -550,7 +845,7 @@ class Journal:
         if final:
             con.execute("UPDATE meta SET value='clean' WHERE key='state'")
         con.execute("COMMIT")
-        s.size, s.head = seq, prev
+        s.size, s.head, s.last_ts = seq, prev, last_ts
         s.checkpoints, s.checkpoint_size, s.checkpoint_link, s.checkpoint_time = (
             number, sealed, link, sealed_time)
 
