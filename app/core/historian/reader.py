@@ -12,6 +12,7 @@ frame, so only those cross into Python.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.historian.compactor import done_key, read_meta
 from app.core.historian.downsample import downsample_indices, rows_to_arrays
 from app.core.historian.frames import COLUMN_SQL, VALUE_DTYPE, VALUE_SIZE, column_arrays, column_params
+from app.core.historian.rollup import (
+    FINEST,
+    LEVELS,
+    REC,
+    REC_SIZE,
+    align_down,
+    align_up,
+    bucket_of,
+    bucket_width,
+    cover,
+    merge_all,
+    points_from_buckets,
+    raw_records,
+    reduce_segments,
+    runs,
+)
 from app.core.historian.schema import KIND_TEXT, HistorianError, connect_reader
 from app.core.model import Quality, Sample
 
@@ -167,8 +185,130 @@ class HistorianReader:
                     continue
                 tid, kind = ids[tag]
                 numeric = kind != KIND_TEXT
-                out[tag] = Series(*self._range_rows(conn, tid, lo, hi, max_points, numeric))
+                rolled = None
+                if numeric and max_points is not None:
+                    conn.execute("BEGIN")  # one snapshot: watermarks, rollups and raw agree
+                    try:
+                        rolled = self._rolled(conn, tid, lo, hi, max_points)
+                        if rolled is None:
+                            rolled = self._range_rows(conn, tid, lo, hi, max_points, numeric)
+                    finally:
+                        conn.rollback()
+                out[tag] = Series(*(rolled or self._range_rows(conn, tid, lo, hi, max_points, numeric)))
         return out
+
+    def _rolled(
+        self, conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The downsampled answer from rollups where they are final, finer rollups and raw
+        samples at the edges; None when no rollup level fits the span (the caller reads raw)."""
+        meta = read_meta(conn)
+        if not meta:
+            return None  # a version-2 file opened read-only: no rollups
+        done = {level: meta.get(done_key(level)) for level in LEVELS}
+        raw_from = meta.get("raw_kept_from", -math.inf)
+        sources = _sources(conn, tid)
+        edges = self._extent(conn, tid, sources, lo, hi, done, raw_from)
+        if edges is None:
+            return rows_to_arrays([], True)
+        first, last = edges
+        span = last - first
+        _width, level = bucket_width(span, max_points, False)
+        if level is None:
+            if first >= raw_from:
+                return None
+            level = FINEST  # the raw samples are gone here: the finest rollups are the best there is
+        allowed = [lv for lv in LEVELS if lv <= level]
+        keys: list[np.ndarray] = []
+        recs: list[np.ndarray] = []
+        for lv, a, b in cover(first, float(np.nextafter(last, np.inf)), allowed, done):
+            if lv == 0:
+                below_b = float(np.nextafter(b, -np.inf))
+                t, value, quality = self._range_rows(conn, tid, a, below_b, None, True)
+                keys.append(t)
+                recs.append(raw_records(t, value, quality))
+                continue
+            for source, col in sources:
+                rows = conn.execute(
+                    "SELECT bucket, substr(data, ?, ?) FROM rollups WHERE level = ? AND source = ? "
+                    "AND bucket >= ? AND bucket < ? ORDER BY bucket",
+                    (col * REC_SIZE + 1, REC_SIZE, lv, source, a, b),
+                ).fetchall()
+                rows = [r for r in rows if len(r[1]) == REC_SIZE]
+                if rows:
+                    keys.append(np.fromiter((r[0] for r in rows), np.float64, len(rows)))
+                    recs.append(np.frombuffer(b"".join(r[1] for r in rows), REC))
+        if not recs:
+            return rows_to_arrays([], True)
+        key = np.concatenate(keys)
+        rec = np.concatenate(recs)
+        if len(rec) == 0:
+            return rows_to_arrays([], True)
+        total = int(rec["n"].sum())
+        if total <= max_points:
+            raw = self._range_rows(conn, tid, first, last, None, True)
+            if len(raw[0]) == total:
+                return raw
+        any_bad = bool((rec["n"] != rec["n_good"]).any())
+        width, _ = bucket_width(span, max_points, any_bad)
+        if not math.isfinite(width) or width < FINEST:
+            width = float(FINEST * max(1, math.ceil(width / FINEST))) if math.isfinite(width) else math.inf
+        bucket = bucket_of(key, width) if math.isfinite(width) else np.zeros(len(key))
+        order = np.argsort(bucket, kind="stable")
+        merged = reduce_segments(rec[order], runs(bucket[order]))
+        pts = points_from_buckets(merged, merge_all(rec))
+        return pts.t, pts.value, pts.quality
+
+    def _extent(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        sources: list[tuple[int, int]],
+        lo: float,
+        hi: float,
+        done: dict[int, float | None],
+        raw_from: float,
+    ) -> tuple[float, float] | None:
+        """(first, last) sample time of the tag within ``[lo, hi]``: index seeks on the raw
+        samples, and, where retention has deleted those, on each level's final rows."""
+        firsts: list[float] = []
+        lasts: list[float] = []
+        bounds = (tid, lo, hi)
+        for sql, into in (
+            ("SELECT t FROM samples WHERE tag_id = ? AND t >= ? AND t <= ? ORDER BY t LIMIT 1", firsts),
+            ("SELECT t FROM samples WHERE tag_id = ? AND t >= ? AND t <= ? ORDER BY t DESC LIMIT 1", lasts),
+        ):
+            row = conn.execute(sql, bounds).fetchone()
+            if row is not None:
+                into.append(float(row[0]))
+        for layout, _col in _columns(conn, tid):
+            for order, into in (("", firsts), ("DESC", lasts)):
+                row = conn.execute(
+                    "SELECT t FROM frames WHERE layout_id = ? AND t >= ? AND t <= ? "
+                    f"ORDER BY t {order} LIMIT 1",
+                    (layout, lo, hi),
+                ).fetchone()
+                if row is not None:
+                    into.append(float(row[0]))
+        if lo < raw_from:  # older samples may live on only in rollups
+            for level in LEVELS:
+                top = done.get(level)
+                if top is None:
+                    continue
+                a = align_up(lo, level) if math.isfinite(lo) else -math.inf
+                b = min(top, align_down(hi, level) if math.isfinite(hi) else math.inf)
+                for source, col in sources:
+                    for order, field, into in (("", "first_t", firsts), ("DESC", "last_t", lasts)):
+                        row = conn.execute(
+                            "SELECT substr(data, ?, ?) FROM rollups WHERE level = ? AND source = ? "
+                            f"AND bucket >= ? AND bucket + ? <= ? ORDER BY bucket {order} LIMIT 1",
+                            (col * REC_SIZE + 1, REC_SIZE, level, source, a, level, b),
+                        ).fetchone()
+                        if row is not None and len(row[0]) == REC_SIZE:
+                            into.append(float(np.frombuffer(row[0], REC)[field][0]))
+        if not firsts:
+            return None
+        return min(firsts), max(lasts)
 
     @staticmethod
     def _range_rows(
@@ -204,6 +344,11 @@ class HistorianReader:
             keep = downsample_indices(t, value, quality, max_points, numeric)
             t, value, quality = t[keep], value[keep], quality[keep]
         return t, value, quality
+
+
+def _sources(conn: sqlite3.Connection, tid: int) -> list[tuple[int, int]]:
+    """(rollup source, column) of the tag: each frame layout holding it, and its own rows."""
+    return [*_columns(conn, tid), (-tid, 0)]
 
 
 def _columns(conn: sqlite3.Connection, tid: int) -> list[tuple[int, int]]:
