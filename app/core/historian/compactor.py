@@ -101,9 +101,12 @@ def raw_edge(conn: sqlite3.Connection, at_or_after: float, newest: bool = False)
 class Compactor:
     """The writer's rollup state; every method runs on the writer thread."""
 
-    def __init__(self, lag_s: float = 5.0, chunk_s: float = 60.0, max_buckets: int = 1000) -> None:
+    def __init__(
+        self, lag_s: float = 5.0, chunk_s: float = 60.0, max_buckets: int = 1000, step_samples: int = 200_000
+    ) -> None:
         self.lag_s = lag_s
         self.chunk_s = max(float(FINEST), chunk_s)
+        self.step_samples = step_samples  # a step's chunk adapts to about this many raw samples
         self.max_buckets = max_buckets
         self.done: dict[int, float | None] = {level: None for level in LEVELS}
         self.raw_kept_from = -math.inf
@@ -172,7 +175,11 @@ class Compactor:
                 conn.execute(_DELETE, (FINEST, d0, end))
             else:
                 end = min(horizon, align_down(nxt, FINEST) + self.chunk_s)
-                self._build_finest(conn, d0, end)
+                samples = self._build_finest(conn, d0, end)
+                if samples < self.step_samples // 2:
+                    self.chunk_s = min(self.chunk_s * 2, 86400.0)
+                elif samples > self.step_samples * 2:
+                    self.chunk_s = max(float(FINEST), align_down(self.chunk_s / 2, FINEST))
                 more = end < horizon
             d0 = end
         self.done[FINEST] = d0
@@ -200,10 +207,12 @@ class Compactor:
         self.rows_written += len(out)
         return out
 
-    def _build_finest(self, conn: sqlite3.Connection, a: float, b: float) -> None:
-        """10 s rows of ``[a, b)`` from the raw samples, replacing any there."""
+    def _build_finest(self, conn: sqlite3.Connection, a: float, b: float) -> int:
+        """10 s rows of ``[a, b)`` from the raw samples, replacing any there; returns how many
+        samples that took."""
         conn.execute(_DELETE, (FINEST, a, b))
         out: list[tuple[int, int, float, bytes]] = []
+        samples = 0
         for layout, ncols in layouts(conn):
             rows = conn.execute(
                 "SELECT t, value, quality FROM frames WHERE layout_id = ? AND t >= ? AND t < ? ORDER BY t",
@@ -212,6 +221,7 @@ class Compactor:
             rows = [r for r in rows if len(r[1]) == ncols * 8 and len(r[2]) == ncols]  # never half a frame
             if not rows:
                 continue
+            samples += len(rows) * ncols
             t = np.fromiter((r[0] for r in rows), np.float64, len(rows))
             value = np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(len(rows), ncols)
             quality = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), ncols)
@@ -221,6 +231,7 @@ class Compactor:
             "SELECT tag_id, t, value, quality FROM samples WHERE t >= ? AND t < ? ORDER BY tag_id, t", (a, b)
         ).fetchall()
         if rows:
+            samples += len(rows)
             tag = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             t = np.fromiter((r[1] for r in rows), np.float64, len(rows))
             value = np.array([r[2] for r in rows], dtype=np.float64)  # NULL (and text) -> NaN
@@ -233,6 +244,7 @@ class Compactor:
                     (FINEST, source, float(k), rec[i : i + 1].tobytes()) for i, k in enumerate(keys.tolist())
                 ]
         conn.executemany(_INSERT, self._insert(out))
+        return samples
 
     def _build_from(self, conn: sqlite3.Connection, finer: int, level: int, a: float, b: float) -> None:
         """``level`` rows of ``[a, b)`` merged from the ``finer`` rows, replacing any there."""

@@ -80,6 +80,10 @@ class HistorianReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: rows the downsampled queries read (rollup rows / raw samples): what a benchmark or a
+        #: test looks at to see that a month of trend is answered from summaries
+        self.rollup_rows_read = 0
+        self.raw_rows_read = 0
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -227,6 +231,7 @@ class HistorianReader:
                 t, value, quality = self._range_rows(conn, tid, a, below_b, None, True)
                 keys.append(t)
                 recs.append(raw_records(t, value, quality))
+                self.raw_rows_read += len(t)
                 continue
             for source, col in sources:
                 rows = conn.execute(
@@ -235,6 +240,7 @@ class HistorianReader:
                     (col * REC_SIZE + 1, REC_SIZE, lv, source, a, b),
                 ).fetchall()
                 rows = [r for r in rows if len(r[1]) == REC_SIZE]
+                self.rollup_rows_read += len(rows)
                 if rows:
                     keys.append(np.fromiter((r[0] for r in rows), np.float64, len(rows)))
                     recs.append(np.frombuffer(b"".join(r[1] for r in rows), REC))
