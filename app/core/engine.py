@@ -115,7 +115,8 @@ class Core:
             },
             critical=True,
         )
-        self.historian = Historian(self.data_dir / "historian.sqlite")
+        retention = self.plant.historian.historian_kwargs()  # the plant file's [historian]
+        self.historian = Historian(self.data_dir / "historian.sqlite", **retention)
         self.historian.start()
         self.alarms = AlarmEngine(self.journal, state_path=self.data_dir / "alarms.sqlite")
         self.alarms.configure(self.plant)

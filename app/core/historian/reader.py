@@ -222,10 +222,20 @@ class HistorianReader:
             if first >= raw_from:
                 return None
             level = FINEST  # the raw samples are gone here: the finest rollups are the best there is
+        if first < raw_from:  # and finer levels may have expired too: the finest that reaches back
+            for coarser in LEVELS[LEVELS.index(level) :]:
+                level = coarser
+                row = conn.execute("SELECT MIN(bucket) FROM rollups WHERE level = ?", (coarser,)).fetchone()
+                if row[0] is not None and row[0] <= first:
+                    break
         allowed = [lv for lv in LEVELS if lv <= level]
         keys: list[np.ndarray] = []
         recs: list[np.ndarray] = []
-        for lv, a, b in cover(first, float(np.nextafter(last, np.inf)), allowed, done):
+        start, stop = first, float(np.nextafter(last, np.inf))
+        if first < raw_from:  # whole buckets inside [lo, hi]: their samples are only in rollups
+            start = align_down(first, level) if align_down(first, level) >= lo else first
+            stop = align_up(stop, level) if align_up(stop, level) <= np.nextafter(hi, np.inf) else stop
+        for lv, a, b in cover(start, stop, allowed, done):
             if lv == 0:
                 below_b = float(np.nextafter(b, -np.inf))
                 t, value, quality = self._range_rows(conn, tid, a, below_b, None, True)
@@ -257,8 +267,8 @@ class HistorianReader:
                 return raw
         any_bad = bool((rec["n"] != rec["n_good"]).any())
         width, _ = bucket_width(span, max_points, any_bad)
-        if not math.isfinite(width) or width < FINEST:
-            width = float(FINEST * max(1, math.ceil(width / FINEST))) if math.isfinite(width) else math.inf
+        if math.isfinite(width) and width % level:  # a coarser level had to answer (see above)
+            width = float(level * math.ceil(width / level))
         bucket = bucket_of(key, width) if math.isfinite(width) else np.zeros(len(key))
         order = np.argsort(bucket, kind="stable")
         merged = reduce_segments(rec[order], runs(bucket[order]))
