@@ -190,9 +190,7 @@ class Compactor:
             target = align_down(df, level)
             dl = self.done[level]
             if dl is None:
-                row = conn.execute(
-                    "SELECT MIN(bucket) FROM rollups WHERE level = ?", (finer,)
-                ).fetchone()
+                row = conn.execute("SELECT MIN(bucket) FROM rollups WHERE level = ?", (finer,)).fetchone()
                 dl = align_down(row[0], level) if row[0] is not None else target
             if dl < target:
                 end = min(target, dl + self.max_buckets * level)
@@ -211,68 +209,14 @@ class Compactor:
         """10 s rows of ``[a, b)`` from the raw samples, replacing any there; returns how many
         samples that took."""
         conn.execute(_DELETE, (FINEST, a, b))
-        out: list[tuple[int, int, float, bytes]] = []
-        samples = 0
-        for layout, ncols in layouts(conn):
-            rows = conn.execute(
-                "SELECT t, value, quality FROM frames WHERE layout_id = ? AND t >= ? AND t < ? ORDER BY t",
-                (layout, a, b),
-            ).fetchall()
-            rows = [r for r in rows if len(r[1]) == ncols * 8 and len(r[2]) == ncols]  # never half a frame
-            if not rows:
-                continue
-            samples += len(rows) * ncols
-            t = np.fromiter((r[0] for r in rows), np.float64, len(rows))
-            value = np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(len(rows), ncols)
-            quality = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), ncols)
-            keys, rec = reduce_by_bucket(t, raw_records(t, value, quality), FINEST)
-            out += [(FINEST, layout, float(k), rec[i].tobytes()) for i, k in enumerate(keys.tolist())]
-        rows = conn.execute(
-            "SELECT tag_id, t, value, quality FROM samples WHERE t >= ? AND t < ? ORDER BY tag_id, t", (a, b)
-        ).fetchall()
-        if rows:
-            samples += len(rows)
-            tag = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            t = np.fromiter((r[1] for r in rows), np.float64, len(rows))
-            value = np.array([r[2] for r in rows], dtype=np.float64)  # NULL (and text) -> NaN
-            quality = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-            starts = [*runs(tag).tolist(), len(rows)]
-            for s, e in itertools.pairwise(starts):
-                keys, rec = reduce_by_bucket(t[s:e], raw_records(t[s:e], value[s:e], quality[s:e]), FINEST)
-                source = -int(tag[s])
-                out += [
-                    (FINEST, source, float(k), rec[i : i + 1].tobytes()) for i, k in enumerate(keys.tolist())
-                ]
+        out, samples = finest_rows(conn, a, b)
         conn.executemany(_INSERT, self._insert(out))
         return samples
 
     def _build_from(self, conn: sqlite3.Connection, finer: int, level: int, a: float, b: float) -> None:
         """``level`` rows of ``[a, b)`` merged from the ``finer`` rows, replacing any there."""
         conn.execute(_DELETE, (level, a, b))
-        rows = conn.execute(
-            "SELECT source, bucket, data FROM rollups WHERE level = ? AND bucket >= ? AND bucket < ? "
-            "ORDER BY source, bucket",
-            (finer, a, b),
-        ).fetchall()
-        out: list[tuple[int, int, float, bytes]] = []
-        i = 0
-        while i < len(rows):
-            source = rows[i][0]
-            j = i
-            while j < len(rows) and rows[j][0] == source:
-                j += 1
-            group = rows[i:j]
-            i = j
-            size = len(group[0][2])
-            if size % REC_SIZE or any(len(r[2]) != size for r in group):
-                log.warning("rollups: level %s rows of source %s have mixed sizes; skipped", finer, source)
-                continue
-            ncols = size // REC_SIZE
-            rec = np.frombuffer(b"".join(r[2] for r in group), REC).reshape(len(group), ncols)
-            buckets = np.fromiter((r[1] for r in group), np.float64, len(group))
-            keys, merged = reduce_by_bucket(buckets, rec, level)
-            out += [(level, source, float(k), merged[n].tobytes()) for n, k in enumerate(keys.tolist())]
-        conn.executemany(_INSERT, self._insert(out))
+        conn.executemany(_INSERT, self._insert(coarser_rows(conn, finer, level, a, b)))
 
     def reset(self, conn: sqlite3.Connection) -> None:
         """Forget every rollup above ``raw_kept_from`` so the next steps rebuild them from raw
@@ -287,3 +231,69 @@ class Compactor:
             self.done[level] = cut if math.isfinite(cut) else None
         conn.execute("DELETE FROM historian_meta WHERE key LIKE 'done_%'")
         write_meta(conn, {done_key(level): d for level, d in self.done.items() if d is not None})
+
+
+Row = tuple[int, int, float, bytes]
+
+
+def finest_rows(conn: sqlite3.Connection, a: float, b: float) -> tuple[list[Row], int]:
+    """The 10 s rollup rows of ``[a, b)`` computed from the raw samples, and how many samples."""
+    out: list[Row] = []
+    samples = 0
+    for layout, ncols in layouts(conn):
+        rows = conn.execute(
+            "SELECT t, value, quality FROM frames WHERE layout_id = ? AND t >= ? AND t < ? ORDER BY t",
+            (layout, a, b),
+        ).fetchall()
+        rows = [r for r in rows if len(r[1]) == ncols * 8 and len(r[2]) == ncols]  # never half a frame
+        if not rows:
+            continue
+        samples += len(rows) * ncols
+        t = np.fromiter((r[0] for r in rows), np.float64, len(rows))
+        value = np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(len(rows), ncols)
+        quality = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), ncols)
+        keys, rec = reduce_by_bucket(t, raw_records(t, value, quality), FINEST)
+        out += [(FINEST, layout, float(k), rec[i].tobytes()) for i, k in enumerate(keys.tolist())]
+    rows = conn.execute(
+        "SELECT tag_id, t, value, quality FROM samples WHERE t >= ? AND t < ? ORDER BY tag_id, t", (a, b)
+    ).fetchall()
+    if rows:
+        samples += len(rows)
+        tag = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        t = np.fromiter((r[1] for r in rows), np.float64, len(rows))
+        value = np.array([r[2] for r in rows], dtype=np.float64)  # NULL (and text) -> NaN
+        quality = np.fromiter((r[3] for r in rows), np.int64, len(rows))
+        starts = [*runs(tag).tolist(), len(rows)]
+        for s, e in itertools.pairwise(starts):
+            keys, rec = reduce_by_bucket(t[s:e], raw_records(t[s:e], value[s:e], quality[s:e]), FINEST)
+            source = -int(tag[s])
+            out += [(FINEST, source, float(k), rec[i : i + 1].tobytes()) for i, k in enumerate(keys.tolist())]
+    return out, samples
+
+
+def coarser_rows(conn: sqlite3.Connection, finer: int, level: int, a: float, b: float) -> list[Row]:
+    """The ``level`` rollup rows of ``[a, b)`` merged from the stored ``finer`` rows."""
+    rows = conn.execute(
+        "SELECT source, bucket, data FROM rollups WHERE level = ? AND bucket >= ? AND bucket < ? "
+        "ORDER BY source, bucket",
+        (finer, a, b),
+    ).fetchall()
+    out: list[tuple[int, int, float, bytes]] = []
+    i = 0
+    while i < len(rows):
+        source = rows[i][0]
+        j = i
+        while j < len(rows) and rows[j][0] == source:
+            j += 1
+        group = rows[i:j]
+        i = j
+        size = len(group[0][2])
+        if size % REC_SIZE or any(len(r[2]) != size for r in group):
+            log.warning("rollups: level %s rows of source %s have mixed sizes; skipped", finer, source)
+            continue
+        ncols = size // REC_SIZE
+        rec = np.frombuffer(b"".join(r[2] for r in group), REC).reshape(len(group), ncols)
+        buckets = np.fromiter((r[1] for r in group), np.float64, len(group))
+        keys, merged = reduce_by_bucket(buckets, rec, level)
+        out += [(level, source, float(k), merged[n].tobytes()) for n, k in enumerate(keys.tolist())]
+    return out

@@ -229,12 +229,42 @@ class HistorianReader:
                 if row[0] is not None and row[0] <= first:
                     break
         allowed = [lv for lv in LEVELS if lv <= level]
-        keys: list[np.ndarray] = []
-        recs: list[np.ndarray] = []
         start, stop = first, float(np.nextafter(last, np.inf))
         if first < raw_from:  # whole buckets inside [lo, hi]: their samples are only in rollups
             start = align_down(first, level) if align_down(first, level) >= lo else first
             stop = align_up(stop, level) if align_up(stop, level) <= np.nextafter(hi, np.inf) else stop
+        key, rec = self._partials(conn, tid, sources, start, stop, allowed, done)
+        if len(rec) == 0:
+            return rows_to_arrays([], True)
+        total = int(rec["n"].sum())
+        if total <= max_points:
+            raw = self._range_rows(conn, tid, first, last, None, True)
+            if len(raw[0]) == total:
+                return raw
+        any_bad = bool((rec["n"] != rec["n_good"]).any())
+        width, _ = bucket_width(span, max_points, any_bad)
+        if math.isfinite(width) and width % level:  # a coarser level had to answer (see above)
+            width = float(level * math.ceil(width / level))
+        bucket = bucket_of(key, width) if math.isfinite(width) else np.zeros(len(key))
+        order = np.argsort(bucket, kind="stable")
+        merged = reduce_segments(rec[order], runs(bucket[order]))
+        pts = points_from_buckets(merged, merge_all(rec))
+        return pts.t, pts.value, pts.quality
+
+    def _partials(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        sources: list[tuple[int, int]],
+        start: float,
+        stop: float,
+        allowed: list[int],
+        done: dict[int, float | None],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket start or sample time, summary) covering ``[start, stop)`` exactly once: the
+        allowed levels' final rows, raw samples for the rest (``rollup.cover``)."""
+        keys: list[np.ndarray] = [np.empty(0)]
+        recs: list[np.ndarray] = [np.empty(0, REC)]
         for lv, a, b in cover(start, stop, allowed, done):
             if lv == 0:
                 below_b = float(np.nextafter(b, -np.inf))
@@ -254,26 +284,48 @@ class HistorianReader:
                 if rows:
                     keys.append(np.fromiter((r[0] for r in rows), np.float64, len(rows)))
                     recs.append(np.frombuffer(b"".join(r[1] for r in rows), REC))
-        if not recs:
-            return rows_to_arrays([], True)
-        key = np.concatenate(keys)
-        rec = np.concatenate(recs)
+        return np.concatenate(keys), np.concatenate(recs)
+
+    def summaries(
+        self, tag: str, t0: float | None, t1: float | None, width: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket start times, ``rollup.REC`` summaries) of one numeric tag's samples in
+        ``[t0, t1]``, in epoch-aligned buckets of ``width`` seconds: from rollups where they are
+        final, from raw samples elsewhere (1 s buckets are always made from raw samples). Edge
+        buckets summarise only the samples inside the range."""
+        with self._connect() as conn:
+            ids = self._tag_ids(conn)
+            if tag not in ids:
+                return np.empty(0), np.empty(0, REC)
+            tid = ids[tag][0]
+            conn.execute("BEGIN")
+            try:
+                meta = read_meta(conn)
+                done = {level: meta.get(done_key(level)) for level in LEVELS}
+                raw_from = meta.get("raw_kept_from", -math.inf)
+                sources = _sources(conn, tid)
+                lo = -math.inf if t0 is None else float(t0)
+                hi = math.inf if t1 is None else float(t1)
+                edges = self._extent(conn, tid, sources, lo, hi, done, raw_from)
+                if edges is None:
+                    return np.empty(0), np.empty(0, REC)
+                first, last = edges
+                allowed = [lv for lv in LEVELS if lv <= width and width % lv == 0] if meta else []
+                start = first
+                if first < raw_from and align_down(first, width) >= lo:
+                    start = align_down(first, width)
+                stop = float(np.nextafter(last, np.inf))
+                if first < raw_from and align_up(stop, width) <= np.nextafter(hi, np.inf):
+                    stop = align_up(stop, width)
+                key, rec = self._partials(conn, tid, sources, start, stop, allowed, done)
+            finally:
+                conn.rollback()
         if len(rec) == 0:
-            return rows_to_arrays([], True)
-        total = int(rec["n"].sum())
-        if total <= max_points:
-            raw = self._range_rows(conn, tid, first, last, None, True)
-            if len(raw[0]) == total:
-                return raw
-        any_bad = bool((rec["n"] != rec["n_good"]).any())
-        width, _ = bucket_width(span, max_points, any_bad)
-        if math.isfinite(width) and width % level:  # a coarser level had to answer (see above)
-            width = float(level * math.ceil(width / level))
-        bucket = bucket_of(key, width) if math.isfinite(width) else np.zeros(len(key))
+            return np.empty(0), rec
+        bucket = bucket_of(key, width)
         order = np.argsort(bucket, kind="stable")
-        merged = reduce_segments(rec[order], runs(bucket[order]))
-        pts = points_from_buckets(merged, merge_all(rec))
-        return pts.t, pts.value, pts.quality
+        starts = runs(bucket[order])
+        return bucket[order][starts] * width, reduce_segments(rec[order], starts)
 
     def _extent(
         self,

@@ -128,7 +128,7 @@ def raw_records(t: np.ndarray, value: np.ndarray, quality: np.ndarray) -> np.nda
     tt = np.broadcast_to(t.reshape((-1,) + (1,) * (value.ndim - 1)), value.shape)
     good = q == _GOOD
     val = good & ~np.isnan(value)
-    rec = np.empty(value.shape, REC)
+    rec = np.zeros(value.shape, REC)
     rec["n"] = 1
     rec["n_good"] = good
     rec["n_bad"] = (q != _GOOD) & (q != _UNCERTAIN)
@@ -146,8 +146,8 @@ def raw_records(t: np.ndarray, value: np.ndarray, quality: np.ndarray) -> np.nda
     rec["first_q"] = q
     rec["last_q"] = q
     rec["ng_t"] = np.where(good, np.nan, tt)
-    rec["ng_v"] = value
-    rec["ng_q"] = q
+    rec["ng_v"] = np.where(good, np.nan, value)
+    rec["ng_q"] = np.where(good, 0, q)
     return rec
 
 
@@ -163,7 +163,7 @@ def reduce_segments(rec: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """
     n = rec.shape[0]
     k = len(starts)
-    out = np.empty((k, *rec.shape[1:]), REC)
+    out = np.zeros((k, *rec.shape[1:]), REC)  # zeros: the padding bytes are stored too
     if k == 0:
         return out
     seg = np.repeat(np.arange(k), np.diff(np.append(starts, n)))
@@ -199,8 +199,8 @@ def reduce_segments(rec: np.ndarray, starts: np.ndarray) -> np.ndarray:
     any_ng = idx < n
     idx = np.minimum(idx, n - 1)
     out["ng_t"] = np.where(any_ng, nbest, np.nan)
-    out["ng_v"] = _pick(rec["ng_v"], idx)
-    out["ng_q"] = _pick(rec["ng_q"], idx)
+    out["ng_v"] = np.where(any_ng, _pick(rec["ng_v"], idx), np.nan)  # no leftovers: rows compare
+    out["ng_q"] = np.where(any_ng, _pick(rec["ng_q"], idx), 0)
     return out
 
 
