@@ -180,3 +180,21 @@ def test_bad_samples_never_make_a_rollup_look_good(tmp_path: Path) -> None:
     good = s.quality == Quality.GOOD
     assert s.value[good].max() == 9.0
     assert T0 + 300 in s.t[s.quality == Quality.BAD_DEVICE].tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400), cols=st.integers(1, 6))
+def test_the_writers_fast_reduction_equals_the_general_merge(seed: int, n: int, cols: int) -> None:
+    """The compactor summarises frames with ``reduce_raw``; the queries merge with
+    ``reduce_segments``: both must give the same bytes for the same samples."""
+    from app.core.historian.rollup import bucket_of, raw_records, reduce_raw, reduce_segments, runs
+
+    rng = np.random.default_rng(seed)
+    t = np.sort(T0 + np.round(rng.uniform(0, 120, n), 1))
+    value = rng.choice([0.0, 1.0, -1.0, 2.5, np.nan, np.inf, -0.0], size=(n, cols))
+    quality = rng.choice(np.array([0, 0, 0, 1, 2, 4, 5, 9], np.uint8), size=(n, cols))
+    bucket = bucket_of(t, 10.0)
+    starts = runs(bucket)
+    fast = reduce_raw(t, value, quality, starts)
+    general = reduce_segments(raw_records(t, value, quality), starts)
+    assert fast.tobytes() == general.tobytes()

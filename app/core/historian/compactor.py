@@ -34,8 +34,10 @@ from app.core.historian.rollup import (
     REC,
     REC_SIZE,
     align_down,
+    bucket_of,
     raw_records,
     reduce_by_bucket,
+    reduce_raw,
     runs,
 )
 
@@ -252,7 +254,10 @@ def finest_rows(conn: sqlite3.Connection, a: float, b: float) -> tuple[list[Row]
         t = np.fromiter((r[0] for r in rows), np.float64, len(rows))
         value = np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(len(rows), ncols)
         quality = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), ncols)
-        keys, rec = reduce_by_bucket(t, raw_records(t, value, quality), FINEST)
+        bucket = bucket_of(t, FINEST)
+        starts = runs(bucket)
+        rec = reduce_raw(t, value, quality, starts)
+        keys = bucket[starts] * FINEST
         out += [(FINEST, layout, float(k), rec[i].tobytes()) for i, k in enumerate(keys.tolist())]
     rows = conn.execute(
         "SELECT tag_id, t, value, quality FROM samples WHERE t >= ? AND t < ? ORDER BY tag_id, t", (a, b)

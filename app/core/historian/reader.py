@@ -271,7 +271,6 @@ class HistorianReader:
                 t, value, quality = self._range_rows(conn, tid, a, below_b, None, True)
                 keys.append(t)
                 recs.append(raw_records(t, value, quality))
-                self.raw_rows_read += len(t)
                 continue
             for source, col in sources:
                 rows = conn.execute(
@@ -378,9 +377,8 @@ class HistorianReader:
             return None
         return min(firsts), max(lasts)
 
-    @staticmethod
     def _range_rows(
-        conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int | None, numeric: bool
+        self, conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int | None, numeric: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t, value, quality) of one tag in [lo, hi], in time order, downsampled if asked."""
         cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"
@@ -400,6 +398,7 @@ class HistorianReader:
                 parts.append((t, value, quality))
         if not parts:
             return rows_to_arrays([], numeric)
+        self.raw_rows_read += sum(len(p[0]) for p in parts)
         if len(parts) == 1:
             t, value, quality = parts[0]
         else:

@@ -204,6 +204,52 @@ def reduce_segments(rec: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return out
 
 
+def reduce_raw(t: np.ndarray, value: np.ndarray, quality: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``reduce_segments(raw_records(t, value, quality), starts)`` without building a record per
+    sample (the writer's hot path: ~10x less memory traffic). ``t`` must ascend within each run;
+    ``value``/``quality`` are (n, c). The rollup tests hold the two to the same answer."""
+    n, c = value.shape
+    k = len(starts)
+    out = np.zeros((k, c), REC)
+    if k == 0:
+        return out
+    ends = np.append(starts[1:], n)
+    seg = np.repeat(np.arange(k), ends - starts)
+    q = np.asarray(quality).astype(np.int16) & 0xFF
+    good = q == _GOOD
+    val = good & ~np.isnan(value)
+    tt = t[:, None]
+    row = np.arange(n)[:, None]
+    out["n"] = (ends - starts)[:, None]
+    out["n_good"] = np.add.reduceat(good.astype(np.int32), starts, axis=0)
+    out["n_bad"] = np.add.reduceat(((q != _GOOD) & (q != _UNCERTAIN)).astype(np.int32), starts, axis=0)
+    n_val = np.add.reduceat(val.astype(np.int32), starts, axis=0)
+    out["n_val"] = n_val
+    out["sum"] = np.add.reduceat(np.where(val, value, 0.0), starts, axis=0)
+    has_val = n_val > 0
+    for side, ufunc, sentinel in (("min", np.minimum, np.inf), ("max", np.maximum, -np.inf)):
+        v = np.where(val, value, sentinel)
+        best = ufunc.reduceat(v, starts, axis=0)
+        cand = val & (v == best[seg])
+        tb = np.minimum.reduceat(np.where(cand, tt, np.inf), starts, axis=0)
+        out[f"{side}_v"] = np.where(has_val, best, np.nan)
+        out[f"{side}_t"] = np.where(has_val, tb, np.nan)
+    last = ends - 1
+    out["first_t"] = t[starts][:, None]
+    out["first_v"] = value[starts]
+    out["first_q"] = q[starts]
+    out["last_t"] = t[last][:, None]
+    out["last_v"] = value[last]
+    out["last_q"] = q[last]
+    idx = np.minimum.reduceat(np.where(good, n, row), starts, axis=0)
+    any_ng = idx < n
+    idx = np.minimum(idx, n - 1)
+    out["ng_t"] = np.where(any_ng, t[idx], np.nan)
+    out["ng_v"] = np.where(any_ng, np.take_along_axis(value, idx, axis=0), np.nan)
+    out["ng_q"] = np.where(any_ng, np.take_along_axis(q, idx, axis=0), 0)
+    return out
+
+
 def runs(keys: np.ndarray) -> np.ndarray:
     """Start index of each run of equal, already grouped, keys."""
     if len(keys) == 0:

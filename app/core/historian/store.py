@@ -259,8 +259,12 @@ class Historian:
                     column_samples(tags, t, values, qualities)
                 )
         except Exception as e:  # columns that do not fit together: name the device, count, never raise
-            log.warning("historian: poll of device %r not stored, its columns do not fit together "
-                        "(%s: %s)", device, type(e).__name__, e)
+            log.warning(
+                "historian: poll of device %r not stored, its columns do not fit together (%s: %s)",
+                device,
+                type(e).__name__,
+                e,
+            )
             item = None  # counted as dropped when the tags could be counted at all
             if n is None:
                 return
