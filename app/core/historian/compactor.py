@@ -268,8 +268,8 @@ def finest_rows(conn: sqlite3.Connection, a: float, b: float) -> tuple[list[Row]
         t = np.fromiter((r[1] for r in rows), np.float64, len(rows))
         value = np.array([r[2] for r in rows], dtype=np.float64)  # NULL (and text) -> NaN
         quality = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-        starts = [*runs(tag).tolist(), len(rows)]
-        for s, e in itertools.pairwise(starts):
+        bounds = [*runs(tag).tolist(), len(rows)]
+        for s, e in itertools.pairwise(bounds):
             keys, rec = reduce_by_bucket(t[s:e], raw_records(t[s:e], value[s:e], quality[s:e]), FINEST)
             source = -int(tag[s])
             out += [(FINEST, source, float(k), rec[i : i + 1].tobytes()) for i, k in enumerate(keys.tolist())]

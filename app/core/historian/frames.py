@@ -114,7 +114,10 @@ def column_samples(
     per-sample path, when the columns are not a regular frame)."""
     if qualities is None:
         return [Sample(tag, v, Quality.GOOD, t) for tag, v in zip(tags, values, strict=True)]
-    return [Sample(tag, v, _quality(q), t) for tag, v, q in zip(tags, values, qualities, strict=True)]
+    return [
+        Sample(tag, v, _quality(q), t)  # type: ignore[arg-type]  # an unknown code is kept as stored
+        for tag, v, q in zip(tags, values, qualities, strict=True)
+    ]
 
 
 def _quality(code: int) -> Quality | int:

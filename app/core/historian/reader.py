@@ -160,7 +160,7 @@ class HistorianReader:
                         best = (frame[0], None if np.isnan(value) else value, frame[2][0])
                 if best is not None:
                     t, value, quality = best
-                    out[tag] = Sample(tag, value, _quality(quality), t)
+                    out[tag] = Sample(tag, value, _quality(quality), t)  # type: ignore[arg-type]
         return out
 
     def query(

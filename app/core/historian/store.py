@@ -548,14 +548,18 @@ class Historian:
             rows = []
             frame_rows = []
             for batch in batches:
-                if type(batch) is Frame:
+                if isinstance(batch, Frame):
                     layout = self._layout_id(conn, batch, tag_ids, new_tags, layouts, new_layouts)
                     if layout is not None:
                         frame_rows.append((layout, batch.t, batch.value, batch.quality))
                         written += len(batch.tags)
                         continue
-                    batch = frame_samples(batch)  # a tag twice: no layout; its rows lose nothing
-                for s in batch:
+                    items: Sequence[Sample] = frame_samples(
+                        batch
+                    )  # a tag twice: no layout; rows lose nothing
+                else:
+                    items = batch
+                for s in items:
                     try:
                         tag, t, quality = str(s.tag), float(s.t), int(s.quality)
                         value, text = _row_fields(s.value)
