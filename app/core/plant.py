@@ -116,7 +116,7 @@ class HistorianSettings(_Strict):
     level is never kept shorter than a finer one (the historian lengthens it)."""
 
     raw_days: float = Field(default=30.0, ge=0)
-    rollup_10s_days: float = Field(default=90.0, ge=0)
+    rollup_10s_days: float = Field(default=30.0, ge=0)
     rollup_1m_days: float = Field(default=730.0, ge=0)
     rollup_10m_days: float = Field(default=730.0, ge=0)
     rollup_1h_days: float = Field(default=0.0, ge=0)

@@ -91,7 +91,7 @@ def _add_tag(conn: sqlite3.Connection, tag: str, kind: str) -> tuple[int, str]:
 
 
 #: how long each rollup level is kept when the plant file does not say (days; 0 = forever)
-DEFAULT_ROLLUP_RETENTION_DAYS: dict[int, float] = {10: 90.0, 60: 730.0, 600: 730.0, 3600: 0.0}
+DEFAULT_ROLLUP_RETENTION_DAYS: dict[int, float] = {10: 30.0, 60: 730.0, 600: 730.0, 3600: 0.0}
 
 
 def effective_retention(raw_days: float, rollup_days: Mapping[int, float] | None) -> dict[int, float]:
