@@ -198,3 +198,28 @@ def test_the_writers_fast_reduction_equals_the_general_merge(seed: int, n: int, 
     fast = reduce_raw(t, value, quality, starts)
     general = reduce_segments(raw_records(t, value, quality), starts)
     assert fast.tobytes() == general.tobytes()
+
+
+def test_a_version_2_file_gets_its_rollups_built_from_what_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    t, value, quality = _series(7, 1500, 1.0)
+    with Historian(path, rollup_interval_s=3600) as h:
+        _write(h, t, value, quality, np.random.default_rng(8))
+    with closing(sqlite3.connect(path)) as conn:  # make it look like the version before rollups
+        for table in ("rollups", "historian_meta"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP INDEX idx_samples_t")
+        conn.execute("PRAGMA user_version=2")
+        conn.commit()
+    before = HistorianReader(path).query([TAG], max_points=100)[TAG]  # read-only: no rollups, raw
+    et, ev, eq = _expected(t, value, quality, -np.inf, np.inf, 100)
+    assert before.t.tolist() == et.tolist()
+    h = Historian(path, clock=lambda: float(t[-1]) + 60, rollup_interval_s=3600)
+    h.start()  # opening for writing adds the tables; the writer rolls up the backlog by itself
+    assert h.catch_up(60.0)
+    h.close()
+    reader = HistorianReader(path)
+    after = reader.query([TAG], max_points=100)[TAG]
+    assert after.t.tolist() == et.tolist() and after.quality.tolist() == eq.tolist()
+    np.testing.assert_array_equal(after.value, ev)
+    assert reader.rollup_rows_read > 0
