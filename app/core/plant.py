@@ -4,6 +4,10 @@
 [plant]
 name = "Demo plant"
 
+[historian]               # optional: days each resolution is kept (0 = forever)
+raw_days = 30
+rollup_1m_days = 730      # also rollup_10s_days, rollup_10m_days, rollup_1h_days
+
 [[devices]]
 name = "pump1"            # tags are named "pump1.<point>"
 profile = "skab_pump"     # a profile id, or a path relative to this file
@@ -107,8 +111,32 @@ class PlantInfo(_Strict):
     description: str = ""
 
 
+class HistorianSettings(_Strict):
+    """``[historian]``: how long each resolution is kept, in days (0 = forever). A coarser
+    level is never kept shorter than a finer one (the historian lengthens it)."""
+
+    raw_days: float = Field(default=30.0, ge=0)
+    rollup_10s_days: float = Field(default=30.0, ge=0)
+    rollup_1m_days: float = Field(default=730.0, ge=0)
+    rollup_10m_days: float = Field(default=730.0, ge=0)
+    rollup_1h_days: float = Field(default=0.0, ge=0)
+
+    def historian_kwargs(self) -> dict[str, Any]:
+        """The retention arguments of ``Historian(...)``."""
+        return {
+            "retention_days": self.raw_days,
+            "rollup_retention_days": {
+                10: self.rollup_10s_days,
+                60: self.rollup_1m_days,
+                600: self.rollup_10m_days,
+                3600: self.rollup_1h_days,
+            },
+        }
+
+
 class PlantFile(_Strict):
     plant: PlantInfo = Field(default_factory=PlantInfo)
+    historian: HistorianSettings = Field(default_factory=HistorianSettings)
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -131,8 +159,10 @@ class Plant:
         profiles: dict[str, Profile],
         path: str,
         sha256: str,
+        historian: HistorianSettings | None = None,
     ):
         self.info = info
+        self.historian = historian or HistorianSettings()
         self.devices = devices
         self.profiles = profiles  # device name -> profile
         self.path = path
@@ -164,7 +194,9 @@ class Plant:
         are left out (the core journals and shows why) so nothing downstream sees a device
         without a register map."""
         devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
-        return Plant(self.info, devices, {**self.profiles, **found}, self.path, self.sha256)
+        return Plant(
+            self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian
+        )
 
 
 def _loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -222,7 +254,9 @@ def parse_plant(
         profiles[d.name] = prof
     if problems:
         raise ConfigError(source, problems)
-    return Plant(pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest())
+    return Plant(
+        pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(), historian=pf.historian
+    )
 
 
 def load_plant(path: str | Path, library: ProfileLibrary) -> Plant:

@@ -223,7 +223,8 @@ class Core:
             },
             critical=True,
         )
-        historian = Historian(self.data_dir / "historian.sqlite")
+        retention = plant.historian.historian_kwargs()  # the plant file's [historian]
+        historian = Historian(self.data_dir / "historian.sqlite", **retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")

@@ -11,6 +11,13 @@ Prints, as medians over several rounds, each next to a baseline measured in the 
    regular polls since schema version 2) next to it, and a day of one tag either way;
 3. CSV export rows/s and peak memory for a small and a 10x bigger export (flat = streaming).
 
+``--days N`` instead builds N days of a 50-point device polled at 10 Hz through the real
+``Historian`` (``on_poll``, faster than real time, its clock following the data) and prints, for
+one tag, the 2,000-point trend of the last 1 h, 24 h, 7 d and 30 d (as far as the days reach)
+beside a plain SELECT of the same range's raw rows, the rows each read, the file size per month,
+and the writer thread's CPU at 50,000 samples/s (100 devices x 50 points x 10 Hz) with and
+without rollups in the same run. ``--json`` prints those figures as JSON.
+
 Everything stays on local files in a temporary folder; every loop is bounded.
 """
 
@@ -31,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.core.historian import Historian  # noqa: E402
+from app.core.historian import Historian, HistorianReader  # noqa: E402
 from app.core.historian.schema import connect_writer, create_schema  # noqa: E402
 from app.core.model import Quality, Sample  # noqa: E402
 
@@ -207,11 +214,189 @@ def median_time(fn, rounds: int) -> float:
     return statistics.median(times)
 
 
+DAY = 86400.0
+
+
+def build_days(path: Path, days: float, n_points: int = 50, hz: float = 10.0) -> tuple[float, float, float]:
+    """``days`` of one device (``n_points`` points at ``hz``) through ``Historian.on_poll`` as fast
+    as the writer takes it; returns (build seconds, the writer's CPU seconds, last sample time)."""
+    now = [T0]
+    h = Historian(path, clock=lambda: now[0], retention_days=max(30.0, days + 1))
+    h.start()
+    assert h._thread is not None and h._thread.ident is not None
+    clock = time.pthread_getcpuclockid(h._thread.ident)
+    cpu0 = time.clock_gettime(clock)
+    tags = tuple(f"dev.p{i:02d}" for i in range(n_points))
+    polls = int(days * DAY * hz)
+    chunk = 6000
+    start = time.perf_counter()
+    k = 0
+    while k < polls:
+        n = min(chunk, polls - k)
+        ks = np.arange(k, k + n)
+        t = (T0 + ks / hz).tolist()
+        # a slow sine, noise, and a spike now and then: something worth a min/max
+        base = np.sin(ks / (hz * 600.0))[:, None] + 0.01 * ((ks[:, None] * 7919 + np.arange(n_points)) % 100)
+        base[ks % 100_003 == 0] += 50.0
+        values = base.tolist()
+        for j in range(n):
+            if j % 500 == 0:
+                for _ in range(100_000):  # bounded back-pressure: measure the writer, not a full queue
+                    if h.stats().queued < h.queue_max // 2:
+                        break
+                    time.sleep(0.002)
+            h.on_poll("dev", t[j], tags, values[j])
+        now[0] = t[-1]
+        k += n
+    assert h.flush(600.0), "writer did not finish"
+    assert h.catch_up(600.0), "rollups did not catch up"
+    build = time.perf_counter() - start
+    cpu = time.clock_gettime(clock) - cpu0
+    assert h.dropped == 0, f"{h.dropped} samples dropped while building"
+    h.close()
+    return build, cpu, now[0]
+
+
+def paced_writer_cpu(path: Path, seconds: float, rollups: bool) -> tuple[float, int]:
+    """The writer thread's CPU share (of one core) at 50,000 samples/s: 100 devices x 50 points
+    at 10 Hz offered through ``on_poll`` at their real rate; and the samples dropped."""
+    interval = 10.0 if rollups else float("inf")
+    h = Historian(path, rollup_interval_s=interval, retention_days=0)
+    h.start()
+    assert h._thread is not None and h._thread.ident is not None
+    clock = time.pthread_getcpuclockid(h._thread.ident)
+    tags = [tuple(f"d{d:03d}.p{p:02d}" for p in range(50)) for d in range(100)]
+    values = [[float(p + d) for p in range(50)] for d in range(100)]
+    cpu0 = time.clock_gettime(clock)
+    start = time.perf_counter()
+    tick = 0
+    while tick < seconds * 10:
+        due = start + tick / 10.0
+        delay = due - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t = time.time()
+        for d in range(100):
+            h.on_poll(f"d{d:03d}", t, tags[d], values[d])
+        tick += 1
+    assert h.flush(60.0)
+    wall = time.perf_counter() - start
+    cpu = time.clock_gettime(clock) - cpu0
+    dropped = h.dropped
+    h.close()
+    return cpu / wall, dropped
+
+
+def bench_days(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    load = os.getloadavg()
+    out: dict[str, object] = {"days": args.days, "loadavg_start": load}
+    stream = sys.stderr if args.json else sys.stdout  # with --json the figures also go to stderr
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-days-", dir=args.tmp) as tmp:
+        db = Path(tmp) / "historian.sqlite"
+        build, writer_cpu, end = build_days(db, args.days)
+        size = sum(p.stat().st_size for p in Path(tmp).iterdir())
+        samples = int(args.days * DAY * 10) * 50
+        out.update(
+            build_s=build,
+            build_writer_cpu_s=writer_cpu,
+            samples=samples,
+            file_bytes=size,
+            file_bytes_per_month=size * 30.0 / args.days,
+        )
+        print(
+            f"built {args.days:g} days: {samples:,} samples (50 points x 10 Hz) in {build:.0f} s "
+            f"({args.days * DAY / build:,.0f}x real time), writer CPU {writer_cpu:.0f} s; "
+            f"file {size / 1e9:.2f} GB = {size * 30 / args.days / 1e9:.2f} GB per month; load {load}",
+            file=stream,
+        )
+        reader = HistorianReader(db)
+        tag = "dev.p07"
+        with closing(sqlite3.connect(db)) as conn:
+            ((tid,),) = conn.execute("SELECT id FROM tags WHERE name = ?", (tag,)).fetchall()
+            layout, col = conn.execute(
+                "SELECT layout_id, col FROM layout_tags WHERE tag_id = ?", (tid,)
+            ).fetchone()
+        queries = {}
+        for name, span in (("1h", 3600.0), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
+            if span > args.days * DAY * 1.001:
+                continue
+            a, b = end - span, end
+            roll0, raw0 = reader.rollup_rows_read, reader.raw_rows_read
+            res = reader.query([tag], a, b, max_points=2000)[tag]
+            rows = (reader.rollup_rows_read - roll0, reader.raw_rows_read - raw0)
+            q = median_time(lambda a=a, b=b: reader.query([tag], a, b, max_points=2000), args.rounds)
+
+            def plain(a: float = a, b: float = b) -> int:
+                with closing(sqlite3.connect(db)) as conn:
+                    return len(
+                        conn.execute(
+                            "SELECT t, substr(value, ?, 8), substr(quality, ?, 1) FROM frames "
+                            "WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                            (col * 8 + 1, col + 1, layout, a, b),
+                        ).fetchall()
+                    )
+
+            plain_rounds = args.rounds if span <= DAY else 1
+            raw_n = plain()
+            p = median_time(plain, plain_rounds)
+            queries[name] = {
+                "ms": q * 1e3,
+                "points": len(res),
+                "rollup_rows_read": rows[0],
+                "raw_rows_read": rows[1],
+                "plain_select_ms": p * 1e3,
+                "plain_select_rows": raw_n,
+            }
+            print(
+                f"  {name:>4} -> {len(res):,} points: median {q * 1e3:7.1f} ms, read {rows[0]:,} rollup "
+                f"rows + {rows[1]:,} samples | plain SELECT of its {raw_n:,} raw rows {p * 1e3:9.1f} ms "
+                f"({p / q:,.0f}x)",
+                file=stream,
+            )
+        out["queries"] = queries
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-paced-", dir=args.tmp) as tmp:
+        shares: dict[str, list[float]] = {"rollups": [], "no rollups": []}
+        drops = 0
+        for r in range(args.paced_rounds):
+            for label, on in (("rollups", True), ("no rollups", False)):
+                share, dropped = paced_writer_cpu(Path(tmp) / f"{label}-{r}.sqlite", args.paced_s, on)
+                shares[label].append(share)
+                drops += dropped
+        med = {k: statistics.median(v) for k, v in shares.items()}
+        out["writer_cpu_share_50k"] = med["rollups"]
+        out["writer_cpu_share_50k_without_rollups"] = med["no rollups"]
+        out["paced_dropped"] = drops
+        print(
+            f"writer thread at 50,000 samples/s ({args.paced_s:g} s x {args.paced_rounds}, median): "
+            f"{med['rollups'] * 100:.2f} % of a core with rollups, "
+            f"{med['no rollups'] * 100:.2f} % without (same run); dropped {drops}",
+            file=stream,
+        )
+    out["loadavg_end"] = os.getloadavg()
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"load average at the end {out['loadavg_end']}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--days", type=float, help="build this many days of a 10 Hz, 50-point device and time trends"
+    )
+    ap.add_argument("--json", action="store_true", help="with --days: print the figures as JSON")
+    ap.add_argument("--paced-s", type=float, default=30.0, help="with --days: seconds per paced writer run")
+    ap.add_argument("--paced-rounds", type=int, default=3)
+    ap.add_argument("--tmp", help="folder for the temporary files (a 30-day file is ~13 GB)")
     args = ap.parse_args()
+    if args.days:
+        return bench_days(args)
     rounds = 2 if args.quick else args.rounds
 
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
@@ -281,8 +466,10 @@ def main() -> int:
         assert np.array_equal(hf.query([tag], a, b)[tag].value, h.query([tag], a, b)[tag].value)
         f_ds = median_time(lambda: hf.query([tag], a, b, max_points=2000), rounds * 3)
         f_raw = median_time(lambda: hf.query([tag], a, b), rounds * 3)
-        print(f"  same data as frames ({n_tags} tags per frame, {db_f.stat().st_size / 1e6:.0f} MB file vs "
-              f"{db.stat().st_size / 1e6:.0f} MB): -> {len(res_f):,} points")
+        print(
+            f"  same data as frames ({n_tags} tags per frame, {db_f.stat().st_size / 1e6:.0f} MB file vs "
+            f"{db.stat().st_size / 1e6:.0f} MB): -> {len(res_f):,} points"
+        )
         vs = "x the per-sample rows"
         print(f"  query(max_points=2000)   median {f_ds * 1e3:8.1f} ms  ({f_ds / q_ds:.2f}{vs})")
         print(f"  query() raw -> numpy     median {f_raw * 1e3:8.1f} ms  ({f_raw / q_raw:.2f}{vs})")

@@ -36,17 +36,20 @@ def test_spikes_and_extremes_survive(historian: Historian) -> None:
 
 
 def test_each_bucket_gives_its_min_and_max(historian: Historian) -> None:
-    # 10 buckets of 100 samples; in bucket k the values are k*1000 + 0..99 shuffled
+    """Buckets are epoch-aligned (so rollups nest in them): 1,179 s into at most 30 points is
+    2-minute buckets, here one per group of samples; each gives its min and max, and the range
+    its first and last sample."""
     rng = np.random.default_rng(3)
     samples = []
-    for k in range(10):
+    for k in range(10):  # group k: 100 samples from T0 + 120 k s, values k*1000 + 0..99 shuffled
         for j, v in enumerate(rng.permutation(100)):
-            samples.append(Sample("a.x", float(k * 1000 + v), Quality.GOOD, T0 + k * 100 + j))
+            samples.append(Sample("a.x", float(k * 1000 + v), Quality.GOOD, T0 + k * 120 + j))
     _store(historian, samples)
-    s = historian.query(["a.x"], T0, T0 + 999, max_points=20)["a.x"]
-    assert sorted(s.value.tolist()) == sorted(
-        [k * 1000.0 for k in range(10)] + [k * 1000.0 + 99 for k in range(10)]
-    )
+    s = historian.query(["a.x"], T0, T0 + 1179, max_points=30)["a.x"]
+    extremes = {k * 1000.0 for k in range(10)} | {k * 1000.0 + 99 for k in range(10)}
+    ends = {samples[0].value, samples[-1].value}
+    assert set(s.value.tolist()) == extremes | ends
+    assert len(s) == len(extremes | ends)
 
 
 def test_bad_quality_stays_visible_and_never_becomes_good(historian: Historian) -> None:
@@ -79,7 +82,7 @@ def test_small_ranges_come_back_untouched(historian: Historian) -> None:
 def test_string_tags_downsample_to_first_and_last(historian: Historian) -> None:
     _store(historian, [Sample("d.state", f"s{i}", Quality.GOOD, T0 + i) for i in range(1000)])
     s = historian.query(["d.state"], max_points=10)["d.state"]
-    assert len(s) == 10
+    assert 2 < len(s) <= 10
     assert s.value[0] == "s0" and s.value[-1] == "s999"
 
 
@@ -88,6 +91,6 @@ def test_range_ends_are_kept(historian: Historian) -> None:
     so the closing edge t1 itself must be inside the last bucket."""
     _store(historian, [Sample("a.ramp", float(i), Quality.GOOD, T0 + i) for i in range(1000)])
     s = historian.query(["a.ramp"], T0, T0 + 999, max_points=10)["a.ramp"]
-    assert len(s) == 10
+    assert 2 < len(s) <= 10
     assert s.t[0] == T0 and s.value[0] == 0.0
     assert s.t[-1] == T0 + 999 and s.value[-1] == 999.0

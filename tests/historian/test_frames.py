@@ -190,6 +190,7 @@ def test_a_retention_step_is_bounded_for_frames_too(db_path: Path) -> None:
     with Historian(db_path, retention_days=0) as h:
         for k in range(10):
             h.on_samples(poll("d", k, now - 40 * DAY + k))
+        h.on_samples([Sample("e.fresh", 1.0, Quality.GOOD, now)])  # the clock agrees with the data
     h = Historian(db_path, retention_days=30.0, retention_chunk=30, clock=lambda: now)  # not started
     conn = connect_writer(db_path)
     try:

@@ -1,11 +1,13 @@
 """Min/max downsampling of one tag's samples, in numpy, so a trend never draws more than it can show.
 
-The trend widget asks for at most ``max_points`` samples. The time range (first to last stored
-sample) is cut into equal buckets; each bucket contributes the samples holding its minimum and
-maximum good value (so a one-sample spike still shows) and, if it holds any non-good sample, its
-first non-good sample with that sample's own quality (so a communication gap shows as bad and is
-never averaged into good). Samples come back in time order, as real stored samples: nothing is
-interpolated or invented. Ties go to the earliest sample.
+The trend widget asks for at most ``max_points`` samples. Time is cut into epoch-aligned buckets
+whose width follows from the span (first to last stored sample) and the budget
+(``rollup.bucket_width``); each bucket contributes the samples holding its minimum and maximum
+good value (so a one-sample spike still shows) and, if it holds any non-good sample, its first
+non-good sample with that sample's own quality (so a communication gap shows as bad and is never
+averaged into good); the range's first and last sample are kept. Samples come back in time order,
+as real stored samples: nothing is interpolated or invented. Ties go to the earliest sample.
+This is the reference the rollups reproduce (see ``rollup``).
 
 Why numpy and not SQL: since schema version 2 most samples live packed in frames (one row per
 poll), which SQL cannot compare by value; one vectorised pass (``lexsort`` by bucket then value)
@@ -14,8 +16,11 @@ over the decoded column is a few milliseconds for an hour of 10 Hz data.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from app.core.historian.rollup import bucket_of, bucket_width
 from app.core.model import Quality
 
 _GOOD = int(Quality.GOOD)
@@ -35,26 +40,24 @@ def downsample_indices(
 ) -> np.ndarray:
     """Indices (ascending) of the samples to keep; ``t`` must be sorted.
 
-    Buckets hold two samples each (min, max) when the range is all good; when any sample is not
-    good each bucket may add a third (the bad one), so the bucket count drops to
-    ``max_points // 3`` to keep the promise of at most ``max_points`` samples.
+    Buckets are epoch-aligned, ``bucket_width`` wide (a multiple of a rollup level whenever the
+    span allows, which is what lets the rollups give this very answer without the samples).
+    Each bucket keeps its good min and max (its first and last good sample for strings) and its
+    first non-good sample; the range's first and last sample are always kept, so a trend starts
+    and ends where the data does.
     """
     n = len(t)
     if n <= max_points:
         return np.arange(n)
     bad = quality != _GOOD
     any_bad = bool(bad.any())
-    n_buckets = max(1, max_points // (3 if any_bad else 2))
-    t0, t1 = float(t[0]), float(t[-1])
-    width = (t1 - t0) / n_buckets
-    edges = np.array([t0 + k * width for k in range(1, n_buckets)])
-    bucket = np.searchsorted(edges, t, side="right")  # the last bucket includes t1 itself
-    keep = []
+    width, _level = bucket_width(float(t[-1] - t[0]), max_points, any_bad)
+    bucket = bucket_of(t, width) if math.isfinite(width) else np.zeros(n)
+    keep = [np.array([0, n - 1])]
     if numeric:
         v = value.astype(np.float64, copy=False)
         good = np.flatnonzero(~bad & ~np.isnan(v))
-        # lexsort is stable: among equal values the earliest sample wins, as a bare column of
-        # SQLite's MIN()/MAX() did before
+        # lexsort is stable: among equal values the earliest sample wins
         keep.append(_firsts(bucket, good[np.lexsort((v[good], bucket[good]))]))
         keep.append(_firsts(bucket, good[np.lexsort((-v[good], bucket[good]))]))
     else:  # strings have no min/max: keep each bucket's first and last good sample

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from app.core.historian.schema import HistorianError, connect_reader
 from app.core.model import Quality
 
@@ -135,3 +137,82 @@ def export_csv(
         conn.close()
         if tmp.exists():
             tmp.unlink()
+
+
+#: ``--resolution`` names and their bucket widths in seconds (1 s is made from raw samples)
+RESOLUTIONS: dict[str, int] = {"1s": 1, "10s": 10, "1m": 60, "10m": 600, "1h": 3600}
+SUMMARY_HEADER = ("time", "tag", "count", "good", "uncertain", "bad", "mean", "min", "max", "first", "last")
+
+
+def export_summaries(
+    db_path: str | Path,
+    out_path: str | Path,
+    width: int,
+    tags: Iterable[str] | None = None,
+    t0: float | None = None,
+    t1: float | None = None,
+) -> int:
+    """Write one row per tag and ``width``-second bucket (epoch-aligned, bucket start time),
+    ordered by time then tag: sample counts by quality (good / uncertain / bad), the mean, min
+    and max of the good values (empty when the bucket has none), and the first and last value
+    whatever their quality. Returns the number of data rows.
+
+    Read from the rollups where they are final (the same summaries a trend uses), raw samples
+    elsewhere; a day or so of buckets at a time, so memory stays bounded.
+    """
+    from app.core.historian.reader import HistorianReader  # the reader imports this module
+
+    db_path = Path(db_path)
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".part")
+    reader = HistorianReader(db_path)
+    conn = connect_reader(db_path)
+    try:
+        kinds = dict(conn.execute("SELECT name, kind FROM tags").fetchall())
+    except sqlite3.DatabaseError as e:
+        raise HistorianError(f"{db_path}: historian database cannot be read ({e})") from e
+    finally:
+        conn.close()
+    wanted = sorted(kinds) if tags is None else [t for t in dict.fromkeys(tags) if t in kinds]
+    wanted = [t for t in wanted if kinds[t] != "text"]  # text has no mean, min or max
+    span = reader.time_range()
+    written = 0
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(SUMMARY_HEADER)
+            if span is not None and wanted:
+                lo = span[0] if t0 is None else max(float(t0), span[0])
+                hi = span[1] if t1 is None else min(float(t1), span[1])
+                step = width * 20_000.0
+                a = lo
+                while a <= hi:
+                    b = min(hi, float(np.nextafter(math.floor(a / step) * step + step, -np.inf)))
+                    rows = []
+                    for tag in wanted:
+                        starts, rec = reader.summaries(tag, a, b, width)
+                        for start, r in zip(starts.tolist(), rec, strict=True):
+                            rows.append((start, tag, r))
+                    rows.sort(key=lambda x: (x[0], x[1]))
+                    w.writerows(_summary_row(start, tag, r) for start, tag, r in rows)
+                    written += len(rows)
+                    a = math.floor(a / step) * step + step
+        os.replace(tmp, out)
+        return written
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _summary_row(start: float, tag: str, rec: np.void) -> tuple[str, ...]:
+    """One ``rollup.REC`` record as a CSV row."""
+    n, good, bad, n_val = (int(rec[f]) for f in ("n", "n_good", "n_bad", "n_val"))
+    mean = format_value(float(rec["sum"]) / n_val, None) if n_val else ""
+    lo = format_value(float(rec["min_v"]), None) if n_val else ""
+    hi = format_value(float(rec["max_v"]), None) if n_val else ""
+    first, last = (_number(float(rec[f])) for f in ("first_v", "last_v"))
+    return (iso_utc(start), tag, str(n), str(good), str(n - good - bad), str(bad), mean, lo, hi, first, last)
+
+
+def _number(v: float) -> str:
+    return "" if math.isnan(v) else format_value(v, None)

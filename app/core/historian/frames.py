@@ -115,7 +115,8 @@ def column_samples(
     if qualities is None:
         return [Sample(tag, v, Quality.GOOD, t) for tag, v in zip(tags, values, strict=True)]
     return [
-        Sample(tag, v, _quality(q), t) for tag, v, q in zip(tags, values, qualities, strict=True)
+        Sample(tag, v, _quality(q), t)  # type: ignore[arg-type]  # an unknown code is kept as stored
+        for tag, v, q in zip(tags, values, qualities, strict=True)
     ]
 
 

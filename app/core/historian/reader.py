@@ -12,6 +12,7 @@ frame, so only those cross into Python.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.historian.compactor import done_key, read_meta
 from app.core.historian.downsample import downsample_indices, rows_to_arrays
 from app.core.historian.frames import COLUMN_SQL, VALUE_DTYPE, VALUE_SIZE, column_arrays, column_params
+from app.core.historian.rollup import (
+    FINEST,
+    LEVELS,
+    REC,
+    REC_SIZE,
+    align_down,
+    align_up,
+    bucket_of,
+    bucket_width,
+    cover,
+    merge_all,
+    points_from_buckets,
+    raw_records,
+    reduce_segments,
+    runs,
+)
 from app.core.historian.schema import KIND_TEXT, HistorianError, connect_reader
 from app.core.model import Quality, Sample
 
@@ -62,6 +80,10 @@ class HistorianReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: rows the downsampled queries read (rollup rows / raw samples): what a benchmark or a
+        #: test looks at to see that a month of trend is answered from summaries
+        self.rollup_rows_read = 0
+        self.raw_rows_read = 0
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -138,7 +160,7 @@ class HistorianReader:
                         best = (frame[0], None if np.isnan(value) else value, frame[2][0])
                 if best is not None:
                     t, value, quality = best
-                    out[tag] = Sample(tag, value, _quality(quality), t)
+                    out[tag] = Sample(tag, value, _quality(quality), t)  # type: ignore[arg-type]
         return out
 
     def query(
@@ -167,12 +189,196 @@ class HistorianReader:
                     continue
                 tid, kind = ids[tag]
                 numeric = kind != KIND_TEXT
-                out[tag] = Series(*self._range_rows(conn, tid, lo, hi, max_points, numeric))
+                rolled = None
+                if numeric and max_points is not None:
+                    conn.execute("BEGIN")  # one snapshot: watermarks, rollups and raw agree
+                    try:
+                        rolled = self._rolled(conn, tid, lo, hi, max_points)
+                        if rolled is None:
+                            rolled = self._range_rows(conn, tid, lo, hi, max_points, numeric)
+                    finally:
+                        conn.rollback()
+                out[tag] = Series(*(rolled or self._range_rows(conn, tid, lo, hi, max_points, numeric)))
         return out
 
-    @staticmethod
+    def _rolled(
+        self, conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The downsampled answer from rollups where they are final, finer rollups and raw
+        samples at the edges; None when no rollup level fits the span (the caller reads raw)."""
+        meta = read_meta(conn)
+        if not meta:
+            return None  # a version-2 file opened read-only: no rollups
+        done = {level: meta.get(done_key(level)) for level in LEVELS}
+        raw_from = meta.get("raw_kept_from", -math.inf)
+        sources = _sources(conn, tid)
+        edges = self._extent(conn, tid, sources, lo, hi, done, raw_from)
+        if edges is None:
+            return rows_to_arrays([], True)
+        first, last = edges
+        span = last - first
+        _width, level = bucket_width(span, max_points, False)
+        if level is None:
+            if first >= raw_from:
+                return None
+            level = FINEST  # the raw samples are gone here: the finest rollups are the best there is
+        if first < raw_from:  # and finer levels may have expired too: the finest that reaches back
+            for coarser in LEVELS[LEVELS.index(level) :]:
+                level = coarser
+                row = conn.execute("SELECT MIN(bucket) FROM rollups WHERE level = ?", (coarser,)).fetchone()
+                if row[0] is not None and row[0] <= first:
+                    break
+        allowed = [lv for lv in LEVELS if lv <= level]
+        start, stop = first, float(np.nextafter(last, np.inf))
+        if first < raw_from:  # whole buckets inside [lo, hi]: their samples are only in rollups
+            start = align_down(first, level) if align_down(first, level) >= lo else first
+            stop = align_up(stop, level) if align_up(stop, level) <= np.nextafter(hi, np.inf) else stop
+        key, rec = self._partials(conn, tid, sources, start, stop, allowed, done)
+        if len(rec) == 0:
+            return rows_to_arrays([], True)
+        total = int(rec["n"].sum())
+        if total <= max_points:
+            raw = self._range_rows(conn, tid, first, last, None, True)
+            if len(raw[0]) == total:
+                return raw
+        any_bad = bool((rec["n"] != rec["n_good"]).any())
+        width, _ = bucket_width(span, max_points, any_bad)
+        if math.isfinite(width) and width % level:  # a coarser level had to answer (see above)
+            width = float(level * math.ceil(width / level))
+        bucket = bucket_of(key, width) if math.isfinite(width) else np.zeros(len(key))
+        order = np.argsort(bucket, kind="stable")
+        merged = reduce_segments(rec[order], runs(bucket[order]))
+        pts = points_from_buckets(merged, merge_all(rec))
+        return pts.t, pts.value, pts.quality
+
+    def _partials(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        sources: list[tuple[int, int]],
+        start: float,
+        stop: float,
+        allowed: list[int],
+        done: dict[int, float | None],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket start or sample time, summary) covering ``[start, stop)`` exactly once: the
+        allowed levels' final rows, raw samples for the rest (``rollup.cover``)."""
+        keys: list[np.ndarray] = [np.empty(0)]
+        recs: list[np.ndarray] = [np.empty(0, REC)]
+        for lv, a, b in cover(start, stop, allowed, done):
+            if lv == 0:
+                below_b = float(np.nextafter(b, -np.inf))
+                t, value, quality = self._range_rows(conn, tid, a, below_b, None, True)
+                keys.append(t)
+                recs.append(raw_records(t, value, quality))
+                continue
+            for source, col in sources:
+                rows = conn.execute(
+                    "SELECT bucket, substr(data, ?, ?) FROM rollups WHERE level = ? AND source = ? "
+                    "AND bucket >= ? AND bucket < ? ORDER BY bucket",
+                    (col * REC_SIZE + 1, REC_SIZE, lv, source, a, b),
+                ).fetchall()
+                rows = [r for r in rows if len(r[1]) == REC_SIZE]
+                self.rollup_rows_read += len(rows)
+                if rows:
+                    keys.append(np.fromiter((r[0] for r in rows), np.float64, len(rows)))
+                    recs.append(np.frombuffer(b"".join(r[1] for r in rows), REC))
+        return np.concatenate(keys), np.concatenate(recs)
+
+    def summaries(
+        self, tag: str, t0: float | None, t1: float | None, width: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket start times, ``rollup.REC`` summaries) of one numeric tag's samples in
+        ``[t0, t1]``, in epoch-aligned buckets of ``width`` seconds: from rollups where they are
+        final, from raw samples elsewhere (1 s buckets are always made from raw samples). Edge
+        buckets summarise only the samples inside the range."""
+        with self._connect() as conn:
+            ids = self._tag_ids(conn)
+            if tag not in ids:
+                return np.empty(0), np.empty(0, REC)
+            tid = ids[tag][0]
+            conn.execute("BEGIN")
+            try:
+                meta = read_meta(conn)
+                done = {level: meta.get(done_key(level)) for level in LEVELS}
+                raw_from = meta.get("raw_kept_from", -math.inf)
+                sources = _sources(conn, tid)
+                lo = -math.inf if t0 is None else float(t0)
+                hi = math.inf if t1 is None else float(t1)
+                edges = self._extent(conn, tid, sources, lo, hi, done, raw_from)
+                if edges is None:
+                    return np.empty(0), np.empty(0, REC)
+                first, last = edges
+                allowed = [lv for lv in LEVELS if lv <= width and width % lv == 0] if meta else []
+                start = first
+                if first < raw_from and align_down(first, width) >= lo:
+                    start = align_down(first, width)
+                stop = float(np.nextafter(last, np.inf))
+                if first < raw_from and align_up(stop, width) <= np.nextafter(hi, np.inf):
+                    stop = align_up(stop, width)
+                key, rec = self._partials(conn, tid, sources, start, stop, allowed, done)
+            finally:
+                conn.rollback()
+        if len(rec) == 0:
+            return np.empty(0), rec
+        bucket = bucket_of(key, width)
+        order = np.argsort(bucket, kind="stable")
+        starts = runs(bucket[order])
+        return bucket[order][starts] * width, reduce_segments(rec[order], starts)
+
+    def _extent(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        sources: list[tuple[int, int]],
+        lo: float,
+        hi: float,
+        done: dict[int, float | None],
+        raw_from: float,
+    ) -> tuple[float, float] | None:
+        """(first, last) sample time of the tag within ``[lo, hi]``: index seeks on the raw
+        samples, and, where retention has deleted those, on each level's final rows."""
+        firsts: list[float] = []
+        lasts: list[float] = []
+        bounds = (tid, lo, hi)
+        for sql, into in (
+            ("SELECT t FROM samples WHERE tag_id = ? AND t >= ? AND t <= ? ORDER BY t LIMIT 1", firsts),
+            ("SELECT t FROM samples WHERE tag_id = ? AND t >= ? AND t <= ? ORDER BY t DESC LIMIT 1", lasts),
+        ):
+            row = conn.execute(sql, bounds).fetchone()
+            if row is not None:
+                into.append(float(row[0]))
+        for layout, _col in _columns(conn, tid):
+            for order, into in (("", firsts), ("DESC", lasts)):
+                row = conn.execute(
+                    "SELECT t FROM frames WHERE layout_id = ? AND t >= ? AND t <= ? "
+                    f"ORDER BY t {order} LIMIT 1",
+                    (layout, lo, hi),
+                ).fetchone()
+                if row is not None:
+                    into.append(float(row[0]))
+        if lo < raw_from:  # older samples may live on only in rollups
+            for level in LEVELS:
+                top = done.get(level)
+                if top is None:
+                    continue
+                a = align_up(lo, level) if math.isfinite(lo) else -math.inf
+                b = min(top, align_down(hi, level) if math.isfinite(hi) else math.inf)
+                for source, col in sources:
+                    for order, field, into in (("", "first_t", firsts), ("DESC", "last_t", lasts)):
+                        row = conn.execute(
+                            "SELECT substr(data, ?, ?) FROM rollups WHERE level = ? AND source = ? "
+                            f"AND bucket >= ? AND bucket + ? <= ? ORDER BY bucket {order} LIMIT 1",
+                            (col * REC_SIZE + 1, REC_SIZE, level, source, a, level, b),
+                        ).fetchone()
+                        if row is not None and len(row[0]) == REC_SIZE:
+                            into.append(float(np.frombuffer(row[0], REC)[field][0]))
+        if not firsts:
+            return None
+        return min(firsts), max(lasts)
+
     def _range_rows(
-        conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int | None, numeric: bool
+        self, conn: sqlite3.Connection, tid: int, lo: float, hi: float, max_points: int | None, numeric: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(t, value, quality) of one tag in [lo, hi], in time order, downsampled if asked."""
         cols = "t, value, NULL, quality" if numeric else "t, value, text, quality"
@@ -192,6 +398,7 @@ class HistorianReader:
                 parts.append((t, value, quality))
         if not parts:
             return rows_to_arrays([], numeric)
+        self.raw_rows_read += sum(len(p[0]) for p in parts)
         if len(parts) == 1:
             t, value, quality = parts[0]
         else:
@@ -204,6 +411,11 @@ class HistorianReader:
             keep = downsample_indices(t, value, quality, max_points, numeric)
             t, value, quality = t[keep], value[keep], quality[keep]
         return t, value, quality
+
+
+def _sources(conn: sqlite3.Connection, tid: int) -> list[tuple[int, int]]:
+    """(rollup source, column) of the tag: each frame layout holding it, and its own rows."""
+    return [*_columns(conn, tid), (-tid, 0)]
 
 
 def _columns(conn: sqlite3.Connection, tid: int) -> list[tuple[int, int]]:

@@ -13,6 +13,10 @@ little-endian float64 and ``quality`` its codes as one byte each, in the column 
 which is what lets the historian sit in the poll path (per-row SQLite inserts cost 2-4 us each,
 more than the whole poll loop spends per sample; see tests/benchmarks/poll.py). Irregular batches
 (strings, mixed time stamps, a tag twice, a handful of samples) still go to ``samples``.
+
+Version 3 adds *rollups* (see ``rollup``): summaries of 10 s, 1 min, 10 min and 1 h buckets per
+frame layout or per tag, kept up to date by the writer, so a trend of a month reads a few
+thousand summaries instead of millions of frames.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from app.core.errors import VigilError
 
 #: bumped when the layout changes; stored in ``PRAGMA user_version``
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: a tag whose values are numbers (bools stored as 0/1), or one whose values are strings
 KIND_NUMBER = "number"
@@ -31,6 +35,7 @@ KIND_TEXT = "text"
 
 TREND_INDEX = "idx_samples_trend"
 FRAME_INDEX = "idx_frames_layout_t"
+ROLLUP_INDEX = "idx_rollups_source"
 
 _FRAME_TABLES = (
     # a layout is the ordered tag list of a regular poll; ``tag_ids`` ("3,4,9") makes it unique
@@ -43,6 +48,21 @@ _FRAME_TABLES = (
     "CREATE TABLE IF NOT EXISTS frames (layout_id INTEGER NOT NULL REFERENCES frame_layouts(id), "
     "t REAL NOT NULL, value BLOB NOT NULL, quality BLOB NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {FRAME_INDEX} ON frames (layout_id, t)",
+)
+
+
+_ROLLUP_TABLES = (
+    # one row per (level, source, bucket): ``source`` is a frame layout id (``data`` holds one
+    # rollup.REC per column, in the layout's column order) or minus a tag id (the tag's
+    # per-sample rows, one REC). Packed like frames: a step writes one row per device, not per tag.
+    "CREATE TABLE IF NOT EXISTS rollups (level INTEGER NOT NULL, source INTEGER NOT NULL, "
+    "bucket REAL NOT NULL, data BLOB NOT NULL)",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {ROLLUP_INDEX} ON rollups (level, source, bucket)",
+    "CREATE INDEX IF NOT EXISTS idx_rollups_level_bucket ON rollups (level, bucket)",
+    # watermarks ("done_<level>": that level's rows are final below it) and "raw_kept_from"
+    "CREATE TABLE IF NOT EXISTS historian_meta (key TEXT PRIMARY KEY, value REAL)",
+    # the compactor finds per-sample rows by time (they are few: irregular batches only)
+    "CREATE INDEX IF NOT EXISTS idx_samples_t ON samples (t)",
 )
 
 
@@ -98,7 +118,7 @@ def create_schema(path: Path) -> None:
             ["tag_id", "t", "quality", "value"], index_name=TREND_INDEX, if_not_exists=True
         )
         conn.execute("DROP INDEX IF EXISTS idx_samples_tag_id_t")  # the narrower first version
-        for sql in _FRAME_TABLES:  # version 1 -> 2 only adds tables: old rows stay where they are
+        for sql in _FRAME_TABLES + _ROLLUP_TABLES:  # upgrades only add tables: old rows stay
             conn.execute(sql)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.commit()

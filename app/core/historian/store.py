@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.historian.export import export_csv
+from app.core.historian.compactor import Compactor, raw_edge, write_meta
+from app.core.historian.export import export_csv, iso_utc
 from app.core.historian.frames import (
     Frame,
     column_samples,
@@ -38,12 +40,14 @@ from app.core.historian.frames import (
     pack_frame,
 )
 from app.core.historian.reader import HistorianReader, Series, TagInfo
+from app.core.historian.rollup import FINEST, LEVEL_NAMES, LEVELS, align_down
 from app.core.historian.schema import KIND_NUMBER, KIND_TEXT, connect_writer, create_schema
 from app.core.model import Sample, Value
 
 log = logging.getLogger(__name__)
 
 _INDEX_ORDER = operator.itemgetter(0, 1)  # (tag_id, t)
+_FRAME_T = operator.itemgetter(1)  # t of a frame row or a sample row
 _INSERT = "INSERT INTO samples (tag_id, t, value, text, quality) VALUES (?, ?, ?, ?, ?)"
 _INSERT_FRAME = "INSERT INTO frames (layout_id, t, value, quality) VALUES (?, ?, ?, ?)"
 
@@ -63,6 +67,7 @@ class HistorianStats:
     queued: int  # samples waiting for the writer now
     retention_deleted: int
     last_error: str | None
+    rollups_deleted: int = 0  # rollup rows expired by their level's retention
 
 
 def _row_fields(value: object) -> tuple[float | None, str | None]:
@@ -83,6 +88,25 @@ def _add_tag(conn: sqlite3.Connection, tag: str, kind: str) -> tuple[int, str]:
     conn.execute("INSERT OR IGNORE INTO tags (name, kind) VALUES (?, ?)", (tag, kind))
     tid, stored_kind = conn.execute("SELECT id, kind FROM tags WHERE name = ?", (tag,)).fetchone()
     return int(tid), str(stored_kind)
+
+
+#: how long each rollup level is kept when the plant file does not say (days; 0 = forever)
+DEFAULT_ROLLUP_RETENTION_DAYS: dict[int, float] = {10: 30.0, 60: 730.0, 600: 730.0, 3600: 0.0}
+
+
+def effective_retention(raw_days: float, rollup_days: Mapping[int, float] | None) -> dict[int, float]:
+    """Each level's retention in days (0 = forever), never shorter than the raw samples' or a
+    finer level's: a summary must outlive what it summarises, or a rebuild could shrink it."""
+    given = dict(DEFAULT_ROLLUP_RETENTION_DAYS)
+    given.update(rollup_days or {})
+    out: dict[int, float] = {}
+    floor = raw_days
+    for level in LEVELS:
+        days = float(given.get(level, 0.0))
+        days = 0.0 if days <= 0 or floor <= 0 else max(days, floor)
+        out[level] = days
+        floor = days
+    return out
 
 
 def _load_layouts(conn: sqlite3.Connection, tag_ids: dict[str, tuple[int, str]]) -> Layouts:
@@ -107,6 +131,13 @@ class Historian:
     page of every tag it touches (see tests/benchmarks/historian.py).
     Rows older than ``retention_days`` are deleted, ``retention_chunk`` rows at a time, checked
     every ``retention_check_s``. ``clock`` is injectable so tests can move time.
+
+    Rollups (see ``rollup``, ``compactor``) are kept up to date by the same thread every
+    ``rollup_interval_s``; ``rollup_retention_days`` maps a level (seconds) to its retention in
+    days (0 = forever; a level never expires before the finer data it is made from, nor before
+    the raw samples). A retention pass never deletes more than ``retention_max_share`` of a
+    level's stored time span, and deletes nothing when the clock puts every stored sample past
+    the cut (a clock that jumped forward must not erase the historian).
     """
 
     def __init__(
@@ -120,6 +151,10 @@ class Historian:
         retention_check_s: float = 60.0,
         retention_chunk: int = 2000,
         clock: Callable[[], float] = time.time,
+        rollup_retention_days: Mapping[int, float] | None = None,
+        retention_max_share: float = 0.1,
+        rollup_interval_s: float = 10.0,
+        rollup_lag_s: float = 5.0,
     ) -> None:
         self.path = Path(path)
         self.queue_max = queue_max
@@ -129,6 +164,14 @@ class Historian:
         self.retention_check_s = retention_check_s
         self.retention_chunk = retention_chunk
         self._clock = clock
+        self.rollup_retention_days = effective_retention(retention_days, rollup_retention_days)
+        self.retention_max_share = retention_max_share
+        self.rollup_interval_s = rollup_interval_s
+        self.compactor = Compactor(lag_s=rollup_lag_s)
+        self._retention_cuts: dict[int, float] | None = None  # this pass's cut per level (0 = raw)
+        self._rollups_deleted = 0
+        self._rollup_requests = 0
+        self._rollup_done = 0
         create_schema(self.path)  # raises HistorianError naming the file if it is unusable
         self.reader = HistorianReader(self.path)
 
@@ -216,8 +259,12 @@ class Historian:
                     column_samples(tags, t, values, qualities)
                 )
         except Exception as e:  # columns that do not fit together: name the device, count, never raise
-            log.warning("historian: poll of device %r not stored, its columns do not fit together "
-                        "(%s: %s)", device, type(e).__name__, e)
+            log.warning(
+                "historian: poll of device %r not stored, its columns do not fit together (%s: %s)",
+                device,
+                type(e).__name__,
+                e,
+            )
             item = None  # counted as dropped when the tags could be counted at all
             if n is None:
                 return
@@ -260,6 +307,7 @@ class Historian:
                 queued=self._pending_n,
                 retention_deleted=self._retention_deleted,
                 last_error=self._last_error,
+                rollups_deleted=self._rollups_deleted,
             )
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -298,6 +346,24 @@ class Historian:
                 if left <= 0 or not self._thread.is_alive():
                     return False
                 self._cond.wait(min(left, 0.1))  # re-check now and then: the writer may have died
+            return True
+
+    def catch_up(self, timeout: float = 60.0) -> bool:
+        """Wait until the rollups cover everything written so far up to the horizon (the newest
+        sample, or the clock, less ``rollup_lag_s``); False on timeout. For tests, the CLI's
+        rebuild and benchmarks: the writer does this by itself every ``rollup_interval_s``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return False
+            self._rollup_requests += 1
+            target = self._rollup_requests
+            self._cond.notify_all()
+            while self._rollup_done < target:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(min(left, 0.1))
             return True
 
     def close(self, timeout: float = 30.0) -> None:
@@ -373,12 +439,32 @@ class Historian:
         layouts = _load_layouts(conn, tag_ids)
         next_retention = time.monotonic()  # one pass at start-up
         retention_backlog = False
+        next_rollup = time.monotonic() + self.rollup_interval_s
+        rollup_backlog = True  # catch up with whatever the file holds
         pruning = 0  # the prune request being served; its pass started from the first tag
+        catching_up = 0  # the catch_up request being served
         try:
+            self.compactor.load(conn)
             while True:
-                batches, stopping, prune_target = self._wait_for_work(next_retention, retention_backlog)
+                batches, stopping, prune_target = self._wait_for_work(
+                    min(next_retention, next_rollup), retention_backlog or rollup_backlog
+                )
                 if batches:
                     self._write(conn, batches, tag_ids, layouts)
+                with self._cond:
+                    asked = self._rollup_requests
+                if asked > catching_up:
+                    catching_up = asked
+                    rollup_backlog = True
+                now = time.monotonic()
+                if rollup_backlog or now >= next_rollup:
+                    rollup_backlog = self._rollup_step(conn)
+                    if now >= next_rollup:
+                        next_rollup = now + self.rollup_interval_s
+                    if catching_up and not rollup_backlog:
+                        with self._cond:
+                            self._rollup_done = catching_up
+                            self._cond.notify_all()
                 if prune_target > pruning:
                     pruning = prune_target
                     self._retention_pos = 0
@@ -418,7 +504,8 @@ class Historian:
                     or self._stopping
                     or (self._pending and now - self._oldest_pending >= self.flush_interval_s)
                 )
-                if due or prune or retention_backlog or now >= next_retention:
+                rollup_asked = self._rollup_requests > self._rollup_done
+                if due or prune or retention_backlog or rollup_asked or now >= next_retention:
                     break
                 waits = [next_retention - now]
                 if self._pending:
@@ -461,14 +548,18 @@ class Historian:
             rows = []
             frame_rows = []
             for batch in batches:
-                if type(batch) is Frame:
+                if isinstance(batch, Frame):
                     layout = self._layout_id(conn, batch, tag_ids, new_tags, layouts, new_layouts)
                     if layout is not None:
                         frame_rows.append((layout, batch.t, batch.value, batch.quality))
                         written += len(batch.tags)
                         continue
-                    batch = frame_samples(batch)  # a tag twice: no layout; its rows lose nothing
-                for s in batch:
+                    items: Sequence[Sample] = frame_samples(
+                        batch
+                    )  # a tag twice: no layout; rows lose nothing
+                else:
+                    items = batch
+                for s in items:
                     try:
                         tag, t, quality = str(s.tag), float(s.t), int(s.quality)
                         value, text = _row_fields(s.value)
@@ -481,13 +572,20 @@ class Historian:
                             conn, tag, KIND_TEXT if text is not None else KIND_NUMBER
                         )
                     rows.append((known[0], t, value, text, quality))
+            times: list[float] = []
             if frame_rows:
                 conn.executemany(_INSERT_FRAME, frame_rows)
+                frame_t = list(map(_FRAME_T, frame_rows))
+                times += (min(frame_t), max(frame_t))
             if rows:
                 # index order: consecutive rows of a tag then land on the same index page, so a
                 # commit rewrites far fewer pages (measured 3.6 -> 2.4 s CPU per million, 5,000 tags)
                 rows.sort(key=_INDEX_ORDER)
                 conn.executemany(_INSERT, rows)
+                row_t = list(map(_FRAME_T, rows))
+                times += (min(row_t), max(row_t))
+            if times:
+                self.compactor.note_written(conn, min(times), max(times))
             conn.execute("COMMIT")
         except Exception as e:  # disk full, I/O error, corruption: count it, keep running
             if conn.in_transaction:
@@ -545,31 +643,127 @@ class Historian:
         new_layouts[key] = int(layout)
         return int(layout)
 
-    def _retention_step(self, conn: sqlite3.Connection) -> bool:
-        """Delete about ``retention_chunk`` expired samples in one short transaction.
-
-        Walks the tags (per-sample rows) and then the frame layouts (a frame's samples share one
-        time, so a whole frame expires at once) in id order, resuming where the previous step
-        stopped, so a big backlog (say after retention was shortened) is worked off a chunk at a
-        time between insert batches instead of in one long write lock. A frame wider than the
-        chunk is deleted on its own, one per step. True when more may remain.
-        """
-        if self.retention_days <= 0:
-            return False
-        cutoff = self._clock() - self.retention_days * 86400.0
-        budget = self.retention_chunk
-        deleted = 0
+    def _rollup_step(self, conn: sqlite3.Connection) -> bool:
+        """One bounded compactor step; True when more is waiting. A failure is reported and
+        retried at the next interval (queries stay right: they read raw where rollups lag)."""
         try:
-            units = [("samples", r[0], 1) for r in conn.execute("SELECT id FROM tags ORDER BY id")]
-            units += [
-                ("frames", r[0], r[1])
-                for r in conn.execute(
-                    "SELECT layout_id, COUNT(*) FROM layout_tags GROUP BY layout_id ORDER BY layout_id"
+            return self.compactor.step(conn, self._clock())
+        except sqlite3.Error as e:
+            with self._cond:
+                self._last_error = f"{self.path}: rollups not updated ({e})"
+            log.warning("%s", self._last_error)
+            return False
+
+    def _pass_cuts(self, conn: sqlite3.Connection) -> dict[int, float]:
+        """This retention pass's cut per level (0 = raw samples): rows older go.
+
+        Guards, each reported in ``last_error``: a level whose newest row is older than its cut
+        is left alone (the clock jumped forward, or the plant was off for longer than the
+        retention: deleting would empty it); a cut never moves past ``retention_max_share`` of
+        the level's stored span in one pass; raw samples are never deleted before the rollups
+        hold them (above the compactor's 10 s watermark).
+        """
+        now = self._clock()
+        wanted: dict[int, float] = {}
+        if self.retention_days > 0:
+            wanted[0] = align_down(now - self.retention_days * 86400.0, FINEST)
+        for i, level in enumerate(LEVELS):
+            days = self.rollup_retention_days.get(level, 0.0)
+            if days > 0:  # aligned so a coarser bucket's finer rows go all at once
+                wanted[level] = align_down(now - days * 86400.0, LEVELS[min(i + 1, len(LEVELS) - 1)])
+        cuts: dict[int, float] = {}
+        refused = []
+        for level, cut in wanted.items():
+            if level == 0:
+                oldest, newest = raw_edge(conn, -math.inf), raw_edge(conn, 0.0, newest=True)
+            else:
+                edge = "SELECT {}(bucket) FROM rollups WHERE level = ?"
+                oldest = conn.execute(edge.format("MIN"), (level,)).fetchone()[0]
+                newest = conn.execute(edge.format("MAX"), (level,)).fetchone()[0]
+            if oldest is None or newest is None or cut <= oldest:
+                continue  # nothing expired
+            if newest < cut:
+                name = LEVEL_NAMES.get(level, "raw samples")
+                refused.append(f"{name} (newest {iso_utc(newest)}, cut {iso_utc(cut)})")
+                continue
+            cap = oldest + self.retention_max_share * (newest - oldest)
+            step = FINEST if level == 0 else level
+            cut = min(cut, max(align_down(cap, step), align_down(oldest, step) + step))
+            if level == 0:
+                for _ in range(20):  # a few bounded steps; a longer backlog is the writer loop's job
+                    rolled = self.compactor.done[FINEST]
+                    if (rolled is not None and rolled >= cut) or not self._rollup_step(conn):
+                        break
+                rolled = self.compactor.done[FINEST]
+                if rolled is None:
+                    continue
+                cut = min(cut, rolled)
+            cuts[level] = cut
+        if refused:
+            with self._cond:
+                self._last_error = (
+                    f"{self.path}: retention refused for {', '.join(refused)}: the clock is past every "
+                    "stored row of that level, so it may have jumped forward; nothing of it deleted"
                 )
-            ]
+            log.warning("%s", self._last_error)
+        if 0 in cuts and cuts[0] > self.compactor.raw_kept_from:
             conn.execute("BEGIN")
-            while self._retention_pos < len(units) and budget > 0:
-                table, key, width = units[self._retention_pos]
+            write_meta(conn, {"raw_kept_from": cuts[0]})
+            conn.execute("COMMIT")
+            self.compactor.raw_kept_from = cuts[0]
+        return cuts
+
+    def _retention_step(self, conn: sqlite3.Connection) -> bool:
+        """Delete about ``retention_chunk`` expired samples (and as many rollup rows) in one
+        short transaction.
+
+        Walks the tags (per-sample rows), the frame layouts (a frame's samples share one time,
+        so a whole frame expires at once) and then each level's rollups, resuming where the
+        previous step stopped, so a big backlog (say after retention was shortened) is worked
+        off a chunk at a time between insert batches instead of in one long write lock. A frame
+        wider than the chunk is deleted on its own, one per step. True when more may remain.
+        The cuts are fixed at the start of a pass (``_pass_cuts``).
+        """
+        if self.retention_days <= 0 and not any(d > 0 for d in self.rollup_retention_days.values()):
+            return False
+        budget = self.retention_chunk
+        rollup_budget = self.retention_chunk
+        deleted = 0
+        rollups_deleted = 0
+        try:
+            if self._retention_pos == 0 or self._retention_cuts is None:
+                self._retention_pos = 0
+                self._retention_cuts = self._pass_cuts(conn)
+            cuts = self._retention_cuts
+            units: list[tuple[str, int, int, int]] = []
+            if 0 in cuts:
+                units += [("samples", 0, r[0], 1) for r in conn.execute("SELECT id FROM tags ORDER BY id")]
+                units += [
+                    ("frames", 0, r[0], r[1])
+                    for r in conn.execute(
+                        "SELECT layout_id, COUNT(*) FROM layout_tags GROUP BY layout_id ORDER BY layout_id"
+                    )
+                ]
+            sources = [u[2] for u in units if u[0] == "frames"] or [
+                r[0] for r in conn.execute("SELECT DISTINCT layout_id FROM layout_tags ORDER BY layout_id")
+            ]
+            sources += [-r[0] for r in conn.execute("SELECT id FROM tags ORDER BY id")]
+            units += [("rollups", level, src, 1) for level in LEVELS if level in cuts for src in sources]
+            conn.execute("BEGIN")
+            while self._retention_pos < len(units) and budget > 0 and rollup_budget > 0:
+                table, level, key, width = units[self._retention_pos]
+                if table == "rollups":
+                    cur = conn.execute(
+                        "DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups WHERE level = ? "
+                        "AND source = ? AND bucket < ? ORDER BY bucket LIMIT ?)",
+                        (level, key, cuts[level], rollup_budget),
+                    )
+                    rows = max(cur.rowcount, 0)
+                    rollups_deleted += rows
+                    if rows < rollup_budget:  # this source has nothing older left at this level
+                        self._retention_pos += 1
+                    rollup_budget -= rows
+                    continue
                 limit = budget // width or (1 if deleted == 0 else 0)
                 if limit == 0:  # the next frame does not fit this step's budget: next step
                     break
@@ -577,7 +771,7 @@ class Historian:
                 cur = conn.execute(
                     f"DELETE FROM {table} WHERE rowid IN "
                     f"(SELECT rowid FROM {table} WHERE {column} = ? AND t < ? ORDER BY t LIMIT ?)",
-                    (key, cutoff, limit),
+                    (key, cuts[0], limit),
                 )
                 rows = max(cur.rowcount, 0)
                 deleted += rows * width
@@ -594,9 +788,11 @@ class Historian:
             return False
         with self._cond:
             self._retention_deleted += deleted
+            self._rollups_deleted += rollups_deleted
         if self._retention_pos >= len(units):
             self._retention_pos = 0
-            return budget <= 0  # a full budget at the very end: check once more
+            self._retention_cuts = None
+            return budget <= 0 or rollup_budget <= 0  # a full budget at the very end: check once more
         return True
 
     def _record_failure(self, n: int, message: str) -> None:
