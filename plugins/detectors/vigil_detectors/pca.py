@@ -29,8 +29,8 @@ class PcaT2QDetector(FeatureDetector):
         "explained": 0.9,
         "limit_quantile": 0.99,
     }
-    rules: ClassVar[dict[str, Param]] = {
-        **FeatureDetector.rules,
+    param_specs: ClassVar[dict[str, Param]] = {
+        **FeatureDetector.param_specs,
         "explained": FRACTION,
         "limit_quantile": FRACTION,
     }
