@@ -309,6 +309,7 @@ class Core:
 
     def _make_detector_engine(self) -> Any:
         from app.core.detection import DetectorEngine
+        from app.core.detection.engine import tag_units
 
         return DetectorEngine(
             journal=self.journal,
@@ -316,6 +317,7 @@ class Core:
             historian=self.historian,
             models_dir=self.data_dir / "models",
             plugins=self.plugins,
+            units=tag_units(self.plant),
         )
 
     def _restore_models(self) -> None:

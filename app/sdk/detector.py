@@ -143,9 +143,9 @@ class Detector(Protocol):
     """
 
     name: ClassVar[str]
-    #: optional: every parameter the constructor accepts, with its allowed range; the host
-    #: checks values against it (`check_detector_params`) before constructing or loading
-    param_specs: ClassVar[Mapping[str, ParamSpec]]
+    # Optional class attribute ``param_specs: Mapping[str, ParamSpec]``: every parameter the
+    # constructor accepts, with its allowed range; the host checks values against it
+    # (`check_detector_params`) before constructing or loading. Without it, no parameters.
 
     @property
     def tags(self) -> list[str]: ...

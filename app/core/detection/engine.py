@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.core.detection.candidate import CandidateReport, evaluate, never_moved
 from app.core.detection.monitor import Change, Monitor, NormalRange, severity_text
 from app.core.detection.persist import LiveState
 from app.core.detection.provenance import JournalProvenance, Provenance
@@ -40,6 +41,7 @@ from app.sdk.detector import AlarmLatch, Detector, DetectorError, check_detector
 log = logging.getLogger(__name__)
 
 DEFAULT_DETECTOR = "pca_t2q"  # best on SKAB (see README)
+BACKTEST_HISTORY_S = 4 * 3600.0  # "recent history" a learn-normal candidate is backtested on
 SAVE_EVERY_S = 60.0  # live state (latch, absorbed drift, episodes) is saved at least this often
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -123,8 +125,8 @@ class _Group:
     last_anomaly_at: float | None = None
 
     @property
-    def detector(self) -> Detector:
-        return self.monitor.detector
+    def detector_name(self) -> str:
+        return str(getattr(self.monitor.detector, "name", "?"))
 
     @property
     def latch(self) -> AlarmLatch:
@@ -140,7 +142,7 @@ class DetectionEngine:
         on_anomaly: AnomalyCallback,
         provenance: Provenance,
         models_dir: Path,
-        detector_class: Callable[[str], type] = builtin_detector_class,
+        detector_class: Callable[[str], Any] = builtin_detector_class,
         batch_rows: int = 5,
         max_batch_age_s: float = 5.0,
         max_pending_rows: int = 10_000,
@@ -360,7 +362,7 @@ class DetectionEngine:
     def _status(g: _Group) -> GroupStatus:
         m = g.monitor
         ep = m.episode or (m.history[-1] if m.history else None)
-        return GroupStatus(g.name, g.detector.name, g.detector.tags, g.reported, g.last_score,
+        return GroupStatus(g.name, g.detector_name, m.tags, g.reported, g.last_score,
                            g.last_t, g.rows_scored, g.assembler.skipped, g.dropped, g.errors,
                            g.last_error, g.latch.threshold, g.explanation, g.last_anomaly_at,
                            severity=m.last_severity,
@@ -368,7 +370,7 @@ class DetectionEngine:
                            episodes=len(m.history) + (1 if m.episode else 0))
 
 
-def fit_candidate(lookup: Callable[[str], type], detector: str, tags: Sequence[str],
+def fit_candidate(lookup: Callable[[str], Any], detector: str, tags: Sequence[str],
                   rows: np.ndarray, params: dict[str, Any] | None = None
                   ) -> tuple[Detector, NormalRange]:
     """Validate ``params`` against the detector's declared ranges, fit it on ``rows``, and
@@ -414,6 +416,40 @@ class DetectorEngine(DetectionEngine):
                                     f"between {t0:.0f} and {t1:.0f}")
         return self.learn_history(group, tags, self.historian, t0, t1, detector=detector,
                                   params=params, actor=actor, priority=priority)
+
+    def preview_normal(self, group: str, t0: float, t1: float, *,
+                       detector: str = DEFAULT_DETECTOR, params: dict[str, Any] | None = None,
+                       history_s: float = BACKTEST_HISTORY_S,
+                       now: float | None = None) -> CandidateReport:
+        """What `learn_normal` would build from ``t0``..``t1``, judged before enabling it:
+        coverage warnings and a backtest on the recent history (nothing saved or journaled).
+        Blocking (fits a model): call it from a worker."""
+        tags = numeric_tags(self.historian, group, t0, t1)
+        if not tags:
+            raise DetectorError(f"device {group!r}: the historian holds no numeric GOOD data "
+                                f"between {t0:.0f} and {t1:.0f}")
+        left_out = never_moved(self.historian, group, t0, t1, tags)
+
+        def fit(rows: np.ndarray) -> tuple[Detector, NormalRange]:
+            if len(rows) == 0:
+                raise DetectorError(f"group {group!r}: no time in the window has GOOD values for "
+                                    f"all of {', '.join(tags)}; pick another training window")
+            return fit_candidate(self.detector_class, detector, tags, rows, params)
+
+        return evaluate(group, detector, tags, self.historian, t0, t1, fit=fit,
+                        history_s=history_s, now=time.time() if now is None else now,
+                        drift=self.drift, left_out=left_out)
+
+
+def tag_units(plant: Any) -> dict[str, str]:
+    """tag -> engineering unit from the plant's device profiles (explanations quote units)."""
+    out: dict[str, str] = {}
+    for device, profile in getattr(plant, "profiles", {}).items():
+        for point in getattr(profile, "points", []):
+            unit = getattr(point, "unit", "")
+            if unit:
+                out[f"{device}.{point.name}"] = str(unit)
+    return out
 
 
 def numeric_tags(historian: Any, device: str, t0: float, t1: float) -> list[str]:

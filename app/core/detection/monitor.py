@@ -22,11 +22,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from app.sdk.detector import AlarmLatch, Detector, top_tags
+from app.sdk.detector import AlarmLatch, DetectorState, Scores, top_tags
+
+
+class LiveDetector(Protocol):
+    """The part of the SDK's `Detector` a monitor uses (a guarded wrapper qualifies too)."""
+
+    @property
+    def tags(self) -> list[str]: ...
+
+    def fit(self, history: np.ndarray, tags: Sequence[str]) -> None: ...
+
+    def score(self, batch: np.ndarray) -> Scores: ...
+
+    def reset(self) -> None: ...
+
+    def get_state(self) -> DetectorState: ...
 
 #: severity at which a detector's score equals its threshold
 SEVERITY_AT_THRESHOLD = 50.0
@@ -203,7 +218,7 @@ class Monitor:
     """A trained detector in service: drift guard + latch + episodes. Not thread-safe; the
     engine runs each group's batches in order on one worker."""
 
-    def __init__(self, detector: Detector, latch: AlarmLatch, normal: NormalRange | None,
+    def __init__(self, detector: LiveDetector, latch: AlarmLatch, normal: NormalRange | None,
                  *, units: Mapping[str, str] | None = None,
                  drift: Mapping[str, float] | None = None):
         self.detector = detector
@@ -232,7 +247,8 @@ class Monitor:
 
     # ------------------------------------------------------------------ streaming
 
-    def process(self, rows: np.ndarray, times: Sequence[float] | None = None) -> BatchResult:
+    def process(self, rows: np.ndarray,
+                times: Sequence[float] | np.ndarray | None = None) -> BatchResult:
         """Score the next rows of the stream in order (split at re-baselining block edges)."""
         x = np.asarray(rows, dtype=float)
         if x.ndim == 1:
