@@ -37,7 +37,6 @@ from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
 from app.ui.device_tree import DeviceTree, device_state
-from app.ui.formatting import format_value
 from app.ui.idle import parse_idle_lock_s
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
@@ -449,6 +448,7 @@ class MainWindow(QMainWindow):
                 {
                     "name": g.group,
                     "score": g.last_score,
+                    "severity": getattr(g, "severity", None),
                     "threshold": getattr(g, "threshold", None),
                     "state": ("ANOMALY" if g.alarm else "normal")
                     + f" · {g.detector} · {g.rows_scored} rows scored"
@@ -610,36 +610,20 @@ class MainWindow(QMainWindow):
         return dlg
 
     def learn_normal(self, group: str) -> None:
-        rng = self.trend.selected_range()
-        if rng is None:
-            self.show_message("learn normal: first select a range on the trend (Trend → Select range)")
-            self.act_select.setChecked(True)
-            return
-        t0, t1 = rng
+        """Open the learn-normal dialog (window choice, coverage checks, backtest, enable)."""
         if not group:
             self.show_message("learn normal: choose a device")
             return
-        self.detectors.message.setText(f"learning normal for '{group}' from the selected range…")
-        self.detectors.learn_btn.setEnabled(False)
-
-        def learn() -> Any:  # fits a model: a worker thread, never the GUI thread
-            return self.core.train_detector(group, t0, t1)
-
-        def done(info: Any) -> None:
-            self.gate.refresh(self.detectors.learn_btn)
-            tags = ", ".join(getattr(info, "tags", []) or [])
-            self.detectors.message.setText(
-                f"learned normal for '{group}' ({getattr(info, 'detector', '?')}, "
-                f"threshold {format_value(getattr(info, 'threshold', None), 3)}) from {tags}"
-            )
-            self.act_select.setChecked(False)
-            self.detectors.refresh()
-
-        def failed(message: str) -> None:
-            self.gate.refresh(self.detectors.learn_btn)
-            self.detectors.message.setText(f"learn normal failed: {message}")
-
-        self.tasks.submit(learn, done, failed)
+        engine = self.core.detectors
+        self.detectors.open_learn_dialog(
+            group,
+            preview=lambda t0, t1: engine.preview_normal(group, t0, t1),
+            enable=lambda t0, t1: self.core.train_detector(group, t0, t1),
+            run_async=self.tasks.submit,
+            selected=self.trend.selected_range(),
+            can_enable=self.gate.allows("detector.train"),
+            refusal=refusal_tip(self._session(), "detector.train"),
+        )
 
     def _save_trend_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save trend setup", "trend.json", "Trend setup (*.json)")
