@@ -193,7 +193,7 @@ class LearnNormalDialog(QDialog):
             f"{len(report.tags)} tags, {report.rows:,} rows: "
             + ", ".join(t.rsplit(".", 1)[-1] for t in report.tags))
         if report.warnings:
-            self.warning.setText("Warning: " + "\n".join(f"• {w}" for w in report.warnings))
+            self.warning.setText("Warning:\n" + "\n".join(f"• {w}" for w in report.warnings))
             self.warning.show()
         else:
             self.warning.hide()
@@ -205,6 +205,7 @@ class LearnNormalDialog(QDialog):
         self.enable_btn.setToolTip("" if self._can_enable else self._refusal)
         if not self._can_enable:
             self.status.setText(self._refusal or "enabling a model needs the engineer role")
+        self.adjustSize()
 
     @property
     def warnings(self) -> Sequence[str]:

@@ -91,7 +91,7 @@ def test_an_episode_keeps_the_tags_of_its_peak_with_value_range_and_direction() 
     final = changes[-1].episode
     assert final.tags[0] == "dev.vibration"
     text = final.text
-    assert text.startswith(f"severity {final.peak_severity:.0f}: vibration ")
+    assert text.startswith(f"peak severity {final.peak_severity:.0f}: vibration ")
     assert " g, normal " in text and text.split(";")[0].endswith(", high")
     lo, hi = (float(v) for v in text.split("normal ")[1].split(" g")[0].split("–"))
     assert lo < 0.2 < hi  # the training range of a 0.2 g signal

@@ -79,7 +79,7 @@ def test_a_short_window_shows_its_range_and_a_clear_warning_then_enables(qtbot, 
     assert dlg.range_label.text() == (f"{format_time(T0 + 100)} – {format_time(T0 + 399)[11:]} "
                                       "(5 min)")
     qtbot.waitUntil(lambda: dlg.report is not None, timeout=20000)
-    assert dlg.warning.isVisible() and dlg.warning.text().startswith("Warning: ")
+    assert dlg.warning.isVisible() and dlg.warning.text().startswith("Warning:\n• ")
     assert "too short: 300 rows over 5.0 min" in dlg.warning.text()
     assert dlg.backtest.text().startswith("Backtest: the candidate model on the last ")
     assert dlg.enable_btn.text() == "Enable anyway" and dlg.enable_btn.isEnabled()

@@ -50,8 +50,9 @@ class Backtest:
         hours = (self.t1 - self.t0) / 3600.0
         span = f"{hours:.1f} h" if hours >= 1 else f"{(self.t1 - self.t0) / 60.0:.0f} min"
         if self.episodes == 0:
-            return f"on the last {span} of history ({self.rows:,} rows) it would have raised no alarm"
-        return (f"on the last {span} of history ({self.rows:,} rows) it would have raised "
+            return (f"on the last {span} of history ({self.rows:,} rows outside the window) "
+                    "it would have raised no alarm")
+        return (f"on the last {span} of history ({self.rows:,} rows outside the window) it would have raised "
                 f"{self.episodes} alarm(s), active on {100.0 * self.alarm_share:.1f} % of rows")
 
 

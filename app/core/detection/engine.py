@@ -388,7 +388,7 @@ def _raised_text(episode_text: str) -> str:
 
 
 def _cleared_text(episode_text: str) -> str:
-    return f"behaviour back within the learned normal range (episode peak {episode_text})"
+    return f"behaviour back within the learned normal range (the episode's {episode_text})"
 
 
 class DetectorEngine(DetectionEngine):

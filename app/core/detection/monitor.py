@@ -327,7 +327,7 @@ class Monitor:
         tags = top_tags(contrib, self.tags)
         idx = [self.tags.index(tag) for tag in tags]
         return Episode(start_t=start, peak_t=t, peak_severity=sev, tags=tags,
-                       text=self.explain(sev, idx, level))
+                       text=f"peak {self.explain(sev, idx, level)}")
 
     def normal_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Each tag's normal range now: the training range moved by the absorbed drift."""
