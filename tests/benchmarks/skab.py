@@ -200,7 +200,7 @@ def main() -> int:
         print(f"{'detector':32s} {'N':>5s} {'alarm rows':>11s} {'%':>7s} {'episodes':>9s}")
         for name in names:
             for n in (400, 600):
-                for label, drift in (("", None), (" (drift guard off)", {"drift_rows": 0.0})):
+                for label, drift in (("", None), (" (drift guard off)", {"drift_s": 0.0})):
                     a, e, total = drift_check(name, overrides.get(name, {}), free, n, drift)
                     print(f"{name + label:32s} {n:5d} {a:11,d} {100 * a / total:7.2f} {e:9d}")
     if not args.no_throughput:

@@ -7,7 +7,8 @@ code and show the same figures:
 * **Drift-aware normal** (`DriftGuard`). Plants drift: a pump warms up for hours, the seasons
   change the cooling water. A model frozen at training time turns that drift into a permanent
   alarm. The guard moves each tag's idea of "normal level" towards the recent level, slowly
-  (a time constant of ``drift_rows`` rows) and only on rows that are calm: no alarm active and
+  (a time constant of ``drift_s`` seconds, and never faster than ``max_rate`` training standard
+  deviations per hour) and only on rows that are calm: no alarm active and
   severity below ``guard``. A developing fault raises the severity before it has moved the
   baseline far, which stops the re-baselining, so the fault is alarmed instead of absorbed.
   Updates happen at fixed row counts from the start of the stream (every ``ADAPT_BLOCK`` rows),
@@ -49,7 +50,8 @@ SEVERITY_AT_THRESHOLD = 50.0
 ADAPT_BLOCK = 10
 #: default re-baselining settings (recorded with every model, so replays match live)
 DRIFT_DEFAULTS: dict[str, float] = {
-    "drift_rows": 100.0,  # time constant of the re-baselining, in rows (0 = off)
+    "drift_s": 100.0,  # time constant of the re-baselining, in seconds (0 = off)
+    "max_rate": 120.0,  # the fastest drift followed, in training standard deviations per hour
     "guard": 40.0,  # only rows below this severity (and no alarm active) move the baseline
     "max_gain": 3.0,  # the most the tolerated short-term spread of a tag may grow
 }
@@ -83,22 +85,26 @@ class NormalRange:
     lo: np.ndarray
     hi: np.ndarray
     centre: np.ndarray
-    noise: np.ndarray
+    noise: np.ndarray  # short-term (row-to-row) noise
+    scale: np.ndarray  # standard deviation over the whole window (never zero)
 
     @classmethod
     def from_rows(cls, rows: np.ndarray) -> NormalRange:
         x = np.asarray(rows, dtype=float)
         lo, hi = np.quantile(x, RANGE_QUANTILES, axis=0)
-        return cls(lo=lo, hi=hi, centre=np.median(x, axis=0), noise=block_noise(x))
+        noise = block_noise(x)
+        return cls(lo=lo, hi=hi, centre=np.median(x, axis=0), noise=noise,
+                   scale=np.maximum(x.std(axis=0), noise))
 
     def to_json(self) -> dict[str, list[float]]:
         return {"lo": self.lo.tolist(), "hi": self.hi.tolist(), "centre": self.centre.tolist(),
-                "noise": self.noise.tolist()}
+                "noise": self.noise.tolist(), "scale": self.scale.tolist()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], n_tags: int) -> NormalRange | None:
         try:
-            arrs = [np.asarray(data[k], dtype=float) for k in ("lo", "hi", "centre", "noise")]
+            arrs = [np.asarray(data[k], dtype=float)
+                    for k in ("lo", "hi", "centre", "noise", "scale")]
         except (KeyError, TypeError, ValueError):
             return None
         if any(a.shape != (n_tags,) for a in arrs):
@@ -111,16 +117,22 @@ class DriftGuard:
     """Slow, guarded re-baselining of each tag's level and noise (see the module docstring).
 
     The detector sees ``centre + (row - centre - offset) / gain``: ``offset`` follows the calm
-    rows' mean level minus the training centre, ``gain`` the calm rows' short-term spread (the
-    spread inside each block of ``ADAPT_BLOCK`` rows) relative to training, both with weight
-    ``1 / drift_rows`` per calm row, as in recursive PCA's forgetting-factor updates. ``gain``
-    stays within [1, ``max_gain``]: a quieter plant never makes the model more jumpy, and a
-    noisier one is forgiven at most that much.
+    rows' mean level minus the training centre, ``gain`` the calm rows' short-term noise
+    (`step_noise`, blind to trends) relative to training, both with weight
+    ``seconds / drift_s`` per calm row's seconds, as in recursive PCA's forgetting-factor
+    updates. The level moves at most ``max_rate`` training standard deviations per hour: an
+    exponential follower alone would trail any ramp at a fixed lag, however fast, so a sensor
+    running away would be followed for ever; with the rate limit, a ramp faster than normal
+    drift outruns the baseline and its severity keeps growing until it alarms. ``gain`` stays
+    within [1, ``max_gain``]: a quieter plant never makes the model more jumpy, and a noisier
+    one is forgiven at most that much.
     """
 
     centre: np.ndarray
-    noise: np.ndarray  # training short-term spread per tag (in-block standard deviation)
-    drift_rows: float = DRIFT_DEFAULTS["drift_rows"]
+    noise: np.ndarray  # training short-term noise per tag (`step_noise`)
+    scale: np.ndarray  # training standard deviation per tag
+    drift_s: float = DRIFT_DEFAULTS["drift_s"]
+    max_rate: float = DRIFT_DEFAULTS["max_rate"]
     guard: float = DRIFT_DEFAULTS["guard"]
     max_gain: float = DRIFT_DEFAULTS["max_gain"]
     offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -135,7 +147,7 @@ class DriftGuard:
 
     @property
     def enabled(self) -> bool:
-        return self.drift_rows > 0
+        return self.drift_s > 0
 
     def apply(self, rows: np.ndarray) -> np.ndarray:
         return self.centre + (rows - self.centre - self.offset) / self.gain
@@ -145,29 +157,38 @@ class DriftGuard:
         if self.enabled and calm.any():
             self._rows.append(rows[calm])
 
-    def end_block(self) -> None:
-        """Move offset and gain towards the calm rows' level and spread, by their row count."""
+    def end_block(self, period_s: float = 1.0) -> None:
+        """Move offset and gain towards the calm rows' level and spread, by the seconds those
+        rows cover (``period_s`` per row)."""
         if self._rows:
             calm = np.vstack(self._rows)
-            w = min(1.0, len(calm) / self.drift_rows)
-            self.offset = self.offset + w * (calm.mean(axis=0) - self.centre - self.offset)
+            seconds = len(calm) * period_s
+            w = min(1.0, seconds / self.drift_s)
+            step = w * (calm.mean(axis=0) - self.centre - self.offset)
+            limit = self.max_rate * self.scale * seconds / 3600.0
+            self.offset = self.offset + np.clip(step, -limit, limit)
             if len(calm) >= ADAPT_BLOCK // 2 and self.max_gain > 1:
-                ratio = calm.std(axis=0) / self.noise
+                ratio = step_noise(calm) / self.noise
                 target = np.clip(ratio, 1.0, self.max_gain)
                 self.gain = self.gain + w * (target - self.gain)
         self._rows = []
 
 
-def block_noise(rows: np.ndarray) -> np.ndarray:
-    """Each tag's typical spread inside blocks of ``ADAPT_BLOCK`` rows (never zero)."""
+def step_noise(rows: np.ndarray) -> np.ndarray:
+    """Each tag's short-term noise: the RMS of row-to-row steps over sqrt(2). A trend (a
+    drifting level, a ramping sensor) barely changes it, so the guard forgives more noise
+    only when the noise itself grew, never because a level is moving."""
     x = np.asarray(rows, dtype=float)
-    n = len(x) // ADAPT_BLOCK * ADAPT_BLOCK
-    if n == 0:
-        return np.maximum(x.std(axis=0), 1e-9)
-    blocks = x[:n].reshape(-1, ADAPT_BLOCK, x.shape[1])
-    spread = np.sqrt(np.mean(blocks.var(axis=1), axis=0))
+    if len(x) < 2:
+        return np.zeros(x.shape[1] if x.ndim == 2 else 0)
+    return np.sqrt(np.mean(np.diff(x, axis=0) ** 2, axis=0) / 2.0)
+
+
+def block_noise(rows: np.ndarray) -> np.ndarray:
+    """Training's short-term noise per tag (`step_noise`), never zero."""
+    x = np.asarray(rows, dtype=float)
     floor = 1e-6 * np.maximum(np.abs(np.median(x, axis=0)), 1.0)
-    return np.maximum(spread, floor)
+    return np.maximum(step_noise(x), floor)
 
 
 @dataclass
@@ -231,9 +252,14 @@ class Monitor:
         enabled = normal is not None
         self.drift = DriftGuard(centre=normal.centre.copy() if normal else np.zeros(m),
                                 noise=normal.noise.copy() if normal else np.ones(m),
-                                drift_rows=float(settings["drift_rows"]) if enabled else 0.0,
+                                scale=normal.scale.copy() if normal else np.ones(m),
+                                drift_s=float(settings["drift_s"]) if enabled else 0.0,
+                                max_rate=float(settings["max_rate"]),
                                 guard=float(settings["guard"]),
                                 max_gain=float(settings["max_gain"]))
+        self.period_s = 1.0  # seconds per row, learned from the row times
+        self._last_t: float | None = None
+        self._period_known = False
         self.rows_seen = 0
         self.episode: Episode | None = None
         self.history: list[Episode] = []
@@ -242,8 +268,9 @@ class Monitor:
 
     @property
     def drift_settings(self) -> dict[str, float]:
-        return {"drift_rows": self.drift.drift_rows, "guard": self.drift.guard,
-                "max_gain": self.drift.max_gain}
+        d = self.drift
+        return {"drift_s": d.drift_s, "max_rate": d.max_rate, "guard": d.guard,
+                "max_gain": d.max_gain}
 
     # ------------------------------------------------------------------ streaming
 
@@ -304,12 +331,24 @@ class Monitor:
         if was_active:  # rows of a block that began in alarm are not proof of normal
             calm[:] = False
         self.drift.observe(x, calm)
+        self._learn_period(t)
         self.rows_seen += len(x)
         if self.rows_seen % ADAPT_BLOCK == 0:
-            self.drift.end_block()
+            self.drift.end_block(self.period_s)
         if len(sev):
             self.last_severity = float(sev[-1])
         return scores.score, sev, alarm
+
+    def _learn_period(self, t: np.ndarray) -> None:
+        """Seconds per row, a slow average of the row spacing (gaps of more than a minute,
+        e.g. the device was offline, are not the polling rate)."""
+        for ti in t.tolist():
+            if self._last_t is not None:
+                dt = ti - self._last_t
+                if 0 < dt <= 60.0:
+                    self.period_s += (0.05 if self._period_known else 1.0) * (dt - self.period_s)
+                    self._period_known = True
+            self._last_t = ti
 
     def _levels(self, x: np.ndarray) -> np.ndarray:
         out = np.empty_like(x)
@@ -364,6 +403,7 @@ class Monitor:
             "offset": self.drift.offset.tolist(),
             "gain": self.drift.gain.tolist(),
             "rows_seen": self.rows_seen,
+            "period_s": self.period_s,
             "episode": self.episode.to_json() if self.episode else None,
             "history": [e.to_json() for e in self.history],
         }
@@ -379,6 +419,7 @@ class Monitor:
             active = bool(lat["active"])
             counters = int(lat["above"]), int(lat["below"]), int(lat["held"])
             rows_seen = int(snap.get("rows_seen", 0))
+            period = float(snap.get("period_s", 1.0))
         except (KeyError, TypeError, ValueError):
             return
         shape = self.drift.centre.shape
@@ -391,6 +432,8 @@ class Monitor:
         self.episode = episode if active else None
         self.history = history[-HISTORY_KEEP:]
         self.rows_seen = rows_seen - rows_seen % ADAPT_BLOCK
+        if 0 < period <= 60.0:
+            self.period_s, self._period_known = period, True
 
 
 HISTORY_KEEP = 50
