@@ -1,5 +1,5 @@
 """The demo pump's faults raise the anomaly alarm before any limit alarm, and normal running
-raises none (quick version: one seed, 30 min learned, 10 min scored before the fault; the
+raises none (quick version: one seed, 15 min learned, 5 min scored before the fault; the
 5-seed, 4-hour figures come from tests/benchmarks/anomaly_demo.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from .demo_rig import PumpRig
 
-LEARN_S, SCORED_S = 1800.0, 600.0
+LEARN_S, SCORED_S = 900.0, 300.0
 
 
 @pytest.mark.parametrize("fault", ["cavitation", "sensor_drift"])
@@ -19,7 +19,7 @@ def test_fault_raises_the_anomaly_alarm_before_any_limit_alarm(tmp_path: Path, f
     try:
         rig.record(LEARN_S)
         rig.learn()
-        rig.run(SCORED_S + 300.0)
+        rig.run(SCORED_S + 200.0)
         out = rig.outcome()
     finally:
         rig.close()
