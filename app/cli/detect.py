@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.core.errors import VigilError
-from app.sdk.detector import DetectorError, DetectorState
+from app.sdk.detector import DetectorError, DetectorState, check_detector_params
 
 MODELS_DIR = "models"
 
@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replay",
         help="backtest a detector on a recorded CSV",
         description="Train on the first N rows of IN.csv, stream the rest in order as the live "
-        "engine would, and write one row per streamed row: time,score,alarm,top_tags "
-        "(score is relative to the learned threshold: above 1 is abnormal; top_tags, "
-        "'|'-separated, only on alarm rows).",
+        "engine would (drift guard and alarm latch included), and write one row per streamed "
+        "row: time,severity,alarm,top_tags (severity 0-100, the alarm threshold is 50; top_tags, "
+        "'|'-separated, only on alarm rows: the episode's tags at its peak).",
     )
     r.add_argument("csv", metavar="IN.csv")
     _model_args(r)
@@ -112,7 +112,10 @@ def _detector_factory(args: argparse.Namespace) -> Any:
     if host.disabled.problem:
         print(f"warning: {host.disabled.problem}", file=sys.stderr)
     # unknown, disabled or failed: PluginUnavailable says which, and why
-    return host.detector_factory(args.detector)
+    make = host.detector_factory(args.detector)
+    # the ranges the detector declares (SDK ParamSpec), checked before plugin code runs
+    make.param_specs = getattr(host.detector_class(args.detector), "param_specs", None)
+    return make
 
 
 def _plugin_call(what: str, fn: Any, *a: Any, **kw: Any) -> Any:
@@ -196,6 +199,7 @@ def _list_models(args: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------------- replay
 
 def _replay(args: argparse.Namespace) -> int:
+    from app.core.detection.monitor import severity_text
     from app.core.detection.replay import read_table, replay
 
     out_path = Path(args.out)
@@ -203,13 +207,15 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         params = _params(args.set)
         table = read_table(Path(args.csv), sep=args.sep, time_col=args.time_col, ignore=_ignore(args.ignore))
-        det = _GuardedDetector(args.detector, _detector_factory(args)(**params))
+        make = _detector_factory(args)
+        check_detector_params(make, params, args.detector)
+        det = _GuardedDetector(args.detector, make(**params))
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["time", "score", "alarm", "top_tags"])
+            w.writerow(["time", "severity", "alarm", "top_tags"])
 
-            def write_row(t: str, score: float | None, alarm: bool, tags: list[str]) -> None:
-                w.writerow([t, "" if score is None else f"{score:.6g}", int(alarm), "|".join(tags)])
+            def write_row(t: str, sev: float | None, alarm: bool, tags: list[str]) -> None:
+                w.writerow([t, "" if sev is None else f"{sev:.1f}", int(alarm), "|".join(tags)])
 
             summary = replay(det, table, args.train_rows, write_row)
         tmp.replace(out_path)
@@ -219,7 +225,8 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"{args.csv}: trained {args.detector} on {summary.trained_rows} rows "
           f"({len(table.tags)} tags), streamed {summary.streamed_rows} rows"
           f" ({summary.skipped_rows} skipped for missing values): {summary.alarm_rows} alarm rows "
-          f"in {summary.episodes} episode(s) -> {out_path}")
+          f"in {summary.episodes} episode(s), {severity_text(summary.peak_severity)} at the worst "
+          f"row (alarm at 50) -> {out_path}")
     return 0
 
 
@@ -237,6 +244,7 @@ def _train(args: argparse.Namespace) -> int:
         data_dir = resolve_data_dir(args.data_dir)
         make = _detector_factory(args)
         params = _params(args.set)
+        check_detector_params(make, params, args.detector)
         make(**params)  # refuse bad parameters (or a broken plugin) before opening the journal
         rows, tags, window, group = _training_data(args, data_dir)
         from app.cli.journal import journal_passphrase
@@ -254,6 +262,8 @@ def _train(args: argparse.Namespace) -> int:
 
     def guarded(**p: Any) -> Any:
         return _GuardedDetector(args.detector, make(**p))
+
+    guarded.param_specs = make.param_specs  # type: ignore[attr-defined]  # checked by the engine
 
     engine = DetectionEngine(on_anomaly=_no_alarms, provenance=JournalProvenance(journal),
                              models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: guarded)

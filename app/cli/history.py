@@ -8,7 +8,6 @@ to run while the workstation is recording (WAL lets them read a consistent snaps
 from __future__ import annotations
 
 import argparse
-import math
 import sqlite3
 import sys
 from pathlib import Path

@@ -30,9 +30,12 @@ from app.sdk.detector import (
     Detector,
     DetectorError,
     DetectorState,
+    ParamSpec,
     Scores,
     check_batch,
+    check_detector_params,
     check_history,
+    check_params,
     state_params,
     top_tags,
 )
@@ -48,7 +51,8 @@ from app.sdk.driver import (
 )
 
 #: 1.1 added ProfileLibrary (plugin tests check contributed profiles with it)
-API_VERSION = "1.1"
+#: 1.2 added ParamSpec / param_specs (detectors declare parameter ranges; the host checks them)
+API_VERSION = "1.2"
 
 __all__ = [
     "API_VERSION",
@@ -70,6 +74,7 @@ __all__ = [
     "DriverError",
     "LinkConfig",
     "MalformedReply",
+    "ParamSpec",
     "Point",
     "Profile",
     "ProfileLibrary",
@@ -80,7 +85,9 @@ __all__ = [
     "Table",
     "Value",
     "check_batch",
+    "check_detector_params",
     "check_history",
+    "check_params",
     "make_decoder",
     "parse_profile",
     "registers_to_bytes",

@@ -25,6 +25,7 @@ from typing import Any
 from app import __version__
 from app.core.alarms import AlarmEngine
 from app.core.detection import DetectorEngine, ModelInfo
+from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import ConfigError, VigilError
 from app.core.historian import Historian
@@ -232,7 +233,7 @@ class Core:
         alarms.configure(plant)
         detectors = DetectorEngine(
             journal=journal, alarms=alarms, historian=historian,
-            models_dir=self.data_dir / "models", plugins=plugins,
+            models_dir=self.data_dir / "models", plugins=plugins, units=tag_units(plant),
         )
         stack.callback(_quietly, "detectors", detectors.close)
         restore_models(self.data_dir / "models", detectors, journal, self.config_problems)

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol
 
 from app.core.alarms.types import AlarmQuery, AlarmView
 from app.core.detection import GroupStatus, ModelInfo
+from app.core.detection.candidate import CandidateReport
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.historian import Series
 from app.core.journal import VerifyResult
@@ -196,6 +197,11 @@ class Station(Protocol):
 
     def alarm_kpis(self) -> dict[str, Any]:
         """Alarm-system KPIs over the last day: rates, floods, chattering, bad actors."""
+        ...
+
+    def preview_normal(self, group: str, t0: float, t1: float) -> CandidateReport:
+        """What "learn normal" would build from [t0, t1]: coverage warnings and a backtest on
+        recent history, before anything is enabled (slow: call from a worker)."""
         ...
 
     def train_detector(self, group: str, t0: float, t1: float) -> ModelInfo:

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.core.alarms.types import AlarmQuery, AlarmView
 from app.core.detection import GroupStatus, ModelInfo
+from app.core.detection.candidate import CandidateReport
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.historian import Series
 from app.core.journal import VerifyResult, export_head, read_events, verify
@@ -139,6 +140,9 @@ class LocalStation:
 
     def alarm_kpis(self) -> dict[str, Any]:
         return self.core.alarms.kpis()
+
+    def preview_normal(self, group: str, t0: float, t1: float) -> CandidateReport:
+        return self.core.detectors.preview_normal(group, t0, t1)
 
     def train_detector(self, group: str, t0: float, t1: float) -> ModelInfo:
         return self.core.train_detector(group, t0, t1)

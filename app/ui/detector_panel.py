@@ -1,8 +1,9 @@
-"""The detector panel: each anomaly detector's score against its threshold, why it last fired,
-and "learn normal" from a time range the operator selects on the trend.
+"""The detector panel: each anomaly detector's severity, why it last fired, and "learn normal".
 
-Scores are drawn as a bar with the threshold as a tick, so "how close to alarming" is read at a
-glance; the bar takes an alarm colour only while the detector is over its threshold.
+Severity is one bounded figure, 0-100 with the alarm threshold at 50 (the same figure the alarm
+row, "last anomaly" and ``vigil detect replay`` quote), drawn as a bar with the threshold as a
+tick at the middle, so "how close to alarming" is read at a glance; the bar takes an alarm
+colour only while the detector is over its threshold.
 """
 
 from __future__ import annotations
@@ -34,6 +35,27 @@ def finite(x: Any) -> float | None:
     if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
         return float(x)
     return None
+
+
+SEVERITY_AT_THRESHOLD = 50.0
+
+
+def severity_of(score: Any, threshold: Any) -> float | None:
+    """The core's severity (``100 r / (1 + r)``, r = score / threshold), for status rows that
+    carry only the raw score: the same formula, so the same figure."""
+    s, t = finite(score), finite(threshold)
+    if s is None or t is None or t <= 0:
+        return None
+    r = max(s / t, 0.0)
+    return 100.0 * r / (1.0 + r)
+
+
+def severity_label(sev: float | None) -> str:
+    """'severity 43 (alarm at 50)'; a finite score never reads as 100, a positive one never 0."""
+    if sev is None:
+        return "no severity yet"
+    shown = 99 if 99 < sev < 100 else (1 if 0 < sev < 1 else round(sev))
+    return f"severity {shown:.0f} (alarm at {SEVERITY_AT_THRESHOLD:.0f})"
 
 
 def number_text(x: float) -> str:
@@ -69,19 +91,23 @@ def _field(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 class ScoreBar(QWidget):
-    """Score as a bar from 0 to 2x threshold, threshold as a vertical tick at the middle."""
+    """Severity as a bar from 0 to 100, the alarm threshold (50) as a vertical tick at the
+    middle. ``set_values(score, threshold)`` still accepts raw scores (converted)."""
 
     def __init__(self, scheme: Scheme = LIGHT, parent: QWidget | None = None):
         super().__init__(parent)
         self.scheme = scheme
-        self.score: float | None = None
-        self.threshold: float | None = None
+        self.score: float | None = None  # the severity drawn, 0-100
+        self.threshold: float | None = SEVERITY_AT_THRESHOLD
         self.setMinimumSize(120, 14)
 
     def set_values(self, score: float | None, threshold: float | None) -> None:
-        score, threshold = finite(score), finite(threshold)
-        if (score, threshold) != (self.score, self.threshold):
-            self.score, self.threshold = score, threshold
+        self.set_severity(severity_of(score, threshold))
+
+    def set_severity(self, sev: float | None) -> None:
+        sev = finite(sev)
+        if sev != self.score:
+            self.score = sev
             self.update()
 
     def paintEvent(self, _event: Any) -> None:
@@ -91,9 +117,9 @@ class ScoreBar(QWidget):
         p.setPen(QPen(QColor(s.border)))
         p.setBrush(QColor(s.base))
         p.drawRect(r)
-        if self.score is not None and self.threshold is not None and self.threshold > 0:
-            frac = max(0.0, min(1.0, self.score / (2.0 * self.threshold)))
-            over = self.score > self.threshold
+        if self.score is not None:
+            frac = max(0.0, min(1.0, self.score / 100.0))
+            over = self.score > SEVERITY_AT_THRESHOLD
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(s.alarm["high"]) if over else QColor(s.muted))
             p.drawRect(QRectF(r.left(), r.top(), r.width() * frac, r.height()))
@@ -104,7 +130,7 @@ class ScoreBar(QWidget):
 
 
 class DetectorPanel(QWidget):
-    learn_requested = Signal(str)  # group; the main window supplies the range from the trend
+    learn_requested = Signal(str)  # group; the main window opens the learn-normal dialog
 
     def __init__(
         self,
@@ -125,15 +151,17 @@ class DetectorPanel(QWidget):
         self.group.setMinimumWidth(120)
         self.group.setToolTip("The device whose numeric points the detector learns")
         self.group.addItems(self.devices)
-        self.learn_btn = QPushButton("Learn normal from selected range")
+        self.learn_btn = QPushButton("Learn normal…")
         self.learn_btn.setToolTip(
-            "Select a range on the trend first (Trend → Select range); needs the engineer role"
+            "Choose a training window (or select a range on the trend first), check the model "
+            "and enable it; needs the engineer role"
         )
         self.learn_btn.clicked.connect(lambda: self.learn_requested.emit(self.group.currentText()))
+        self.dialog: Any = None  # the learn-normal dialog last opened
         self.message = QLabel("")
         self.message.setObjectName("muted")
         self.message.setWordWrap(True)
-        self.empty = QLabel("No detector trained yet. Select a calm stretch on the trend, then learn normal.")
+        self.empty = QLabel("No detector trained yet. Press Learn normal and pick a calm stretch.")
         self.empty.setWordWrap(True)
         self.empty.setObjectName("muted")
         learn = QHBoxLayout()
@@ -177,12 +205,13 @@ class DetectorPanel(QWidget):
                 self.grid.addWidget(why, 2 * r + 1, 0, 1, 3)
                 self.rows[name] = (label, bar, value, why)
             label, bar, value, why = self.rows[name]
-            score = _field(g, "score")
-            thr = _field(g, "threshold")
+            sev = finite(_field(g, "severity"))
+            if sev is None:
+                sev = severity_of(_field(g, "score"), _field(g, "threshold"))
             state = _field(g, "state", default=None)
-            trained = _field(g, "trained", default=True)
-            bar.set_values(score, thr)
-            text = score_text(score, thr) if trained else "not trained"
+            trained = _field(g, "trained", default=True) and finite(_field(g, "threshold")) is not None
+            bar.set_severity(sev if trained else None)
+            text = severity_label(sev) if trained else "not trained"
             if value.text() != text:
                 value.setText(text)
             expl = _field(g, "explanation", "last_explanation", default=None)
@@ -195,8 +224,42 @@ class DetectorPanel(QWidget):
                 parts.append(f"last anomaly{at}: {expl}")
             why.setText(" · ".join(parts))
 
+    def open_learn_dialog(
+        self,
+        group: str,
+        *,
+        preview: Callable[[float, float], Any],
+        enable: Callable[[float, float], Any],
+        run_async: RunAsync,
+        selected: tuple[float, float] | None,
+        can_enable: bool,
+        refusal: str = "",
+        now: Callable[[], float] | None = None,
+    ) -> Any:
+        """Open the learn-normal dialog for ``group`` (non-modal; kept in ``self.dialog``)."""
+        from app.ui.learn_normal_dialog import LearnNormalDialog
+
+        if self.dialog is not None:
+            self.dialog.close()
+        kw: dict[str, Any] = {"now": now} if now is not None else {}
+        dlg = LearnNormalDialog(group, preview=preview, enable=enable, run_async=run_async,
+                                selected=selected, can_enable=can_enable, refusal=refusal,
+                                scheme=self.scheme, parent=self, **kw)
+        dlg.learned.connect(lambda info, g=group: self._learned(g, info))
+        self.dialog = dlg
+        self.message.setText(f"learn normal for '{group}': check the window, then enable")
+        dlg.show()
+        return dlg
+
+    def _learned(self, group: str, info: Any) -> None:
+        tags = ", ".join(t.rsplit(".", 1)[-1] for t in (getattr(info, "tags", []) or []))
+        self.message.setText(f"learned normal for '{group}' ({getattr(info, 'detector', '?')}) "
+                             f"from {tags}")
+        self.refresh()
+
     def set_scheme(self, scheme: Scheme) -> None:
         self.scheme = scheme
         for _, bar, _, _ in self.rows.values():
             bar.scheme = scheme
             bar.update()
+

@@ -39,7 +39,6 @@ from app.station.interface import (
     AlarmView,
     DeviceDiagnostics,
     JournalFilter,
-    ModelInfo,
     Series,
     Session,
     Station,
@@ -50,7 +49,6 @@ from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
 from app.ui.device_tree import DeviceTree, device_state
-from app.ui.formatting import format_value
 from app.ui.idle import parse_idle_lock_s
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
@@ -430,6 +428,7 @@ class MainWindow(QMainWindow):
                 {
                     "name": g.group,
                     "score": g.last_score,
+                    "severity": g.severity,
                     "threshold": g.threshold,
                     "state": ("ANOMALY" if g.alarm else "normal")
                     + f" · {g.detector} · {g.rows_scored} rows scored"
@@ -592,36 +591,20 @@ class MainWindow(QMainWindow):
         return dlg
 
     def learn_normal(self, group: str) -> None:
-        rng = self.trend.selected_range()
-        if rng is None:
-            self.show_message("learn normal: first select a range on the trend (Trend → Select range)")
-            self.act_select.setChecked(True)
-            return
-        t0, t1 = rng
+        """Open the learn-normal dialog (window choice, coverage checks, backtest, enable)."""
         if not group:
             self.show_message("learn normal: choose a device")
             return
-        self.detectors.message.setText(f"learning normal for '{group}' from the selected range…")
-        self.detectors.learn_btn.setEnabled(False)
-
-        def learn() -> ModelInfo:  # fits a model: a worker thread, never the GUI thread
-            return self.station.train_detector(group, t0, t1)
-
-        def done(info: ModelInfo) -> None:
-            self.gate.refresh(self.detectors.learn_btn)
-            tags = ", ".join(info.tags)
-            self.detectors.message.setText(
-                f"learned normal for '{group}' ({info.detector}, "
-                f"threshold {format_value(info.threshold, 3)}) from {tags}"
-            )
-            self.act_select.setChecked(False)
-            self.detectors.refresh()
-
-        def failed(message: str) -> None:
-            self.gate.refresh(self.detectors.learn_btn)
-            self.detectors.message.setText(f"learn normal failed: {message}")
-
-        self.tasks.submit(learn, done, failed)
+        station = self.station
+        self.detectors.open_learn_dialog(
+            group,
+            preview=lambda t0, t1: station.preview_normal(group, t0, t1),
+            enable=lambda t0, t1: station.train_detector(group, t0, t1),
+            run_async=self.tasks.submit,
+            selected=self.trend.selected_range(),
+            can_enable=self.gate.allows("detector.train"),
+            refusal=refusal_tip(self._session(), "detector.train"),
+        )
 
     def _save_trend_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save trend setup", "trend.json", "Trend setup (*.json)")

@@ -40,13 +40,14 @@ def test_replay_writes_one_row_per_streamed_row_and_flags_the_fault(tmp_path: Pa
                "--ignore", "anomaly,changepoint"])
     assert rc == 0, capsys.readouterr().err
     rows = read_out(out)
-    assert len(rows) == 300 and list(rows[0]) == ["time", "score", "alarm", "top_tags"]
+    assert len(rows) == 300 and list(rows[0]) == ["time", "severity", "alarm", "top_tags"]
     assert rows[0]["time"] == "2024-01-01 00:05:00"
     alarm = np.array([int(r["alarm"]) for r in rows])
     assert alarm[:150].sum() == 0 and alarm[150:180].any()
     first = int(np.flatnonzero(alarm)[0])
     assert rows[first]["top_tags"].split("|")[0] == "vibration"
-    assert float(rows[first]["score"]) > 1.0
+    assert 50.0 < float(rows[first]["severity"]) < 100.0  # bounded, alarm threshold at 50
+    assert all(0.0 <= float(r["severity"]) < 100.0 for r in rows)
     assert "1 episode(s)" in capsys.readouterr().out
 
 

@@ -127,7 +127,7 @@ def test_every_parameter_has_a_range_and_bad_values_are_refused_by_name(name: st
     """A value outside its range must be refused when the detector is made, naming the
     parameter and the allowed values, not fail later inside numpy (alpha=-5 gave a LinAlgError)."""
     cls = detector_class(name)
-    assert set(cls.rules) == set(cls.defaults)  # no parameter escapes validation
+    assert set(cls.param_specs) == set(cls.defaults)  # no parameter escapes validation
     cls(**cls.defaults)  # the shipped defaults are valid
     for bad in ({"alpha": -5}, {"alpha": 0}, {"alpha": "abc"}, {"alpha": ""}, {"alpha": float("nan")},
                 {"margin": 0}, {"on_rows": 0}, {"on_rows": 2.5}, {"use_diff": "yes"},

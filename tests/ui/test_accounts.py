@@ -485,8 +485,8 @@ def test_detector_panel_states_score_against_threshold(qtbot):
     panel.show_status([{"name": "tank", "score": 2.5, "threshold": 1.25, "state": "anomaly",
                         "explanation": "tank.level +4.1σ", "last_anomaly_at": 1_700_000_000.0}])
     _, bar, value, why = panel.rows["tank"]
-    assert value.text() == "score 2.5 / threshold 1.25 (200 %)"
-    assert bar.score == 2.5 and bar.threshold == 1.25
+    assert value.text() == "severity 67 (alarm at 50)"  # 2x threshold, on the 0-100 scale
+    assert round(bar.score) == 67
     assert "tank.level +4.1σ" in why.text() and "anomaly" in why.text()
     panel.show_status([{"name": "tank", "score": float("nan"), "threshold": float("nan")}])
-    assert panel.rows["tank"][2].text() == "not trained" and bar.threshold is None
+    assert panel.rows["tank"][2].text() == "not trained" and bar.score is None

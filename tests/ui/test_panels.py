@@ -115,6 +115,9 @@ def _learn_normal(qtbot: Any, window: Any, core: Any) -> None:
     panel = window.detectors
     panel.group.setCurrentText("tank")
     qtbot.mouseClick(panel.learn_btn, Qt.MouseButton.LeftButton)
+    dlg = panel.dialog  # learn normal asks first: window, coverage checks, backtest
+    qtbot.waitUntil(lambda: dlg.enable_btn.isEnabled(), timeout=30000)
+    qtbot.mouseClick(dlg.enable_btn, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
         lambda: "learned normal" in panel.message.text() or "failed" in panel.message.text(), timeout=30000
     )
@@ -123,18 +126,15 @@ def _learn_normal(qtbot: Any, window: Any, core: Any) -> None:
     core.journal.flush(timeout=5.0)
     trained = read_events(core.data_dir / "journal", kind="model.trained")
     assert trained and trained[-1].actor == ENGINEER[0]
-    # the panel states the score against the engine's own threshold
-    status = next(g for g in core.detectors.groups() if g.group == "tank")
+    # the panel states the engine's own severity (0-100, alarm at 50)
     # the first score arrives with the next batch of polled rows
     def scored() -> None:
         panel.refresh()
-        assert panel.rows["tank"][2].text().startswith("score ")
+        assert panel.rows["tank"][2].text().startswith("severity ")
 
     qtbot.waitUntil(scored, timeout=8000)
     value = panel.rows["tank"][2].text()
-    from app.ui.detector_panel import number_text
-
-    assert value.startswith("score ") and f"/ threshold {number_text(status.threshold)} (" in value, value
+    assert value.endswith("(alarm at 50)"), value
 
 
 def test_layout_palette_and_trend_setup_persist_across_restarts(qtbot, core, tmp_path):

@@ -28,18 +28,21 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.core.detection.candidate import CandidateReport, evaluate, never_moved
+from app.core.detection.monitor import Change, Monitor, NormalRange, severity_text
+from app.core.detection.persist import LiveState
 from app.core.detection.provenance import JournalProvenance, Provenance
 from app.core.detection.registry import detector_class as builtin_detector_class
 from app.core.detection.rows import RowAssembler, rows_from_series
 from app.core.detection.store import LoadedModel, ModelRefused, load_model, save_model
 from app.core.model import Sample
-from app.core.ports.detector import AlarmLatch, Detector, DetectorError, top_tags
+from app.core.ports.detector import AlarmLatch, Detector, DetectorError, check_detector_params
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DETECTOR = "pca_t2q"  # best on SKAB (see README)
-BASELINE_ALPHA = 0.02  # ~50 rows: the "just before" an explanation compares with
-EXPLAIN_EVERY_ROWS = 10  # while an alarm is active, look again at which tags explain it
+BACKTEST_HISTORY_S = 4 * 3600.0  # "recent history" a learn-normal candidate is backtested on
+SAVE_EVERY_S = 60.0  # live state (latch, absorbed drift, episodes) is saved at least this often
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -84,11 +87,18 @@ class GroupStatus:
     threshold: float = float("nan")
     explanation: str = ""  # the last explanation sent with a raise, update or clear
     last_anomaly_at: float | None = None  # sample time of the row that last raised the alarm
+    severity: float | None = None  # the latest row's severity, 0-100, alarm at 50
+    peak_severity: float | None = None  # the current (or last) episode's peak severity
+    episodes: int = 0  # episodes remembered (survive restarts)
 
     @property
     def score(self) -> float | None:
-        """The latest score in threshold units' scale (same units as ``threshold``)."""
+        """The latest raw score (same units as ``threshold``)."""
         return self.last_score
+
+    @property
+    def severity_text(self) -> str:
+        return severity_text(self.severity)
 
     @property
     def state(self) -> str:
@@ -98,10 +108,10 @@ class GroupStatus:
 @dataclass
 class _Group:
     name: str
-    detector: Detector
-    latch: AlarmLatch
+    monitor: Monitor
     assembler: RowAssembler
     priority: str
+    sha256: str = ""
     pending: deque[tuple[float, np.ndarray]] = field(default_factory=deque)
     rows_scored: int = 0
     dropped: int = 0
@@ -111,13 +121,16 @@ class _Group:
     last_t: float | None = None
     in_flight: int = 0
     reported: bool = False  # the alarm state last sent to on_anomaly
-    #: slow average of each tag's contribution while no alarm is active: explanations name what
-    #: changed, not a tag that has been a little off (a slow drift) all along
-    baseline: np.ndarray | None = None
-    explained: list[str] = field(default_factory=list)  # tags named in the last explanation
     explanation: str = ""
     last_anomaly_at: float | None = None
-    rows_since_explained: int = 0
+
+    @property
+    def detector_name(self) -> str:
+        return str(getattr(self.monitor.detector, "name", "?"))
+
+    @property
+    def latch(self) -> AlarmLatch:
+        return self.monitor.latch
 
 
 class DetectionEngine:
@@ -129,11 +142,13 @@ class DetectionEngine:
         on_anomaly: AnomalyCallback,
         provenance: Provenance,
         models_dir: Path,
-        detector_class: Callable[[str], type] = builtin_detector_class,
+        detector_class: Callable[[str], Any] = builtin_detector_class,
         batch_rows: int = 5,
         max_batch_age_s: float = 5.0,
         max_pending_rows: int = 10_000,
         actor: str = "system",
+        units: dict[str, str] | None = None,
+        drift: dict[str, float] | None = None,
     ):
         self.on_anomaly = on_anomaly
         self.provenance = provenance
@@ -143,6 +158,10 @@ class DetectionEngine:
         self.max_batch_age_s = max_batch_age_s
         self.max_pending_rows = max_pending_rows
         self.actor = actor
+        self.units = dict(units or {})  # tag -> engineering unit, quoted in explanations
+        self.drift = dict(drift or {})  # re-baselining settings for new models (monitor.DRIFT_DEFAULTS)
+        self.live_state = LiveState(self.models_dir / "live_state.json")
+        self._last_save = time.monotonic()
         self._groups: dict[str, _Group] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-detect")
@@ -157,20 +176,23 @@ class DetectionEngine:
 
         Blocking (it fits a model): call it from a worker, never the GUI thread.
         """
-        cls = self.detector_class(detector)
-        det: Detector = cls(**(params or {}))
-        det.fit(np.asarray(rows, dtype=float), list(tags))
+        det, normal = fit_candidate(self.detector_class, detector, tags, rows, params)
         state = det.get_state()
         training = {"rows": len(rows),
                     "t0": float(window[0]) if window else None,
                     "t1": float(window[1]) if window else None}
+        monitor = Monitor(det, AlarmLatch.for_state(state), normal, units=self.units,
+                          drift=self.drift)
         path = self.models_dir / f"{_SAFE_ID.sub('_', group)}-{detector}-{int(time.time())}.npz"
-        sha = save_model(state, path, extra={"group": group, "training": training})
+        sha = save_model(state, path, extra={"group": group, "training": training,
+                                             "normal": normal.to_json(),
+                                             "drift": monitor.drift_settings})
         self.provenance.record(actor or self.actor, {
             "group": group, "detector": detector, "tags": list(tags), "params": state.params,
             "threshold": state.threshold, "training": training, "sha256": sha, "file": path.name,
+            "drift": monitor.drift_settings,
         })
-        self._install(group, det, AlarmLatch.for_state(state), priority)
+        self._install(group, monitor, priority, sha)
         return ModelInfo(group, detector, list(tags), sha, path, state.threshold, training)
 
     def learn_history(self, group: str, tags: Sequence[str], historian: HistorianLike, t0: float,
@@ -193,19 +215,36 @@ class DetectionEngine:
             raise ModelRefused(f"{path}: refused for detector group {group!r}: the journal's sealed "
                                "model.trained event for this file names another group")
         cls = self.detector_class(loaded.state.detector)
+        check_detector_params(cls, loaded.state.params, loaded.state.detector)
         det = cls.from_state(loaded.state)
-        self._install(group, det, AlarmLatch.for_state(loaded.state), priority)
+        normal = NormalRange.from_json(loaded.meta.get("normal") or {}, len(loaded.state.tags))
+        drift = loaded.meta.get("drift")
+        monitor = Monitor(det, AlarmLatch.for_state(loaded.state), normal, units=self.units,
+                          drift=drift if isinstance(drift, dict) else None)
+        snap = self.live_state.get(group, loaded.sha256)
+        if snap is not None:
+            monitor.restore(snap)
+        self._install(group, monitor, priority, loaded.sha256)
         self.provenance.loaded(actor or self.actor, {"group": group, "sha256": loaded.sha256,
                                                      "file": Path(path).name})
         return ModelInfo(group, loaded.state.detector, loaded.state.tags, loaded.sha256, Path(path),
                          loaded.state.threshold, dict(loaded.meta.get("training") or {}))
 
-    def _install(self, group: str, det: Detector, latch: AlarmLatch, priority: str) -> None:
+    def _install(self, group: str, monitor: Monitor, priority: str, sha256: str) -> None:
+        new = _Group(group, monitor, RowAssembler(monitor.tags), priority, sha256)
+        restored = monitor.episode
+        if restored is not None:  # an alarm that was active at shutdown is still this episode
+            new.reported, new.explanation = True, _raised_text(restored.text)
+            new.last_anomaly_at = restored.start_t
+        elif monitor.history:
+            last = monitor.history[-1]
+            new.explanation, new.last_anomaly_at = _cleared_text(last.text), last.start_t
         with self._lock:
             old = self._groups.get(group)
-            self._groups[group] = _Group(group, det, latch, RowAssembler(det.tags), priority)
+            self._groups[group] = new
         if old is not None and old.reported:
             self._notify(old, False, "model replaced")
+        self.save_state()
 
     def remove(self, group: str) -> None:
         with self._lock:
@@ -249,6 +288,17 @@ class DetectionEngine:
     def close(self) -> None:
         self.flush()
         self._executor.shutdown(wait=True)
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write every group's latch, absorbed drift and episodes (survives a restart)."""
+        with self._lock:
+            snaps = {g.name: (g.sha256, g.monitor.snapshot()) for g in self._groups.values()}
+        try:
+            self.live_state.save(snaps)
+        except OSError as e:  # a full disk must not stop detection; say so in the log
+            log.warning("detection: cannot save live state to %s: %s", self.live_state.path, e)
+        self._last_save = time.monotonic()
 
     def _submit(self, g: _Group) -> None:
         rows = list(g.pending)
@@ -259,11 +309,11 @@ class DetectionEngine:
         fut.add_done_callback(self._futures.discard)
 
     def _score(self, g: _Group, rows: list[tuple[float, np.ndarray]]) -> None:
-        """Executor thread: score one batch in order, drive the latch, raise/clear the alarm."""
+        """Executor thread: score one batch in order through the group's monitor (drift guard,
+        latch, episodes) and raise, update or clear the alarm."""
         try:
             x = np.vstack([r for _, r in rows])
-            scores = g.detector.score(x)
-            states = g.latch.update(scores.score)
+            result = g.monitor.process(x, [t for t, _ in rows])
         except Exception as e:  # a broken detector is reported, not fatal
             g.errors += 1
             g.last_error = f"{type(e).__name__}: {e}"
@@ -272,27 +322,22 @@ class DetectionEngine:
         finally:
             g.in_flight -= len(rows)
         g.rows_scored += len(rows)
-        g.last_score, g.last_t = float(scores.score[-1]), rows[-1][0]
-        for i, active in enumerate(states):
-            contrib = scores.contributions[i]
-            g.rows_since_explained += 1
-            changed = bool(active) != g.reported
-            if changed or (active and g.rows_since_explained >= EXPLAIN_EVERY_ROWS):
-                thr = g.latch.threshold
-                ratio = float(scores.score[i]) / thr if thr > 0 else float("inf")
-                excess = contrib - g.baseline if g.baseline is not None else contrib
-                tags = top_tags(excess, g.detector.tags) or top_tags(contrib, g.detector.tags)
-                # while active, re-explain only when the picture changed (the alarm engine
-                # updates the text of an active anomaly alarm without a new transition)
-                if changed or set(tags) != set(g.explained):
-                    g.reported, g.explained, g.rows_since_explained = bool(active), tags, 0
-                    g.explanation = _explain(g.reported, ratio, tags)
-                    if changed and active:
-                        g.last_anomaly_at = rows[i][0]
-                    self._notify(g, g.reported, g.explanation)
-            if not active:
-                g.baseline = contrib.copy() if g.baseline is None else (
-                    g.baseline + BASELINE_ALPHA * (contrib - g.baseline))
+        g.last_t = rows[-1][0]
+        g.last_score = float(result.score[-1]) if len(result.score) else g.last_score
+        for change in result.changes:
+            self._announce(g, change)
+        if result.changes or time.monotonic() - self._last_save >= SAVE_EVERY_S:
+            self.save_state()
+
+    def _announce(self, g: _Group, change: Change) -> None:
+        ep = change.episode
+        if change.kind == "clear":
+            g.reported, g.explanation = False, _cleared_text(ep.text)
+        else:
+            g.reported, g.explanation = True, _raised_text(ep.text)
+            if change.kind == "raise":
+                g.last_anomaly_at = change.t
+        self._notify(g, g.reported, g.explanation)
 
     def _notify(self, g: _Group, active: bool, explanation: str) -> None:
         try:
@@ -305,18 +350,48 @@ class DetectionEngine:
 
     def groups(self) -> list[GroupStatus]:
         with self._lock:
-            return [GroupStatus(g.name, g.detector.name, g.detector.tags, g.reported, g.last_score,
-                                g.last_t, g.rows_scored, g.assembler.skipped, g.dropped, g.errors,
-                                g.last_error, g.latch.threshold, g.explanation, g.last_anomaly_at)
-                    for g in self._groups.values()]
+            return [self._status(g) for g in self._groups.values()]
+
+    def episodes(self, group: str) -> list[dict[str, Any]]:
+        """The group's remembered alarm episodes, oldest first (the current one last)."""
+        with self._lock:
+            g = self._groups.get(group)
+            if g is None:
+                return []
+            eps = [*g.monitor.history, *([g.monitor.episode] if g.monitor.episode else [])]
+            return [e.to_json() for e in eps]
+
+    @staticmethod
+    def _status(g: _Group) -> GroupStatus:
+        m = g.monitor
+        ep = m.episode or (m.history[-1] if m.history else None)
+        return GroupStatus(g.name, g.detector_name, m.tags, g.reported, g.last_score,
+                           g.last_t, g.rows_scored, g.assembler.skipped, g.dropped, g.errors,
+                           g.last_error, g.latch.threshold, g.explanation, g.last_anomaly_at,
+                           severity=m.last_severity,
+                           peak_severity=ep.peak_severity if ep else None,
+                           episodes=len(m.history) + (1 if m.episode else 0))
 
 
-def _explain(active: bool, ratio: float, tags: list[str]) -> str:
-    if not active:
-        return "behaviour back within the learned normal range"
-    who = ", ".join(tags) if tags else "no single tag stands out"
-    return f"abnormal behaviour (score {ratio:.1f}x threshold); most unusual: {who}"
+def fit_candidate(lookup: Callable[[str], Any], detector: str, tags: Sequence[str],
+                  rows: np.ndarray, params: dict[str, Any] | None = None
+                  ) -> tuple[Detector, NormalRange]:
+    """Validate ``params`` against the detector's declared ranges, fit it on ``rows``, and
+    measure each tag's normal range. Blocking (fits a model)."""
+    cls = lookup(detector)
+    check_detector_params(cls, params or {}, detector)
+    det: Detector = cls(**(params or {}))
+    x = np.asarray(rows, dtype=float)
+    det.fit(x, list(tags))
+    return det, NormalRange.from_rows(x)
 
+
+def _raised_text(episode_text: str) -> str:
+    return f"abnormal behaviour, {episode_text}"
+
+
+def _cleared_text(episode_text: str) -> str:
+    return f"behaviour back within the learned normal range (the episode's {episode_text})"
 
 
 class DetectorEngine(DetectionEngine):
@@ -344,6 +419,40 @@ class DetectorEngine(DetectionEngine):
                                     f"between {t0:.0f} and {t1:.0f}")
         return self.learn_history(group, tags, self.historian, t0, t1, detector=detector,
                                   params=params, actor=actor, priority=priority)
+
+    def preview_normal(self, group: str, t0: float, t1: float, *,
+                       detector: str = DEFAULT_DETECTOR, params: dict[str, Any] | None = None,
+                       history_s: float = BACKTEST_HISTORY_S,
+                       now: float | None = None) -> CandidateReport:
+        """What `learn_normal` would build from ``t0``..``t1``, judged before enabling it:
+        coverage warnings and a backtest on the recent history (nothing saved or journaled).
+        Blocking (fits a model): call it from a worker."""
+        tags = numeric_tags(self.historian, group, t0, t1)
+        if not tags:
+            raise DetectorError(f"device {group!r}: the historian holds no numeric GOOD data "
+                                f"between {t0:.0f} and {t1:.0f}")
+        left_out = never_moved(self.historian, group, t0, t1, tags)
+
+        def fit(rows: np.ndarray) -> tuple[Detector, NormalRange]:
+            if len(rows) == 0:
+                raise DetectorError(f"group {group!r}: no time in the window has GOOD values for "
+                                    f"all of {', '.join(tags)}; pick another training window")
+            return fit_candidate(self.detector_class, detector, tags, rows, params)
+
+        return evaluate(group, detector, tags, self.historian, t0, t1, fit=fit,
+                        history_s=history_s, now=time.time() if now is None else now,
+                        drift=self.drift, left_out=left_out)
+
+
+def tag_units(plant: Any) -> dict[str, str]:
+    """tag -> engineering unit from the plant's device profiles (explanations quote units)."""
+    out: dict[str, str] = {}
+    for device, profile in getattr(plant, "profiles", {}).items():
+        for point in getattr(profile, "points", []):
+            unit = getattr(point, "unit", "")
+            if unit:
+                out[f"{device}.{point.name}"] = str(unit)
+    return out
 
 
 def numeric_tags(historian: Any, device: str, t0: float, t1: float) -> list[str]:

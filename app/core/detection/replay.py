@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from app.core.detection.monitor import LiveDetector, Monitor, NormalRange
 from app.core.errors import VigilError
-from app.core.ports.detector import AlarmLatch, Detector, DetectorError, top_tags
+from app.core.ports.detector import AlarmLatch, DetectorError
 
 LIVE_BATCH_ROWS = 10
 
@@ -124,44 +125,53 @@ class ReplaySummary:
     alarm_rows: int
     episodes: int
     threshold: float
+    peak_severity: float | None = None  # the most severe row of the whole replay
 
 
-def replay(det: Detector, table: Table, train_rows: int,
+def replay(det: LiveDetector, table: Table, train_rows: int,
            write_row: Callable[[str, float | None, bool, list[str]], None],
            batch_rows: int = LIVE_BATCH_ROWS) -> ReplaySummary:
-    """Fit on ``table``'s first ``train_rows`` rows, stream the rest, call ``write_row`` once per
-    streamed row with (time, score / threshold or None when skipped, alarm, top tags)."""
+    """Fit on ``table``'s first ``train_rows`` rows, stream the rest through the live `Monitor`
+    (drift guard, latch, episodes), call ``write_row`` once per streamed row with (time,
+    severity 0-100 or None when skipped, alarm, the episode's tags at its peak so far)."""
     if not 0 < train_rows < len(table.values):
         raise CsvError(f"{table.path}: --train-rows must be between 1 and {len(table.values) - 1} "
                        f"(the file has {len(table.values)} data rows)")
+    train = table.values[:train_rows]
     try:
-        det.fit(table.values[:train_rows], table.tags)
+        det.fit(train, table.tags)
     except DetectorError as e:  # e.g. too few rows for this detector: say which file and rows
         raise CsvError(f"{table.path}: cannot train on the first {train_rows} rows: {e}") from None
     state = det.get_state()
-    latch = AlarmLatch.for_state(state)
-    thr = state.threshold if state.threshold > 0 else 1.0
+    monitor = Monitor(det, AlarmLatch.for_state(state), NormalRange.from_rows(train))
     skipped = alarm_rows = episodes = 0
-    prev_active = False
+    peak: float | None = None
     streamed = table.values[train_rows:]
     times = table.time[train_rows:]
     for start in range(0, len(streamed), batch_rows):
         chunk = streamed[start:start + batch_rows]
         ok = np.isfinite(chunk).all(axis=1)  # rows with a missing value are skipped, as live
-        scores = det.score(chunk[ok]) if ok.any() else None
-        alarms = latch.update(scores.score) if scores is not None else np.zeros(0, dtype=bool)
+        result = monitor.process(chunk[ok]) if ok.any() else None
+        tags_at: dict[int, list[str]] = {}
+        if result is not None:
+            row_of_ok = np.flatnonzero(ok)
+            for change in result.changes:
+                episodes += change.kind == "raise"
+            sev = result.severity
+            peak = max([peak or 0.0, *sev.tolist()]) if len(sev) else peak
+            ep_tags = monitor.episode.tags if monitor.episode else []
+            for pos, row in enumerate(row_of_ok.tolist()):
+                tags_at[row] = ep_tags if result.alarm[pos] else []
         k = 0
         for j in range(len(chunk)):
             t = times[start + j]
-            if not ok[j]:
+            if not ok[j] or result is None:
                 skipped += 1
-                write_row(t, None, latch.active, [])
+                write_row(t, None, monitor.latch.active, [])
                 continue
-            active = bool(alarms[k])
+            active = bool(result.alarm[k])
             alarm_rows += active
-            episodes += active and not prev_active
-            tags = top_tags(scores.contributions[k], table.tags) if active else []
-            write_row(t, float(scores.score[k]) / thr, active, tags)
-            prev_active = active
+            write_row(t, float(result.severity[k]), active, tags_at.get(j, []))
             k += 1
-    return ReplaySummary(train_rows, len(streamed), skipped, alarm_rows, episodes, state.threshold)
+    return ReplaySummary(train_rows, len(streamed), skipped, alarm_rows, episodes, state.threshold,
+                         peak)

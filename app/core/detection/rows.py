@@ -87,7 +87,7 @@ def rows_from_series(tags: Sequence[str], series: Mapping[str, object]) -> tuple
     per_tag: list[dict[float, float]] = []
     for tag in tags:
         s = series[tag]
-        t = np.asarray(s.t, dtype=float)  # type: ignore[attr-defined]
+        t = np.asarray(s.t, dtype=np.float64)  # type: ignore[attr-defined]
         q = np.asarray(s.quality)  # type: ignore[attr-defined]
         v = np.asarray(s.value)  # type: ignore[attr-defined]
         ok = q == int(Quality.GOOD)

@@ -74,7 +74,8 @@ def encode_model(state: DetectorState, extra: dict[str, Any] | None = None) -> b
         raise ModelError(f"model parameters are not JSON-serialisable: {e}") from None
     buf = io.BytesIO()
     arrays = {f"{_ARRAY_PREFIX}{k}": np.asarray(v) for k, v in state.arrays.items()}
-    np.savez(buf, **{_META_KEY: np.frombuffer(meta_bytes, dtype=np.uint8)}, **arrays)
+    arrays[_META_KEY] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub maps ** onto allow_pickle
     return buf.getvalue()
 
 

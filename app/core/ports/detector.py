@@ -23,6 +23,7 @@ episode is one alarm, and names the tags that contributed most with `top_tags`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -66,6 +67,72 @@ class DetectorState:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ParamSpec:
+    """One detector parameter's kind and allowed range, declared by the detector class in
+    ``param_specs`` so the host can refuse a bad value by name (``--set alpha=-5``, a hand-edited
+    model file) before any fitting. ``lo_open``/``hi_open``: the bound itself is excluded."""
+
+    kind: type  # float, int or bool
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def describe(self) -> str:
+        if self.kind is bool:
+            return "true or false"
+        what = "a whole number" if self.kind is int else "a number"
+        if self.lo is not None and self.hi is not None:
+            left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+            return f"{what} in {left}{self.lo:g}, {self.hi:g}{right}"
+        if self.lo is not None:
+            return f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.hi is not None:
+            return f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
+        return what
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False  # JSON true is not 1, and "3" is text, not a number
+        if self.kind is int and not float(value).is_integer():
+            return False
+        v = float(value)
+        if not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+
+def check_params(detector: str, params: Mapping[str, Any], specs: Mapping[str, ParamSpec]) -> None:
+    """Raise DetectorError naming every unknown parameter, or the first value out of range."""
+    unknown = sorted(set(params) - set(specs))
+    if unknown:
+        raise DetectorError(f"{detector}: unknown parameter(s) {unknown}; known: {sorted(specs)}")
+    for name, value in params.items():
+        spec = specs[name]
+        if not spec.accepts(value):
+            raise DetectorError(f"{detector}: parameter '{name}' must be {spec.describe()}, got {value!r}")
+
+
+def check_detector_params(cls: type, params: Mapping[str, Any], detector: str) -> None:
+    """The host's check, before a detector class sees ``params``: every value must lie in the
+    range the class declares in ``param_specs``. A class that declares nothing accepts no
+    parameters (its defaults only), so an unchecked value never reaches a plugin."""
+    specs = getattr(cls, "param_specs", None)
+    if specs is None:
+        if params:
+            raise DetectorError(f"{detector}: this detector declares no parameters "
+                                f"(no param_specs), so {sorted(params)} cannot be set")
+        return
+    if not isinstance(specs, Mapping) or not all(isinstance(v, ParamSpec) for v in specs.values()):
+        raise DetectorError(f"{detector}: param_specs must map parameter names to ParamSpec")
+    check_params(detector, params, specs)
+
+
 @runtime_checkable
 class Detector(Protocol):
     """One trained (or untrained) anomaly model over a fixed list of tags.
@@ -76,6 +143,9 @@ class Detector(Protocol):
     """
 
     name: ClassVar[str]
+    # Optional class attribute ``param_specs: Mapping[str, ParamSpec]``: every parameter the
+    # constructor accepts, with its allowed range; the host checks values against it
+    # (`check_detector_params`) before constructing or loading. Without it, no parameters.
 
     @property
     def tags(self) -> list[str]: ...

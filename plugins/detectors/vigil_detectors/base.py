@@ -47,7 +47,7 @@ class FeatureDetector:
     }
 
     #: the allowed values of every parameter in ``defaults`` (subclasses add theirs)
-    rules: ClassVar[dict[str, Param]] = {
+    param_specs: ClassVar[dict[str, Param]] = {
         "alpha": FRACTION,
         "use_diff": Param(bool),
         "slow_autocorr": Param(float, 0.0, 1.0),
@@ -62,7 +62,7 @@ class FeatureDetector:
     }
 
     def __init__(self, **params: Any):
-        check_params(self.name, params, self.rules)
+        check_params(self.name, params, self.param_specs)
         self.params: dict[str, Any] = {**self.defaults, **params}
         self._tags: list[str] = []
         self._threshold = float("nan")

@@ -37,8 +37,8 @@ class IsolationForestDetector(FeatureDetector):
         "range_weight": 0.1,
         "range_tolerance": 1.0,  # training std beyond the range that still counts as in range
     }
-    rules: ClassVar[dict[str, Param]] = {
-        **FeatureDetector.rules,
+    param_specs: ClassVar[dict[str, Param]] = {
+        **FeatureDetector.param_specs,
         "n_estimators": Param(int, 1, 10_000),
         "max_samples": Param(int, 2),
         "seed": Param(int, 0, 2**32 - 1),

@@ -1,0 +1,163 @@
+"""The live monitor: drift absorbed but faults not, a bounded severity, explanations fixed at an
+episode's peak, batch-invariant streaming, and state that survives a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.detection import DetectionEngine, JournalProvenance, detector_class
+from app.core.detection.monitor import Monitor, NormalRange, severity, severity_text
+from app.core.journal import Journal
+from app.core.model import Quality, Sample
+from app.sdk import DetectorError, ParamSpec, check_detector_params
+from app.sdk.detector import AlarmLatch
+
+from .conftest import TAGS, AlarmRecorder, plant_rows
+
+T0 = 1_700_000_000.0
+VIB_SIGMA = 0.01  # plant_rows: vibration noise
+
+
+def monitor(train: np.ndarray, detector: str = "pca_t2q", **drift: float) -> Monitor:
+    det = detector_class(detector)()
+    det.fit(train, TAGS)
+    return Monitor(det, AlarmLatch.for_state(det.get_state()), NormalRange.from_rows(train),
+                   units={"dev.vibration": "g"}, drift=drift or None)
+
+
+def stream(mon: Monitor, rows: np.ndarray, batch: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    sev, alarm = [], []
+    for i in range(0, len(rows), batch):
+        r = mon.process(rows[i:i + batch], T0 + np.arange(i, min(i + batch, len(rows))))
+        sev.append(r.severity)
+        alarm.append(r.alarm)
+    return np.concatenate(sev), np.concatenate(alarm)
+
+
+def test_severity_is_bounded_with_the_threshold_at_50() -> None:
+    s = severity(np.array([0.0, 0.5, 1.0, 2.0, 5477.0, np.inf]), 2.0)
+    assert s[0] == 0 and s[2] == pytest.approx(33.33, abs=0.01) and s[3] == 50.0
+    assert np.all(np.diff(s) > 0) and np.all(s <= 100.0)
+    assert severity_text(99.98) == "severity 99"  # a finite score never reads as 100
+    assert severity_text(float(s[3])) == "severity 50"
+
+
+def drifting(n: int, seed: int, ramp_sigmas: float) -> np.ndarray:
+    """plant_rows with the vibration level creeping up by ``ramp_sigmas`` sigma over n rows."""
+    x = plant_rows(n, seed=seed)
+    x[:, 3] += np.linspace(0.0, ramp_sigmas * VIB_SIGMA, n)
+    return x
+
+
+def test_slow_drift_is_absorbed_but_a_fault_on_top_of_it_still_alarms() -> None:
+    data = drifting(4600, seed=1, ramp_sigmas=15.0)
+    train, live = data[:600], data[600:].copy()
+    _, frozen = stream(monitor(train, drift_s=0), live)
+    mon = monitor(train)
+    _, guarded = stream(mon, live[:3000])
+    assert frozen[:3000].mean() > 0.3, "the drift should alarm a frozen model (else no test)"
+    assert guarded.sum() == 0, "slow drift was not absorbed"
+    live[3000:, 3] += 15 * VIB_SIGMA  # a step fault on top of the drifted level
+    _, after = stream(mon, live[3000:])
+    assert after[:60].any(), "the drift guard absorbed a fault"
+    assert mon.history or mon.episode is not None
+
+
+def test_the_result_does_not_depend_on_batch_boundaries() -> None:
+    data = drifting(1600, seed=2, ramp_sigmas=10.0)
+    data[1300:, 3] += 8 * VIB_SIGMA  # a fault in vibration
+    a_sev, a_alarm = stream(monitor(data[:400]), data[400:], batch=10)
+    b_sev, b_alarm = stream(monitor(data[:400]), data[400:], batch=7)
+    c_sev, c_alarm = stream(monitor(data[:400]), data[400:], batch=1)
+    np.testing.assert_allclose(a_sev, b_sev)
+    np.testing.assert_allclose(a_sev, c_sev)
+    assert (a_alarm == b_alarm).all() and (a_alarm == c_alarm).all() and a_alarm.any()
+
+
+def test_an_episode_keeps_the_tags_of_its_peak_with_value_range_and_direction() -> None:
+    data = plant_rows(1200, seed=3)
+    mon = monitor(data[:400], detector="robust_z")
+    live = data[400:].copy()
+    live[200:400, 3] += 12 * VIB_SIGMA  # vibration far too high: the peak
+    live[330:400, 1] -= 0.15  # later, pressure a little low too (smaller than the peak)
+    changes = []
+    for i in range(0, len(live), 10):
+        changes += mon.process(live[i:i + 10], T0 + np.arange(i, i + 10)).changes
+    kinds = [c.kind for c in changes]
+    assert kinds[0] == "raise" and kinds[-1] == "clear" and kinds.count("raise") == 1
+    final = changes[-1].episode
+    assert final.tags[0] == "dev.vibration"
+    text = final.text
+    assert text.startswith(f"peak severity {final.peak_severity:.0f}: vibration ")
+    assert " g, normal " in text and text.split(";")[0].endswith(", high")
+    lo, hi = (float(v) for v in text.split("normal ")[1].split(" g")[0].split("–"))
+    assert lo < 0.2 < hi  # the training range of a 0.2 g signal
+    assert final.peak_severity == max(c.episode.peak_severity for c in changes)
+
+
+def samples(rows: np.ndarray, t_start: float) -> list[list[Sample]]:
+    return [[Sample(tag, float(v), Quality.GOOD, t_start + i) for tag, v in zip(TAGS, row, strict=True)]
+            for i, row in enumerate(rows)]
+
+
+def test_latch_and_episodes_survive_a_restart(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "journal")
+    try:
+        data = plant_rows(900, seed=4)
+        faulty = data[300:].copy()
+        faulty[100:, 3] += 10 * VIB_SIGMA
+        rec = AlarmRecorder()
+        eng = DetectionEngine(on_anomaly=rec, provenance=JournalProvenance(journal),
+                              models_dir=tmp_path / "models")
+        info = eng.learn_rows("dev", TAGS, data[:300], detector="robust_z")
+        for poll in samples(faulty[:200], T0):
+            eng.on_samples(poll)
+        eng.close()  # a shutdown in the middle of the episode
+        assert rec.calls[0]["active"] and all(c["active"] for c in rec.calls)
+
+        rec2 = AlarmRecorder()
+        eng2 = DetectionEngine(on_anomaly=rec2, provenance=JournalProvenance(journal),
+                               models_dir=tmp_path / "models")
+        eng2.load_model("dev", info.path)
+        [status] = eng2.groups()
+        assert status.alarm and status.peak_severity is not None and status.peak_severity > 50
+        assert "vibration" in status.explanation
+        normal = data[500:800]
+        for poll in samples(normal, T0 + 300):
+            eng2.on_samples(poll)
+        eng2.close()
+        # no second raise for the same episode; it clears once the plant is normal again
+        assert [c["active"] for c in rec2.calls] == [False]
+        assert eng2.episodes("dev")[-1]["end_t"] is not None
+    finally:
+        journal.close()
+
+
+class Undeclared:
+    """A third-party detector that declares no parameter ranges."""
+
+    name = "undeclared"
+
+    def __init__(self, **params: float):
+        self.params = params
+
+
+class Declared(Undeclared):
+    param_specs = {"alpha": ParamSpec(float, 0.0, 1.0, lo_open=True)}
+
+
+def test_the_host_checks_declared_parameter_ranges_for_plugins_too(engine) -> None:
+    check_detector_params(Declared, {"alpha": 0.5}, "declared")
+    with pytest.raises(DetectorError, match=r"'alpha' must be a number in \(0, 1\], got 5"):
+        check_detector_params(Declared, {"alpha": 5}, "declared")
+    with pytest.raises(DetectorError, match="unknown parameter"):
+        check_detector_params(Declared, {"beta": 1}, "declared")
+    with pytest.raises(DetectorError, match="declares no parameters"):
+        check_detector_params(Undeclared, {"alpha": 0.5}, "undeclared")
+    eng, _ = engine
+    eng.detector_class = lambda name: Declared
+    with pytest.raises(DetectorError, match="'alpha' must be"):  # refused before construction
+        eng.learn_rows("dev", TAGS, plant_rows(300), detector="declared", params={"alpha": -1.0})
