@@ -281,11 +281,11 @@ def _convert(row: _Row, addressing: str, problems: list[str]) -> None:
             Point.model_validate(p)
         except ValidationError as e:
             for err in e.errors():
-                col: str | None = ".".join(str(x) for x in err["loc"]) or None
+                where_col: str | None = ".".join(str(x) for x in err["loc"]) or None
                 msg = str(err["msg"]).removeprefix("Value error, ")
-                if col == "name":
+                if where_col == "name":
                     msg = "must be a letter or '_' followed by letters, digits or '_'"
-                problems.append(f"{row.where(col)}: {msg}")
+                problems.append(f"{row.where(where_col)}: {msg}")
 
 
 def import_map(
