@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -41,6 +42,8 @@ class UnitTables:
 
     words: dict[Table, list[int]] = field(default_factory=dict)
     bits: dict[Table, list[bool]] = field(default_factory=dict)
+    #: further register blocks (start address, words) with unreadable gaps between them
+    segments: dict[Table, list[tuple[int, list[int]]]] = field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, profile: Profile, values: Mapping[str, object]) -> UnitTables:
@@ -65,10 +68,10 @@ def _blocks(tables: UnitTables) -> tuple[list[SimData], ...]:
             out.append([SimData(0, count=n, values=0, datatype=DataType.BITS)])
         else:
             words = tables.words.get(t, [])
+            segments = ([(0, words)] if words else []) + tables.segments.get(t, [])
             out.append(
-                [SimData(0, values=list(words), datatype=DataType.REGISTERS)]
-                if words
-                else [SimData(0, datatype=DataType.INVALID)]
+                [SimData(a, values=list(w), datatype=DataType.REGISTERS) for a, w in segments]
+                or [SimData(0, datatype=DataType.INVALID)]
             )
     return tuple(out)
 
@@ -83,6 +86,20 @@ def _refuse_absent(tables: UnitTables):
         return None
 
     return action
+
+
+async def _silence(*_args: object) -> ExcCodes | None:
+    """Unit ids nobody serves: pymodbus drops the request unanswered, as an absent unit on a
+    serial bus stays silent (without this catch-all, pymodbus 3.16 answers exception 4)."""
+    raise NoSuchIdException("no such unit in this test")
+
+
+def _catch_all() -> SimDevice:
+    """pymodbus checks the address before calling the action, so the catch-all covers 0-1023
+    (the tests scan below that; a whole 64 Ki map costs 0.5 s to build)."""
+    bits = [SimData(0, count=64, values=0, datatype=DataType.BITS)]
+    words = [SimData(0, count=1024, values=0, datatype=DataType.REGISTERS)]
+    return SimDevice(id=0, simdata=(bits, list(bits), words, list(words)), action=_silence)
 
 
 class TableServer:
@@ -122,6 +139,7 @@ class TableServer:
             SimDevice(id=u, simdata=_blocks(t), action=_refuse_absent(t))
             for u, t in sorted(self.units.items())
         ]
+        devices.append(_catch_all())
         self._server = ModbusTcpServer(devices, address=(self.host, 0), ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
         self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
