@@ -208,6 +208,9 @@ class OpcUaDriver:
         values = await client.read_attributes(nodes, ua.AttributeIds.Value)
         slots = []
         for p, node, dv in zip(cfg.points, nodes, values, strict=True):
+            code = int(dv.StatusCode.value) if dv.StatusCode is not None else 0
+            if code in (ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
+                raise self._not_found(client, p, status_name(code))
             vtype = dv.Value.VariantType if dv.Value is not None else ua.VariantType.Null
             slot_type = p.type or VARIANT_SLOT.get(vtype)
             if slot_type is None:
@@ -232,18 +235,21 @@ class OpcUaDriver:
         await self._subscribe(client, cfg)
 
     async def _resolve(self, client: Client, p: PointConfig) -> Any:
+        """The node of a point. Node ids are only parsed here (their existence is checked by the
+        one batched read that follows); browse paths are translated by the server."""
         try:
             if p.node is not None:
-                node = client.get_node(p.node)
-            else:
-                node = await client.nodes.root.get_child(list(p.browse_path))
-            await node.read_browse_name()  # proves the node exists
-            return node
+                return client.get_node(p.node)
+            return await client.nodes.root.get_child(list(p.browse_path))
         except (ua.UaStatusCodeError, ValueError) as e:
-            raise CommError(
-                f"opcua {client.server_url.geturl()}: point '{p.name}': cannot find {p.where}: {e}",
-                kind="connect",
-            ) from None
+            raise self._not_found(client, p, str(e)) from None
+
+    @staticmethod
+    def _not_found(client: Client, p: PointConfig, why: str) -> CommError:
+        return CommError(
+            f"opcua {client.server_url.geturl()}: point '{p.name}': cannot find {p.where}: {why}",
+            kind="connect",
+        )
 
     async def _subscribe(self, client: Client, cfg: OpcUaConfig) -> None:
         keepalive = max(1, math.ceil(KEEPALIVE_S * 1000.0 / cfg.publishing_ms))
