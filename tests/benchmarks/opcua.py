@@ -4,10 +4,12 @@
 
 An asyncua server runs in a separate process on 127.0.0.1 and changes every one of its
 ``--items`` Double variables every ``--period`` seconds. In this (client) process, each round
-runs two phases against it, one after the other:
+runs three phases against it, one after the other:
 
 - **bare**: an asyncua client, one subscription, ``--items`` monitored items, and a loop that
   takes every data change from the subscription's iterator and stores the value in a dict;
+- **driver**: Vigil's OPC UA driver alone (resolve, read, subscribe, status mapping into its
+  cache), nothing polling it;
 - **vigil**: Vigil's OPC UA driver plugin for the same items (resolve, read, subscribe, status
   mapping into its cache), polled by the real runtime every second into a counting sink, i.e.
   the whole path to samples.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -50,9 +53,7 @@ def serve(items: int, period: float, port_q: Any, stop: Any) -> None:
         idx = await server.register_namespace("urn:vigil:bench")
         obj = await server.nodes.objects.add_object(idx, "Bench")
         nodes = [
-            await obj.add_variable(
-                f"ns={idx};s=V{i}", f"{idx}:V{i}", ua.Variant(0.0, ua.VariantType.Double)
-            )
+            await obj.add_variable(f"ns={idx};s=V{i}", f"{idx}:V{i}", ua.Variant(0.0, ua.VariantType.Double))
             for i in range(items)
         ]
         await server.start()
@@ -84,24 +85,56 @@ async def bare_phase(endpoint: str, idx: int, items: int, duration: float) -> di
         await sub.subscribe_data_change(nodes, sampling_interval=ua.Double(50.0))
         setup = time.perf_counter() - t0
         values: dict[int, object] = {}
-        count = 0
+        count = [0]
+
+        async def consume() -> None:  # the cheapest consumer: no per-event timeout
+            while True:
+                ev = await sub.next_event()
+                if isinstance(ev, DataChangeEvent):
+                    values[ev.data.monitored_item.ClientHandle] = ev.value
+                    count[0] += 1
+
         c0, w0 = time.process_time(), time.perf_counter()
-        end = w0 + duration
-        while time.perf_counter() < end:
-            ev = await sub.next_event(timeout=0.5)
-            if not isinstance(ev, DataChangeEvent):
-                continue
-            values[ev.data.monitored_item.ClientHandle] = ev.value
-            count += 1
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(duration)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         await sub.delete()
     finally:
         await client.disconnect()
+    return _figures(items, setup, count[0], cpu, wall)
+
+
+def _figures(items: int, setup: float, changes: int, cpu: float, wall: float) -> dict[str, float]:
     return {
         "setup_items_s": items / setup,
-        "updates_s": count / wall,
-        "cpu_ms_per_1k": 1000 * cpu / max(count, 1) * 1000,
+        "updates_s": changes / wall,
+        "cpu_ms_per_1k": 1e6 * cpu / max(changes, 1),
+        "cpu_pct": 100.0 * cpu / wall,
     }
+
+
+async def driver_phase(endpoint: str, idx: int, items: int, duration: float) -> dict[str, float]:
+    """Vigil's driver alone: the subscription feeding its cache, nothing polling it."""
+    from vigil_opcua.driver import OpcUaDriver
+
+    from app.sdk import LinkConfig
+
+    points = [{"name": f"v{i}", "node": f"ns={idx};s=V{i}"} for i in range(items)]
+    opts = {"endpoint": endpoint, "publishing_ms": 100, "sampling_ms": 50, "points": points}
+    driver = OpcUaDriver(LinkConfig(transport="opcua", timeout_s=10.0, options=opts))
+    t0 = time.perf_counter()
+    await driver.connect()
+    setup = time.perf_counter() - t0
+    try:
+        u0, c0, w0 = driver.updates, time.process_time(), time.perf_counter()
+        await asyncio.sleep(duration)
+        changes, cpu, wall = driver.updates - u0, time.process_time() - c0, time.perf_counter() - w0
+    finally:
+        await driver.close()
+    return _figures(items, setup, changes, cpu, wall)
 
 
 def vigil_phase(endpoint: str, idx: int, items: int, duration: float) -> dict[str, float]:
@@ -162,6 +195,7 @@ def vigil_phase(endpoint: str, idx: int, items: int, duration: float) -> dict[st
     _ = LinkConfig
     count = u1 - u0
     return {
+        "cpu_pct": 100.0 * cpu / wall,
         "setup_items_s": items / setup,
         "updates_s": count / wall,
         "cpu_ms_per_1k": 1000 * cpu / max(count, 1) * 1000,
@@ -193,34 +227,41 @@ def main() -> int:
             f"({offered:,.0f} changes/s offered), "
             f"{args.duration:g} s per phase, {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}"
         )
-        rows: dict[str, list[dict[str, float]]] = {"bare": [], "vigil": []}
+        rows: dict[str, list[dict[str, float]]] = {"bare": [], "driver": [], "vigil": []}
         for r in range(args.rounds):
             rows["bare"].append(asyncio.run(bare_phase(endpoint, idx, args.items, args.duration)))
+            rows["driver"].append(asyncio.run(driver_phase(endpoint, idx, args.items, args.duration)))
             rows["vigil"].append(vigil_phase(endpoint, idx, args.items, args.duration))
-            b, v = rows["bare"][-1], rows["vigil"][-1]
+            b, d, v = rows["bare"][-1], rows["driver"][-1], rows["vigil"][-1]
             print(
                 f"round {r + 1}: bare {b['updates_s']:,.0f} changes/s, {b['cpu_ms_per_1k']:.1f} ms CPU/1k | "
-                f"vigil {v['updates_s']:,.0f} changes/s, {v['cpu_ms_per_1k']:.1f} ms CPU/1k | "
+                f"driver {d['updates_s']:,.0f}, {d['cpu_ms_per_1k']:.1f} ms | "
+                f"vigil {v['updates_s']:,.0f}, {v['cpu_ms_per_1k']:.1f} ms | "
                 f"load {os.getloadavg()[0]:.2f}"
             )
         med = {k: {m: statistics.median(x[m] for x in rows[k]) for m in rows[k][0]} for k in rows}
-        ratio = statistics.median(
-            v["cpu_ms_per_1k"] / b["cpu_ms_per_1k"] for b, v in zip(rows["bare"], rows["vigil"], strict=True)
-        )
+        ratios = {
+            k: statistics.median(
+                v["cpu_ms_per_1k"] / b["cpu_ms_per_1k"] for b, v in zip(rows["bare"], rows[k], strict=True)
+            )
+            for k in rows
+        }
         print()
         print(
-            "| path | items set up per s | changes received per s | client CPU per 1,000 changes | x bare |"
+            "| path | items set up per s | changes received per s | client CPU per 1,000 changes | x bare "
+            "| client CPU, % of one core |"
         )
-        print("| --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for k, label in (
             ("bare", "bare asyncua subscription loop"),
-            ("vigil", "Vigil driver + runtime polling"),
+            ("driver", "Vigil OPC UA driver (subscription into its cache)"),
+            ("vigil", f"Vigil driver + runtime polling {args.items} points at 1 Hz"),
         ):
             m = med[k]
-            x = "1.00" if k == "bare" else f"{ratio:.2f}"
+            x = f"{ratios[k]:.2f}"
             print(
                 f"| {label} | {m['setup_items_s']:,.0f} | {m['updates_s']:,.0f} "
-                f"| {m['cpu_ms_per_1k']:.1f} ms | {x} |"
+                f"| {m['cpu_ms_per_1k']:.1f} ms | {x} | {m['cpu_pct']:.1f} % |"
             )
         print(
             f"\nvigil samples delivered to the sink: {med['vigil']['samples_s']:,.0f}/s ({args.items} points "

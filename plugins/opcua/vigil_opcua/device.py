@@ -2,7 +2,7 @@
 
 The register map of an OPC UA device is not a file: it follows from the plant file's points and
 from the data types the server reports. The driver builds it when it connects and serves it as
-JSON in its input table (see `vigil_opcua.layout`); discovery reads it through the ordinary
+compressed JSON in its input table (see `vigil_opcua.layout`); discovery reads it through the ordinary
 Driver contract, so it works through the plugin host's guard like any other read.
 """
 
@@ -26,7 +26,7 @@ class OpcUaDeviceType(DeviceTypeBase):
                 f"no OPC UA catalogue at input register 0 ({e}); is the transport 'opcua'?"
             ) from None
         n = (int(length) + 1) // 2
-        if not 0 < n <= 60_000:
+        if not 0 < n <= 65534:
             raise DiscoveryError(
                 f"input register 0 says the catalogue is {length} bytes; not an OPC UA driver"
             )
@@ -37,7 +37,7 @@ class OpcUaDeviceType(DeviceTypeBase):
             words += [int(w) for w in await driver.read(unit, "input", address, chunk)]
             address += chunk
         try:
-            catalogue = catalogue_from_words(words)
+            catalogue = catalogue_from_words(words, int(length))
             text = json.dumps(catalogue, sort_keys=True).encode()
             return Profile.model_validate(
                 {

@@ -4,8 +4,8 @@ The SDK 1.x `Driver` reads numbered words, so the driver gives every configured 
 four holding registers (``address = 4 x index``): a float64, int64 or uint64 value big-endian,
 or a bool in bit 0 of the slot's first register. The profile it builds reads at most four
 registers at a time and never bridges a gap, so every point is its own read and a bad OPC UA
-status fails exactly that point. The profile itself is served as UTF-8 JSON in the input table
-(register 0: length in bytes; the text from register 1), which is how the ``opcua`` device type
+status fails exactly that point. The profile itself is served as zlib-compressed JSON in the input
+table (register 0: length in bytes; the data from register 1), which is how the ``opcua`` device type
 learns it through the same contract during discovery.
 
 OPC UA status codes map onto Vigil qualities like this (raised from ``read``):
@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import zlib
 from typing import Any
 
 from asyncua import ua
@@ -111,15 +112,20 @@ def words_value(slot_type: str, words: list[int] | list[bool]) -> bool | int | f
 
 
 def catalogue_words(profile: dict[str, Any]) -> list[int]:
-    data = json.dumps(profile, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    if len(data) % 2:
-        data += b" "
-    return [len(data)] + [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+    """Register 0: byte count; then the zlib-compressed JSON, two bytes per register (a plant
+    of thousands of points still fits the 65,535 registers of the table)."""
+    data = zlib.compress(json.dumps(profile, sort_keys=True, separators=(",", ":")).encode("utf-8"), 6)
+    if len(data) > 2 * 65534:
+        raise ValueError(f"too many points: the catalogue needs {len(data)} bytes")
+    size = len(data)
+    if size % 2:
+        data += b"\0"
+    return [size] + [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
-def catalogue_from_words(words: list[int]) -> dict[str, Any]:
-    data = b"".join(int(w).to_bytes(2, "big") for w in words)
-    value = json.loads(data.decode("utf-8"))
+def catalogue_from_words(words: list[int], size: int) -> dict[str, Any]:
+    data = b"".join(int(w).to_bytes(2, "big") for w in words)[:size]
+    value = json.loads(zlib.decompress(data).decode("utf-8"))
     if not isinstance(value, dict):
         raise ValueError("catalogue is not a JSON object")
     return value
