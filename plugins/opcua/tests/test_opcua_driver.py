@@ -30,8 +30,9 @@ PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture(scope="module")
-def ua_server():
-    server = UaTestServer(users={"vigil": PASSWORD}).start()
+def ua_server(tmp_path_factory):
+    certs = tmp_path_factory.mktemp("opcua-certs")
+    server = UaTestServer(users={"vigil": PASSWORD}, secure_dir=certs).start()
     yield server
     server.stop()
 
@@ -299,6 +300,40 @@ def test_user_login_and_a_wrong_password(ua_server, monkeypatch):
     assert asyncio.run(connect("BOILER_OPCUA_PASSWORD")) is True
     with pytest.raises(CommError, match=r"BadUserAccessDenied|BadIdentityToken|cannot connect"):
         asyncio.run(connect("WRONG_OPCUA_PASSWORD"))
+
+
+def test_basic256sha256_sign_and_encrypt_with_a_user_login(ua_server, monkeypatch):
+    monkeypatch.setenv("BOILER_OPCUA_PASSWORD", PASSWORD)
+    opts = options(
+        ua_server,
+        security_policy="Basic256Sha256",
+        security_mode="SignAndEncrypt",
+        certificate=ua_server.client_cert,
+        private_key=ua_server.client_key,
+        username="vigil",
+        password_env="BOILER_OPCUA_PASSWORD",
+    )
+    driver = OpcUaDriver(LinkConfig(transport="opcua", timeout_s=3.0, options=opts))
+
+    async def go():
+        await driver.connect()
+        try:
+            client = driver._client
+            assert client is not None and client.security_policy.URI.endswith("#Basic256Sha256")
+            profile = await OpcUaDeviceType().discover(driver, 0)
+            p = profile.point("level")
+            assert make_decoder(profile, p)(await driver.read(0, "holding", p.address, p.width), 0) == 7
+        finally:
+            await driver.close()
+
+    asyncio.run(go())
+    no_key = OpcUaDriver(LinkConfig(transport="opcua", options={**opts, "private_key": ""}))
+
+    async def refused():
+        with pytest.raises(CommError, match="needs 'certificate' and 'private_key'"):
+            await no_key.connect()
+
+    asyncio.run(refused())
 
 
 def test_bad_options_are_named_and_never_disable_the_plugin(ua_server):

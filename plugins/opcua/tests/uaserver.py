@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
@@ -39,9 +41,19 @@ class _Passwords:
 
 
 class UaTestServer:
-    def __init__(self, port: int = 0, users: Mapping[str, str] | None = None, extra: int = 0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        users: Mapping[str, str] | None = None,
+        extra: int = 0,
+        secure_dir: Path | None = None,
+    ) -> None:
         self.port = port
         self.users = users
+        #: with a folder: also offer Basic256Sha256 SignAndEncrypt, with self-signed certificates
+        #: for the server and for a client made there (``client_cert``, ``client_key``)
+        self.secure_dir = secure_dir
+        self.client_cert = self.client_key = ""
         self.extra = extra  # additional Double variables "V0".."Vn-1" (benchmark)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -83,7 +95,10 @@ class UaTestServer:
         server = Server(user_manager=_Passwords(self.users) if self.users else None)
         await server.init()
         server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/vigil/")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.secure_dir is None:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        else:
+            await self._certificates(server, self.secure_dir)
         self.idx = await server.register_namespace(URI)
         boiler = await server.nodes.objects.add_object(self.idx, "Boiler")
         for name, (value, vtype, writable) in VARIABLES.items():
@@ -105,6 +120,36 @@ class UaTestServer:
         # a restart (stop, start) must bind the same port again, not a new random one
         server.set_endpoint(f"opc.tcp://127.0.0.1:{self.port}/vigil/")
         self._server = server
+
+    async def _certificates(self, server: Server, folder: Path) -> None:
+        from asyncua.crypto.cert_gen import setup_self_signed_certificate
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
+        host = socket.gethostname()
+        await server.set_application_uri("urn:vigil:test:server")
+        await setup_self_signed_certificate(
+            folder / "server-key.pem",
+            folder / "server-cert.der",
+            "urn:vigil:test:server",
+            host,
+            [ExtendedKeyUsageOID.SERVER_AUTH],
+            {"organizationName": "Vigil tests"},
+        )
+        await server.load_certificate(str(folder / "server-cert.der"))
+        await server.load_private_key(str(folder / "server-key.pem"))
+        server.set_security_policy(
+            [ua.SecurityPolicyType.NoSecurity, ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt]
+        )
+        # the client certificate carries asyncua's default client application uri
+        await setup_self_signed_certificate(
+            folder / "client-key.pem",
+            folder / "client-cert.der",
+            "urn:example.org:FreeOpcUa:opcua-asyncio",
+            host,
+            [ExtendedKeyUsageOID.CLIENT_AUTH],
+            {"organizationName": "Vigil tests"},
+        )
+        self.client_cert, self.client_key = str(folder / "client-cert.der"), str(folder / "client-key.pem")
 
     def call(self, coro_fn: Any, timeout: float = 10.0) -> Any:
         assert self._loop is not None
