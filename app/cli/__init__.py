@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "run",
     "sim",
     "profile",
+    "scan",
     "history",
     "journal",
     "alarms",

@@ -22,6 +22,10 @@ from app.core.tomlfile import parse_toml
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _IDENT_RE = re.compile(IDENT)
+#: profile ids name products, so they may also hold hyphens and dots (``eastron-sdm120``,
+#: ``acme.lt-200``); they still start with a letter or digit and never end in ``.toml``
+#: (a plant file's ``profile`` ending in ``.toml`` is read as a path)
+PROFILE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 
 class Table(StrEnum):
@@ -67,6 +71,20 @@ REGISTER_WIDTH: dict[DataType, int] = {
 }
 
 Order = Literal["big", "little"]
+#: what a library profile describes (``[device] kind``), shown by ``vigil profile list``
+DeviceKind = Literal[
+    "energy_meter",
+    "vfd",
+    "pv_inverter",
+    "battery",
+    "temperature_controller",
+    "remote_io",
+    "flow_meter",
+    "level_transmitter",
+    "pressure_transmitter",
+    "plc",
+    "other",
+]
 Priority = Literal["low", "medium", "high", "urgent"]
 
 
@@ -77,7 +95,10 @@ class _Strict(BaseModel):
 class DeviceInfo(_Strict):
     """The ``[device]`` table: identity and how the device lays out its registers."""
 
-    id: str = Field(pattern=IDENT, description="Profile id, referenced from plant files")
+    id: str = Field(
+        pattern=PROFILE_ID,
+        description="Profile id, referenced from plant files (letters, digits, '_', '-', '.')",
+    )
     vendor: str = ""
     model: str = ""
     description: str = ""
@@ -99,6 +120,21 @@ class DeviceInfo(_Strict):
     alarm_signals: Literal["plant", "medical"] = Field(
         "plant", description="medical: IEC 60601-1-8 alarm signals (bedside devices); plant: ISA-18.2"
     )
+    # -- library metadata (optional): what the product is and how the map was checked --------
+    kind: DeviceKind | None = Field(
+        None, description="What the product is, for `vigil profile list` (e.g. 'energy_meter')"
+    )
+    cross_check: str = Field(
+        "",
+        description="How the addresses were checked: the independent open-source implementation "
+        "or published template they were compared with (repository and file)",
+    )
+
+    @model_validator(mode="after")
+    def _id_is_not_a_path(self) -> DeviceInfo:
+        if self.id.endswith(".toml"):
+            raise ValueError("field 'id': must not end in '.toml' (plant files would read it as a path)")
+        return self
 
 
 class Point(_Strict):

@@ -1,0 +1,1 @@
+"""Vigil's OPC UA client plugin (asyncua), written against the public SDK only."""
