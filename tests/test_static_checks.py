@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PLUGIN_DIRS = [ROOT / "plugins" / d for d in ("modbus", "sunspec", "detectors", "_template")]
+PLUGIN_DIRS = [ROOT / "plugins" / d for d in ("modbus", "sunspec", "detectors", "opcua", "_template")]
 
 
 def _lint_imports(cwd: Path, pythonpath: list[Path]) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.sdk.driver import CommError, DeviceException, Driver, MalformedReply
+from app.core.ports.driver import CommError, DeviceException, Driver, MalformedReply
 
 TableName = Literal["coil", "discrete", "holding", "input"]
 #: exception codes with which a Modbus gateway says "nobody answered at that unit id"

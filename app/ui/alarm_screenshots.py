@@ -47,7 +47,9 @@ def make_alarm_screenshots(out_dir: Path, run_s: float = 40.0) -> list[Path]:
             win.default_sizes()
             core.write_setpoint("tank", "valve_setpoint", 30.0)
             core.write_setpoint("tank", "pump_run", False)
-            core.simulator.simulator.speed = 4.0
+            sim = core.simulator
+            assert sim is not None  # the demo plant
+            sim.simulator.speed = 4.0
 
             def pump_events(seconds: float) -> None:
                 until = time.monotonic() + seconds

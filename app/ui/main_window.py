@@ -199,7 +199,8 @@ class MainWindow(QMainWindow):
             (self.act_users, "user.manage"),
         ):
             self.gate.add(control, permission)
-        install_alarm_handling(self)  # sound, Silence, shift log, bad actors, close guard
+        # sound, Silence, shift log, bad actors, close guard
+        self.alarm_handling = install_alarm_handling(self)
         self.accounts.changed.connect(self._session_changed)
         self.accounts.message.connect(self.show_message)
         self._session_changed(self.accounts.session)
@@ -570,7 +571,8 @@ class MainWindow(QMainWindow):
         fb_tag = f"{device}.{point.feedback}" if getattr(point, "feedback", None) else None
         fb_row = self.tag_model.row_of(fb_tag) if fb_tag else None
         fb_sample = (Sample(fb_tag, fb_row.value, fb_row.quality, fb_row.t)
-                     if fb_tag and fb_row is not None and fb_row.quality is not None else None)
+                     if fb_tag and fb_row is not None and fb_row.quality is not None
+                     and fb_row.t is not None else None)
         dlg = SetpointDialog(
             tag,
             point,

@@ -21,7 +21,7 @@ import numpy as np
 
 from app.core.detection.monitor import Monitor, NormalRange
 from app.core.detection.rows import rows_from_series
-from app.sdk.detector import AlarmLatch, Detector
+from app.core.ports.detector import AlarmLatch, Detector
 
 #: below this many rows or seconds a window gets a "too short" warning
 MIN_ROWS = 600

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from app.sdk.detector import AlarmLatch, DetectorState, Scores, top_tags
+from app.core.ports.detector import AlarmLatch, DetectorState, Scores, top_tags
 
 
 class LiveDetector(Protocol):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from app.core.engine import Core
 from asyncua import ua
 from uaserver import UaTestServer
 from vigil_opcua.config import parse_options
@@ -19,7 +20,6 @@ from vigil_opcua.device import OpcUaDeviceType
 from vigil_opcua.driver import OpcUaDriver
 from vigil_opcua.layout import status_error
 
-from app.core.engine import Core
 from app.core.errors import VigilError
 from app.core.journal import read_events
 from app.core.model import Quality
