@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from app.core.engine import Core
 from asyncua import ua
 from uaserver import UaTestServer
 from vigil_opcua.config import parse_options
@@ -25,6 +24,7 @@ from app.core.journal import read_events
 from app.core.model import Quality
 from app.core.users import Role
 from app.sdk import CommError, DeviceException, LinkConfig, make_decoder
+from app.station import Core
 
 PASSWORD = "s3cret-pass"
 
