@@ -253,7 +253,7 @@ class GuardedDetector:
             raise
         except Exception as e:  # plugin code: its fault, reported by name
             raise self._fault(
-                f"detector {self.name!r} (plugin '{self.plugin_id}') {op} failed: {describe_exception(e)}"
+                f"detector {self.name!r} failed: {describe_exception(e)} (plugin '{self.plugin_id}', {op})"
             ) from None
 
     @property
@@ -280,8 +280,8 @@ class GuardedDetector:
             ok = False
         if not ok:
             raise self._fault(
-                f"detector {self.name!r} (plugin '{self.plugin_id}') score() returned "
-                f"{type(result).__name__}, not Scores for {n} rows"
+                f"detector {self.name!r} failed: score() returned {type(result).__name__}, "
+                f"not Scores for {n} rows (plugin '{self.plugin_id}')"
             )
         return result
 
@@ -292,7 +292,7 @@ class GuardedDetector:
         state = self._call("get_state", self.inner.get_state)
         if not isinstance(state, DetectorState):
             raise self._fault(
-                f"detector {self.name!r} (plugin '{self.plugin_id}') get_state() returned "
-                f"{type(state).__name__}, not DetectorState"
+                f"detector {self.name!r} failed: get_state() returned {type(state).__name__}, "
+                f"not DetectorState (plugin '{self.plugin_id}')"
             )
         return state

@@ -2,6 +2,10 @@
 
 A thin adapter over the composition root (`Core`): every method answers with values copied out
 of the services, so the window could as well be talking to a remote node.
+
+A window can outlive its station by a moment (a timer or a finished worker task after
+``Core.stop()``): the passive queries it polls then answer "nothing" (no alarms, no detectors,
+view only) instead of raising; actions still raise `NotStarted`.
 """
 
 from __future__ import annotations
@@ -64,16 +68,16 @@ class LocalStation:
         return self.core.diagnostics()
 
     def alarms(self) -> list[AlarmView]:
-        return list(self.core.alarms.alarms())
+        return list(self.core.alarms.alarms()) if self.core.started else []
 
     def subscribe_alarms(self, callback: Callable[[AlarmView], None]) -> Callable[[], None]:
         return self.core.alarms.subscribe(callback)
 
     def in_flood(self) -> bool:
-        return bool(self.core.alarms.in_flood)
+        return bool(self.core.alarms.in_flood) if self.core.started else False
 
     def detector_status(self) -> list[GroupStatus]:
-        return self.core.detectors.groups()
+        return self.core.detectors.groups() if self.core.started else []
 
     # ------------------------------------------------------------------ history and journal
     def history(self, tags: Sequence[str], t0: float, t1: float, max_points: int) -> dict[str, Series]:
@@ -83,6 +87,8 @@ class LocalStation:
         return self.core.alarms.history(query)
 
     def journal_events(self, query: JournalFilter) -> list[dict[str, Any]]:
+        if self.core.started:  # show what was appended so far, not only what is committed
+            self.core.journal.flush(timeout=5.0)
         filtered = bool(query.actor or query.text)
         events = read_events(
             self.core.data_dir / "journal",
@@ -159,7 +165,8 @@ class LocalStation:
         self.core.logout(reason)
 
     def has_accounts(self) -> bool:
-        return not self.core.users.is_empty()
+        # a stopped station offers no first-start account creation
+        return not self.core.users.is_empty() if self.core.started else True
 
     def create_administrator(self, name: str, password: str) -> Session:
         self.core.users.add(None, name, password, Role.ADMINISTRATOR)
@@ -189,6 +196,8 @@ class LocalStation:
 
     # ------------------------------------------------------------------ what is missing
     def plugins(self) -> list[PluginRow] | None:
+        if not self.core.started:
+            return None
         rows = []
         for rec in self.core.plugins.records():
             d = rec.as_dict()

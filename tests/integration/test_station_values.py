@@ -11,7 +11,7 @@ import pytest
 
 from app.core.model import Quality
 from app.core.users import PermissionDenied, Role
-from app.station import Core, LocalStation, Station
+from app.station import Core, LocalStation, NotStarted, Station
 from app.station.interface import AlarmQuery, JournalFilter
 
 
@@ -45,7 +45,7 @@ def test_every_answer_is_a_value(tmp_path: Path) -> None:
             "detectors": station.detector_status(),
             "history": station.history(["tank.level_m"], time.time() - 60, time.time(), 100),
             "alarm_history": station.alarm_history(AlarmQuery(limit=10)),
-            "journal": station.journal_events(JournalFilter(kind="note", text="shift")),
+            "journal": station.journal_events(JournalFilter(actor="ada", text="shift starts")),
             "verify": station.verify_journal(),
             "head": station.export_journal_head(),
             "users": station.users(),
@@ -67,3 +67,8 @@ def test_every_answer_is_a_value(tmp_path: Path) -> None:
             station.set_user_disabled("ada", True)
     finally:
         core.stop()
+    # a window may poll a moment after the station stopped: nothing, view only; actions refuse
+    assert station.alarms() == [] and station.detector_status() == [] and not station.in_flood()
+    assert station.has_accounts() and station.session is None and station.plugins() is None
+    with pytest.raises(NotStarted):
+        station.acknowledge(["tank.level_m:HI"])
