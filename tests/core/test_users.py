@@ -76,7 +76,8 @@ def test_store_file_is_0600_and_holds_no_password(env):
     ("user", "allowed"),
     [
         ("vic", {"view"}),
-        ("otto", {"view", "alarm.acknowledge", "alarm.shelve", "setpoint.write", "journal.note"}),
+        ("otto", {"view", "alarm.acknowledge", "alarm.shelve", "setpoint.write", "journal.note",
+                  "alarm.silence"}),
         ("erin", set(PERMISSIONS) - {"user.manage"}),
         ("ada", set(PERMISSIONS)),
     ],

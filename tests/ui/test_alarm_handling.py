@@ -297,6 +297,10 @@ def test_closing_needs_an_engineer_and_a_confirmation(qtbot, window, core):
     assert window.isVisible() and not asked
     assert "needs a logged-in engineer" in guard.refusals[-1]
     assert any(e.body.get("permission") == "station.close" for e in events(core, "action.refused"))
+    quit_act = next(a for m in window.menuBar().actions() if m.menu() is not None
+                    for a in m.menu().actions() if a.text() == "Quit")
+    quit_act.trigger()  # Ctrl+Q goes through the same guard
+    assert window.isVisible() and len(guard.refusals) == 2
     admin = core.users.authenticate("admin", "admin-password-1")
     core.users.add(admin, ENGINEER[0], ENGINEER[1], Role.ENGINEER)
     core.login(*ENGINEER)
