@@ -58,7 +58,7 @@ class UnitTables:
         )
 
 
-def _blocks(tables: UnitTables) -> tuple[list[SimData], ...]:
+def _blocks(tables: UnitTables) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
     out: list[list[SimData]] = []
     for t in _ORDER:
         if t.is_bit_table:
@@ -73,7 +73,8 @@ def _blocks(tables: UnitTables) -> tuple[list[SimData], ...]:
                 [SimData(a, values=list(w), datatype=DataType.REGISTERS) for a, w in segments]
                 or [SimData(0, datatype=DataType.INVALID)]
             )
-    return tuple(out)
+    coils, discrete, holding, inputs = out
+    return coils, discrete, holding, inputs
 
 
 def _refuse_absent(tables: UnitTables):
@@ -142,7 +143,7 @@ class TableServer:
         devices.append(_catch_all())
         self._server = ModbusTcpServer(devices, address=(self.host, 0), ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         for unit, tables in self.units.items():
             blocks = self._server.context.devices[unit].block  # type: ignore[union-attr]
             for t, bits in tables.bits.items():
