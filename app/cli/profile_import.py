@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,8 +371,6 @@ def register_import(psub: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    import re
-
     if not re.match(PROFILE_ID, args.profile_id) or args.profile_id.endswith(".toml"):
         print(
             f"vigil profile import: --id '{args.profile_id}': letters, digits, '_', '-', '.' only",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from app.core.profiles import Profile, Table
@@ -58,7 +58,7 @@ class UnitTables:
         )
 
 
-def _blocks(tables: UnitTables) -> tuple[list[SimData], ...]:
+def _blocks(tables: UnitTables) -> tuple[list[SimData], list[SimData], list[SimData], list[SimData]]:
     out: list[list[SimData]] = []
     for t in _ORDER:
         if t.is_bit_table:
@@ -73,7 +73,8 @@ def _blocks(tables: UnitTables) -> tuple[list[SimData], ...]:
                 [SimData(a, values=list(w), datatype=DataType.REGISTERS) for a, w in segments]
                 or [SimData(0, datatype=DataType.INVALID)]
             )
-    return tuple(out)
+    coils, discrete, holding, inputs = out
+    return coils, discrete, holding, inputs
 
 
 def _refuse_absent(tables: UnitTables):
@@ -105,12 +106,14 @@ def _catch_all() -> SimDevice:
 class TableServer:
     """Serve ``units`` (unit id -> tables) until ``stop()``."""
 
-    def __init__(self, units: Mapping[int, UnitTables]):
+    def __init__(self, units: Mapping[int, UnitTables], serial_port: str | None = None):
+        """Modbus TCP on 127.0.0.1 (port chosen by the OS), or Modbus RTU on ``serial_port``."""
         self.units = dict(units)
+        self.serial_port = serial_port
         self.host = "127.0.0.1"
         self.port = 0
         self._loop = asyncio.new_event_loop()
-        self._server: ModbusTcpServer | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="test-table-server")
@@ -140,9 +143,15 @@ class TableServer:
             for u, t in sorted(self.units.items())
         ]
         devices.append(_catch_all())
-        self._server = ModbusTcpServer(devices, address=(self.host, 0), ignore_missing_devices=True)
-        await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.serial_port is not None:
+            self._server = ModbusSerialServer(
+                devices, port=self.serial_port, baudrate=115200, ignore_missing_devices=True
+            )
+            await self._server.serve_forever(background=True)
+        else:
+            self._server = ModbusTcpServer(devices, address=(self.host, 0), ignore_missing_devices=True)
+            await self._server.serve_forever(background=True)
+            self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         for unit, tables in self.units.items():
             blocks = self._server.context.devices[unit].block  # type: ignore[union-attr]
             for t, bits in tables.bits.items():

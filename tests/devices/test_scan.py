@@ -14,7 +14,7 @@ import pytest
 from app.cli.scan import run_scan
 from app.core.busscan import BusScanner, ScanOptions, parse_id_list
 from app.core.profiles import Table, load_profile
-from app.sdk.driver import CommError, DeviceException, LinkConfig
+from app.sdk.driver import CommError, DeviceException, LinkConfig, SerialSettings
 from tests.devices.servers import TableServer, UnitTables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +137,26 @@ def test_pacing_one_request_in_flight_and_a_request_budget():
         ).scan()
     )
     assert budget[0].requests == 30 and not budget[0].complete
+
+
+def test_rtu_bus_scan_over_a_serial_pair():
+    """The RTU equivalent: the same scan over a virtual null-modem cable to a serial server."""
+    from tests.poll.ptybridge import PtyBridge
+
+    bridge = PtyBridge()
+    units = {2: UnitTables(words={Table.INPUT: [5] * 12}), 4: UnitTables(words={Table.INPUT: [9] * 3})}
+    server = TableServer(units, serial_port=bridge.port_b).start()
+    try:
+        link = LinkConfig(
+            transport="rtu", serial=SerialSettings(bridge.port_a, baudrate=115200), timeout_s=0.3
+        )
+        options = ScanOptions(units=[1, 2, 3, 4], table="input", start=0, end=15, rate_hz=200.0)
+        reports = asyncio.run(run_scan(link, options))
+    finally:
+        server.stop()
+        bridge.close()
+    assert {r.unit: r.ranges for r in reports if r.answered} == {2: [(0, 11)], 4: [(0, 2)]}
+    assert [r.unit for r in reports if r.first_answer == "no answer"] == [1, 3]
 
 
 def test_id_lists():

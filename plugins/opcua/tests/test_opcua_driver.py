@@ -284,6 +284,50 @@ def test_a_connect_that_hangs_is_abandoned_and_the_next_one_uses_a_new_client(ua
         front.close()
 
 
+def test_the_deadband_filters_small_changes_at_the_server(ua_server):
+    """Setpoint has a 5.0 deadband, temperature none. A change of temperature made after a
+    change of setpoint arrives in the same or a later publish, so once it is seen, a setpoint
+    change that passed the filter would have been seen too."""
+    opts = options(ua_server)
+    for p in opts["points"]:
+        if p["name"] == "setpoint":
+            p["deadband"] = 5.0
+    driver = OpcUaDriver(LinkConfig(transport="opcua", timeout_s=2.0, options=opts))
+
+    async def value(profile, name):
+        p = profile.point(name)
+        return make_decoder(profile, p)(await driver.read(0, "holding", p.address, p.width), 0)
+
+    async def wait_value(profile, name, want):
+        for _ in range(500):  # bounds a broken test at about 10 s
+            if await value(profile, name) == want:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{name} never read {want}")
+
+    async def go():
+        await driver.connect()
+        try:
+            profile = await OpcUaDeviceType().discover(driver, 0)
+            assert await value(profile, "setpoint") == 50.0
+            ua_server.set("Setpoint", 52.0)  # inside the deadband
+            ua_server.set("Temperature", 22.5)
+            await wait_value(profile, "temperature", 22.5)
+            assert await value(profile, "setpoint") == 50.0
+            ua_server.set("Setpoint", 60.0)  # beyond it
+            ua_server.set("Temperature", 23.5)
+            await wait_value(profile, "temperature", 23.5)
+            assert await value(profile, "setpoint") == 60.0
+        finally:
+            await driver.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        ua_server.set("Setpoint", 50.0)
+        ua_server.set("Temperature", 21.5)
+
+
 def test_user_login_and_a_wrong_password(ua_server, monkeypatch):
     monkeypatch.setenv("BOILER_OPCUA_PASSWORD", PASSWORD)
     monkeypatch.setenv("WRONG_OPCUA_PASSWORD", "guess")

@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 
 URI = "urn:vigil:test"
 #: name -> (initial value, variant type, writable)
@@ -26,7 +27,7 @@ VARIABLES: dict[str, tuple[Any, ua.VariantType, bool]] = {
 }
 
 
-class _Passwords:
+class _Passwords(UserManager):
     def __init__(self, users: Mapping[str, str]) -> None:
         self.users = dict(users)
 
@@ -103,7 +104,7 @@ class UaTestServer:
         boiler = await server.nodes.objects.add_object(self.idx, "Boiler")
         for name, (value, vtype, writable) in VARIABLES.items():
             node = await boiler.add_variable(
-                ua.NodeId(f"Boiler.{name}", self.idx), f"{self.idx}:{name}", ua.Variant(value, vtype)
+                f"ns={self.idx};s=Boiler.{name}", f"{self.idx}:{name}", ua.Variant(value, vtype)
             )
             if writable:
                 await node.set_writable()
@@ -111,7 +112,7 @@ class UaTestServer:
         for i in range(self.extra):
             name = f"V{i}"
             self.nodes[name] = await boiler.add_variable(
-                ua.NodeId(f"Boiler.{name}", self.idx),
+                f"ns={self.idx};s=Boiler.{name}",
                 f"{self.idx}:{name}",
                 ua.Variant(0.0, ua.VariantType.Double),
             )
@@ -157,7 +158,7 @@ class UaTestServer:
 
     def set(self, name: str, value: Any, status: int = ua.StatusCodes.Good) -> None:
         vtype = VARIABLES[name][1] if name in VARIABLES else ua.VariantType.Double
-        dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status))
+        dv = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(ua.UInt32(status)))
 
         async def write() -> None:
             await self.nodes[name].write_value(dv)
