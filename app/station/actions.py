@@ -17,6 +17,7 @@ from app.core.detection import DetectorEngine, ModelInfo
 from app.core.errors import VigilError
 from app.core.journal import Journal
 from app.core.model import Value
+from app.core.plant import Plant
 from app.core.runtime import Runtime, WriteResult
 from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Role, Session, UserStore
 
@@ -32,7 +33,7 @@ class Actions:
         alarms: AlarmEngine,
         runtime: Runtime,
         detectors: DetectorEngine,
-        broadcast_devices: frozenset[str] = frozenset(),
+        plant: Plant,
     ):
         self.journal = journal
         self.users = users
@@ -40,8 +41,7 @@ class Actions:
         self.alarms = alarms
         self.runtime = runtime
         self.detectors = detectors
-        #: devices configured with unit 0 (Modbus broadcast): never written
-        self.broadcast_devices = broadcast_devices
+        self.plant = plant
         #: who is logged in at this console; None: nobody (view only)
         self.session: Session | None = None
 
@@ -109,7 +109,7 @@ class Actions:
         s = self.resolve(session)
         tag = f"{device}.{point}"
         self.authz.require(s, "setpoint.write", tag=tag, value=value)
-        if device in self.broadcast_devices:
+        if any(d.name == device and d.unit == 0 for d in self.plant.devices):
             # unit 0 is Modbus broadcast: every device on the line would take the value
             why = "unit 0 is broadcast (every device on the line would take it)"
             self.journal.append("setpoint.refused", s.user, {"tag": tag, "value": value, "error": why},

@@ -248,7 +248,7 @@ class Core:
         stack.callback(_quietly, "runtime", runtime.stop)
         actions = Actions(
             journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
-            broadcast_devices=frozenset(d.name for d in plant.devices if d.unit == 0),
+            plant=plant,
         )
         housekeeping = DropReporter(
             lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal
