@@ -158,7 +158,7 @@ def test_a_detector_raising_in_fit_is_a_message(tmp_path: Path, user_plugins: Pa
                  "--sep", ";", "--ignore", "anomaly,changepoint", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     # the plugin host's guard names the detector, its plugin and the call that raised
-    assert f"detector '{name}' (plugin " in err and "fit failed: ZeroDivisionError: oops" in err
+    assert f"detector '{name}' failed: ZeroDivisionError: oops" in err and f"plugin 'acme.{name}'" in err
     assert "Traceback" not in err
 
 
