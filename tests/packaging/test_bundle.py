@@ -199,7 +199,7 @@ def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Pa
     assert "1 episode(s)" in replay.stdout, replay.stdout
     first_alarm = min(i for i, r in rows.items() if r["alarm"] == "1")
     assert first_alarm == 152, first_alarm
-    assert float(rows[150]["score"]) > 1.0 > float(rows[149]["score"])
+    assert float(rows[150]["severity"]) > 50.0 > float(rows[149]["severity"])  # alarm at 50
     assert rows[152]["top_tags"].split("|")[0] == "flow", rows[152]
 
 
