@@ -128,6 +128,7 @@ _BAD_CAUSE = {
 }
 _EXCEPTION_CODE = re.compile(r"exception code (\d+)")
 _SCORE_RATIO = re.compile(r"score ([\d.]+)x threshold")
+_SEVERITY = re.compile(r"(?:peak )?severity (\d+)")  # the detectors' 0-100 figure, alarm at 50
 
 
 def readable_cause(text: str) -> str:
@@ -175,7 +176,10 @@ def readable_value(v: Any, device_error: str | None = None) -> str:
                 return cause
         return "device fault" if state(v) in _ACTIVE else readable_cause(str(value))
     if k == "ANOMALY" and isinstance(value, str):
-        # the detector's explanation: the column shows the score against the threshold
+        # the detector's explanation: the column shows its severity (older text: the ratio)
+        sev = _SEVERITY.search(value)
+        if sev is not None:
+            return f"severity {sev.group(1)}"
         ratio = _SCORE_RATIO.search(value)
         if ratio is None:
             return readable_cause(value)

@@ -36,7 +36,7 @@ from app.sdk.detector import AlarmLatch  # noqa: E402
 TRAIN_ROWS = 400
 BATCH_ROWS = 10
 #: neighbouring operating points of the best detector (each: one setting for every file)
-EXTRA_POINTS = [
+EXTRA_POINTS: list[tuple[str, dict[str, object], str]] = [
     ("pca_t2q", {"margin": 7.0}, "pca_t2q, margin 7 (sensitive)"),
     ("pca_t2q", {"margin": 12.0}, "pca_t2q, margin 12 (cautious)"),
 ]

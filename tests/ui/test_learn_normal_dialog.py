@@ -137,3 +137,18 @@ def test_panel_alarm_row_and_last_anomaly_quote_one_severity_with_range_and_dire
     value_g = float(rest.split(" g,")[0])
     lo, hi = (float(v) for v in rest.split("normal ")[1].split(" g")[0].split("–"))
     assert lo < 0.2 < hi < value_g
+
+
+def test_the_alarm_list_value_cell_quotes_the_same_severity(rig) -> None:
+    from app.ui import alarm_fields as af
+
+    engine, _, alarms = rig
+    engine.learn_normal("dev", T0, T0 + 1199, actor="eng")
+    live = plant_rows(400, seed=3)
+    live[100:, 3] += 0.12
+    for poll in polls(live, T0 + 2400):
+        engine.on_samples(poll)
+    engine.flush()
+    [alarm] = [a for a in alarms.alarms() if a.kind == AlarmKind.ANOMALY]
+    [status] = engine.groups()
+    assert af.readable_value(alarm) == f"severity {status.peak_severity:.0f}"
