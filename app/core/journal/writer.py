@@ -121,6 +121,42 @@ def _missing_database(journal_dir: Path) -> list[str]:
     return found + evidence if evidence else []
 
 
+def _archive_v1(journal_dir: Path, meta: dict[str, str]) -> dict[str, Any]:
+    """Keep a version-1 journal whole, beside the new one, and say what it held.
+
+    Vigil 0.1 wrote ``vigil-journal/1``. Its file is never rewritten: the database and its
+    identity move to ``v1-<journal id>/`` inside the journal folder (``vigil journal verify``
+    still checks it there), the signing key stays, and the new version-2 journal opens with a
+    critical ``journal.continued`` event naming the old journal, its verdict and its last signed
+    head, so the chain of custody runs from the old journal into the new one.
+    """
+    from app.core.journal.reader import export_head
+    from app.core.journal.verify import verify
+
+    jid = meta.get("journal_id", "unknown")
+    archive = journal_dir / f"v1-{jid}"
+    archive.mkdir(mode=0o700, exist_ok=True)
+    for name in (DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", IDENTITY_FILE):
+        if (journal_dir / name).exists():
+            os.replace(journal_dir / name, archive / name)
+    result = verify(archive)
+    try:
+        head: dict[str, Any] | None = export_head(archive)
+    except JournalError:
+        head = None
+    return {
+        "previous_format": chain.FORMAT_V1,
+        "previous_journal_id": jid,
+        "archive": str(archive),
+        "verify": result.status,
+        "message": result.message,
+        "events": result.events,
+        "sealed": result.sealed,
+        # the head as JSON text: version-1 times are floats, which this journal's bodies avoid
+        "last_signed_head": json.dumps(head, sort_keys=True) if head is not None else None,
+    }
+
+
 def _previous_journal_id(journal_dir: Path) -> str | None:
     """The journal id in an existing identity file: set when a database was lost or removed."""
     try:
@@ -239,16 +275,30 @@ class Journal:
             meta = read_meta(self._con) if _has_meta(self._con) else {}
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{path}: cannot open the journal database ({e})") from None
+        continued: dict[str, Any] | None = None
         if meta.get("format", FORMAT) != FORMAT:
             self._con.close()
-            raise JournalError(
-                f"{path}: this journal is format {meta.get('format')!r}; this Vigil writes {FORMAT}. "
-                "Verify it with 'vigil journal verify', keep it as evidence (move the journal folder "
-                "aside) and start a new journal"
-            )
+            if meta.get("format") != chain.FORMAT_V1:
+                raise JournalError(
+                    f"{path}: this journal is format {meta.get('format')!r}, which this Vigil cannot "
+                    f"write or read; this Vigil writes {FORMAT}"
+                )
+            continued = _archive_v1(self.dir, meta)
+            try:
+                self._con = open_writer(path, create_schema=False)
+            except sqlite3.DatabaseError as e:
+                raise JournalError(f"{path}: cannot create the journal database ({e})") from None
+            meta, missing = {}, []
         now = clock()
         if "journal_id" not in meta:
             startup_events += self._create(meta, passphrase, now, missing)
+            if continued is not None:
+                if continued["verify"] != "intact":
+                    self.problems.append(
+                        f"the version-1 journal kept in {continued['archive']} does not verify "
+                        f"({continued['verify']}): {continued['message']}")
+                startup_events.append(_Pending(now, "journal.continued", "system",
+                                               canonical_json(continued), True))
         else:
             self._open_existing(meta, passphrase)
         self._jid_bytes = bytes.fromhex(self.journal_id)
