@@ -39,7 +39,7 @@ def explain(proc) -> str:
 def test_bundle_layout_carries_resources_and_leaves_out_tests(bundle: Bundle) -> None:
     internal = bundle.internal
     builtin = sorted(p.name for p in (internal / "plugins").iterdir() if p.is_dir())
-    assert builtin == ["detectors", "modbus", "sunspec"], "built-in plugins, without _template"
+    assert builtin == ["detectors", "modbus", "opcua", "sunspec"], "built-in plugins, without _template"
     assert (internal / "plugins" / "modbus" / "plugin.toml").is_file()
     assert (internal / "plugins" / "modbus" / "vigil_modbus" / "driver.py").is_file()
     profiles = list((internal / "device_profiles").rglob("*.toml"))
@@ -55,7 +55,7 @@ def test_bundle_layout_carries_resources_and_leaves_out_tests(bundle: Bundle) ->
     assert bundle.dropin_dir.is_dir(), "build.sh creates plugins/ next to the executable"
 
 
-@pytest.mark.parametrize("plugin", ["modbus", "detectors", "sunspec"])
+@pytest.mark.parametrize("plugin", ["modbus", "detectors", "sunspec", "opcua"])
 def test_frozen_plugins_check_imports_every_builtin_contribution(
     run_frozen, bundle: Bundle, plugin: str
 ) -> None:
