@@ -15,10 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from app.core.errors import VigilError
-from app.sdk.detector import DetectorError, DetectorState, check_detector_params
+from app.sdk.detector import DetectorError, check_detector_params
 
 MODELS_DIR = "models"
 
@@ -118,17 +116,6 @@ def _detector_factory(args: argparse.Namespace) -> Any:
     return make
 
 
-def _plugin_call(what: str, fn: Any, *a: Any, **kw: Any) -> Any:
-    """Run detector (plugin) code; anything but the SDK's DetectorError becomes one that names
-    the detector, so a plugin that raises gives a message, not a traceback."""
-    try:
-        return fn(*a, **kw)
-    except (DetectorError, VigilError):
-        raise
-    except Exception as e:  # plugin code: any exception is the plugin's fault, reported by name
-        raise DetectorError(f"detector {what!r} failed: {type(e).__name__}: {e}") from None
-
-
 def _params(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -209,7 +196,7 @@ def _replay(args: argparse.Namespace) -> int:
         table = read_table(Path(args.csv), sep=args.sep, time_col=args.time_col, ignore=_ignore(args.ignore))
         make = _detector_factory(args)
         check_detector_params(make, params, args.detector)
-        det = _GuardedDetector(args.detector, make(**params))
+        det = make(**params)  # the host's GuardedDetector: plugin faults become DetectorError
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["time", "severity", "alarm", "top_tags"])
@@ -260,13 +247,8 @@ def _train(args: argparse.Namespace) -> int:
         journal.close()
         return _fail(str(e))
 
-    def guarded(**p: Any) -> Any:
-        return _GuardedDetector(args.detector, make(**p))
-
-    guarded.param_specs = make.param_specs  # type: ignore[attr-defined]  # checked by the engine
-
     engine = DetectionEngine(on_anomaly=_no_alarms, provenance=JournalProvenance(journal),
-                             models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: guarded)
+                             models_dir=data_dir / MODELS_DIR, detector_class=lambda _name: make)
     try:
         info = engine.learn_rows(group, tags, rows, detector=args.detector, params=params,
                                  window=window, actor=actor)
@@ -279,50 +261,6 @@ def _train(args: argparse.Namespace) -> int:
     print(f"trained {info.detector} for {info.group!r} on {len(rows)} rows of {len(tags)} tags; "
           f"threshold {info.threshold:.4g}\n  model  {info.path}\n  sha256 {info.sha256} (journaled)")
     return 0
-
-
-class _GuardedDetector:
-    """A detector whose ``fit``/``score``/``get_state`` report any exception from plugin code as
-    a DetectorError naming the detector (the CLI runs them on its own thread, outside the live
-    engine's containment)."""
-
-    def __init__(self, name: str, inner: Any):
-        self.name = name
-        self.inner = inner
-
-    @property
-    def tags(self) -> list[str]:
-        return _plugin_call(self.name, lambda: list(self.inner.tags))
-
-    @property
-    def threshold(self) -> float:
-        return _plugin_call(self.name, lambda: float(self.inner.threshold))
-
-    def fit(self, history: Any, tags: Any) -> None:
-        _plugin_call(self.name, self.inner.fit, history, tags)
-
-    def score(self, batch: Any) -> Any:
-        result = _plugin_call(self.name, self.inner.score, batch)
-        n = len(batch)
-        try:
-            ok = (np.shape(result.score) == (n,)
-                  and np.ndim(result.contributions) == 2 and len(result.contributions) == n)
-        except Exception:  # an object whose attributes raise is garbage too
-            ok = False
-        if not ok:
-            raise DetectorError(f"detector {self.name!r} failed: score() returned "
-                                f"{type(result).__name__}, not Scores for {n} rows")
-        return result
-
-    def reset(self) -> None:
-        _plugin_call(self.name, self.inner.reset)
-
-    def get_state(self) -> Any:
-        state = _plugin_call(self.name, self.inner.get_state)
-        if not isinstance(state, DetectorState):
-            raise DetectorError(f"detector {self.name!r} failed: get_state() returned "
-                                f"{type(state).__name__}, not DetectorState")
-        return state
 
 
 def _no_alarms(*_args: Any, **_kw: Any) -> None:
