@@ -45,6 +45,35 @@ KIND_FILTERS = [
 RunAsync = Callable[[Callable[[], Any], Callable[[Any], None], Callable[[str], None]], Any]
 
 
+def _fields(body: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted name, text) for every leaf of a journal body, in the body's own order."""
+    if isinstance(body, dict):
+        out: list[tuple[str, str]] = []
+        for key, value in body.items():
+            out += _fields(value, f"{prefix}{key}." if isinstance(value, dict) else f"{prefix}{key}")
+        return out
+    if isinstance(body, list):
+        text = ", ".join(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for v in body)
+        return [(prefix.rstrip("."), text or "none")]
+    if body is None:
+        return [(prefix.rstrip("."), "none")]
+    if isinstance(body, bool):
+        return [(prefix.rstrip("."), "yes" if body else "no")]
+    return [(prefix.rstrip("."), str(body))]
+
+
+def readable_body(body: Any) -> tuple[str, str]:
+    """A journal event's body as people read it: one line of ``name value`` fields for the
+    table (``alarm tank.level:HIHI · state unack_active``) and one ``name: value`` per line for
+    the tooltip, instead of raw JSON. Text bodies are shown as they are."""
+    if isinstance(body, str):
+        return body, body
+    fields = [(k.replace("_", " "), v) for k, v in _fields(body) if k]
+    line = " · ".join(f"{k} {v}" for k, v in fields)
+    full = "\n".join(f"{k}: {v}" for k, v in fields)
+    return line, full
+
+
 class JournalView(QWidget):
     verified = Signal(bool, str)
 
@@ -141,7 +170,7 @@ class JournalView(QWidget):
         self.table.setRowCount(len(rows))
         for i, r in enumerate(reversed(rows)):  # newest first
             body = r.get("body")
-            details = body if isinstance(body, str) else json.dumps(body, sort_keys=True, ensure_ascii=False)
+            details, full = readable_body(body)
             for j, text in enumerate(
                 (
                     str(r.get("seq", "")),
@@ -153,7 +182,7 @@ class JournalView(QWidget):
             ):
                 item = QTableWidgetItem(text)
                 if j == 4:
-                    item.setToolTip(details)
+                    item.setToolTip(full)
                 self.table.setItem(i, j, item)
         self.count.setText(f"{len(rows)} event(s) shown")
 
