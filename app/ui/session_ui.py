@@ -23,6 +23,14 @@ from app.ui.tasks import TaskRunner
 GENERIC_REFUSAL = "Login refused: wrong user name or password, or the account is locked."
 
 
+#: without a broker whose nodes witness each other's heads, an exported head kept elsewhere is
+#: what shows a later truncation or rewrite of the journal, so each handover asks for one
+HANDOVER_REMINDER = (
+    "Before you go: keep this shift's signed journal head on other media "
+    "(Journal → Export signed head…)."
+)
+
+
 def _alive(dlg: QDialog) -> bool:
     """The person may close a dialog while its check still runs on a worker."""
     return shiboken6.isValid(dlg) and dlg.isVisible()
@@ -99,7 +107,8 @@ class SessionController(QObject):
         if mode == "switch" and not intro and self.session is not None:
             intro = (
                 f"{describe(self.session)} hands over. The next person logs in; "
-                "the current session then ends and both are journaled."
+                "the current session then ends and both are journaled.\n"
+                f"{HANDOVER_REMINDER}"
             )
         dlg = LoginDialog(mode, intro, self.window)
         dlg.submitted.connect(lambda name, pw: self._check_login(dlg, name, pw))

@@ -46,6 +46,8 @@ def submit_login(qtbot: Any, win: Any, name: str, password: str) -> Any:
     act.trigger()
     dlg = win.accounts.dialog
     assert dlg is not None and dlg.isVisible()
+    if act is win.act_switch:  # the handover reminds the operator to keep the signed head
+        assert "Export signed head" in dlg.intro.text()
     qtbot.keyClicks(dlg.name, name)
     qtbot.keyClicks(dlg.password, password)
     qtbot.mouseClick(dlg.ok_btn, CLICK)
