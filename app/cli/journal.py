@@ -11,10 +11,10 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
+from app.cli._common import parse_when
 from app.core.errors import VigilError
 from app.core.journal import (
     Journal,
@@ -27,8 +27,6 @@ from app.core.journal import (
 from app.core.paths import DataDirError, resolve_data_dir
 
 PASSPHRASE_ENV = "VIGIL_JOURNAL_PASSPHRASE"
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -157,26 +155,12 @@ def _export_head(args: argparse.Namespace) -> int:
 
 
 def parse_since(text: str, now: float | None = None) -> float:
-    """``--since`` value -> epoch seconds. Raises ValueError with the accepted forms."""
-    text = text.strip()
-    m = _RELATIVE.match(text)
-    if m:
-        now = dt.datetime.now(dt.UTC).timestamp() if now is None else now
-        return now - float(m.group(1)) * _UNIT_S[m.group(2)]
+    """``--since`` value -> epoch seconds, read like every other time option (`parse_when`);
+    the ValueError names the option."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--since {text!r}: use epoch seconds, an ISO date/time such as 2026-11-25T08:00, "
-            "or an age such as 30m, 2h, 7d"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+        return parse_when(text, now)
+    except ValueError as e:
+        raise ValueError(f"--since {e}") from None
 
 
 def _fmt_ts(ts: float) -> str:
