@@ -211,6 +211,7 @@ class Core:
             )
             stack.callback(_quietly, "simulator", demo.stop)
             plant = demo.plant
+        self.config_problems.extend(plant.warnings)
         plant = discover_device_types(plant, plugins, driver_factory, journal, self.config_problems)
         _check_transports(plant, plugins)
         journal.append(
