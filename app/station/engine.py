@@ -90,6 +90,7 @@ class Core:
         demo_speed: float = 1.0,
         plugins_enabled: bool = True,
         journal_passphrase: str | None = None,
+        window: bool = True,
     ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +102,9 @@ class Core:
         # a protected signing key is unlocked from the argument or VIGIL_JOURNAL_PASSPHRASE
         self.journal_passphrase = journal_passphrase or os.environ.get("VIGIL_JOURNAL_PASSPHRASE") or None
         self.plugins_enabled = plugins_enabled
-        #: the UI's bounded sample buffer (a sink like the others; replaceable before start)
-        self.snapshots = SnapshotBuffer()
+        #: the UI's bounded sample buffer (a sink like the others; replaceable before start);
+        #: without a window (headless) nobody drains it, so it keeps only the latest values
+        self.snapshots = SnapshotBuffer(keep_history=window)
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
