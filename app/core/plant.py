@@ -17,6 +17,7 @@ port = 5020
 unit = 1
 interval_ms = 1000
 timeout_ms = 1000
+reconnect_max_ms = 5000   # reconnect tries back off up to this (with jitter)
 enabled = true
 
 [devices.serial]          # transport = "rtu" only
@@ -77,6 +78,10 @@ class DeviceConfig(_Strict):
     unit: int = Field(1, ge=0, le=255)
     interval_ms: int = Field(1000, ge=10, le=3_600_000)
     timeout_ms: int = Field(1000, ge=10, le=60_000)
+    reconnect_max_ms: int = Field(
+        5000, ge=100, le=600_000,
+        description="Longest wait between reconnect attempts (the wait doubles up to it, with jitter)",
+    )
     enabled: bool = True
     serial: SerialConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)

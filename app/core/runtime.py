@@ -160,6 +160,8 @@ class _Link:
         #: fire on the same instant every tick (bursts queue up in servers, gateways and here)
         self.phase = 0.0
         self.ever_connected = False
+        #: the plant file's ``reconnect_max_ms`` (the shortest of the devices sharing the link)
+        self.reconnect_cap_s = min(d.cfg.reconnect_max_ms for d in devices) / 1000.0
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -173,7 +175,8 @@ class Runtime:
     ``driver_factory(device_config)`` returns the Driver for a link (called once per link with
     its first device). ``on_diagnostics(diag)`` is called on the core thread with a copy of a
     device's diagnostics whenever its state changes. ``backoff_base_s``/``backoff_cap_s`` bound
-    the reconnect delay (tests make them small).
+    the reconnect delay (tests make them small); each link's own ceiling is its devices'
+    ``reconnect_max_ms`` from the plant file.
 
     A sink that has ``on_poll`` as well as ``on_samples`` (``PollSink``) is given each completed
     device poll as columns through ``on_poll`` instead of ``on_samples``: the runtime holds a
@@ -369,7 +372,7 @@ class Runtime:
             try:
                 if not link.driver.connected:
                     if link.failures:
-                        await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+                        await self._sleep(link, self._backoff(link, link.failures - 1), writes_wake=False)
                         if self._stopping:
                             break
                     if not await self._connect(link):
@@ -410,7 +413,7 @@ class Runtime:
                 for dev in link.devices:
                     dev.health.record_error("io", f"driver error: {type(e).__name__}: {e}")
                 link.failures += 1
-                await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+                await self._sleep(link, self._backoff(link, link.failures - 1), writes_wake=False)
 
     async def _connect(self, link: _Link) -> bool:
         """Open the link once; on failure mark its devices offline (the caller backs off)."""
@@ -437,8 +440,13 @@ class Runtime:
             job.next_due = now + delay
         return True
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(attempt, self.backoff_base_s, self.backoff_cap_s)
+    def _backoff(self, link: _Link, attempt: int) -> float:
+        return backoff_delay(attempt, self.backoff_base_s, min(self.backoff_cap_s, link.reconnect_cap_s))
+
+    def reconnect_delay(self, device: str, attempt: int) -> float:
+        """The wait before reconnect attempt ``attempt`` (0 = first retry) of ``device``'s link:
+        doubling from ``backoff_base_s``, capped by the plant file, jittered."""
+        return self._backoff(self._link_of[device], attempt)
 
     async def _sleep(self, link: _Link, delay: float, writes_wake: bool = True) -> None:
         """Sleep up to ``delay`` s; a stop request (and, if ``writes_wake``, a write) wakes early."""
