@@ -15,6 +15,7 @@ simulator or the UI. Operator actions live in `Actions`; this class keeps their 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 
 from app import __version__
 from app.core.alarms import AlarmEngine
+from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
@@ -254,7 +256,8 @@ class Core:
             plant=plant,
         )
         housekeeping = DropReporter(
-            lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal
+            lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal,
+            also=ClockStepWatch(journal, self.config_problems).check,
         )
         housekeeping.start()
         stack.callback(_quietly, "housekeeping", housekeeping.stop)
@@ -348,6 +351,39 @@ class Core:
         if demo is None:
             raise VigilError("faults can only be injected into the built-in demo plant")
         return demo.inject_fault(spec, self.actions.resolve(None).user)
+
+
+class ClockStepWatch:
+    """Journals a wall-clock step (``system.clock_step``) and lists it with the configuration
+    problems, so the jump in the time stamps around it is explained where people look."""
+
+    def __init__(self, journal: Journal, problems: list[str],
+                 detector: ClockStepDetector | None = None) -> None:
+        self._journal = journal
+        self._problems = problems
+        self._detector = detector or ClockStepDetector()
+
+    def check(self) -> None:
+        step = self._detector.check()
+        if step is None:
+            return
+        when = _iso(step.wall_after)
+        try:
+            self._journal.append(
+                "system.clock_step", "system",
+                {"step_s": round(step.step_s, 3), "before": step.wall_before, "after": step.wall_after},
+                critical=True,
+            )
+        except Exception:
+            log.exception("could not journal a clock step")
+        self._problems.append(
+            f"the system clock stepped {step.step_s:+.0f} s at {when}: time stamps around it jump; "
+            "alarm delays, timers and shelves are measured on a steady clock and are unaffected"
+        )
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _check_transports(plant: Plant, plugins: PluginHost) -> None:
