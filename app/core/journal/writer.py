@@ -129,6 +129,23 @@ def _previous_journal_id(journal_dir: Path) -> str | None:
         return None
 
 
+#: SQLite result codes (primary, the low byte) that mean the storage failed, not the file
+_STORAGE_CODES = {
+    13: "the disk is full",  # SQLITE_FULL
+    10: "the disk reported an I/O error",  # SQLITE_IOERR (and its extended codes)
+    14: "the file cannot be opened",  # SQLITE_CANTOPEN
+    8: "the file or its folder is read-only",  # SQLITE_READONLY
+}
+
+
+def _storage_problem(e: BaseException) -> str | None:
+    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _STORAGE_CODES.get(code & 0xFF)
+    return None
+
+
 class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`; always :meth:`close`."""
 
@@ -270,6 +287,15 @@ class Journal:
                 self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
         except (sqlite3.DatabaseError, ValueError, TypeError) as e:
             self._con.close()
+            storage = _storage_problem(e)
+            if storage is not None:
+                # the file is fine, the disk is not: moving the journal aside would break the
+                # audit chain over a temporary condition
+                raise JournalError(
+                    f"{path}: cannot write the journal database: {storage} ({e}). The journal "
+                    "is not damaged: free space (or fix the disk) and start again; do not move "
+                    "the journal aside"
+                ) from None
             raise JournalError(
                 f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
                 "this file as evidence and move the journal folder aside to start a new journal"
