@@ -18,6 +18,8 @@ import contextlib
 import datetime as _dt
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import ConfigError, VigilError
-from app.core.historian import Historian
+from app.core.historian import Historian, HistorianError
 from app.core.journal import Journal
 from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
@@ -230,7 +232,7 @@ class Core:
             critical=True,
         )
         retention = plant.historian.historian_kwargs()  # the plant file's [historian]
-        historian = Historian(self.data_dir / "historian.sqlite", **retention)
+        historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
@@ -266,6 +268,33 @@ class Core:
             alarms=alarms, detectors=detectors, runtime=runtime, actions=actions,
             housekeeping=housekeeping, demo=demo,
         )
+
+    def _open_historian(self, journal: Journal, retention: dict[str, Any]) -> Historian:
+        """The historian; a damaged file (SQLite: corrupt, or not a database) is moved aside
+        with a loud problem and a fresh one started, so the plant stays watched (the damaged
+        file is kept for recovery, never deleted). Any other fault still stops the start."""
+        path = self.data_dir / "historian.sqlite"
+        try:
+            return Historian(path, **retention)
+        except HistorianError as e:
+            if not _is_corruption(e.__cause__):
+                raise
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = path.with_name(path.name + suffix)
+                if src.exists():
+                    src.rename(aside.with_name(aside.name + suffix))
+            problem = (
+                f"{path}: the historian database was damaged ({e.__cause__}); it was moved to "
+                f"{aside.name} and a new, empty historian started: trends before now are in that file"
+            )
+            self.config_problems.append(problem)
+            journal.append(
+                "historian.quarantined", "system",
+                {"path": str(path), "moved_to": str(aside), "error": str(e.__cause__)}, critical=True,
+            )
+            log.error("%s", problem)
+            return Historian(path, **retention)
 
     def stop(self) -> None:
         services = self._services
@@ -380,6 +409,12 @@ class ClockStepWatch:
             f"the system clock stepped {step.step_s:+.0f} s at {when}: time stamps around it jump; "
             "alarm delays, timers and shelves are measured on a steady clock and are unaffected"
         )
+
+
+def _is_corruption(e: BaseException | None) -> bool:
+    """SQLite says the file itself is bad (SQLITE_CORRUPT, SQLITE_NOTADB), not the disk."""
+    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, sqlite3.DatabaseError) else None
+    return isinstance(code, int) and code & 0xFF in (11, 26)
 
 
 def _iso(t: float) -> str:
