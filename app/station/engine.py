@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.alarms import AlarmEngine
+from app.core.alarms import AlarmEngine, plant_alarms
 from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
@@ -38,7 +38,7 @@ from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
 from app.core.ports import Driver
-from app.core.profiles import ProfileLibrary
+from app.core.profiles import Profile, ProfileLibrary
 from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
 from app.core.users import Authorizer, Session, UserStore
@@ -47,7 +47,13 @@ from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
 from app.station.actions import Actions
 from app.station.demo import DemoPlant
-from app.station.discovery import discover_device_types
+from app.station.discovery import (
+    DiscoveryRetry,
+    awaiting_discovery,
+    comm_alarm,
+    discover_device_types,
+    discover_one,
+)
 from app.station.housekeeping import DropReporter
 from app.station.models import restore_models
 
@@ -218,7 +224,9 @@ class Core:
             stack.callback(_quietly, "simulator", demo.stop)
             plant = demo.plant
         self.config_problems.extend(plant.warnings)
+        configured = plant
         plant = discover_device_types(plant, plugins, driver_factory, journal, self.config_problems)
+        awaiting = awaiting_discovery(configured, plant)
         _check_transports(plant, plugins)
         journal.append(
             "config.load",
@@ -237,7 +245,10 @@ class Core:
         stack.callback(_quietly, "historian", historian.close)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
         stack.callback(_quietly, "alarms", alarms.close)
-        alarms.configure(plant)
+        # a device still awaiting its register map has its COMM alarm meanwhile
+        alarms.configure_definitions(plant_alarms(plant) + [comm_alarm(d) for d in awaiting])
+        for d in awaiting:
+            alarms.on_device_state(d.name, False, "register map not discovered yet")
         detectors = DetectorEngine(
             journal=journal, alarms=alarms, historian=historian,
             models_dir=self.data_dir / "models", plugins=plugins, units=tag_units(plant),
@@ -253,6 +264,23 @@ class Core:
         runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
         runtime.start()
         stack.callback(_quietly, "runtime", runtime.stop)
+
+        def on_discovered(dev: DeviceConfig, profile: Profile) -> None:
+            plant.profiles[dev.name] = profile
+            plant.devices.append(dev)
+            still = set(retry.waiting)
+            alarms.configure_definitions(
+                plant_alarms(plant) + [comm_alarm(d) for d in awaiting if d.name in still]
+            )
+            runtime.add_device(dev, profile)
+            failed = f"device '{dev.name}': {dev.device_type} discovery failed"
+            self.config_problems[:] = [p for p in self.config_problems if not p.startswith(failed)]
+
+        retry = DiscoveryRetry(
+            awaiting, lambda d: discover_one(d, plugins, driver_factory), journal, on_discovered
+        )
+        retry.start()
+        stack.callback(_quietly, "discovery", retry.stop)
         actions = Actions(
             journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
             plant=plant,
