@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.core.errors import ConfigError
 from app.core.paths import device_profiles_dir
-from app.core.profiles import Profile, ProfileLibrary, json_schema, load_profile
+from app.core.profiles import Profile, ProfileLibrary, json_schema, load_profile, overlap_warnings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,11 @@ def _validate(args: argparse.Namespace) -> int:
             bad += 1
             print(str(e), file=sys.stderr)
         else:
-            print(f"{f}: ok ({prof.device.id}, {len(prof.points)} points)")
+            warnings = overlap_warnings(prof)
+            note = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+            print(f"{f}: ok ({prof.device.id}, {len(prof.points)} points{note})")
+            for w in warnings:
+                print(f"{f}: warning: {w}")
     return 1 if bad else 0
 
 

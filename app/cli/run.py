@@ -58,6 +58,7 @@ def make_core(args: argparse.Namespace) -> Core:
         demo_faults=faults,
         seed=args.seed,
         journal_passphrase=journal_passphrase(data_dir / "journal"),
+        window=not getattr(args, "headless", False),
     )
 
 
@@ -107,6 +108,9 @@ def _headless(core: Core, duration: float | None) -> int:
         f"(data in {core.data_dir}); Ctrl-C stops",
         flush=True,
     )
+    # the window lists these; headless, the terminal (or the service's log) is the only screen
+    for problem in core.config_problems:
+        print(f"vigil: configuration problem: {problem}", flush=True)
     next_status = time.monotonic() + 5.0
     while not stop.is_set():
         now = time.monotonic()

@@ -93,6 +93,10 @@ def _limit_for(profile: Profile, table: Table) -> tuple[int, str]:
     return profile.device.max_registers_per_read, "max_registers_per_read"
 
 
+#: the floor of every scan group's interval (a plant file's ``interval_ms`` is at least 10)
+MIN_INTERVAL_S = 0.01
+
+
 def build_plan(profile: Profile, interval_s: float) -> list[ScanGroup]:
     """Turn ``profile`` into scan groups for a device polled every ``interval_s`` seconds.
 
@@ -133,7 +137,8 @@ def build_plan(profile: Profile, interval_s: float) -> list[ScanGroup]:
                 )
                 blocks.append(ReadBlock(table, address, end - address, items))
         multiple = profile.device.scan_classes[scan_class]
-        groups.append(ScanGroup(scan_class, interval_s * multiple, tuple(blocks)))
+        # never faster than the shortest poll interval a plant file may set
+        groups.append(ScanGroup(scan_class, max(MIN_INTERVAL_S, interval_s * multiple), tuple(blocks)))
     return groups
 
 

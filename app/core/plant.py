@@ -17,6 +17,7 @@ port = 5020
 unit = 1
 interval_ms = 1000
 timeout_ms = 1000
+reconnect_max_ms = 5000   # reconnect tries back off up to this (with jitter)
 enabled = true
 
 [devices.serial]          # transport = "rtu" only
@@ -39,11 +40,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from app.core.errors import ConfigError
 from app.core.ports.driver import LinkConfig, SerialSettings
 from app.core.profiles import IDENT, Profile, ProfileLibrary, load_profile
-from app.core.tomlfile import parse_toml
+from app.core.tomlfile import parse_toml, read_config_file
+
+#: Modbus unit ids a serial or TCP device answers on: 0 is the RTU broadcast (nobody answers,
+#: a write would reach every device on the bus) and 248-255 are reserved
+UNIT_MIN, UNIT_MAX = 1, 247
+#: the transports that speak Modbus unit ids (a plugin's transport keeps 0-255)
+MODBUS_TRANSPORTS = ("tcp", "rtu")
+#: where a TCP device without ``host`` is looked for (said as a warning, never silently)
+DEFAULT_HOST = "127.0.0.1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class SerialConfig(_Strict):
@@ -62,11 +73,15 @@ class DeviceConfig(_Strict):
         None, description="A plugin device type that discovers the register map (e.g. 'sunspec')"
     )
     transport: str = "tcp"
-    host: str = "127.0.0.1"
+    host: str = Field(DEFAULT_HOST, min_length=1, description="Required for transport 'tcp'")
     port: int = Field(502, ge=1, le=65535)
     unit: int = Field(1, ge=0, le=255)
     interval_ms: int = Field(1000, ge=10, le=3_600_000)
     timeout_ms: int = Field(1000, ge=10, le=60_000)
+    reconnect_max_ms: int = Field(
+        5000, ge=100, le=600_000,
+        description="Longest wait between reconnect attempts (the wait doubles up to it, with jitter)",
+    )
     enabled: bool = True
     serial: SerialConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -79,6 +94,11 @@ class DeviceConfig(_Strict):
             raise ValueError("transport 'rtu' needs a [devices.serial] table with 'port'")
         if self.transport == "tcp" and self.serial is not None:
             raise ValueError("[devices.serial] given but transport is 'tcp'")
+        if self.transport in MODBUS_TRANSPORTS and not UNIT_MIN <= self.unit <= UNIT_MAX:
+            raise ValueError(
+                f"field 'unit': {self.unit} is not a Modbus device address "
+                f"({UNIT_MIN}-{UNIT_MAX}; 0 is the broadcast address, which no device answers)"
+            )
         return self
 
     def link_config(self) -> LinkConfig:
@@ -167,6 +187,8 @@ class Plant:
         self.profiles = profiles  # device name -> profile
         self.path = path
         self.sha256 = sha256
+        #: accepted, but worth saying (e.g. a TCP device with no ``host``): shown at start
+        self.warnings: list[str] = []
 
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
@@ -194,9 +216,11 @@ class Plant:
         are left out (the core journals and shows why) so nothing downstream sees a device
         without a register map."""
         devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
-        return Plant(
+        plant = Plant(
             self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian
         )
+        plant.warnings = list(self.warnings)
+        return plant
 
 
 def _loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
@@ -208,7 +232,8 @@ def _loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
             name = str(devs[idx].get("name", "?"))
         rest = ".".join(str(x) for x in loc[2:] if not str(x).startswith("function-"))
         return f"device '{name}' (devices[{idx}])" + (f", field '{rest}'" if rest else "")
-    return "field '" + ".".join(str(x) for x in loc) + "'"
+    path = ".".join(str(x) for x in loc if not str(x).startswith("function-"))
+    return f"field '{path}'" if path else ""
 
 
 def parse_plant(
@@ -225,7 +250,8 @@ def parse_plant(
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (typo?)"
-            refused.append(f"{_loc(tuple(err['loc']), raw)}: {msg}")
+            where = _loc(tuple(err["loc"]), raw)
+            refused.append(f"{where}: {msg}" if where else msg)
         raise ConfigError(source, refused) from None
     profiles: dict[str, Profile] = {}
     problems: list[str] = []
@@ -254,15 +280,27 @@ def parse_plant(
         profiles[d.name] = prof
     if problems:
         raise ConfigError(source, problems)
-    return Plant(
+    plant = Plant(
         pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(), historian=pf.historian
     )
+    plant.warnings = _warnings(raw, pf)
+    return plant
+
+
+def _warnings(raw: dict[str, Any], pf: PlantFile) -> list[str]:
+    """What the plant file leaves to a default that may not be meant."""
+    out = []
+    listed = raw.get("devices")
+    raw_devices: list[Any] = listed if isinstance(listed, list) else []
+    for i, d in enumerate(pf.devices):
+        given = raw_devices[i] if i < len(raw_devices) and isinstance(raw_devices[i], dict) else {}
+        if d.transport == "tcp" and d.enabled and "host" not in given:
+            out.append(
+                f"device '{d.name}' (devices[{i}]), field 'host': not given, polling {DEFAULT_HOST}"
+            )
+    return out
 
 
 def load_plant(path: str | Path, library: ProfileLibrary) -> Plant:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(str(path), [f"cannot read: {e.strerror or e}"]) from None
-    return parse_plant(data, str(path), library, base_dir=path.parent)
+    return parse_plant(read_config_file(path), str(path), library, base_dir=path.parent)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.core.errors import ConfigError
-from app.core.tomlfile import parse_toml
+from app.core.tomlfile import parse_toml, read_config_file
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _IDENT_RE = re.compile(IDENT)
@@ -26,6 +26,12 @@ _IDENT_RE = re.compile(IDENT)
 #: ``acme.lt-200``); they still start with a letter or digit and never end in ``.toml``
 #: (a plant file's ``profile`` ending in ``.toml`` is read as a path)
 PROFILE_ID = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+#: a scan class polls at its multiple of the device's interval: below 0.1 a profile could make
+#: a device be polled ten times faster than its plant file allows; above a day it is a typo
+SCAN_MULTIPLE_MIN = 0.1
+SCAN_MULTIPLE_MAX = 86_400.0
+#: on- and off-delays beyond a day are typos (an alarm that can never be raised in a shift)
+MAX_DELAY_S = 86_400.0
 
 
 class Table(StrEnum):
@@ -89,7 +95,10 @@ Priority = Literal["low", "medium", "high", "urgent"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # NaN and infinity pass every range check and break every comparison: refused everywhere
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class DeviceInfo(_Strict):
@@ -134,6 +143,12 @@ class DeviceInfo(_Strict):
     def _id_is_not_a_path(self) -> DeviceInfo:
         if self.id.endswith(".toml"):
             raise ValueError("field 'id': must not end in '.toml' (plant files would read it as a path)")
+        for name, multiple in self.scan_classes.items():
+            if not SCAN_MULTIPLE_MIN <= multiple <= SCAN_MULTIPLE_MAX:
+                raise ValueError(
+                    f"field 'scan_classes.{name}': {multiple:g} is not a usable multiple of the "
+                    f"poll interval (between {SCAN_MULTIPLE_MIN:g} and {SCAN_MULTIPLE_MAX:g})"
+                )
         return self
 
 
@@ -160,12 +175,13 @@ class Point(_Strict):
     hi: float | None = None
     hihi: float | None = None
     deadband: float = Field(0.0, ge=0)
-    on_delay_s: float = Field(0.0, ge=0)
+    on_delay_s: float = Field(0.0, ge=0, le=MAX_DELAY_S)
     priority: Priority | None = Field(None, description="Overrides the default alarm priority")
     alarm_state: bool | None = Field(None, description="For bool points: the abnormal state")
     scan: str = "normal"
     off_delay_s: float = Field(
-        0.0, ge=0, description="Its alarms clear only after the condition has been gone this long"
+        0.0, ge=0, le=MAX_DELAY_S,
+        description="Its alarms clear only after the condition has been gone this long"
     )
     feedback: str | None = Field(
         None, pattern=IDENT,
@@ -175,7 +191,8 @@ class Point(_Strict):
         None, gt=0, description="How far the feedback may differ from the setpoint (engineering units)"
     )
     feedback_time_s: float = Field(
-        15.0, gt=0, description="How long the feedback may take to follow before a deviation alarm"
+        15.0, gt=0, le=MAX_DELAY_S,
+        description="How long the feedback may take to follow before a deviation alarm"
     )
 
     @model_validator(mode="after")
@@ -289,7 +306,13 @@ def _describe_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
         rest = ".".join(str(x) for x in loc[2:] if not str(x).startswith("function-"))
         field = f", field '{rest}'" if rest else ""
         return f"point '{name}' (points[{idx}]){field}"
-    return "field '" + ".".join(str(x) for x in loc) + "'"
+    return _field(loc)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """``field 'a.b'``; empty for a whole-file check, whose message names its point itself."""
+    path = ".".join(str(x) for x in loc if not str(x).startswith("function-"))
+    return f"field '{path}'" if path else ""
 
 
 def format_validation_error(exc: ValidationError, raw: dict[str, Any]) -> list[str]:
@@ -301,7 +324,7 @@ def format_validation_error(exc: ValidationError, raw: dict[str, Any]) -> list[s
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             msg = "unknown field (typo?)"
-        problems.append(f"{where}: {msg}")
+        problems.append(f"{where}: {msg}" if where else msg)
     return problems
 
 
@@ -346,11 +369,38 @@ def parse_profile(data: bytes, source: str) -> Profile:
 
 def load_profile(path: str | Path) -> Profile:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(str(path), [f"cannot read: {e.strerror or e}"]) from None
-    return parse_profile(data, str(path))
+    return parse_profile(read_config_file(path), str(path))
+
+
+def overlap_warnings(profile: Profile) -> list[str]:
+    """Points that share registers, as warnings: an alias (one register read as two types) is
+    sometimes meant, but more often a typo in an address, so ``vigil profile validate`` says so.
+    Bools on different bits of one register do not overlap."""
+    warnings: list[str] = []
+    by_table: dict[Table, list[tuple[int, Point]]] = {}
+    for i, p in enumerate(profile.points):
+        by_table.setdefault(p.table, []).append((i, p))
+    for entries in by_table.values():
+        entries.sort(key=lambda e: (e[1].address, e[0]))
+        for a in range(len(entries)):
+            i, p = entries[a]
+            for b in range(a + 1, len(entries)):
+                j, q = entries[b]
+                if q.address >= p.address + p.width:
+                    break
+                if p.bit is not None and q.bit is not None and p.bit != q.bit:
+                    continue
+                first, second = sorted(((i, p), (j, q)), key=lambda e: e[0])
+                warnings.append(
+                    f"point '{second[1].name}' (points[{second[0]}]), field 'address': registers "
+                    f"{_span(second[1])} overlap point '{first[1].name}' (points[{first[0]}], "
+                    f"{_span(first[1])}) in table '{p.table}'"
+                )
+    return warnings
+
+
+def _span(p: Point) -> str:
+    return str(p.address) if p.width == 1 else f"{p.address}-{p.address + p.width - 1}"
 
 
 class ProfileLibrary:

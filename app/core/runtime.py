@@ -160,6 +160,8 @@ class _Link:
         #: fire on the same instant every tick (bursts queue up in servers, gateways and here)
         self.phase = 0.0
         self.ever_connected = False
+        #: the plant file's ``reconnect_max_ms`` (the shortest of the devices sharing the link)
+        self.reconnect_cap_s = min(d.cfg.reconnect_max_ms for d in devices) / 1000.0
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
@@ -173,7 +175,8 @@ class Runtime:
     ``driver_factory(device_config)`` returns the Driver for a link (called once per link with
     its first device). ``on_diagnostics(diag)`` is called on the core thread with a copy of a
     device's diagnostics whenever its state changes. ``backoff_base_s``/``backoff_cap_s`` bound
-    the reconnect delay (tests make them small).
+    the reconnect delay (tests make them small); each link's own ceiling is its devices'
+    ``reconnect_max_ms`` from the plant file.
 
     A sink that has ``on_poll`` as well as ``on_samples`` (``PollSink``) is given each completed
     device poll as columns through ``on_poll`` instead of ``on_samples``: the runtime holds a
@@ -211,43 +214,85 @@ class Runtime:
         self._devices: dict[str, _Device] = {}
         self._links: list[_Link] = []
         self._link_of: dict[str, _Link] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._latency_window = latency_window
         self._build(latency_window)
 
     # ---------------------------------------------------------------- set-up
+    def _make_device(self, cfg: DeviceConfig, profile: Profile, latency_window: int) -> _Device | None:
+        """The device with its scan jobs; None when it is not polled (disabled, bad plan)."""
+        health = DeviceHealth(cfg.name, latency_window, self._lock, self._diagnostics_changed)
+        dev = _Device(cfg, profile, health)
+        with self._lock:
+            self._devices[cfg.name] = dev
+        if not cfg.enabled:
+            dev.diag.state = "disabled"
+            return None
+        try:
+            plan = build_plan(dev.profile, cfg.interval_ms / 1000.0)
+        except ConfigError as e:
+            dev.config_error = f"device '{cfg.name}': {e}"
+            dev.diag.state = "offline"
+            dev.diag.last_error = dev.config_error
+            return None
+        self._add_jobs(dev, plan)
+        return dev
+
     def _build(self, latency_window: int) -> None:
         by_key: dict[tuple[Any, ...], list[_Device]] = {}
         for cfg in self.plant.devices:
-            health = DeviceHealth(cfg.name, latency_window, self._lock, self._diagnostics_changed)
-            dev = _Device(cfg, self.plant.profiles[cfg.name], health)
-            self._devices[cfg.name] = dev
-            if not cfg.enabled:
-                dev.diag.state = "disabled"
-                continue
-            try:
-                plan = build_plan(dev.profile, cfg.interval_ms / 1000.0)
-            except ConfigError as e:
-                dev.config_error = f"device '{cfg.name}': {e}"
-                dev.diag.state = "offline"
-                dev.diag.last_error = dev.config_error
-                continue
-            for group in plan:
-                blocks = []
-                for b in group.blocks:
-                    order, decode_all = compile_block(dev.profile, b)
-                    ordered = [b.items[i] for i in order]  # the order decode_all returns values in
-                    items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in ordered)
-                    floats = tuple(n for n, i in enumerate(ordered) if i.point.type in _FLOAT_TYPES)
-                    tags = tuple(t for t, _, _ in items)
-                    blocks.append(_Block(b.table.value, b.address, b.count, items, tags, floats,
-                                         decode_all, _picker(floats)))
-                dev.jobs.append(_Job(dev, group, blocks))
-            by_key.setdefault(cfg.link_key(), []).append(dev)
+            made = self._make_device(cfg, self.plant.profiles[cfg.name], latency_window)
+            if made is not None:
+                by_key.setdefault(cfg.link_key(), []).append(made)
         for n, (key, devices) in enumerate(by_key.items()):
             link = _Link(key, devices)
             link.phase = n / len(by_key)
             self._links.append(link)
             for d in devices:
                 self._link_of[d.name] = link
+
+    def add_device(self, cfg: DeviceConfig, profile: Profile) -> None:
+        """Start polling a device found after start (a register map discovered late), on a
+        link of its own. Any thread; the plant itself is the caller's to update."""
+        if cfg.name in self._devices:
+            raise ValueError(f"device '{cfg.name}' is already polled")
+        loop = self.loop
+        if loop is None:
+            raise RuntimeError("add_device() needs a started runtime")
+        loop.call_soon_threadsafe(self._add_on_loop, cfg, profile)
+
+    def _add_on_loop(self, cfg: DeviceConfig, profile: Profile) -> None:
+        """Core thread: the device, its link and the link's task."""
+        if self._stopping or cfg.name in self._devices:
+            return
+        dev = self._make_device(cfg, profile, self._latency_window)
+        if dev is None:  # disabled, or a register map that cannot be read: said like at start
+            self._devices[cfg.name].health.notify()
+            return
+        if cfg.serial is not None and any(link.key == cfg.link_key() for link in self._links):
+            # a bus is polled by one link; joining it mid-run would open the port twice
+            dev.config_error = (f"device '{cfg.name}': discovered after start on a shared serial "
+                                "bus; restart Vigil to poll it")
+            dev.health.set_state("offline", dev.config_error)
+            return
+        link = _Link((*cfg.link_key(), "late"), [dev])
+        self._links.append(link)
+        self._link_of[dev.name] = link
+        self._tasks.append(asyncio.create_task(self._run_link(link), name=f"link {link.key}"))
+
+    def _add_jobs(self, dev: _Device, plan: list[ScanGroup]) -> None:
+        cfg = dev.cfg
+        for group in plan:
+            blocks = []
+            for b in group.blocks:
+                order, decode_all = compile_block(dev.profile, b)
+                ordered = [b.items[i] for i in order]  # the order decode_all returns values in
+                items = tuple((tag_name(cfg.name, i.point.name), i.decode, i.offset) for i in ordered)
+                floats = tuple(n for n, i in enumerate(ordered) if i.point.type in _FLOAT_TYPES)
+                tags = tuple(t for t, _, _ in items)
+                blocks.append(_Block(b.table.value, b.address, b.count, items, tags, floats,
+                                     decode_all, _picker(floats)))
+            dev.jobs.append(_Job(dev, group, blocks))
 
     # ---------------------------------------------------------------- public API
     def start(self) -> None:
@@ -331,7 +376,8 @@ class Runtime:
                 t = time.time()
                 self._emit([Sample(tag, None, _BAD_CONFIG, t) for tag in dev.all_tags], dev)
                 dev.health.notify()
-        tasks = [asyncio.create_task(self._run_link(link), name=f"link {link.key}") for link in self._links]
+        tasks = self._tasks
+        tasks += [asyncio.create_task(self._run_link(link), name=f"link {link.key}") for link in self._links]
         await self._stop_future
         for link in self._links:
             if link.wake is not None:
@@ -369,7 +415,7 @@ class Runtime:
             try:
                 if not link.driver.connected:
                     if link.failures:
-                        await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+                        await self._sleep(link, self._backoff(link, link.failures - 1), writes_wake=False)
                         if self._stopping:
                             break
                     if not await self._connect(link):
@@ -410,7 +456,7 @@ class Runtime:
                 for dev in link.devices:
                     dev.health.record_error("io", f"driver error: {type(e).__name__}: {e}")
                 link.failures += 1
-                await self._sleep(link, self._backoff(link.failures - 1), writes_wake=False)
+                await self._sleep(link, self._backoff(link, link.failures - 1), writes_wake=False)
 
     async def _connect(self, link: _Link) -> bool:
         """Open the link once; on failure mark its devices offline (the caller backs off)."""
@@ -437,8 +483,13 @@ class Runtime:
             job.next_due = now + delay
         return True
 
-    def _backoff(self, attempt: int) -> float:
-        return backoff_delay(attempt, self.backoff_base_s, self.backoff_cap_s)
+    def _backoff(self, link: _Link, attempt: int) -> float:
+        return backoff_delay(attempt, self.backoff_base_s, min(self.backoff_cap_s, link.reconnect_cap_s))
+
+    def reconnect_delay(self, device: str, attempt: int) -> float:
+        """The wait before reconnect attempt ``attempt`` (0 = first retry) of ``device``'s link:
+        doubling from ``backoff_base_s``, capped by the plant file, jittered."""
+        return self._backoff(self._link_of[device], attempt)
 
     async def _sleep(self, link: _Link, delay: float, writes_wake: bool = True) -> None:
         """Sleep up to ``delay`` s; a stop request (and, if ``writes_wake``, a write) wakes early."""

@@ -4,6 +4,9 @@ The core appends every sample batch; the UI drains it on a timer (~25 Hz), never
 If the UI stalls, the oldest samples are dropped and counted, so a frozen screen can never make
 the core run out of memory; the latest value per tag is kept separately and is never dropped,
 so the tag table is always current even after an overflow.
+
+With no window to drain it (headless), the buffer keeps only the latest value per tag: a buffer
+nobody drains would otherwise grow to its bound and then report drops for ever.
 """
 
 from __future__ import annotations
@@ -16,18 +19,22 @@ from app.core.model import Sample
 
 
 class SnapshotBuffer:
-    def __init__(self, maxlen: int = 200_000):
+    def __init__(self, maxlen: int = 200_000, keep_history: bool = True):
         self._lock = threading.Lock()
         self._buf: deque[Sample] = deque()
         self._maxlen = maxlen
+        #: False when no window drains the buffer: only ``latest()`` is kept
+        self.keep_history = keep_history
         self._latest: dict[str, Sample] = {}
         self.dropped = 0
 
     def on_samples(self, batch: Sequence[Sample]) -> None:
         with self._lock:
-            self._buf.extend(batch)
             for s in batch:
                 self._latest[s.tag] = s
+            if not self.keep_history:
+                return
+            self._buf.extend(batch)
             overflow = len(self._buf) - self._maxlen
             if overflow > 0:
                 for _ in range(overflow):
@@ -40,6 +47,11 @@ class SnapshotBuffer:
             out = list(self._buf)
             self._buf.clear()
         return out
+
+    def pending(self) -> int:
+        """Samples waiting for the next drain."""
+        with self._lock:
+            return len(self._buf)
 
     def latest(self) -> dict[str, Sample]:
         with self._lock:

@@ -15,26 +15,30 @@ simulator or the UI. Operator actions live in `Actions`; this class keeps their 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.alarms import AlarmEngine
+from app.core.alarms import AlarmEngine, plant_alarms
+from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import ConfigError, VigilError
-from app.core.historian import Historian
+from app.core.historian import Historian, HistorianError
 from app.core.journal import Journal
 from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
 from app.core.ports import Driver
-from app.core.profiles import ProfileLibrary
+from app.core.profiles import Profile, ProfileLibrary
 from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
 from app.core.users import Authorizer, Session, UserStore
@@ -43,7 +47,13 @@ from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
 from app.station.actions import Actions
 from app.station.demo import DemoPlant
-from app.station.discovery import discover_device_types
+from app.station.discovery import (
+    DiscoveryRetry,
+    awaiting_discovery,
+    comm_alarm,
+    discover_device_types,
+    discover_one,
+)
 from app.station.housekeeping import DropReporter
 from app.station.models import restore_models
 
@@ -90,6 +100,7 @@ class Core:
         demo_speed: float = 1.0,
         plugins_enabled: bool = True,
         journal_passphrase: str | None = None,
+        window: bool = True,
     ):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,8 +112,9 @@ class Core:
         # a protected signing key is unlocked from the argument or VIGIL_JOURNAL_PASSPHRASE
         self.journal_passphrase = journal_passphrase or os.environ.get("VIGIL_JOURNAL_PASSPHRASE") or None
         self.plugins_enabled = plugins_enabled
-        #: the UI's bounded sample buffer (a sink like the others; replaceable before start)
-        self.snapshots = SnapshotBuffer()
+        #: the UI's bounded sample buffer (a sink like the others; replaceable before start);
+        #: without a window (headless) nobody drains it, so it keeps only the latest values
+        self.snapshots = SnapshotBuffer(keep_history=window)
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
@@ -211,7 +223,10 @@ class Core:
             )
             stack.callback(_quietly, "simulator", demo.stop)
             plant = demo.plant
+        self.config_problems.extend(plant.warnings)
+        configured = plant
         plant = discover_device_types(plant, plugins, driver_factory, journal, self.config_problems)
+        awaiting = awaiting_discovery(configured, plant)
         _check_transports(plant, plugins)
         journal.append(
             "config.load",
@@ -225,12 +240,15 @@ class Core:
             critical=True,
         )
         retention = plant.historian.historian_kwargs()  # the plant file's [historian]
-        historian = Historian(self.data_dir / "historian.sqlite", **retention)
+        historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
         stack.callback(_quietly, "alarms", alarms.close)
-        alarms.configure(plant)
+        # a device still awaiting its register map has its COMM alarm meanwhile
+        alarms.configure_definitions(plant_alarms(plant) + [comm_alarm(d) for d in awaiting])
+        for d in awaiting:
+            alarms.on_device_state(d.name, False, "register map not discovered yet")
         detectors = DetectorEngine(
             journal=journal, alarms=alarms, historian=historian,
             models_dir=self.data_dir / "models", plugins=plugins, units=tag_units(plant),
@@ -246,12 +264,30 @@ class Core:
         runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
         runtime.start()
         stack.callback(_quietly, "runtime", runtime.stop)
+
+        def on_discovered(dev: DeviceConfig, profile: Profile) -> None:
+            plant.profiles[dev.name] = profile
+            plant.devices.append(dev)
+            still = set(retry.waiting)
+            alarms.configure_definitions(
+                plant_alarms(plant) + [comm_alarm(d) for d in awaiting if d.name in still]
+            )
+            runtime.add_device(dev, profile)
+            failed = f"device '{dev.name}': {dev.device_type} discovery failed"
+            self.config_problems[:] = [p for p in self.config_problems if not p.startswith(failed)]
+
+        retry = DiscoveryRetry(
+            awaiting, lambda d: discover_one(d, plugins, driver_factory), journal, on_discovered
+        )
+        retry.start()
+        stack.callback(_quietly, "discovery", retry.stop)
         actions = Actions(
             journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
             plant=plant,
         )
         housekeeping = DropReporter(
-            lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal
+            lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal,
+            also=ClockStepWatch(journal, self.config_problems).check,
         )
         housekeeping.start()
         stack.callback(_quietly, "housekeeping", housekeeping.stop)
@@ -260,6 +296,33 @@ class Core:
             alarms=alarms, detectors=detectors, runtime=runtime, actions=actions,
             housekeeping=housekeeping, demo=demo,
         )
+
+    def _open_historian(self, journal: Journal, retention: dict[str, Any]) -> Historian:
+        """The historian; a damaged file (SQLite: corrupt, or not a database) is moved aside
+        with a loud problem and a fresh one started, so the plant stays watched (the damaged
+        file is kept for recovery, never deleted). Any other fault still stops the start."""
+        path = self.data_dir / "historian.sqlite"
+        try:
+            return Historian(path, **retention)
+        except HistorianError as e:
+            if not _is_corruption(e.__cause__):
+                raise
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = path.with_name(path.name + suffix)
+                if src.exists():
+                    src.rename(aside.with_name(aside.name + suffix))
+            problem = (
+                f"{path}: the historian database was damaged ({e.__cause__}); it was moved to "
+                f"{aside.name} and a new, empty historian started: trends before now are in that file"
+            )
+            self.config_problems.append(problem)
+            journal.append(
+                "historian.quarantined", "system",
+                {"path": str(path), "moved_to": str(aside), "error": str(e.__cause__)}, critical=True,
+            )
+            log.error("%s", problem)
+            return Historian(path, **retention)
 
     def stop(self) -> None:
         services = self._services
@@ -345,6 +408,45 @@ class Core:
         if demo is None:
             raise VigilError("faults can only be injected into the built-in demo plant")
         return demo.inject_fault(spec, self.actions.resolve(None).user)
+
+
+class ClockStepWatch:
+    """Journals a wall-clock step (``system.clock_step``) and lists it with the configuration
+    problems, so the jump in the time stamps around it is explained where people look."""
+
+    def __init__(self, journal: Journal, problems: list[str],
+                 detector: ClockStepDetector | None = None) -> None:
+        self._journal = journal
+        self._problems = problems
+        self._detector = detector or ClockStepDetector()
+
+    def check(self) -> None:
+        step = self._detector.check()
+        if step is None:
+            return
+        when = _iso(step.wall_after)
+        try:
+            self._journal.append(
+                "system.clock_step", "system",
+                {"step_s": round(step.step_s, 3), "before": step.wall_before, "after": step.wall_after},
+                critical=True,
+            )
+        except Exception:
+            log.exception("could not journal a clock step")
+        self._problems.append(
+            f"the system clock stepped {step.step_s:+.0f} s at {when}: time stamps around it jump; "
+            "alarm delays, timers and shelves are measured on a steady clock and are unaffected"
+        )
+
+
+def _is_corruption(e: BaseException | None) -> bool:
+    """SQLite says the file itself is bad (SQLITE_CORRUPT, SQLITE_NOTADB), not the disk."""
+    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, sqlite3.DatabaseError) else None
+    return isinstance(code, int) and code & 0xFF in (11, 26)
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _check_transports(plant: Plant, plugins: PluginHost) -> None:

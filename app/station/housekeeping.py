@@ -16,8 +16,16 @@ from app.core.journal import Journal
 class DropReporter:
     """Journals ``system.dropped`` whenever a drop counter grew since the last look."""
 
-    def __init__(self, counts: Callable[[], dict[str, int]], journal: Journal, period_s: float = 5.0):
+    def __init__(
+        self,
+        counts: Callable[[], dict[str, int]],
+        journal: Journal,
+        period_s: float = 5.0,
+        also: Callable[[], None] | None = None,
+    ):
+        """``also`` runs every period too (the clock-step check); it must not raise."""
         self._counts = counts
+        self._also = also
         self._journal = journal
         self._period_s = period_s
         self._stop = threading.Event()
@@ -36,6 +44,8 @@ class DropReporter:
     def _loop(self) -> None:
         while not self._stop.wait(self._period_s):
             self.report()
+            if self._also is not None:
+                self._also()
         self.report()
 
     def report(self) -> None:

@@ -2,9 +2,11 @@
 
 Design choices worth knowing before changing anything here:
 
-- One clock. Every decision (on-delay, shelve expiry, flood window, journal timestamps in
-  bodies) uses the injected ``clock``, read once per batch. Tests drive time without sleeping,
-  and the journal, the history and the KPIs always agree about when things happened.
+- Two clocks. Time stamps (journal bodies, history, KPIs, flood windows) use the wall ``clock``,
+  read once per batch, so the journal, the history and the KPIs agree about when things
+  happened. Durations (on- and off-delays, communication-loss delays, shelve expiry) use the
+  ``monotonic`` clock, so a wall-clock step (NTP, a person) neither delays nor hastens an
+  alarm. Tests that inject one clock drive both with it, without sleeping.
 - Fast path first. ``on_samples`` sees every sample of the plant (100,000/s for 10,000 tags at
   10 Hz), so a tag whose value sits inside its limits with nothing pending costs one dict lookup
   and two comparisons; everything else goes to the slow path.
@@ -106,6 +108,7 @@ class AlarmEngine:
         state_path: str | Path,
         clock: Callable[[], float] = time.time,
         *,
+        monotonic: Callable[[], float] | None = None,
         store_queue_max: int = 100_000,
         tick_interval_s: float | None = -1.0,
         comm_on_delay_s: float = COMM_ON_DELAY_S,
@@ -120,13 +123,16 @@ class AlarmEngine:
         ``<device>:COMM`` alarm activates (a COMM definition's own ``on_delay_s`` overrides it).
         One lost reply makes the TCP driver drop the connection and the runtime report the
         device offline; that alone must not annunciate. The BAD_COMM samples still show at once.
+
+        ``monotonic``: the clock durations are measured on; by default ``time.monotonic`` with
+        the real wall clock, and the injected ``clock`` itself otherwise.
         """
         if not (isinstance(comm_on_delay_s, (int, float)) and math.isfinite(comm_on_delay_s)
                 and comm_on_delay_s >= 0):
             raise AlarmError(f"comm_on_delay_s must be a number of seconds >= 0, got {comm_on_delay_s!r}")
         self.comm_on_delay_s = float(comm_on_delay_s)
         #: devices not answering whose COMM alarm waits for its on-delay:
-        #: device -> [since, reason, due]
+        #: device -> [since, reason, due] (monotonic clock)
         self._comm_pending: dict[str, list[Any]] = {}
         #: devices answering with exceptions only (their DEVICE alarm is raised)
         self._faulty: set[str] = set()
@@ -141,13 +147,17 @@ class AlarmEngine:
         self.chatter = (CHATTER_COUNT, CHATTER_WINDOW_S)
         self._journal = journal
         self._clock = clock
+        if monotonic is None:
+            monotonic = time.monotonic if clock is time.time else clock
+        self._mono = monotonic
         self._lock = threading.RLock()
         self._store = AlarmStore(Path(state_path), queue_max=store_queue_max)
         self._alarms: dict[str, AlarmRecord] = {}
         self._watches: dict[str, _Watch] = {}
         self._device_watches: dict[str, list[_Watch]] = {}
         self._comm_by_samples: set[str] = set()
-        self._shelf_heap: list[tuple[float, str]] = []
+        #: (monotonic expiry, the shelve's wall-clock ``until``, alarm id)
+        self._shelf_heap: list[tuple[float, float, str]] = []
         self._next_due = _INF
         self._subscribers: list[Callable[[AlarmView], None]] = []
         self._stats = AlarmStatistics(clock())
@@ -309,7 +319,7 @@ class AlarmEngine:
             if aid in journal_won:
                 self._store.put_state(aid, a.to_row())
             if a.shelved:
-                heapq.heappush(self._shelf_heap, (a.shelved.until, aid))
+                self._push_shelf(a.shelved.until, aid, now)
         for w in self._watches.values():
             self._refresh_busy(w)
         self._stats.seed(self._store.recent_activations(now - 24 * 3600.0))
@@ -367,7 +377,7 @@ class AlarmEngine:
         out: list[AlarmView] = []
         with self._lock:
             now = self._clock()
-            if now >= self._next_due or self._store.dropped != self._drops_reported:
+            if self._mono() >= self._next_due or self._store.dropped != self._drops_reported:
                 self._run_timers(now, out)
             get = self._watches.get
             for s in batch:
@@ -396,7 +406,7 @@ class AlarmEngine:
         out: list[AlarmView] = []
         with self._lock:
             now = self._clock()
-            if now >= self._next_due:
+            if self._mono() >= self._next_due:
                 self._run_timers(now, out)
             self._comm_by_samples.discard(device)
             if ok:
@@ -495,7 +505,7 @@ class AlarmEngine:
             self._action(a, "alarm.shelve", actor, now, {"reason": reason, "until": float(until_ts)},
                          critical=True)
             a.shelved = Shelf(actor, reason, float(until_ts), now)
-            heapq.heappush(self._shelf_heap, (float(until_ts), a.d.id))
+            self._push_shelf(float(until_ts), a.d.id, now)
             self._apply_suppression(a, actor, now, "shelve", out)
             self._schedule()
             view = self._view(a)
@@ -650,7 +660,7 @@ class AlarmEngine:
     def _tick_forever(self, interval: float) -> None:
         while not self._stop_ticker.wait(interval):
             try:
-                if self._clock() >= self._next_due:
+                if self._mono() >= self._next_due:
                     self.tick()
             except Exception as e:  # never let the ticker die silently
                 self.last_error = f"ticker: {type(e).__name__}: {e}"
@@ -684,7 +694,7 @@ class AlarmEngine:
             # A dead link is the device's alarm (after its on-delay); the tag's own alarms hold
             # their last state.
             pending = self._comm_pending.get(w.device)
-            if pending is not None and now < pending[2]:
+            if pending is not None and self._mono() < pending[2]:
                 return  # its on-delay is running: nothing to decide before it ends
             if w.device in self._comm_by_samples and pending is None:
                 return  # already raised by earlier bad samples: the common case, kept cheap
@@ -826,17 +836,19 @@ class AlarmEngine:
             a.off_pending_since = None
             return
         if not raw and a.off_delay_s:
+            t = self._mono()
             if a.off_pending_since is None:
-                a.off_pending_since = now
+                a.off_pending_since = t
                 return
-            if now - a.off_pending_since < a.off_delay_s:
+            if t - a.off_pending_since < a.off_delay_s:
                 return
         a.off_pending_since = None
         if raw and a.d.on_delay_s:
+            t = self._mono()
             if a.pending_since is None:
-                a.pending_since = now
+                a.pending_since = t
                 return
-            if now - a.pending_since < a.d.on_delay_s:
+            if t - a.pending_since < a.d.on_delay_s:
                 return
         a.pending_since = None
         self._set_condition(a, raw, v, now, "system", out)
@@ -853,7 +865,8 @@ class AlarmEngine:
             return
         pending = self._comm_pending.get(device)
         if pending is None:
-            self._comm_pending[device] = [now, reason, now + self._comm_delay(a)]
+            t = self._mono()
+            self._comm_pending[device] = [t, reason, t + self._comm_delay(a)]
             self._comm_due(device, a, now, out)
             self._schedule()
         else:
@@ -862,7 +875,7 @@ class AlarmEngine:
 
     def _comm_due(self, device: str, a: AlarmRecord, now: float, out: list[AlarmView]) -> None:
         _since, reason, due = self._comm_pending[device]
-        if now >= due:
+        if self._mono() >= due:
             del self._comm_pending[device]
             self._set_condition(a, True, reason, now, "system", out)
 
@@ -1027,8 +1040,9 @@ class AlarmEngine:
 
     def _run_timers(self, now: float, out: list[AlarmView]) -> None:
         heap = self._shelf_heap
-        while heap and heap[0][0] <= now:
-            until, aid = heapq.heappop(heap)
+        mono = self._mono()
+        while heap and heap[0][0] <= mono:
+            _due, until, aid = heapq.heappop(heap)
             a = self._alarms.get(aid)
             if a is not None and a.shelved is not None and a.shelved.until == until:
                 self._unshelve(a, "system", now, "shelve expired", out)
@@ -1057,14 +1071,19 @@ class AlarmEngine:
             )
             self._drops_reported = dropped
 
+    def _push_shelf(self, until_ts: float, alarm: str, now: float) -> None:
+        """Expire a shelve after the time left now, counted on the monotonic clock."""
+        heapq.heappush(self._shelf_heap, (self._mono() + (until_ts - now), until_ts, alarm))
+
     def _schedule(self) -> None:
+        """``_next_due`` (monotonic): when time-driven work is next needed."""
         due = self._shelf_heap[0][0] if self._shelf_heap else _INF
         for _since, _reason, comm_due in self._comm_pending.values():
             due = min(due, comm_due)
         if self._stats.in_flood:
-            edge = self._stats.next_window_edge()
+            edge = self._stats.next_window_edge()  # a wall-clock window edge
             if edge is not None:
-                due = min(due, edge)
+                due = min(due, self._mono() + (edge - self._clock()))
         self._next_due = due
 
     def _journal_append(self, kind: str, actor: str, body: dict[str, Any], *, critical: bool = False) -> None:

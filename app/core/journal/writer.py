@@ -165,12 +165,31 @@ def _previous_journal_id(journal_dir: Path) -> str | None:
         return None
 
 
+#: SQLite result codes (primary, the low byte) that mean the storage failed, not the file
+_STORAGE_CODES = {
+    13: "the disk is full",  # SQLITE_FULL
+    10: "the disk reported an I/O error",  # SQLITE_IOERR (and its extended codes)
+    14: "the file cannot be opened",  # SQLITE_CANTOPEN
+    8: "the file or its folder is read-only",  # SQLITE_READONLY
+}
+
+
+def _storage_problem(e: BaseException) -> str | None:
+    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _STORAGE_CODES.get(code & 0xFF)
+    return None
+
+
 class Journal:
     """An open, writable journal. Create with :meth:`Journal.open`; always :meth:`close`."""
 
     dir: Path
     journal_id: str
     _lock_file: ProcessLock
+    _monotonic: Callable[[], float]
+    _sealed_at: float
 
     def __init__(self) -> None:  # use Journal.open()
         raise TypeError("use Journal.open(journal_dir, ...)")
@@ -186,6 +205,7 @@ class Journal:
         clock: Callable[[], float] = time.time,
         queue_max: int = 20_000,
         pinned_identity: str | os.PathLike[str] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> Journal:
         """Open (creating on first run) the journal in ``journal_dir`` and start its writer.
 
@@ -195,6 +215,10 @@ class Journal:
         fingerprint differs from it is reported in :attr:`problems` and journalled as critical.
         Raises :class:`JournalError` (or ``KeyFileError``) with a message naming the file when
         the journal cannot be used.
+
+        ``clock`` stamps events; ``monotonic`` times the checkpoint interval, so a wall-clock
+        step neither pauses nor hurries checkpoints (default: ``time.monotonic`` with the real
+        wall clock, the injected ``clock`` otherwise).
         """
         if checkpoint_every < 1 or checkpoint_interval_s <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_interval_s > 0")
@@ -203,6 +227,9 @@ class Journal:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # it holds the private key
         self._lock_file = ProcessLock(self.dir / LOCK_FILE)
         self._lock_file.acquire()
+        self._monotonic = monotonic or (time.monotonic if clock is time.time else clock)
+        #: when the last checkpoint was sealed, on the monotonic clock
+        self._sealed_at = self._monotonic()
         try:
             self._setup(checkpoint_every, checkpoint_interval_s, passphrase, clock, queue_max)
         except BaseException:
@@ -240,7 +267,6 @@ class Journal:
     ) -> None:
         self._every = checkpoint_every
         self._interval = checkpoint_interval_s
-        self._interval_us = chain.to_micros(checkpoint_interval_s)
         self._clock = clock
         # a deque under one lock, not queue.Queue: the writer takes a whole group per lock
         # acquisition instead of paying a lock round trip per event (measured ~1.5 us/event)
@@ -311,6 +337,15 @@ class Journal:
                 self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
         except (sqlite3.DatabaseError, ValueError, TypeError) as e:
             self._con.close()
+            storage = _storage_problem(e)
+            if storage is not None:
+                # the file is fine, the disk is not: moving the journal aside would break the
+                # audit chain over a temporary condition
+                raise JournalError(
+                    f"{path}: cannot write the journal database: {storage} ({e}). The journal "
+                    "is not damaged: free space (or fix the disk) and start again; do not move "
+                    "the journal aside"
+                ) from None
             raise JournalError(
                 f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
                 "this file as evidence and move the journal folder aside to start a new journal"
@@ -571,6 +606,7 @@ class Journal:
                           (number, s.size, head_hex, ts, reason, s.checkpoint_link, sig))
         s.checkpoints, s.checkpoint_size = number, s.size
         s.checkpoint_link, s.checkpoint_time = chain.checkpoint_link(msg, sig), ts
+        self._sealed_at = self._monotonic()
 
     def _load_state(self) -> _ChainState:
         con = self._con
@@ -779,7 +815,7 @@ class Journal:
         s = self._state
         if s.size == s.checkpoint_size:
             return 1.0
-        return max(0.0, min(1.0, s.checkpoint_time / 1e6 + self._interval - self._clock()))
+        return max(0.0, min(1.0, self._sealed_at + self._interval - self._monotonic()))
 
     def _writer_notices(self) -> list[_Pending]:
         """Events the writer adds itself: that appenders had to wait, or lost events."""
@@ -842,6 +878,7 @@ class Journal:
         last_ts = s.last_ts
         every = self._every
         now = chain.to_micros(self._clock())
+        mono = self._monotonic()
         critical_unsealed = False
         jid, key_fp = self.journal_id, self._key_fp
 
@@ -882,7 +919,7 @@ class Journal:
                 seal("shutdown")
             elif critical_unsealed:
                 seal("critical")
-            elif now - sealed_time >= self._interval_us:
+            elif mono - self._sealed_at >= self._interval:
                 seal("interval")
         if not rows and not checkpoints and not final:
             return
@@ -895,6 +932,8 @@ class Journal:
         if final:
             con.execute("UPDATE meta SET value='clean' WHERE key='state'")
         con.execute("COMMIT")
+        if checkpoints:
+            self._sealed_at = mono
         s.size, s.head, s.last_ts = seq, prev, last_ts
         s.checkpoints, s.checkpoint_size, s.checkpoint_link, s.checkpoint_time = (
             number, sealed, link, sealed_time)
