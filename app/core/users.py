@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.core.errors import VigilError
+from app.core.private import write_private
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_FAILED_LOGINS = 5
@@ -163,15 +163,9 @@ class UserStore:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = json.dumps({"version": 1, "users": [asdict(u) for u in self._users.values()]}, indent=1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        # a fresh mkstemp file, never a fixed name: a planted ``users.tmp`` link redirects nothing
+        write_private(self.path, data.encode("utf-8"))
 
     def _journal(self, kind: str, actor: str, body: dict[str, Any], critical: bool = True) -> None:
         if self.journal is not None:

@@ -34,6 +34,7 @@ from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
 from app.core.ports import Driver
+from app.core.private import secure_data_dir
 from app.core.profiles import ProfileLibrary
 from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
@@ -91,8 +92,8 @@ class Core:
         plugins_enabled: bool = True,
         journal_passphrase: str | None = None,
     ):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # 0700, owned by this account, files 0600, umask 077 from here on (patient data)
+        self.data_dir = secure_data_dir(Path(data_dir))
         self.plant_path = Path(plant_path) if plant_path else None
         self.demo_faults = list(demo_faults)
         self.seed = seed
