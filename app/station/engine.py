@@ -38,7 +38,7 @@ from app.core.private import secure_data_dir
 from app.core.profiles import ProfileLibrary
 from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
-from app.core.users import Authorizer, Session, UserStore
+from app.core.users import Authorizer, Session, UserStore, account_events
 from app.plugin_host import PluginHost
 from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
@@ -191,6 +191,7 @@ class Core:
         self.config_problems.extend(journal.problems)
         stack.callback(_quietly, "journal", journal.close)
         users = UserStore(self.data_dir / "users.json", journal=journal)
+        users.reconcile(account_events(self.data_dir / "journal"))
         plugins = PluginHost.discover(
             data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
         )
