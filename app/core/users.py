@@ -77,6 +77,7 @@ PERMISSIONS: dict[str, Role] = {
     "detector.train": Role.ENGINEER,
     "plugin.manage": Role.ENGINEER,
     "config.edit": Role.ENGINEER,
+    "demo.fault": Role.ENGINEER,  # injecting a simulator fault into the demo plant
     "user.manage": Role.ADMINISTRATOR,
 }
 OPERATOR_MAX_SHELVE_S = 8 * 3600.0

@@ -195,6 +195,8 @@ class Core:
         plugins = PluginHost.discover(
             data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
         )
+        if plugins.disabled.problem:  # shown on screen; plugins not built in stay off
+            self.config_problems.append(plugins.disabled.problem)
         self.profile_errors = self.library.add_folder(device_profiles_dir())
         self.profile_errors.extend(plugins.add_profiles_to(self.library))
         for err in self.profile_errors:
@@ -341,12 +343,15 @@ class Core:
     ) -> ModelInfo:
         return self.actions.train_detector(group, t0, t1, session, **kw)
 
-    def inject_fault(self, spec: str) -> FaultSpec:
-        """Demo plant only: schedule a simulator fault now; journaled as ``sim.fault``."""
+    def inject_fault(self, spec: str, session: Session | None = None) -> FaultSpec:
+        """Demo plant only: schedule a simulator fault now (engineer and above, like any other
+        change to what the plant does); journaled as ``sim.fault``."""
         demo = self.services.demo
         if demo is None:
             raise VigilError("faults can only be injected into the built-in demo plant")
-        return demo.inject_fault(spec, self.actions.resolve(None).user)
+        s = self.actions.resolve(session)
+        self.actions.authz.require(s, "demo.fault", fault=spec)
+        return demo.inject_fault(spec, s.user)
 
 
 def _check_transports(plant: Plant, plugins: PluginHost) -> None:
