@@ -81,6 +81,26 @@ PERMISSIONS: dict[str, Role] = {
     "user.manage": Role.ADMINISTRATOR,
 }
 OPERATOR_MAX_SHELVE_S = 8 * 3600.0
+#: the longest a role may shelve an alarm (an engineer too: a shelved alarm is a silenced one)
+MAX_SHELVE_S: dict[Role, float] = {
+    Role.VIEWER: 0.0,
+    Role.OPERATOR: OPERATOR_MAX_SHELVE_S,
+    Role.ENGINEER: 24 * 3600.0,
+    Role.ADMINISTRATOR: 72 * 3600.0,
+}
+#: the same for a vital-signs device (profile ``[device] alarm_signals = "medical"``): a
+#: patient's alarm is never out of sight for long
+MAX_SHELVE_MEDICAL_S: dict[Role, float] = {
+    Role.VIEWER: 0.0,
+    Role.OPERATOR: 30 * 60.0,
+    Role.ENGINEER: 2 * 3600.0,
+    Role.ADMINISTRATOR: 2 * 3600.0,
+}
+
+
+def max_shelve_s(role: Role, medical: bool) -> float:
+    """How long ``role`` may shelve an alarm of a medical (vital-signs) device or another one."""
+    return (MAX_SHELVE_MEDICAL_S if medical else MAX_SHELVE_S)[role]
 
 
 class AuthError(VigilError):
