@@ -154,3 +154,14 @@ def test_edited_store_is_refused_at_start(tmp_path, monkeypatch):
     core.stop()
     refused = [e for e in read_events(data / "journal") if e.kind == "users.refused"]
     assert refused and refused[0].critical
+
+
+def test_deleted_store_does_not_turn_shell_commands_into_commissioning(tmp_path, monkeypatch, capsys):
+    """Before accounts exist a note is written as the OS user; after they do, deleting
+    users.json must not bring that back."""
+    d = str(tmp_path / "data")
+    assert _cli(monkeypatch, ["users", "add", "ada", "--role", "administrator", "--data-dir", d],
+                PW["ada"] + "\n") == 0
+    (tmp_path / "data" / "users.json").unlink()
+    assert _cli(monkeypatch, ["journal", "note", "--actor", "mallory", "--data-dir", d, "all fine"]) != 0
+    assert not [e for e in read_events(tmp_path / "data" / "journal") if e.kind == "note"]
