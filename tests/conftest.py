@@ -13,3 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 for plugin_dir in sorted((ROOT / "plugins").glob("*/")):
     if (plugin_dir / "plugin.toml").exists() and str(plugin_dir) not in sys.path:
         sys.path.insert(0, str(plugin_dir))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _cheaper_scrypt_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests hash at N=2^14 (a tenth of the time): hundreds of log-ins would
+    otherwise cost minutes. The production cost (`SCRYPT_N_DEFAULT`, 2^17) is what every
+    subprocess test (`vigil users ...`, `vigil run`) uses, and tests/core/test_account_hardening.py
+    restores it to check the rehash at log-in."""
+    import app.core.users as users
+
+    monkeypatch.setattr(users, "SCRYPT_N", 2**14)

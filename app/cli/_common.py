@@ -87,9 +87,10 @@ def cli_actor(data_dir: Path, journal: Journal, as_user: str | None, permission:
     Once accounts exist, the person names themself (``--as``), gives their password, and their
     role must hold ``permission``; refusals and logins are journaled like the workstation's.
     """
-    from app.core.users import Authorizer, UserStore
+    from app.core.users import Authorizer, UserStore, account_events
 
     store = UserStore(data_dir / "users.json", journal=journal)
+    store.reconcile(account_events(data_dir / "journal"))  # a deleted store is no commissioning
     if store.is_empty():
         return fallback
     if not as_user:

@@ -32,6 +32,7 @@ from app.core.alarms import (
 from app.core.alarms.kpis import FLOOD_WINDOW_S, kpis_from_records
 from app.core.alarms.store import read_kpi_inputs
 from app.core.paths import DataDirError, resolve_data_dir
+from app.core.textsafe import csv_cell
 
 STATE_FILE = "alarms.sqlite"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -272,7 +273,7 @@ def _write_csv(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> N
     w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({c: "" if r.get(c) is None else r.get(c) for c in columns})
+        w.writerow({c: "" if r.get(c) is None else csv_cell(r.get(c)) for c in columns})
 
 
 def _write_text(out: TextIO, columns: list[str], rows: list[dict[str, Any]]) -> None:

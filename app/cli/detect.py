@@ -9,13 +9,13 @@ the detectors the plugins provide and the trained models with their journal stat
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import VigilError
+from app.core.textsafe import csv_writer
 from app.sdk.detector import DetectorError, check_detector_params
 
 MODELS_DIR = "models"
@@ -198,7 +198,7 @@ def _replay(args: argparse.Namespace) -> int:
         check_detector_params(make, params, args.detector)
         det = make(**params)  # the host's GuardedDetector: plugin faults become DetectorError
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
+            w = csv_writer(fh)  # tag names come from the input file: no formulas out
             w.writerow(["time", "severity", "alarm", "top_tags"])
 
             def write_row(t: str, sev: float | None, alarm: bool, tags: list[str]) -> None:

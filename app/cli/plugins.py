@@ -125,36 +125,50 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _set_enabled(args: argparse.Namespace) -> int:
-    journal = None
+    """Fail closed: the change is made only when the journal can record it and, once accounts
+    exist, only by a logged-in engineer or administrator (``--as``)."""
+    from app.cli._common import read_secret
+    from app.cli.journal import journal_passphrase
+    from app.core.journal import Journal
+    from app.core.users import Authorizer, UserStore, account_events
+    from app.station.plugin_admin import set_plugin_enabled
+
     try:
         data_dir = resolve_data_dir(args.data_dir)
-    except DataDirError as e:
+    except VigilError as e:
         return _fail(str(e))
+    journal_dir = data_dir / "journal"
     try:
-        from app.cli._common import open_journal
-
-        journal = open_journal(data_dir)
-    except Exception as e:  # the change is still made; say that it went unjournaled
-        print(f"warning: journal unavailable ({e}); the change is not journaled", file=sys.stderr)
+        journal = Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+    except Exception as e:
+        return _fail(f"not changed: the journal in {journal_dir} cannot record it ({e}). Stop the "
+                     "workstation using this data folder (or give the signing key's passphrase) "
+                     "and try again", 1)
     try:
+        store = UserStore(data_dir / "users.json", journal=journal)
+        store.reconcile(account_events(journal_dir))
+        session = None
+        if not store.is_empty():
+            if not args.as_user:
+                raise VigilError("accounts exist: say who you are with --as NAME (engineer or above; "
+                                 "your password is asked for)")
+            session = store.authenticate(args.as_user, read_secret(f"password for {args.as_user}: "))
         host = _host(args, journal, data_dir)
         known = {r.id for r in host.records()}
         if args.id not in known and args.enabled is False:
             print(f"note: no installed plugin has id '{args.id}'; it is disabled anyway", file=sys.stderr)
         try:
-            actor = _os_user()
-            if journal is not None:
-                from app.cli._common import cli_actor
-
-                actor = cli_actor(data_dir, journal, args.as_user, "plugin.manage", fallback=actor)
-            host.set_enabled(args.id, args.enabled, actor=actor)
-        except (RuntimeError, OSError, VigilError) as e:
-            print(f"cannot change the disabled list: {e}", file=sys.stderr)
-            return 1
+            set_plugin_enabled(host, store, Authorizer(journal), session, args.id, args.enabled,
+                               commissioning_actor=_os_user())
+        finally:
+            if session is not None:
+                store.logout(session, reason="command finished")
+    except (RuntimeError, OSError, VigilError) as e:
+        print(f"cannot change the disabled list: {e}", file=sys.stderr)
+        return 1
     finally:
-        if journal is not None:
-            with contextlib.suppress(Exception):
-                journal.close()
+        with contextlib.suppress(Exception):
+            journal.close()
     state = "enabled" if args.enabled else "disabled"
     print(f"{args.id}: {state} (takes effect at the next start)")
     return 0

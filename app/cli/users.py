@@ -16,7 +16,7 @@ import sys
 from app.cli._common import read_secret
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
-from app.core.users import Role, Session, UserStore
+from app.core.users import Role, Session, UserStore, account_events
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +58,13 @@ def _open(args: argparse.Namespace, read_only: bool = False):
         return UserStore(data_dir / "users.json"), None
     data_dir = resolve_data_dir(args.data_dir)
     journal = open_journal(data_dir)
-    return UserStore(data_dir / "users.json", journal=journal), journal
+    store = UserStore(data_dir / "users.json", journal=journal)
+    try:
+        store.reconcile(account_events(data_dir / "journal"))
+    except VigilError:
+        journal.close()
+        raise
+    return store, journal
 
 
 def _login(store: UserStore, name: str) -> Session:

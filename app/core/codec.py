@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from app.core.model import Value
 from app.core.profiles import DataType, Point, Profile
+from app.core.textsafe import printable
 
 _STRUCT: dict[DataType, str] = {
     DataType.INT16: ">h",
@@ -86,7 +87,8 @@ def make_decoder(profile: Profile, point: Point) -> Decoder:
 
         def decode_string(block: Sequence[int], start: int) -> Value:
             data = registers_to_bytes(block[start : start + width], bo, "big")
-            return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace").rstrip()
+            # device text is untrusted: no terminal escapes, no bidi overrides on the screen
+            return printable(data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")).rstrip()
 
         return decode_string
     fmt = struct.Struct(_STRUCT[t])

@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from app.core.errors import VigilError
+from app.core.private import UnsafeDataDir, secure_data_dir
 
 APP_NAME = "vigil"
 
@@ -61,7 +62,8 @@ def resolve_data_dir(cli_value: str | os.PathLike[str] | None, *, create: bool =
     missing. ``create=False`` is for commands that only read: looking must leave no trace, so a
     missing folder is a `DataDirError` ("no Vigil data in ...") instead of a new empty folder
     that would make the next typo in ``--data-dir`` look like a fresh, empty plant.
-    Raises `DataDirError` too when the path exists but is not a folder.
+    Raises `DataDirError` too when the path exists but is not a folder, and `UnsafeDataDir` when
+    another account owns it or may write it (`secure_data_dir`: checked at every start).
     """
     path = Path(cli_value).expanduser() if cli_value else default_data_dir()
     if path.exists() and not path.is_dir():
@@ -70,12 +72,13 @@ def resolve_data_dir(cli_value: str | os.PathLike[str] | None, *, create: bool =
         if not path.is_dir():
             raise DataDirError(f"no Vigil data in {path} (the folder does not exist; check "
                                "--data-dir / VIGIL_DATA_DIR)", missing=True)
-        return path
+        return secure_data_dir(path, create=False)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        return secure_data_dir(path)
+    except UnsafeDataDir:
+        raise
     except OSError as e:  # a parent is a file, no permission, read-only medium
         raise DataDirError(f"data dir {path}: cannot create it ({e.strerror or e})") from None
-    return path
 
 
 def user_plugins_dir() -> Path:

@@ -2,7 +2,9 @@
 
 Passwords are hashed with scrypt (memory-hard; stdlib ``hashlib.scrypt``) and a per-user salt.
 The store is a JSON file written atomically with mode 0600. No account ships: the first start
-creates the administrator. Repeated failed logins lock the account for a while.
+creates the administrator, and a store that disagrees with the journal's account events (deleted,
+edited) is refused at start (`UserStore.reconcile`). Repeated failed logins make the account wait,
+longer after each failure (never a hard lock-out an attacker can aim at an administrator).
 
 Role checks live here, in the core, so a refused action is refused whether it comes from the UI,
 the CLI or a script; greyed-out buttons are only a courtesy on top.
@@ -14,21 +16,28 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Protocol
 
 from app.core.errors import VigilError
+from app.core.private import write_private
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: OWASP's scrypt floor (N=2^17, r=8, p=1: 128 MiB per hash); older records are rehashed at log-in
+SCRYPT_N_DEFAULT = 2**17
+SCRYPT_N, SCRYPT_R, SCRYPT_P = SCRYPT_N_DEFAULT, 8, 1
+#: failures allowed before a delay; then the delay doubles from FIRST_DELAY_S up to LOCKOUT_S, so
+#: a stranger typing wrong passwords slows an account down but cannot shut an administrator out
 MAX_FAILED_LOGINS = 5
+FIRST_DELAY_S = 15.0
 LOCKOUT_S = 300.0
+#: a session ends this long after its log-in whatever happens (a console left logged in for days)
+SESSION_MAX_S = 12 * 3600.0
 MIN_PASSWORD_LEN = 8
 
 
@@ -68,9 +77,30 @@ PERMISSIONS: dict[str, Role] = {
     "detector.train": Role.ENGINEER,
     "plugin.manage": Role.ENGINEER,
     "config.edit": Role.ENGINEER,
+    "demo.fault": Role.ENGINEER,  # injecting a simulator fault into the demo plant
     "user.manage": Role.ADMINISTRATOR,
 }
 OPERATOR_MAX_SHELVE_S = 8 * 3600.0
+#: the longest a role may shelve an alarm (an engineer too: a shelved alarm is a silenced one)
+MAX_SHELVE_S: dict[Role, float] = {
+    Role.VIEWER: 0.0,
+    Role.OPERATOR: OPERATOR_MAX_SHELVE_S,
+    Role.ENGINEER: 24 * 3600.0,
+    Role.ADMINISTRATOR: 72 * 3600.0,
+}
+#: the same for a vital-signs device (profile ``[device] alarm_signals = "medical"``): a
+#: patient's alarm is never out of sight for long
+MAX_SHELVE_MEDICAL_S: dict[Role, float] = {
+    Role.VIEWER: 0.0,
+    Role.OPERATOR: 30 * 60.0,
+    Role.ENGINEER: 2 * 3600.0,
+    Role.ADMINISTRATOR: 2 * 3600.0,
+}
+
+
+def max_shelve_s(role: Role, medical: bool) -> float:
+    """How long ``role`` may shelve an alarm of a medical (vital-signs) device or another one."""
+    return (MAX_SHELVE_MEDICAL_S if medical else MAX_SHELVE_S)[role]
 
 
 class AuthError(VigilError):
@@ -126,7 +156,16 @@ class UserRecord:
 
 
 def _hash(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=2**26, dklen=32)
+    # scrypt needs 128*r*n*p bytes; twice that leaves room for OpenSSL's own overhead
+    maxmem = max(2**26, 256 * r * n * p)
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=32)
+
+
+def _failure_delay(failed: int) -> float:
+    """Seconds an account waits after its ``failed``-th consecutive failure (0: none yet)."""
+    if failed < MAX_FAILED_LOGINS:
+        return 0.0
+    return min(FIRST_DELAY_S * 2 ** (failed - MAX_FAILED_LOGINS), LOCKOUT_S)
 
 
 class UserStore:
@@ -144,8 +183,8 @@ class UserStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
-        #: token -> user name of every session issued and not yet ended
-        self._sessions: dict[str, str] = {}
+        #: token -> (user name, issued at) of every session issued and not yet ended
+        self._sessions: dict[str, tuple[str, float]] = {}
         self._load()
 
     # ---- persistence -------------------------------------------------------------------
@@ -163,15 +202,9 @@ class UserStore:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = json.dumps({"version": 1, "users": [asdict(u) for u in self._users.values()]}, indent=1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        # a fresh mkstemp file, never a fixed name: a planted ``users.tmp`` link redirects nothing
+        write_private(self.path, data.encode("utf-8"))
 
     def _journal(self, kind: str, actor: str, body: dict[str, Any], critical: bool = True) -> None:
         if self.journal is not None:
@@ -203,6 +236,7 @@ class UserStore:
             if self._users:
                 raise PermissionDenied("anonymous", Role.VIEWER, "user.manage")
             return "setup"
+        self._check_session_locked(session)
         if not session.can("user.manage"):
             self._journal(
                 "action.refused",
@@ -222,15 +256,9 @@ class UserStore:
             if name in self._users or name == "system":
                 raise VigilError(f"user '{name}' already exists")
             _check_password(password)
-            salt = secrets.token_bytes(16)
-            h = _hash(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-            self._users[name] = UserRecord(
-                name=name,
-                role=role.label,
-                salt=base64.b64encode(salt).decode(),
-                hash=base64.b64encode(h).decode(),
-                created=self.clock(),
-            )
+            record = UserRecord(name=name, role=role.label, salt="", hash="", created=self.clock())
+            _set_hash(record, password)
+            self._users[name] = record
             self._save()
         self._journal("user.added", actor, {"user": name, "role": role.label})
 
@@ -239,11 +267,11 @@ class UserStore:
         with self._lock:
             if session.user != name:
                 self._require_admin(session, "user.passwd")
+            else:
+                self._check_session_locked(session)
             u = self._get(name)
             _check_password(password)
-            salt = secrets.token_bytes(16)
-            u.salt = base64.b64encode(salt).decode()
-            u.hash = base64.b64encode(_hash(password, salt, u.n, u.r, u.p)).decode()
+            _set_hash(u, password)
             u.failed, u.locked_until = 0, 0.0
             self._save()
         self._journal("user.password_changed", session.user, {"user": name})
@@ -260,7 +288,7 @@ class UserStore:
                     raise VigilError("refusing to disable the last enabled administrator")
             u.disabled = disabled
             if disabled:
-                self._sessions = {t: n for t, n in self._sessions.items() if n != name}
+                self._sessions = {t: v for t, v in self._sessions.items() if v[0] != name}
             self._save()
         self._journal("user.disabled" if disabled else "user.enabled", session.user, {"user": name})
 
@@ -278,12 +306,14 @@ class UserStore:
         session: Session | None = None
         with self._lock:
             u = self._users.get(name)
+            # Every failure path does the same work as a real check (one scrypt at today's
+            # cost, one rewrite and fsync of the store), so neither the time taken nor the
+            # disk reveals whether a name exists, is disabled or is waiting out a delay.
             if u is None:
-                # spend the same time as a real check so names cannot be probed by timing
                 _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
                 reason = "unknown user"
             elif u.disabled:
-                _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)  # same time as a real check
+                _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
                 reason = "account disabled"
             elif u.locked_until > now:
                 _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
@@ -291,18 +321,20 @@ class UserStore:
             else:
                 got = _hash(password, base64.b64decode(u.salt), u.n, u.r, u.p)
                 if hmac.compare_digest(base64.b64decode(u.hash), got):
-                    u.failed = 0
+                    u.failed, u.locked_until = 0, 0.0
+                    if (u.n, u.r, u.p) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
+                        _set_hash(u, password)  # upgrade an older, cheaper hash now we know it
                     session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16))
-                    self._sessions[session.token] = u.name
+                    self._sessions[session.token] = (u.name, now)
                     reason = ""
                 else:
                     u.failed += 1
                     reason = "wrong password"
-                    if u.failed >= MAX_FAILED_LOGINS:
-                        u.locked_until = now + LOCKOUT_S
-                        u.failed = 0
-                        reason = f"wrong password; locked for {LOCKOUT_S:.0f} s"
-                self._save()
+                    delay = _failure_delay(u.failed)
+                    if delay:
+                        u.locked_until = now + delay
+                        reason = f"wrong password; locked for {delay:.0f} s"
+            self._save()
         if session is not None:
             self._journal("user.login", name, {"role": session.role.label})
             return session
@@ -322,20 +354,77 @@ class UserStore:
 
     def check_session(self, session: Session) -> None:
         """Refuse a session this store did not issue, that was ended, or whose account has since
-        been disabled or had its role changed. Called by the core before every action."""
+        been disabled or had its role changed, or that is older than `SESSION_MAX_S`. Called by
+        the core before every action, and by this store before every change to an account."""
         with self._lock:
-            owner = self._sessions.get(session.token) if session.token else None
-            u = self._users.get(session.user)
-            if owner != session.user or u is None:
-                reason = "not a session issued by this workstation, or it has ended"
-            elif u.disabled:
-                reason = "the account has been disabled"
-            elif Role.parse(u.role) is not session.role:
-                reason = "the account's role has changed; log in again"
-            else:
-                return
+            self._check_session_locked(session)
+
+    def _check_session_locked(self, session: Session) -> None:
+        issued = self._sessions.get(session.token) if session.token else None
+        u = self._users.get(session.user)
+        if issued is None or issued[0] != session.user or u is None:
+            reason = "not a session issued by this workstation, or it has ended"
+        elif u.disabled:
+            reason = "the account has been disabled"
+        elif Role.parse(u.role) is not session.role:
+            reason = "the account's role has changed; log in again"
+        elif self.clock() - issued[1] > SESSION_MAX_S:
+            self._sessions.pop(session.token, None)
+            reason = f"the session is older than {SESSION_MAX_S / 3600:.0f} h; log in again"
+        else:
+            return
         self._journal("action.refused", session.user, {"reason": f"session refused: {reason}"})
         raise AuthError(f"session of '{session.user}' refused: {reason}")
+
+    # ---- integrity against the journal -------------------------------------------------
+    def reconcile(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Refuse a store that disagrees with the signed journal's account events.
+
+        ``users.json`` is a plain file: deleting it would otherwise look like a first start
+        (where anyone creates an administrator), and editing it could promote or re-enable an
+        account. The journal records every ``user.added`` / ``user.disabled`` /
+        ``user.enabled``, so at start the two must agree; when they do not, the store is
+        refused loudly (journaled as critical) and the fix is to restore it from backup.
+        """
+        roles: dict[str, str] = {}
+        disabled: dict[str, bool] = {}
+        for kind, body in events:
+            user = body.get("user") if isinstance(body, dict) else None
+            if not isinstance(user, str):
+                continue
+            if kind == "user.added":
+                roles[user] = str(body.get("role", ""))
+                disabled[user] = False
+            elif kind in ("user.disabled", "user.enabled"):
+                disabled[user] = kind == "user.disabled"
+        problems: list[str] = []
+        with self._lock:
+            if roles and not self._users:
+                problems.append(
+                    f"the store is missing or empty, but the journal records {len(roles)} account(s) "
+                    f"({', '.join(sorted(roles)[:5])}): this is not a first start")
+            else:
+                for u in self._users.values():
+                    if u.name not in roles:
+                        problems.append(f"account '{u.name}' is not in the journal (was it added by hand?)")
+                    elif u.role != roles[u.name]:
+                        problems.append(f"account '{u.name}' is {u.role} in the store but the journal "
+                                        f"recorded {roles[u.name]}")
+                    elif disabled.get(u.name) and not u.disabled:
+                        problems.append(f"account '{u.name}' was disabled, but the store has it enabled")
+        if problems:
+            self._journal("users.refused", "system", {"path": str(self.path), "problems": problems})
+            raise VigilError(
+                f"{self.path}: the account store does not match the journal ({'; '.join(problems)}); "
+                "refusing to start. Restore users.json from backup (it is not recreated on purpose)")
+
+
+def _set_hash(u: UserRecord, password: str) -> None:
+    """Give ``u`` a fresh salt and a hash at today's scrypt cost."""
+    salt = secrets.token_bytes(16)
+    u.salt = base64.b64encode(salt).decode()
+    u.n, u.r, u.p = SCRYPT_N, SCRYPT_R, SCRYPT_P
+    u.hash = base64.b64encode(_hash(password, salt, u.n, u.r, u.p)).decode()
 
 
 def _check_password(password: str) -> None:
@@ -360,3 +449,14 @@ class Authorizer:
                 critical=True,
             )
         raise PermissionDenied(session.user, session.role, permission)
+
+
+def account_events(journal_dir: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The journal's account events in order, for `UserStore.reconcile`; none in a new journal."""
+    from app.core.journal.reader import read_events
+    from app.core.journal.store import db_path
+
+    if not db_path(journal_dir).exists():
+        return []
+    kinds = ("user.added", "user.disabled", "user.enabled")
+    return [(e.kind, e.body) for e in read_events(journal_dir, kind="user.") if e.kind in kinds]

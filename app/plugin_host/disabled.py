@@ -7,8 +7,9 @@ breaks startup. Written atomically (temp file + rename) so a crash never leaves 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from app.core.private import write_private
 
 FILE_NAME = "plugins.json"
 
@@ -47,6 +48,4 @@ class DisabledList:
             raise RuntimeError(self.problem)
         (self.ids.add if disabled else self.ids.discard)(plugin_id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"disabled": sorted(self.ids)}, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_private(self.path, (json.dumps({"disabled": sorted(self.ids)}, indent=2) + "\n").encode())

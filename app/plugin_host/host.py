@@ -126,11 +126,25 @@ class PluginHost:
                 if self.use_entry_points:
                     found += scan_entry_points()
             self._records = resolve(found, self.api_version, self.disabled.ids, self.builtins_only)
+            if self.disabled.problem:
+                self._fail_closed(self._records)
             self._build_index()
             for rec in self._records:
                 if rec.state is PluginState.REJECTED:
                     self._journal("plugin.rejected", rec, {"reason": rec.reason}, critical=False)
             return self._records
+
+    def _fail_closed(self, records: list[PluginRecord]) -> None:
+        """The disabled list cannot be read, so which plugins an administrator switched off is
+        unknown: every plugin that is not built in stays off for this run (never silently
+        re-enabled), and the reason names the file to fix."""
+        for rec in records:
+            if rec.source is not Source.BUILTIN and rec.state is PluginState.AVAILABLE:
+                rec.state = PluginState.DISABLED
+                rec.reason = (f"not loaded: {self.disabled.problem} (until then no plugin that is not "
+                              "built in is loaded)")
+                self._journal("plugin.disabled", rec, {"by": "system", "reason": rec.reason},
+                              critical=True)
 
     def _build_index(self) -> None:
         assert self._records is not None

@@ -19,7 +19,7 @@ from app.core.journal import Journal
 from app.core.model import Value
 from app.core.plant import Plant
 from app.core.runtime import Runtime, WriteResult
-from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Role, Session, UserStore
+from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Role, Session, UserStore, max_shelve_s
 
 
 class Actions:
@@ -87,7 +87,25 @@ class Actions:
         self.authz.require(s, "alarm.shelve", alarm=alarm_id)
         if until_ts - time.time() > OPERATOR_MAX_SHELVE_S:
             self.authz.require(s, "alarm.shelve_long", alarm=alarm_id, until=until_ts)
+        medical = self._is_medical(alarm_id)
+        cap = max_shelve_s(s.role, medical)
+        if until_ts - time.time() > cap:
+            what = "a vital-signs alarm" if medical else "an alarm"
+            self.journal.append("action.refused", s.user, {
+                "action": "alarm.shelve", "alarm": alarm_id, "until": until_ts, "role": s.role.label,
+                "reason": f"longer than {cap / 3600:g} h"}, critical=True)
+            raise VigilError(f"'{s.user}' ({s.role.label}) may shelve {what} for at most "
+                             f"{cap / 3600:g} h; choose a shorter time")
         self.alarms.shelve(alarm_id, s.user, reason, until_ts)
+
+    def _is_medical(self, alarm_id: str) -> bool:
+        """Does the alarm belong to a vital-signs device (``alarm_signals = "medical"``)?"""
+        try:
+            device = self.alarms.alarm(alarm_id).device
+        except (KeyError, VigilError):
+            return False
+        profile = self.plant.profiles.get(device)
+        return profile is not None and getattr(profile.device, "alarm_signals", "plant") == "medical"
 
     def unshelve(self, alarm_id: str, session: Session | None = None) -> None:
         s = self.resolve(session)

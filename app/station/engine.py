@@ -38,10 +38,11 @@ from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
 from app.core.ports import Driver
+from app.core.private import secure_data_dir
 from app.core.profiles import Profile, ProfileLibrary
 from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
-from app.core.users import Authorizer, Session, UserStore
+from app.core.users import Authorizer, Session, UserStore, account_events
 from app.plugin_host import PluginHost
 from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
@@ -102,8 +103,8 @@ class Core:
         journal_passphrase: str | None = None,
         window: bool = True,
     ):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # 0700, owned by this account, files 0600, umask 077 from here on (patient data)
+        self.data_dir = secure_data_dir(Path(data_dir))
         self.plant_path = Path(plant_path) if plant_path else None
         self.demo_faults = list(demo_faults)
         self.seed = seed
@@ -202,9 +203,12 @@ class Core:
         self.config_problems.extend(journal.problems)
         stack.callback(_quietly, "journal", journal.close)
         users = UserStore(self.data_dir / "users.json", journal=journal)
+        users.reconcile(account_events(self.data_dir / "journal"))
         plugins = PluginHost.discover(
             data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
         )
+        if plugins.disabled.problem:  # shown on screen; plugins not built in stay off
+            self.config_problems.append(plugins.disabled.problem)
         self.profile_errors = self.library.add_folder(device_profiles_dir())
         self.profile_errors.extend(plugins.add_profiles_to(self.library))
         for err in self.profile_errors:
@@ -402,12 +406,15 @@ class Core:
     ) -> ModelInfo:
         return self.actions.train_detector(group, t0, t1, session, **kw)
 
-    def inject_fault(self, spec: str) -> FaultSpec:
-        """Demo plant only: schedule a simulator fault now; journaled as ``sim.fault``."""
+    def inject_fault(self, spec: str, session: Session | None = None) -> FaultSpec:
+        """Demo plant only: schedule a simulator fault now (engineer and above, like any other
+        change to what the plant does); journaled as ``sim.fault``."""
         demo = self.services.demo
         if demo is None:
             raise VigilError("faults can only be injected into the built-in demo plant")
-        return demo.inject_fault(spec, self.actions.resolve(None).user)
+        s = self.actions.resolve(session)
+        self.actions.authz.require(s, "demo.fault", fault=spec)
+        return demo.inject_fault(spec, s.user)
 
 
 class ClockStepWatch:

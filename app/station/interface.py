@@ -183,6 +183,12 @@ class Station(Protocol):
         """A shift-log entry in the journal."""
         ...
 
+    def record_console_setting(self, name: str, value: float) -> None:
+        """A security-relevant console setting (the idle lock) as it takes effect: journaled as
+        ``settings.changed`` with the previous value whenever it differs from the last one
+        journaled, so an edited settings.json cannot quietly lengthen the lock."""
+        ...
+
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str) -> None:
         """Silence the alarm sound until ``until_ts`` (journaled, with whether audio existed)."""
         ...

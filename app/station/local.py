@@ -135,6 +135,20 @@ class LocalStation:
     def note(self, text: str) -> None:
         self.core.note(text)
 
+    def record_console_setting(self, name: str, value: float) -> None:
+        from app.core.journal import read_events
+
+        journal = self.core.journal
+        journal.flush()
+        previous = None
+        for e in read_events(self.core.data_dir / "journal", kind="settings.changed", newest_first=True):
+            if e.body.get("setting") == name:
+                previous = e.body.get("new")
+                break
+        if previous != value:
+            journal.append("settings.changed", "system", {"setting": name, "old": previous, "new": value},
+                           critical=True)
+
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str) -> None:
         self.core.silence(sounding, until_ts, audio=audio)
 

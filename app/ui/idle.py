@@ -13,6 +13,9 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 DEFAULT_IDLE_LOCK_S = 600.0
+#: the idle lock can be neither switched off in effect (a day) nor set so short it locks mid-task
+MIN_IDLE_LOCK_S = 30.0
+MAX_IDLE_LOCK_S = 3600.0
 
 _INPUT = frozenset(
     {
@@ -34,6 +37,12 @@ def parse_idle_lock_s(raw: object) -> tuple[float, str | None]:
         return DEFAULT_IDLE_LOCK_S, (
             f"settings.json: idle_lock_s must be a number of seconds above 0, got {raw!r}; "
             f"using {DEFAULT_IDLE_LOCK_S:.0f} s"
+        )
+    if not MIN_IDLE_LOCK_S <= raw <= MAX_IDLE_LOCK_S:
+        bounded = min(max(float(raw), MIN_IDLE_LOCK_S), MAX_IDLE_LOCK_S)
+        return bounded, (
+            f"settings.json: idle_lock_s must be between {MIN_IDLE_LOCK_S:.0f} and "
+            f"{MAX_IDLE_LOCK_S:.0f} seconds, got {raw!r}; using {bounded:.0f} s"
         )
     return float(raw), None
 

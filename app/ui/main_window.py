@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.messages: list[str] = []  # every message shown to the operator (tests read it)
         idle_lock_s, idle_problem = parse_idle_lock_s(self.settings.get("idle_lock_s"))
         self.settings.set("idle_lock_s", idle_lock_s)  # the file documents the setting
+        station.record_console_setting("idle_lock_s", idle_lock_s)  # journaled when it changed
         self.accounts = SessionController(station, self.tasks, self, idle_lock_s=idle_lock_s, parent=self)
         self.gate = self.accounts.gate
         self.users_dialog: UsersDialog | None = None

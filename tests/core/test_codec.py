@@ -137,3 +137,13 @@ def test_unencodable_values_are_refused(type_, value, msg):
     _prof, pt = profile_for(type_)
     with pytest.raises(EncodeError, match=msg):
         to_raw(pt, value)
+
+
+def test_device_strings_lose_control_and_bidi_characters() -> None:
+    """A device's text is untrusted: no terminal escapes, no right-to-left override (#17)."""
+    prof, point = profile_for("string", extra="")
+    hostile = "\x1b[2JOK\u202eMRALA\u2066\x07".encode()[:10]
+    words = [int.from_bytes(hostile[i:i + 2].ljust(2, b"\0"), "big") for i in range(0, 10, 2)]
+    text = decode(prof, point, words)
+    assert isinstance(text, str) and text.isprintable()
+    assert "\x1b" not in text and "\u202e" not in text and "OK" in text

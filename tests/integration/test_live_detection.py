@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from app.core.journal import read_events, verify
+from app.core.users import Role
 from app.station import Core
 
 
@@ -56,6 +57,8 @@ def test_cavitation_on_the_running_demo_plant_raises_an_explained_anomaly_alarm(
 
         time.sleep(4.0)  # normal running after training: no anomaly
         assert anomaly() == []
+        core.users.add(None, "erin", "engineer-pass", Role.ADMINISTRATOR)
+        core.login("erin", "engineer-pass")  # injecting a fault is an engineer's action
         core.inject_fault("cavitation")
         assert _wait(lambda: bool(anomaly()), 15.0), [g for g in core.detectors.groups()]
         explanation = anomaly()[0].explanation or ""

@@ -205,7 +205,8 @@ def test_failed_logins_get_one_generic_message_and_the_account_locks(qtbot, wind
     qtbot.waitUntil(lambda: win.user_button.text() == "admin (administrator)", timeout=5000)
 
 
-def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tmp_path):
+def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tmp_path, monkeypatch):
+    monkeypatch.setattr("app.ui.idle.MIN_IDLE_LOCK_S", 0.5)  # the real floor would make this wait
     settings = tmp_path / "ui-settings.json"
     settings.write_text(json.dumps({"idle_lock_s": 0.8}), encoding="utf-8")
     win = MainWindow(LocalStation(core), settings_path=settings)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from app.core.private import write_private
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,5 @@ class LiveState:
         for name, (sha, snap) in groups.items():
             merged[name] = {"sha256": sha, "state": snap}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"version": STATE_VERSION, "groups": merged}, sort_keys=True),
-                       encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps({"version": STATE_VERSION, "groups": merged},
+                                            sort_keys=True).encode("utf-8"))

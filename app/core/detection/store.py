@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 
 from app.core.errors import VigilError
 from app.core.ports.detector import DetectorState
+from app.core.private import write_private
 
 MODEL_FORMAT = "vigil-detector-model"
 MODEL_FORMAT_VERSION = 1
@@ -83,12 +83,7 @@ def save_model(state: DetectorState, path: Path, extra: dict[str, Any] | None = 
     """Write the model atomically (temp file + rename) and return its SHA-256."""
     data = encode_model(state, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_private(path, data)
     return sha256_bytes(data)
 
 

@@ -11,7 +11,6 @@ merged by one ``ORDER BY`` and still stream.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sqlite3
@@ -24,6 +23,7 @@ import numpy as np
 
 from app.core.historian.schema import HistorianError, connect_reader
 from app.core.model import Quality
+from app.core.textsafe import csv_writer
 
 HEADER = ("time", "tag", "value", "quality")
 _QUALITY_NAMES = {int(q): q.name for q in Quality}
@@ -101,7 +101,7 @@ def export_csv(
         hi = math.inf if t1 is None else float(t1)
         written = 0
         with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
+            w = csv_writer(f)  # device strings and tag names: no spreadsheet formulas out
             w.writerow(HEADER)
             if ids:
                 # the tag_id IN (...) lets SQLite walk the (tag_id, t) index once per tag
@@ -179,7 +179,7 @@ def export_summaries(
     written = 0
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
+            w = csv_writer(f)  # device strings and tag names: no spreadsheet formulas out
             w.writerow(SUMMARY_HEADER)
             if span is not None and wanted:
                 lo = span[0] if t0 is None else max(float(t0), span[0])
