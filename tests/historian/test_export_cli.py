@@ -182,3 +182,19 @@ def test_module_level_export_takes_plain_string_paths(data_dir: Path, tmp_path: 
     db, out = str(data_dir / "historian.sqlite"), str(tmp_path / "s.csv")
     assert export_csv(db, out, ["pump.on"]) == 2
     assert [r["value"] for r in _read_csv(Path(out))] == ["1", "0"]
+
+
+def test_a_device_string_that_looks_like_a_formula_is_exported_as_text(tmp_path: Path) -> None:
+    """CSV formula injection (issue 17): a device string starting with '=' must not reach a
+    spreadsheet as a formula; negative numbers stay numbers."""
+    d = tmp_path / "data"
+    with Historian(d / "historian.sqlite") as h:
+        h.on_samples([
+            Sample("meter.serial", '=HYPERLINK("http://x.invalid","click")', Quality.GOOD, T0),
+            Sample("pump.flow", -3.5, Quality.GOOD, T0),
+        ])
+    out = tmp_path / "out.csv"
+    assert export_csv(d / "historian.sqlite", out) == 2
+    values = {r["tag"]: r["value"] for r in _read_csv(out)}
+    assert values["meter.serial"] == "'=HYPERLINK(\"http://x.invalid\",\"click\")"
+    assert values["pump.flow"] == "-3.5"
