@@ -459,4 +459,13 @@ def account_events(journal_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     if not db_path(journal_dir).exists():
         return []
     kinds = ("user.added", "user.disabled", "user.enabled")
-    return [(e.kind, e.body) for e in read_events(journal_dir, kind="user.") if e.kind in kinds]
+    out: list[tuple[str, dict[str, Any]]] = []
+    # a journal that continues an older one (Vigil 0.1's version-1 journal, kept whole in
+    # v1-<id>/) names it in a critical journal.continued event: its accounts come first. Only
+    # the folders the journal itself names count, so a planted folder proves nothing.
+    for cont in read_events(journal_dir, kind="journal.continued"):
+        previous = cont.body.get("previous_journal_id")
+        archive = journal_dir / f"v1-{previous}"
+        if isinstance(previous, str) and previous.isalnum() and db_path(archive).exists():
+            out += [(e.kind, e.body) for e in read_events(archive, kind="user.") if e.kind in kinds]
+    return out + [(e.kind, e.body) for e in read_events(journal_dir, kind="user.") if e.kind in kinds]

@@ -203,6 +203,7 @@ class Core:
         self.config_problems.extend(journal.problems)
         stack.callback(_quietly, "journal", journal.close)
         users = UserStore(self.data_dir / "users.json", journal=journal)
+        journal.flush(timeout=10.0)  # the start-up events (e.g. journal.continued) are readable
         users.reconcile(account_events(self.data_dir / "journal"))
         plugins = PluginHost.discover(
             data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled

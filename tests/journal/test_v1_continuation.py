@@ -59,3 +59,34 @@ def test_a_tampered_version_1_journal_is_kept_and_reported(tmp_path: Path) -> No
     (cont,) = read_events(jdir, kind="journal.continued")
     assert cont.body["verify"] == "tampered"
     assert verify(jdir).status == "intact"
+
+
+def test_accounts_recorded_in_the_version_1_journal_still_count(tmp_path: Path, monkeypatch) -> None:
+    """After the upgrade the accounts of users.json are vouched for by the kept v1 journal (the
+    one the journal.continued event names), not refused as 'added by hand'; a folder planted
+    beside it vouches for nothing."""
+    import pytest
+
+    from app.core.errors import VigilError
+    from app.core.users import Role, UserStore, account_events
+
+    from .vectors import make_vectors
+
+    events = list(make_vectors.EVENTS)
+    events[2] = ("user.added", "setup", False, {"user": "ada", "role": "administrator"})
+    monkeypatch.setattr(make_vectors, "EVENTS", events)
+    jdir = write_sqlite(make_vectors.build(1), tmp_path / "journal")
+    Journal.open(jdir).close()
+    # a planted "archive" that the journal never named
+    planted = write_sqlite(make_vectors.build(1), tmp_path / "elsewhere")
+    (jdir / "v1-0123abcd").mkdir()
+    (planted / "journal.sqlite").rename(jdir / "v1-0123abcd" / "journal.sqlite")
+
+    assert account_events(jdir) == [("user.added", {"user": "ada", "role": "administrator"})]
+    store = UserStore(tmp_path / "users.json")
+    store.add(None, "ada", "ada-password-1", Role.ADMINISTRATOR)
+    store.reconcile(account_events(jdir))  # vouched for by the kept v1 journal: no refusal
+    forged = UserStore(tmp_path / "forged.json")
+    forged.add(None, "mallory", "mallory-password", Role.ADMINISTRATOR)
+    with pytest.raises(VigilError, match="mallory"):
+        forged.reconcile(account_events(jdir))
