@@ -77,7 +77,7 @@ class VerifyResult:
         return {**asdict(self), "exit_code": self.exit_code}
 
 
-class _AnchorFileError(Exception):
+class AnchorFileError(Exception):
     pass
 
 
@@ -87,7 +87,7 @@ def load_anchors(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         lines = p.read_text("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise _AnchorFileError(f"{p}: cannot read the anchors file ({e})") from None
+        raise AnchorFileError(f"{p}: cannot read the anchors file ({e})") from None
     out = []
     for n, line in enumerate(lines, 1):
         line = line.strip()
@@ -96,16 +96,16 @@ def load_anchors(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         try:
             doc = json.loads(line)
         except ValueError as e:
-            raise _AnchorFileError(f"{p} line {n}: not JSON ({e})") from None
+            raise AnchorFileError(f"{p} line {n}: not JSON ({e})") from None
         if not isinstance(doc, dict):
-            raise _AnchorFileError(f"{p} line {n}: not an exported head (expected a JSON object)")
+            raise AnchorFileError(f"{p} line {n}: not an exported head (expected a JSON object)")
         missing = [f for f in _ANCHOR_FIELDS if f not in doc]
         if missing:
-            raise _AnchorFileError(f"{p} line {n}: not an exported head (missing {', '.join(missing)})")
+            raise AnchorFileError(f"{p} line {n}: not an exported head (missing {', '.join(missing)})")
         doc["_where"] = f"{p} line {n}"
         out.append(doc)
     if not out:
-        raise _AnchorFileError(f"{p}: no exported heads in the file")
+        raise AnchorFileError(f"{p}: no exported heads in the file")
     return out
 
 
@@ -207,7 +207,7 @@ def verify(
             from app.core.journal.witness import witnessed_heads
 
             anchor_list = (anchor_list or []) + witnessed_heads(witnesses, notes)
-    except (_AnchorFileError, JournalError) as e:
+    except (AnchorFileError, JournalError) as e:
         return VerifyResult("usage", str(e))
 
     try:

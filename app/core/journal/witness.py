@@ -23,36 +23,26 @@ from typing import Any
 from app.core.journal import chain
 from app.core.journal.keys import IDENTITY_FILE
 from app.core.journal.store import DB_FILE, JournalError, open_readonly
+from app.core.journal.verify import AnchorFileError, load_anchors
 
 #: fields every exported head carries (v2 adds journal, key and state)
 HEAD_FIELDS = ("format", "journal_id", "number", "size", "head", "time", "reason", "prev", "signature")
 
 
 def parse_heads(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Exported heads in a file (one JSON object a line, as ``export-head`` writes them)."""
-    p = Path(path)
+    """Exported heads in a file (one JSON object a line, as ``export-head`` writes them): the
+    anchors-file reader of ``verify --anchors``, plus the format every witnessed head must name."""
     try:
-        lines = p.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise JournalError(f"{p}: cannot read the head file ({e})") from None
-    heads = []
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise JournalError(f"{p} line {n}: not JSON ({e.msg})") from None
-        missing = [f for f in HEAD_FIELDS if not isinstance(doc, dict) or f not in doc]
+        docs = load_anchors(path)
+    except AnchorFileError as e:
+        raise JournalError(str(e)) from None
+    for doc in docs:
+        missing = [f for f in HEAD_FIELDS if f not in doc]
         if missing:
-            raise JournalError(f"{p} line {n}: not an exported head (missing {', '.join(missing)})")
+            raise JournalError(f"{doc['_where']}: not an exported head (missing {', '.join(missing)})")
         if doc["format"] not in (chain.CHECKPOINT_FORMAT, chain.CHECKPOINT_FORMAT_V1):
-            raise JournalError(f"{p} line {n}: unknown head format {doc['format']!r}")
-        heads.append(doc)
-    if not heads:
-        raise JournalError(f"{p}: no exported heads in the file")
-    return heads
+            raise JournalError(f"{doc['_where']}: unknown head format {doc['format']!r}")
+    return docs
 
 
 def witness_body(head: dict[str, Any], source: str) -> dict[str, Any]:
