@@ -174,6 +174,11 @@ class Point(_Strict):
     lo: float | None = None
     hi: float | None = None
     hihi: float | None = None
+    range: tuple[float, float] | None = Field(
+        None,
+        description="Engineering range [lowest, highest] for indicators and trend axes; "
+        "without it the range comes from the write and alarm limits",
+    )
     deadband: float = Field(0.0, ge=0)
     on_delay_s: float = Field(0.0, ge=0, le=MAX_DELAY_S)
     priority: Priority | None = Field(None, description="Overrides the default alarm priority")
@@ -223,6 +228,11 @@ class Point(_Strict):
             raise ValueError("analog alarm limits need a numeric type")
         if self.alarm_state is not None and self.type is not DataType.BOOL:
             raise ValueError("'alarm_state' is only for bool points")
+        if self.range is not None:
+            if self.type in (DataType.STRING, DataType.BOOL):
+                raise ValueError("'range' needs a numeric type")
+            if not self.range[0] < self.range[1]:
+                raise ValueError("'range' must be [lowest, highest] with lowest < highest")
         return self
 
     @property
@@ -242,6 +252,33 @@ class Point(_Strict):
     @property
     def has_limits(self) -> bool:
         return any(v is not None for v in (self.lolo, self.lo, self.hi, self.hihi))
+
+    @property
+    def engineering_range(self) -> tuple[float, float] | None:
+        """The span an indicator or a trend axis shows for this point, fixed, never autoscaled.
+
+        An explicit ``range`` wins. Otherwise it is derived from the marks the profile already
+        has (write limits and alarm limits), padded by a tenth of their span on each side so a
+        limit never sits on the frame; with only upper marks the range starts at 0 (a level,
+        a flow, a temperature above freezing). ``None`` when there is nothing to go on: the
+        caller autoscales and says so.
+        """
+        if self.range is not None:
+            return self.range
+        if self.type in (DataType.STRING, DataType.BOOL):
+            return None
+        upper = [v for v in (self.max, self.hi, self.hihi) if v is not None]
+        lower = [v for v in (self.min, self.lo, self.lolo) if v is not None]
+        marks = upper + lower
+        if not marks:
+            return None
+        low, high = min(marks), max(marks)
+        if not lower and low > 0:
+            low = 0.0
+        if high <= low:
+            return None
+        pad = (high - low) / 10
+        return (low - pad if lower else low, high + pad)
 
 
 class Profile(_Strict):
