@@ -36,6 +36,7 @@ DEFAULT_PRIORITY: dict[AlarmKind, Priority] = {
     AlarmKind.DEVICE: Priority.HIGH,
     AlarmKind.FEEDBACK: Priority.MEDIUM,
     AlarmKind.ANOMALY: Priority.MEDIUM,
+    AlarmKind.SYSTEM: Priority.HIGH,
 }
 
 _LIMIT_KINDS = (AlarmKind.LOLO, AlarmKind.LO, AlarmKind.HI, AlarmKind.HIHI)

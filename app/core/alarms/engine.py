@@ -455,6 +455,38 @@ class AlarmEngine:
         self._notify(out)
         return aid
 
+    def set_system_condition(
+        self,
+        name: str,
+        active: bool,
+        *,
+        message: str,
+        priority: str | Priority = "high",
+        actor: str = "system",
+    ) -> str:
+        """Raise or clear the technical alarm ``station.<name>:SYSTEM`` (created on first use).
+
+        For conditions of the station itself that an operator must see in the alarm list, not
+        only in a log: the disk filling up, a burst of failed log-ins. Returns the alarm id."""
+        source = f"station.{name}"
+        aid = alarm_id(source, AlarmKind.SYSTEM)
+        prio = Priority.parse(priority)
+        out: list[AlarmView] = []
+        with self._lock:
+            now = self._clock()
+            a = self._alarms.get(aid)
+            d = AlarmDefinition(
+                id=aid, kind=AlarmKind.SYSTEM, priority=prio, source=source,
+                device="station", description=message,
+            )
+            if a is None:
+                a = self._alarms[aid] = AlarmRecord(d)
+            elif a.d != d:
+                a.d = d
+            self._set_condition(a, bool(active), message if active else None, now, actor, out)
+        self._notify(out)
+        return aid
+
     def tick(self) -> None:
         """Run time-driven work now: shelve expiry, flood end, COMM on-delays. ``on_samples`` does this too;
         call it from a timer when samples may stop (all devices down)."""

@@ -116,6 +116,7 @@ class AlarmKind(enum.StrEnum):
     DEVICE = "DEVICE"  # a device answers, but refuses every read (Modbus exception responses)
     FEEDBACK = "FEEDBACK"  # a setpoint's process value does not follow it (valve stuck, ...)
     ANOMALY = "ANOMALY"  # a detector says the plant behaves unlike its training data
+    SYSTEM = "SYSTEM"  # the station itself is in trouble (disk almost full, repeated log-in failures)
 
 
 @dataclass(frozen=True, slots=True)
