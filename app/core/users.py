@@ -359,6 +359,21 @@ class UserStore:
         with self._lock:
             self._check_session_locked(session)
 
+    def session_for_token(self, token: str) -> Session:
+        """The live session this store issued under ``token``, checked like any other.
+
+        For requests that arrive from another process (a workstation talking to a node over
+        the broker): they carry the token only, and the role is the account's role now, never
+        one the caller claims. Refused (AuthError, journaled) when unknown, ended or expired."""
+        with self._lock:
+            issued = self._sessions.get(token) if token else None
+            user = issued[0] if issued is not None else "unknown"
+            u = self._users.get(user)
+            role = Role.parse(u.role) if u is not None else Role.VIEWER
+            session = Session(user, role, issued[1] if issued is not None else 0.0, token)
+            self._check_session_locked(session)
+            return session
+
     def _check_session_locked(self, session: Session) -> None:
         issued = self._sessions.get(session.token) if session.token else None
         u = self._users.get(session.user)

@@ -187,3 +187,17 @@ def test_an_unknown_user_name_is_not_written_to_the_journal(env):
     assert b"Hunter2-typed-in-the-name-field" not in raw
     failed = _events(tmp_path, "user.login_failed")
     assert failed[-1]["actor"] == "unknown" and failed[-1]["body"]["attempted_user"] is None
+
+
+def test_a_token_from_another_process_resolves_to_the_accounts_current_role(env):
+    store, *_ = env
+    otto = store.authenticate("otto", PW["otto"])
+    again = store.session_for_token(otto.token)
+    assert (again.user, again.role, again.token) == ("otto", otto.role, otto.token)
+    with pytest.raises(AuthError, match="not a session issued"):
+        store.session_for_token("0" * 32)
+    with pytest.raises(AuthError):
+        store.session_for_token("")
+    store.logout(otto)
+    with pytest.raises(AuthError, match="ended"):
+        store.session_for_token(otto.token)
