@@ -1,4 +1,5 @@
-"""Shared test set-up: offscreen Qt, and built-in plugin packages importable by tests."""
+"""Shared test set-up: offscreen Qt, built-in plugin packages importable by tests, and the
+built-in detectors as the core's default detector catalogue."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ for plugin_dir in sorted((ROOT / "plugins").glob("*/")):
 
 
 import pytest  # noqa: E402
+
+from app.core.detection.registry import use_catalog  # noqa: E402
+from app.plugin_host.builtin import builtin_catalog  # noqa: E402
+
+# tests that score without a station find the built-in detectors through the plugin host, the
+# one manifest reader (a station passes its own host)
+use_catalog(builtin_catalog())
 
 
 @pytest.fixture(autouse=True)

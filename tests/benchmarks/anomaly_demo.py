@@ -24,7 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from app.core.detection.registry import use_catalog  # noqa: E402
+from app.plugin_host.builtin import builtin_catalog  # noqa: E402
 from tests.detection.demo_rig import Outcome, PumpRig  # noqa: E402
+
+use_catalog(builtin_catalog())  # the built-in detectors, found through the plugin host
 
 LEARN_S = 1800.0
 SCORED_NORMAL_S = 600.0

@@ -30,8 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.core.detection.monitor import Monitor, NormalRange  # noqa: E402
-from app.core.detection.registry import detector_class, detector_entries  # noqa: E402
+from app.core.detection.registry import detector_class, detector_entries, use_catalog  # noqa: E402
+from app.plugin_host.builtin import builtin_catalog  # noqa: E402
 from app.sdk.detector import AlarmLatch  # noqa: E402
+
+use_catalog(builtin_catalog())  # the built-in detectors, found through the plugin host
 
 TRAIN_ROWS = 400
 BATCH_ROWS = 10

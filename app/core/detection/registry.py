@@ -1,57 +1,72 @@
-"""Find built-in detectors by name without the plugin host.
+"""The detector catalogue the core falls back on when it is given no lookup of its own.
 
-The Core and the CLI look detectors up through ``PluginHost.detector_class`` (every plugin's
-manifest, failures contained). The core may not import the plugin host (layering), so the
-detection engine takes a lookup function and defaults to this one, which reads the built-in
-``plugins/detectors/plugin.toml`` only: enough for tests, benchmarks and a headless engine.
+Detectors are plugins, and the plugin host is the one reader of plugin manifests: it finds the
+plugin that provides a detector, imports it within a time budget, and marks the plugin failed
+(with a reason) when it cannot. The core may not import the host (layering), so the dependency
+is turned round: the detection engine takes a ``detector_class`` lookup, and its default,
+:func:`detector_class` here, asks whatever catalogue was installed with :func:`use_catalog`.
+A `PluginHost` is one (``app.plugin_host.builtin.builtin_catalog()`` makes one over the built-in
+plugins, for tools, benchmarks and tests that run without a station). The station passes its
+own host explicitly and never relies on this default.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-import tomllib
-from pathlib import Path
+import threading
+from typing import Any, Protocol
 
 from app.core.errors import VigilError
-from app.core.paths import builtin_plugins_dir
 
 
 class UnknownDetector(VigilError):
     """A detector name that no plugin provides, or whose plugin cannot be imported."""
 
 
-def _manifest_path() -> Path:
-    return builtin_plugins_dir() / "detectors" / "plugin.toml"
+class DetectorCatalog(Protocol):
+    """Who provides detectors by name (``app.plugin_host.PluginHost`` fits)."""
+
+    def detector_names(self) -> list[str]: ...
+
+    def detector_class(self, name: str) -> Any: ...  # a plugin's factory: a class or a function
+
+    def owner(self, kind: str, name: str) -> str | None: ...
+
+
+_lock = threading.Lock()
+_catalog: DetectorCatalog | None = None
+
+
+def use_catalog(catalog: DetectorCatalog | None) -> DetectorCatalog | None:
+    """Make ``catalog`` the default detector lookup (None: no default); returns the previous."""
+    global _catalog
+    with _lock:
+        previous, _catalog = _catalog, catalog
+    return previous
+
+
+def _current() -> DetectorCatalog:
+    catalog = _catalog
+    if catalog is None:
+        raise UnknownDetector(
+            "no detector catalogue: pass the plugin host's detector_class, or install one with "
+            "app.core.detection.registry.use_catalog (app.plugin_host.builtin.builtin_catalog())"
+        )
+    return catalog
 
 
 def detector_entries() -> dict[str, dict[str, str]]:
-    """name -> {"entry": "module:attr", "plugin": id}, from the built-in manifest."""
-    path = _manifest_path()
-    try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise UnknownDetector(f"{path}: cannot read detector manifest ({e})") from None
-    plugin_id = str(manifest.get("plugin", {}).get("id", path.parent.name))
-    return {
-        str(spec.get("name", "")): {"entry": str(spec.get("factory", "")), "plugin": plugin_id}
-        for spec in manifest.get("detectors", [])
-        if isinstance(spec, dict)
-    }
+    """name -> {"plugin": id of the plugin that provides it}, for every detector the installed
+    catalogue knows."""
+    catalog = _current()
+    return {name: {"plugin": catalog.owner("detector", name) or ""} for name in catalog.detector_names()}
 
 
-def detector_class(name: str) -> type:
-    """Import the class registered as ``name``; a clear `UnknownDetector` if that fails."""
-    entries = detector_entries()
-    if name not in entries:
-        known = ", ".join(sorted(entries)) or "none"
-        raise UnknownDetector(f"unknown detector {name!r} (known: {known})")
-    module_name, _, attr = entries[name]["entry"].partition(":")
-    plugin_dir = str(_manifest_path().parent)
-    if plugin_dir not in sys.path:
-        sys.path.insert(0, plugin_dir)
+def detector_class(name: str) -> Any:
+    """The factory (usually a class) registered as ``name``; a clear `UnknownDetector` naming
+    the detector and why if no usable plugin provides it."""
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except Exception as e:  # a broken plugin must not take the caller down
-        raise UnknownDetector(f"detector {name!r} ({entries[name]['entry']}) failed to load: "
-                              f"{type(e).__name__}: {e}") from None
+        return _current().detector_class(name)
+    except UnknownDetector:
+        raise
+    except VigilError as e:  # the host's PluginUnavailable: unknown name, or its plugin failed
+        raise UnknownDetector(f"detector {name!r}: {e}") from None
