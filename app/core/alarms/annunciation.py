@@ -20,9 +20,26 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, TypeVar
 
 PRIORITY_ORDER = ("low", "medium", "high", "urgent")
+
+
+class Announced(Protocol):
+    """What the annunciation reads of an alarm (``AlarmView`` fits; ``device`` and
+    ``first_out`` are read when present)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def state(self) -> object: ...  # an AlarmState, or its string value
+
+    @property
+    def priority(self) -> str: ...
+
+
+V = TypeVar("V", bound=Announced)
 DEFAULT_SILENCE_S = 120.0
 
 
@@ -125,7 +142,7 @@ class Annunciation:
             raise ValueError(f"unknown priority '{priority}'")
         self.modes[priority] = SoundMode(mode)
 
-    def sounding(self, views: Iterable[Any]) -> list[Any]:
+    def sounding(self, views: Iterable[V]) -> list[V]:
         """Alarms that call for sound now (ignoring silence)."""
         out = []
         for v in views:
@@ -140,7 +157,7 @@ class Annunciation:
             out.append(v)
         return out
 
-    def due(self, views: Iterable[Any], now: float) -> Due | None:
+    def due(self, views: Iterable[Announced], now: float) -> Due | None:
         loud = self.sounding(views)
         if not loud:
             return None
@@ -153,7 +170,7 @@ class Annunciation:
             self.silenced_rank = -1
         return Due(str(top.priority), self._convention(top), tuple(sorted(v.id for v in loud)))
 
-    def top(self, views: Iterable[Any]) -> Due | None:
+    def top(self, views: Iterable[Announced]) -> Due | None:
         """The most urgent unacknowledged active alarm, whatever the sound does (silenced, off,
         once): what the banner flashes until someone acknowledges it."""
         unacked = [v for v in views if str(v.state) == "unack_active"]
@@ -162,13 +179,13 @@ class Annunciation:
         top = max(unacked, key=lambda v: (rank(str(v.priority)), self._convention(v) is Convention.MEDICAL))
         return Due(str(top.priority), self._convention(top), tuple(sorted(v.id for v in unacked)))
 
-    def played(self, views: Iterable[Any]) -> None:
+    def played(self, views: Iterable[Announced]) -> None:
         """A burst was played: alarms in *once* mode have had their sound."""
         for v in views:
             if self.modes.get(str(v.priority)) is SoundMode.ONCE and str(v.state) == "unack_active":
                 self._played_once.add((v.id, getattr(v, "first_out", None)))
 
-    def silence(self, views: Iterable[Any], now: float, duration_s: float | None = None) -> float:
+    def silence(self, views: Iterable[Announced], now: float, duration_s: float | None = None) -> float:
         """Silence what sounds now; returns until when. A higher priority breaks the silence."""
         loud = self.sounding(views)
         self.silenced_rank = max((rank(str(v.priority)) for v in loud), default=-1)
@@ -178,5 +195,5 @@ class Annunciation:
     def is_silenced(self, now: float) -> bool:
         return self.silenced_until is not None and now < self.silenced_until
 
-    def _convention(self, v: Any) -> Convention:
+    def _convention(self, v: Announced) -> Convention:
         return self.conventions.get(str(getattr(v, "device", "")), Convention.PLANT)

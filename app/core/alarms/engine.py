@@ -43,7 +43,7 @@ from app.core.alarms.comm import COMM_ON_DELAY_S, CommTracker
 from app.core.alarms.definitions import alarm_id, plant_alarms
 from app.core.alarms.evaluation import Evaluator
 from app.core.alarms.machine import CHATTER_COUNT, CHATTER_WINDOW_S, AlarmMachine, JournalLike
-from app.core.alarms.record import AlarmRecord
+from app.core.alarms.record import AlarmRecord, Chatter
 from app.core.alarms.restore import restore_states
 from app.core.alarms.store import AlarmStore, query_events
 from app.core.alarms.types import (
@@ -129,14 +129,14 @@ class AlarmEngine:
         return self._comm.on_delay_s
 
     @property
-    def chatter(self) -> tuple[int, float]:
-        """(count, window_s): an alarm that activated more than count times within window_s
-        is flagged as chattering in its view."""
+    def chatter(self) -> Chatter:
+        """An alarm that activated more than ``times`` times within ``window_s`` is flagged as
+        chattering in its view."""
         return self._machine.chatter
 
     @chatter.setter
     def chatter(self, value: tuple[int, float]) -> None:
-        self._machine.chatter = value
+        self._machine.chatter = Chatter(*value)
 
     @property
     def journal_errors(self) -> int:

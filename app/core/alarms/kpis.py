@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 FLOOD_WINDOW_S = 600.0
 FLOOD_ENTER = 10  # more than this many new alarms in the window starts a flood
@@ -18,6 +19,13 @@ STALE_AFTER_S = 24 * 3600.0
 KPI_WINDOW_S = 24 * 3600.0
 _MAX_REMEMBERED = 200_000  # activations kept for KPIs (bounded memory in a storm)
 _MAX_FLOODS_REMEMBERED = 10_000  # ended flood episodes kept for KPIs
+
+
+class FloodSpan(NamedTuple):
+    """One ended flood episode (wall clock)."""
+
+    start: float
+    end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +47,7 @@ class AlarmStatistics:
         self._flood_total_s = 0.0
         self.floods = 0
         #: ended flood episodes (start, end), so KPIs can count only what lies inside a window
-        self._flood_spans: deque[tuple[float, float]] = deque(maxlen=_MAX_FLOODS_REMEMBERED)
+        self._flood_spans: deque[FloodSpan] = deque(maxlen=_MAX_FLOODS_REMEMBERED)
 
     def seed(self, activations: list[tuple[float, str]]) -> None:
         """Load activations from before a restart so KPIs span it (flood state is not seeded:
@@ -74,7 +82,7 @@ class AlarmStatistics:
         if self.in_flood and n < FLOOD_EXIT:
             assert self.flood_since is not None
             self._flood_total_s += now - self.flood_since
-            self._flood_spans.append((self.flood_since, now))
+            self._flood_spans.append(FloodSpan(self.flood_since, now))
             self.in_flood = False
             self.flood_since = None
             return FloodChange(False, n, now)
@@ -88,7 +96,7 @@ class AlarmStatistics:
             return None
         n = len(self._window)
         self._flood_total_s += now - self.flood_since
-        self._flood_spans.append((self.flood_since, now))
+        self._flood_spans.append(FloodSpan(self.flood_since, now))
         self.in_flood = False
         self.flood_since = None
         self._window.clear()
@@ -123,7 +131,7 @@ class AlarmStatistics:
         """(flood episodes overlapping [since, now], seconds of flood inside it)."""
         spans = list(self._flood_spans)
         if self.in_flood and self.flood_since is not None:
-            spans.append((self.flood_since, now))
+            spans.append(FloodSpan(self.flood_since, now))
         count, seconds = 0, 0.0
         for start, end in spans:
             overlap = min(end, now) - max(start, since)

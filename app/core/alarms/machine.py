@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, Protocol
 
 from app.core.alarms import design
 from app.core.alarms.kpis import AlarmStatistics, FloodChange
-from app.core.alarms.record import SYSTEM, AlarmRecord, Shelf, Suppression, jsonable
+from app.core.alarms.record import SYSTEM, AlarmRecord, Chatter, Shelf, Suppression, jsonable
 from app.core.alarms.store import AlarmStore, EventRow
 from app.core.alarms.types import LEGAL_TRANSITIONS, AlarmError, AlarmKind, AlarmState, AlarmView
 from app.core.model import Value
@@ -74,7 +74,7 @@ class AlarmMachine:
         #: suppression by design: cause alarm id -> alarm ids it suppresses
         self.suppresses: dict[str, list[str]] = {}
         self.n_annunciating = 0
-        self.chatter = (CHATTER_COUNT, CHATTER_WINDOW_S)
+        self.chatter = Chatter(CHATTER_COUNT, CHATTER_WINDOW_S)
         self.stats = AlarmStatistics(clock())
         self.shelf_heap: list[ShelfExpiry] = []
         self._drops_reported = 0

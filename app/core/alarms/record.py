@@ -10,14 +10,22 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.alarms.types import AlarmDefinition, AlarmState, AlarmView
+from app.core.model import Value
 
 S = AlarmState
 
 #: the actor recorded for suppression by design (the engine's own rules, not an operator)
 SYSTEM = "system"
+
+
+class Chatter(NamedTuple):
+    """An alarm that activated more than ``times`` times within ``window_s`` is chattering."""
+
+    times: int
+    window_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +53,7 @@ class Suppression:
         return self.rule is not None
 
 
-def jsonable(v: Any) -> Any:
+def jsonable(v: object) -> Value:
     """Values as the journal accepts them: NaN/Infinity become strings, odd types their repr."""
     if v is None or isinstance(v, (bool, int, str)):
         return v
@@ -82,7 +90,7 @@ class AlarmRecord:
         self.d = d
         self.state = S.NORMAL
         self.condition = False
-        self.value: Any = None
+        self.value: Value = None
         self.pending_since: float | None = None  # on-delay running since
         self.active_since: float | None = None  # condition present since
         self.last_change: float | None = None
@@ -120,13 +128,13 @@ class AlarmRecord:
             return S.SUPPRESSED
         return None
 
-    def view(self, chatter: tuple[int, float] | None = None) -> AlarmView:
-        """``chatter``: (count, window_s): flag the alarm when it activated more than ``count``
-        times within the last ``window_s`` (measured from its last activation)."""
+    def view(self, chatter: Chatter | None = None) -> AlarmView:
+        """``chatter``: flag the alarm when it activated more than ``chatter.times`` times
+        within the last ``chatter.window_s`` (measured from its last activation)."""
         d = self.d
         recent = 0
         if chatter is not None and self.activations:
-            recent = self.recent_activations(self.activations[-1] + 1e-9, chatter[1])
+            recent = self.recent_activations(self.activations[-1] + 1e-9, chatter.window_s)
         return AlarmView(
             id=d.id,
             kind=str(d.kind),
@@ -154,7 +162,7 @@ class AlarmRecord:
             suppressed_by=self.suppressed.by if self.suppressed else None,
             suppressed_rule=self.suppressed.rule if self.suppressed else None,
             shelved_at=self.shelved.at if self.shelved else None,
-            chattering=chatter is not None and recent > chatter[0],
+            chattering=chatter is not None and recent > chatter.times,
             activations_recent=recent,
             off_delay_s=self.off_delay_s,
             detail=d.detail,

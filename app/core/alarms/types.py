@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import VigilError
+from app.core.model import Value
 
 
 class AlarmError(VigilError):
@@ -157,8 +158,8 @@ class AlarmView:
     device: str
     description: str
     unit: str
-    value: Any  # the value that last changed the condition (live values: the snapshot buffer)
-    limit: Any
+    value: Value  # the value that last changed the condition (live values: the snapshot buffer)
+    limit: float | bool | None
     activated_at: float | None  # when the condition became present (None while it is not)
     last_change: float | None
     acked_by: str | None = None

@@ -92,7 +92,7 @@ class ParamSpec:
             return f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
         return what
 
-    def accepts(self, value: Any) -> bool:
+    def accepts(self, value: object) -> bool:
         if self.kind is bool:
             return isinstance(value, bool)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
