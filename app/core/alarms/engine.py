@@ -498,8 +498,11 @@ class AlarmEngine:
         return self._machine.get(aid)
 
     def _run_timers(self, now: float, out: list[AlarmView]) -> None:
-        self._machine.expire(now, out)
+        """Time-driven work, in this order: shelves expire, COMM on-delays end, the flood
+        window moves (so an alarm raised now counts in it), drops are reported."""
+        self._machine.expire_shelves(now, out)
         self._comm.expire(now, out)
+        self._machine.advance(now)
         self._schedule()
 
     def _schedule(self) -> None:

@@ -297,8 +297,8 @@ class AlarmMachine:
         """Expire a shelve after the time left now, counted on the monotonic clock."""
         heapq.heappush(self.shelf_heap, ShelfExpiry(self._mono() + (until_ts - now), until_ts, alarm))
 
-    def expire(self, now: float, out: list[AlarmView]) -> None:
-        """Unshelve what has expired, end a flood whose window has passed, report store drops."""
+    def expire_shelves(self, now: float, out: list[AlarmView]) -> None:
+        """Unshelve what has expired (on the monotonic clock)."""
         heap = self.shelf_heap
         mono = self._mono()
         while heap and heap[0].due <= mono:
@@ -306,6 +306,9 @@ class AlarmMachine:
             a = self.alarms.get(entry.alarm)
             if a is not None and a.shelved is not None and a.shelved.until == entry.until:
                 self.unshelve(a, "system", now, "shelve expired", out)
+
+    def advance(self, now: float) -> None:
+        """End a flood whose window has passed; report state-table drops."""
         for change in self.stats.advance_until(now):
             self.flood(change)
         self.report_drops(now)
