@@ -6,6 +6,12 @@ The wire format is the official ``sparkplug_b.proto`` of Eclipse Tahu (EPL-2.0, 
 its licence header) and the Python module protoc generated from it (``sparkplug_b_pb2``).
 """
 
+from app.core.sparkplug.commands import (
+    MAX_COMMAND_AGE_S,
+    NONCE_METRIC,
+    SESSION_METRIC,
+    build_write_command,
+)
 from app.core.sparkplug.datatypes import (
     SP_QUALITY_BAD,
     SP_QUALITY_GOOD,
@@ -43,8 +49,11 @@ from app.core.sparkplug.topics import (
 
 __all__ = [
     "BDSEQ",
+    "MAX_COMMAND_AGE_S",
     "NAMESPACE",
+    "NONCE_METRIC",
     "REBIRTH",
+    "SESSION_METRIC",
     "SP_QUALITY_BAD",
     "SP_QUALITY_GOOD",
     "SP_QUALITY_STALE",
@@ -58,6 +67,7 @@ __all__ = [
     "Topic",
     "TopicError",
     "add_metric",
+    "build_write_command",
     "check_id",
     "datatype_for_point",
     "decode_payload",
