@@ -88,11 +88,13 @@ def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, 
     nb = {m["name"]: m for m in decoded[0]["metrics"]}
     assert decoded[0]["seq"] == 0
     assert nb["bdSeq"]["datatype_name"] == "Int64" and nb["bdSeq"]["value"] == 0
-    assert nb["Node Control/Rebirth"]["datatype_name"] == "Boolean" and nb["Node Control/Rebirth"]["value"] is False
+    rebirth = nb["Node Control/Rebirth"]
+    assert rebirth["datatype_name"] == "Boolean" and rebirth["value"] is False
     # DBIRTH: every point by name, a unique alias, the datatype the profile implies
     db = {m["name"]: m for m in decoded[1]["metrics"]}
     assert set(db) == {p.name for p in profile.points}
-    assert len(set(aliases)) == len(aliases) and not set(aliases) & {m["alias"] for m in decoded[0]["metrics"]}
+    node_aliases = {m["alias"] for m in decoded[0]["metrics"]}
+    assert len(set(aliases)) == len(aliases) and not set(aliases) & node_aliases
     for p in profile.points:
         m = db[p.name]
         assert m["datatype"] == int(datatype_for_point(p)), p.name

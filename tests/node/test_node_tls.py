@@ -18,7 +18,8 @@ def test_node_publishes_over_tls_within_the_acl(tmp_path: Path) -> None:
         assert broker.ca_path is not None
         pw = tmp_path / "node-password"
         pw.write_text(SECURED_USERS["node"] + "\n")
-        node_cfg = BrokerConfig.from_url(broker.url(), username="node", password_file=pw, tls_ca=broker.ca_path)
+        node_cfg = BrokerConfig.from_url(broker.url(), username="node", password_file=pw,
+                                         tls_ca=broker.ca_path)
         with watch(broker.config("station"), "station-1") as station:
             node = start_node(tmp_path, node_cfg, node_id="node")
             try:
