@@ -103,3 +103,31 @@ def test_killed_node_death_carries_the_bdseq_of_its_birth(mosquitto: MosquittoBr
     assert [m.name for m in death.payload.metrics] == [BDSEQ]
     assert _bdseq(death) == _bdseq(birth) == 1, out
     assert death_after < 5
+
+
+def test_sigterm_stops_the_node_cleanly(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+    """systemd's stop: the node says goodbye (NDEATH with its bdSeq), exits 0, and its journal
+    verifies, with the node's start and stop in it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    data = tmp_path / "data"
+    cmd = [sys.executable, "-c", VIGIL, "node", "--broker", mosquitto.url(), "--group", GROUP,
+           "--node-id", "calm", "--data-dir", str(data), "--duration", "60"]
+    with watch(mosquitto.config()) as probe:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: len(HostView.of(probe).of_type(MessageType.DDATA)) >= 2, 30, "the node's data")
+            proc.send_signal(signal.SIGTERM)
+            out = proc.communicate(timeout=30)[0].decode(errors="replace")
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, out
+        wait_until(lambda: bool(HostView.of(probe).of_type(MessageType.NDEATH)), 5, "the NDEATH")
+    death = HostView.of(probe).of_type(MessageType.NDEATH)[0]
+    assert _bdseq(death) == _bdseq(HostView.of(probe).of_type(MessageType.NBIRTH)[0])
+    assert "vigil node: stopped" in out
+    verify = subprocess.run([sys.executable, "-c", VIGIL, "journal", "verify", "--data-dir", str(data)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    shown = subprocess.run([sys.executable, "-c", VIGIL, "journal", "show", "--data-dir", str(data)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "node.start" in shown and "node.stop" in shown
