@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from app.core.diagnostics import DeviceDiagnostics
 from app.core.model import Quality, Value
 from app.core.sparkplug import (
     BDSEQ,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: how often device states (online/offline) are looked at for DDEATH/DBIRTH
+#: the publisher wakes at least this often (polls and state changes also wake it)
 DEVICE_CHECK_S = 0.25
 #: MQTT keepalive: the broker publishes the NDEATH this long (x1.5) after the node vanishes
 KEEPALIVE_S = 5
@@ -112,6 +113,8 @@ class EdgeNode:
         self._born = False
         self._need_birth = False
         self._alive: dict[str, bool] = {}  # device -> born (DBIRTH sent, no DDEATH since)
+        #: device -> answering, as the runtime last reported a state change (any thread writes)
+        self._answering: dict[str, bool] = {}
         #: last value and quality per tag as processed / as the hosts were told
         self._latest: dict[str, tuple[Value, Quality, float]] = {}
         self._sent: dict[str, tuple[Value, Quality]] = {}
@@ -122,6 +125,7 @@ class EdgeNode:
         self._client: mqtt.Client | None = None
         self._threads: list[threading.Thread] = []
         self._last_refusal: str | None = None
+        self._devices_changed = False
 
     @property
     def connected(self) -> bool:
@@ -149,6 +153,8 @@ class EdgeNode:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
+        self._answering.update(self._device_states())
+        self.core.diagnostics_listeners.append(self._on_device_state)
         self._threads = [
             threading.Thread(target=self._run, name="vigil-sparkplug", daemon=True),
             threading.Thread(target=self._run_commands, name="vigil-sparkplug-cmd", daemon=True),
@@ -165,6 +171,8 @@ class EdgeNode:
     def stop(self) -> None:
         """Publish the NDEATH (a clean stop sends no Will), disconnect, end the threads."""
         client = self._client
+        if self._on_device_state in self.core.diagnostics_listeners:
+            self.core.diagnostics_listeners.remove(self._on_device_state)
         self._stop.set()
         self.tap.wake.set()
         with contextlib.suppress(queue.Full):
@@ -183,6 +191,12 @@ class EdgeNode:
         client.disconnect()
         client.loop_stop()
         self._client = None
+
+    def _on_device_state(self, diag: DeviceDiagnostics) -> None:
+        """Core thread: a device changed state; the publisher sends DDEATH/DBIRTH."""
+        self._answering[diag.device] = diag.state not in ("offline", "disabled")
+        self._devices_changed = True
+        self.tap.wake.set()
 
     # ------------------------------------------------------------------ paho callbacks
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
@@ -241,7 +255,6 @@ class EdgeNode:
 
     # ------------------------------------------------------------------ publishing thread
     def _run(self) -> None:
-        next_check = 0.0
         while not self._stop.is_set():
             self.tap.wake.wait(DEVICE_CHECK_S)
             self.tap.wake.clear()
@@ -255,9 +268,8 @@ class EdgeNode:
                 polls = self.tap.drain()
                 for poll in polls:
                     self._handle_poll(poll)
-                now = time.monotonic()
-                if now >= next_check:
-                    next_check = now + DEVICE_CHECK_S
+                if self._devices_changed:
+                    self._devices_changed = False
                     self._check_devices()
             except Exception:  # the publisher must outlive any one bad message
                 log.exception("sparkplug publisher error (going on)")
@@ -286,10 +298,9 @@ class EdgeNode:
         for name, alias, dtype, value in self.model.node_metrics:
             add_metric(nbirth, dtype, value, name=name, alias=alias, timestamp_ms=now_ms)
         self._publish(self._node_topic(MessageType.NBIRTH), nbirth, len(nbirth.metrics))
-        states = self._device_states()
         for dev in self.model.devices.values():
             self._publish_dbirth(dev)
-            if not states.get(dev.name, True):
+            if not self._answering.get(dev.name, True):
                 self._publish_ddeath(dev.name)
         self._born = True
         self.stats.births += 1
@@ -359,7 +370,7 @@ class EdgeNode:
                 for name, d in self.core.runtime.diagnostics().items()}
 
     def _check_devices(self) -> None:
-        states = self._device_states()
+        states = dict(self._answering)
         with self._lock:
             if not self._born:
                 return
