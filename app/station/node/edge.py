@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -53,12 +52,16 @@ from app.core.sparkplug import payload as sp
 from app.station.mqtt_link import BrokerConfig, make_client
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
-from app.station.node.tap import Poll, SampleTap, quality_at
+from app.station.node.tap import Poll, SampleTap
 
 if TYPE_CHECKING:
     from app.station.engine import Core
 
 log = logging.getLogger(__name__)
+
+_GOOD = Quality.GOOD
+#: Quality by its code, without the enum call per value
+_QUALITY = {int(q): q for q in Quality}
 
 #: the publisher wakes at least this often (polls and state changes also wake it)
 DEVICE_CHECK_S = 0.25
@@ -328,17 +331,21 @@ class EdgeNode:
             return
         latest, sent, by_tag = self._latest, self._sent, dev.by_tag
         t = poll.t
+        qualities = poll.qualities
         changed: list[tuple[MetricDef, Value, Quality, bool]] = []
+        # the hot loop of the node (every value of every poll): kept to plain dict operations
         for i, tag in enumerate(poll.tags):
             m = by_tag.get(tag)
             if m is None:
                 continue
             value = poll.values[i]
-            quality = quality_at(poll, i)
+            quality = _GOOD if qualities is None else _QUALITY[qualities[i]]
             latest[tag] = (value, quality, t)
             before = sent.get(tag)
-            if before is None or before[1] is not quality or not _same(before[0], value):
-                changed.append((m, value, quality, before is None or before[1] is not quality))
+            if before is None or before[1] is not quality:
+                changed.append((m, value, quality, True))
+            elif before[0] != value:  # a NaN is always "changed": sent again, never lost
+                changed.append((m, value, quality, False))
         if not changed:
             return
         with self._lock:
@@ -408,12 +415,6 @@ def _add(p: sp.Payload, m: MetricDef, value: Value, *, name: str | None, timesta
 def _quality_props(q: Quality) -> tuple[tuple[str, sp.PropertyItem], ...]:
     return ((sp.PROP_QUALITY, (SpDataType.Int32, sparkplug_quality(q))),
             (sp.PROP_VIGIL_QUALITY, (SpDataType.String, q.name)))
-
-
-def _same(a: Value, b: Value) -> bool:
-    if a == b and type(a) is type(b):
-        return True
-    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
 def _fit(m: MetricDef, value: Value) -> Value:
