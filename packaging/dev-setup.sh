@@ -48,6 +48,28 @@ if command -v dpkg-query >/dev/null 2>&1; then
     fi
 fi
 
+# The node and remote stations talk through an MQTT broker; the tests start their own Mosquitto
+# (Debian package) on a free 127.0.0.1 port. The packaged system service is not wanted here.
+MQTT_PKGS="mosquitto"
+if command -v dpkg-query >/dev/null 2>&1; then
+    missing=""
+    for p in $MQTT_PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+        echo "installing the MQTT broker:$missing"
+        if DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -qq $missing >/dev/null; then
+            # apt may start the system broker on port 1883; tests start their own
+            command -v systemctl >/dev/null 2>&1 && systemctl disable --now mosquitto >/dev/null 2>&1 || true
+        else
+            echo "warning: could not install:$missing (node and broker tests will fail)" >&2
+        fi
+    elif [ -n "$missing" ]; then
+        echo "note: the node and its tests need the Mosquitto broker:$missing (sudo apt-get install$missing)" >&2
+    fi
+fi
+
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null

@@ -102,6 +102,7 @@ class Core:
         plugins_enabled: bool = True,
         journal_passphrase: str | None = None,
         window: bool = True,
+        extra_sinks: Sequence[SampleSink] = (),
     ):
         # 0700, owned by this account, files 0600, umask 077 from here on (patient data)
         self.data_dir = secure_data_dir(Path(data_dir))
@@ -116,6 +117,10 @@ class Core:
         #: the UI's bounded sample buffer (a sink like the others; replaceable before start);
         #: without a window (headless) nobody drains it, so it keeps only the latest values
         self.snapshots = SnapshotBuffer(keep_history=window)
+        #: more consumers of the sample fan-out (a node's Sparkplug publisher), after the others
+        self.extra_sinks = list(extra_sinks)
+        #: called with every device state change, after the alarm engine (core thread: be quick)
+        self.diagnostics_listeners: list[Callable[[DeviceDiagnostics], None]] = []
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
@@ -260,11 +265,13 @@ class Core:
         )
         stack.callback(_quietly, "detectors", detectors.close)
         restore_models(self.data_dir / "models", detectors, journal, self.config_problems)
-        sinks: list[SampleSink] = [historian, alarms, self.snapshots, detectors]
+        sinks: list[SampleSink] = [historian, alarms, self.snapshots, detectors, *self.extra_sinks]
 
         def on_diagnostics(diag: DeviceDiagnostics) -> None:
             # comm health reaches the alarm engine as device state (one path: the runtime's view)
             alarms.on_device_state(diag.device, diag.state == "online", diag.last_error or diag.state)
+            for listener in self.diagnostics_listeners:
+                listener(diag)
 
         runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
         runtime.start()

@@ -1,0 +1,185 @@
+"""How a node or a remote station reaches its MQTT broker: the address, credentials and TLS
+files in one value (`BrokerConfig`), and a paho-mqtt 2.x client configured from it.
+
+Both sides of the plant bus (the edge node that publishes, the stations that subscribe) build
+their clients here, so credentials, TLS and reconnect behaviour are the same everywhere and a
+bad ``--broker`` URL is refused with the part that is wrong named, before anything connects.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from app.core.errors import VigilError
+
+#: the URL schemes a broker may be given with, and their default ports
+SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+#: paho's reconnect backoff: first retry after 1 s, doubling, capped at 5 s (a broker restart is
+#: noticed quickly and a broker that stays down is not hammered)
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 5
+
+
+class BrokerConfigError(VigilError):
+    """A broker URL, credential or TLS file that cannot be used; the message names which."""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Where the broker is and how to log in to it. ``password`` is kept out of `describe()`
+    and of ``repr`` so it never reaches a log line."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: TLS with the system's trust store (``mqtts://`` without a CA file)
+    tls: bool = False
+
+    def __repr__(self) -> str:
+        return f"BrokerConfig({self.describe()})"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.tls_ca is not None or self.tls_cert is not None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password_file: Path | None = None,
+        tls_ca: Path | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+    ) -> BrokerConfig:
+        """``mqtt://HOST[:PORT]`` or ``mqtts://HOST[:PORT]`` (TLS; default ports 1883 and 8883).
+        The password is read from ``password_file`` (first line), never from an argument."""
+        text = url.strip()
+        if "://" not in text:
+            raise BrokerConfigError(
+                f"broker URL '{url}': no scheme; write it as mqtt://HOST:PORT or mqtts://HOST:PORT"
+            )
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in SCHEMES:
+            raise BrokerConfigError(
+                f"broker URL '{url}': scheme '{parts.scheme}' is not one of {', '.join(SCHEMES)}"
+            )
+        if parts.username or parts.password:
+            raise BrokerConfigError(
+                f"broker URL '{_redact(url)}': put the user in --username and the password in a "
+                "--password-file, not in the URL (it would show in process lists and logs)"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise BrokerConfigError(
+                f"broker URL '{url}': unexpected '{parts.path}{'?' + parts.query if parts.query else ''}'"
+                " after the host and port"
+            )
+        host = parts.hostname
+        if not host:
+            raise BrokerConfigError(f"broker URL '{url}': no host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise BrokerConfigError(
+                f"broker URL '{url}': port '{parts.netloc.rpartition(':')[2]}' is not a number in 1-65535"
+            ) from None
+        if port is None:
+            port = SCHEMES[scheme]
+        elif not 1 <= port <= 65535:
+            raise BrokerConfigError(f"broker URL '{url}': port {port} is not in 1-65535")
+        password = _read_password(password_file) if password_file is not None else None
+        if password is not None and not username:
+            raise BrokerConfigError("--password-file given without --username")
+        if (tls_cert is None) != (tls_key is None):
+            raise BrokerConfigError("--tls-cert and --tls-key go together: give both or neither")
+        for flag, path in (("--tls-ca", tls_ca), ("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+            if path is not None and not Path(path).is_file():
+                raise BrokerConfigError(f"{flag} {path}: no such file")
+        return cls(
+            host=host,
+            port=port,
+            username=username or None,
+            password=password,
+            tls_ca=Path(tls_ca) if tls_ca is not None else None,
+            tls_cert=Path(tls_cert) if tls_cert is not None else None,
+            tls_key=Path(tls_key) if tls_key is not None else None,
+            tls=scheme == "mqtts",
+        )
+
+    def describe(self) -> str:
+        """The broker as a person reads it in a log or status line: no password, ever."""
+        scheme = "mqtts" if self.uses_tls else "mqtt"
+        text = f"{scheme}://{self.host}:{self.port}"
+        if self.username:
+            text += f" as {self.username}"
+        if self.tls_ca is not None:
+            text += f" (CA {self.tls_ca})"
+        return text
+
+
+def make_client(
+    cfg: BrokerConfig,
+    client_id: str,
+    *,
+    will: tuple[str, bytes, int, bool] | None = None,
+    protocol_v5: bool = True,
+) -> mqtt.Client:
+    """A paho-mqtt 2.x client for ``cfg``, configured (callback API 2, credentials, TLS, Last
+    Will as ``(topic, payload, qos, retain)``, capped reconnect backoff) but not connected.
+
+    The caller connects (``connect_async`` + ``loop_start`` keeps reconnecting by itself) and
+    chooses clean-start/session settings, which differ between a Sparkplug edge node and a
+    station."""
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if protocol_v5 else mqtt.MQTTv311,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.uses_tls:
+        try:
+            client.tls_set(
+                ca_certs=str(cfg.tls_ca) if cfg.tls_ca is not None else None,
+                certfile=str(cfg.tls_cert) if cfg.tls_cert is not None else None,
+                keyfile=str(cfg.tls_key) if cfg.tls_key is not None else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except (OSError, ssl.SSLError) as e:
+            raise BrokerConfigError(f"TLS files for {cfg.describe()} cannot be used: {e}") from e
+    if will is not None:
+        topic, payload, qos, retain = will
+        client.will_set(topic, payload, qos=qos, retain=retain)
+    client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
+    return client
+
+
+def _read_password(path: Path) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BrokerConfigError(f"--password-file {path}: cannot be read ({e})") from None
+    password = text.splitlines()[0] if text else ""
+    if not password:
+        raise BrokerConfigError(f"--password-file {path}: is empty")
+    return password
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
