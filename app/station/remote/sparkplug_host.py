@@ -118,6 +118,13 @@ class SparkplugHost:
                     st.missing = None
                     self._rebirth(node, st, "seq gap not filled within the reorder timeout")
 
+    def request_birth(self, node: str) -> None:
+        """Ask ``node`` for its births unless they were seen already (a host joining late)."""
+        with self._lock:
+            st = self.nodes.setdefault(node, NodeState())
+            if not st.born:
+                self._rebirth(node, st, "station joined after the node's birth")
+
     # ------------------------------------------------------------------ message kinds
     def _nbirth(self, node: str, st: NodeState, msg: pb.Payload) -> None:
         st.aliases.clear()

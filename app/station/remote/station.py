@@ -163,6 +163,9 @@ class RemoteStation:
         with self._lock:
             plants = [n.plant for n in self._nodes.values() if n.plant is not None]
             self._plant = wire.merge_plants(plants, f"group {self.group}")
+            unborn = [n.name for n in self._nodes.values() if n.plant is not None]
+        for node in unborn:  # a host that joins late asks every node it has not seen born
+            self.host.request_birth(node)
         self._ticker = threading.Thread(target=self._tick, name="vigil-remote-tick", daemon=True)
         self._ticker.start()
         return self
