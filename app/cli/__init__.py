@@ -19,6 +19,7 @@ from app import __version__
 #: sub-command modules, in the order ``vigil --help`` lists them
 COMMAND_MODULES = [
     "run",
+    "node",
     "sim",
     "profile",
     "scan",

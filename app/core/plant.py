@@ -154,9 +154,22 @@ class HistorianSettings(_Strict):
         }
 
 
+class NodeSettings(_Strict):
+    """``[node]``: how this plant behaves when served by ``vigil node`` over Sparkplug B.
+
+    ``accept_foreign_writes_as``: a Sparkplug command (DCMD) that carries no Vigil session is
+    refused unless this names the foreign host it is trusted from (e.g. "ignition-gw"); such
+    writes are then journaled as that host. Who may publish a DCMD at all is decided by the
+    broker's ACL, so set this only when the ACL lets that host, and nothing else, command.
+    """
+
+    accept_foreign_writes_as: str | None = Field(default=None, pattern=IDENT)
+
+
 class PlantFile(_Strict):
     plant: PlantInfo = Field(default_factory=PlantInfo)
     historian: HistorianSettings = Field(default_factory=HistorianSettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -180,9 +193,11 @@ class Plant:
         path: str,
         sha256: str,
         historian: HistorianSettings | None = None,
+        node: NodeSettings | None = None,
     ):
         self.info = info
         self.historian = historian or HistorianSettings()
+        self.node = node or NodeSettings()
         self.devices = devices
         self.profiles = profiles  # device name -> profile
         self.path = path
@@ -217,7 +232,8 @@ class Plant:
         without a register map."""
         devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
         plant = Plant(
-            self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian
+            self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian,
+            node=self.node,
         )
         plant.warnings = list(self.warnings)
         return plant
@@ -281,7 +297,8 @@ def parse_plant(
     if problems:
         raise ConfigError(source, problems)
     plant = Plant(
-        pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(), historian=pf.historian
+        pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(),
+        historian=pf.historian, node=pf.node,
     )
     plant.warnings = _warnings(raw, pf)
     return plant

@@ -102,6 +102,7 @@ class Core:
         plugins_enabled: bool = True,
         journal_passphrase: str | None = None,
         window: bool = True,
+        extra_sinks: Sequence[SampleSink] = (),
     ):
         # 0700, owned by this account, files 0600, umask 077 from here on (patient data)
         self.data_dir = secure_data_dir(Path(data_dir))
@@ -116,6 +117,8 @@ class Core:
         #: the UI's bounded sample buffer (a sink like the others; replaceable before start);
         #: without a window (headless) nobody drains it, so it keeps only the latest values
         self.snapshots = SnapshotBuffer(keep_history=window)
+        #: more consumers of the sample fan-out (a node's Sparkplug publisher), after the others
+        self.extra_sinks = list(extra_sinks)
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
@@ -260,7 +263,7 @@ class Core:
         )
         stack.callback(_quietly, "detectors", detectors.close)
         restore_models(self.data_dir / "models", detectors, journal, self.config_problems)
-        sinks: list[SampleSink] = [historian, alarms, self.snapshots, detectors]
+        sinks: list[SampleSink] = [historian, alarms, self.snapshots, detectors, *self.extra_sinks]
 
         def on_diagnostics(diag: DeviceDiagnostics) -> None:
             # comm health reaches the alarm engine as device state (one path: the runtime's view)

@@ -1,0 +1,410 @@
+"""The Sparkplug B 3.0 edge node: publishes the plant a `Core` polls to an MQTT broker.
+
+One Sparkplug device per plant device (device id = device name), one metric per point (metric
+name = point name). On every (re)connection: NBIRTH (``bdSeq`` equal to the one in this
+connection's Will, ``Node Control/Rebirth``, the node metrics) then a DBIRTH per device with
+every metric, its alias, datatype, current value, quality and engineering properties. After
+that DDATA by exception: only the metrics a poll changed (value or quality), by alias, stamped
+with the poll's source time. ``seq`` runs 0..255 over every node message after NBIRTH. A device
+the runtime finds offline gets a DDEATH (and a DBIRTH when it answers again). The NDEATH is the
+MQTT Will; on a clean stop it is published explicitly before disconnecting.
+
+Threads: paho's network thread only sets flags and queues commands; the ``vigil-sparkplug``
+thread publishes; the ``vigil-sparkplug-cmd`` thread executes commands (a write waits for the
+device, and must hold up neither the network loop nor the data). The broker going away never
+touches polling, alarms or the historian: they run in the core whatever the broker does, and
+the node re-births when it reconnects (paho's loop retries with a backoff capped at 5 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from app.core.model import Quality, Value
+from app.core.sparkplug import (
+    BDSEQ,
+    REBIRTH,
+    MessageType,
+    PayloadError,
+    SeqCounter,
+    SpDataType,
+    Topic,
+    add_metric,
+    check_id,
+    decode_payload,
+    new_payload,
+    parse_topic,
+    sparkplug_quality,
+    to_ms,
+)
+from app.core.sparkplug import payload as sp
+from app.station.mqtt_link import BrokerConfig, make_client
+from app.station.node.commands import CommandExecutor
+from app.station.node.model import DeviceDef, MetricDef, NodeModel
+from app.station.node.tap import Poll, SampleTap, quality_at
+
+if TYPE_CHECKING:
+    from app.station.engine import Core
+
+log = logging.getLogger(__name__)
+
+#: how often device states (online/offline) are looked at for DDEATH/DBIRTH
+DEVICE_CHECK_S = 0.25
+#: MQTT keepalive: the broker publishes the NDEATH this long (x1.5) after the node vanishes
+KEEPALIVE_S = 5
+#: commands waiting to be executed; beyond it a command is refused (and journaled)
+MAX_QUEUED_COMMANDS = 100
+#: a clean stop waits at most this long for the NDEATH to reach the broker
+NDEATH_WAIT_S = 2.0
+
+
+@dataclass
+class EdgeStats:
+    """What the node has published since it started (for the status line and benchmarks)."""
+
+    connects: int = 0
+    births: int = 0
+    messages: int = 0
+    metrics: int = 0
+    ddeaths: int = 0
+    commands: int = 0
+
+
+class EdgeNode:
+    """A broker-facing service of `NodeService` (``start()``/``stop()``)."""
+
+    def __init__(
+        self,
+        core: Core,
+        tap: SampleTap,
+        broker: BrokerConfig,
+        group: str,
+        node_id: str,
+        *,
+        keepalive_s: int = KEEPALIVE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self.tap = tap
+        self.broker = broker
+        self.group = check_id("group id", group)
+        self.node_id = check_id("node id", node_id)
+        self.keepalive_s = keepalive_s
+        self.clock = clock
+        self.model = NodeModel(core.plant)
+        self.stats = EdgeStats()
+        self.seq = SeqCounter()
+        #: bdSeq of the Will registered for the current (or next) connection
+        self.bdseq = 0
+        self._lock = threading.Lock()  # connection state vs publishing
+        self._connected = False
+        self._born = False
+        self._need_birth = False
+        self._alive: dict[str, bool] = {}  # device -> born (DBIRTH sent, no DDEATH since)
+        #: last value and quality per tag as processed / as the hosts were told
+        self._latest: dict[str, tuple[Value, Quality, float]] = {}
+        self._sent: dict[str, tuple[Value, Quality]] = {}
+        self._stop = threading.Event()
+        self._commands: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED_COMMANDS)
+        self._executor = CommandExecutor(core, self.model, group=self.group, node_id=self.node_id,
+                                         clock=clock)
+        self._client: mqtt.Client | None = None
+        self._threads: list[threading.Thread] = []
+        self._last_refusal: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Connected to the broker and born (the hosts see this node)."""
+        with self._lock:
+            return self._connected and self._born
+
+    # ------------------------------------------------------------------ topics
+    def _node_topic(self, kind: MessageType) -> str:
+        return str(Topic.node_topic(self.group, kind, self.node_id))
+
+    def _device_topic(self, kind: MessageType, device: str) -> str:
+        return str(Topic.device_topic(self.group, kind, self.node_id, device))
+
+    def _ndeath(self, bdseq: int) -> bytes:
+        p = new_payload(to_ms(self.clock()), None)
+        add_metric(p, SpDataType.Int64, bdseq, name=BDSEQ)
+        return p.SerializeToString()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        will = (self._node_topic(MessageType.NDEATH), self._ndeath(self.bdseq), 1, False)
+        client = make_client(self.broker, f"vigil-node-{self.group}-{self.node_id}", will=will)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        self._threads = [
+            threading.Thread(target=self._run, name="vigil-sparkplug", daemon=True),
+            threading.Thread(target=self._run_commands, name="vigil-sparkplug-cmd", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        # connect_async + loop_start: the first connection, and every later one, is paho's job,
+        # so a broker that is down at start is retried like one that goes away later
+        client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
+                             clean_start=True)
+        client.loop_start()
+        log.info("sparkplug node %s/%s publishing to %s", self.group, self.node_id, self.broker.describe())
+
+    def stop(self) -> None:
+        """Publish the NDEATH (a clean stop sends no Will), disconnect, end the threads."""
+        client = self._client
+        self._stop.set()
+        self.tap.wake.set()
+        with contextlib.suppress(queue.Full):
+            self._commands.put_nowait(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        if client is None:
+            return
+        with self._lock:
+            connected, self._connected, self._born = self._connected, False, False
+            bdseq = self.bdseq
+        if connected:
+            info = client.publish(self._node_topic(MessageType.NDEATH), self._ndeath(bdseq), qos=1)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(NDEATH_WAIT_S)
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    # ------------------------------------------------------------------ paho callbacks
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                    props: Any = None) -> None:
+        if rc.is_failure:
+            text = f"broker {self.broker.describe()} refused the node: {rc}"
+            if text != self._last_refusal:  # paho retries; say it once per reason
+                log.error("%s", text)
+                self._last_refusal = text
+            return
+        self._last_refusal = None
+        client.subscribe([(self._node_topic(MessageType.NCMD), 1),
+                          (str(Topic(self.group, MessageType.DCMD, self.node_id, "+")), 1)])
+        with self._lock:
+            self._connected = True
+            self._born = False
+            self._need_birth = True
+            self.stats.connects += 1
+        self.tap.wake.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                       props: Any = None) -> None:
+        with self._lock:
+            self._connected = False
+            self._born = False
+            # the next connection is a new session: a new bdSeq in its Will (and its NBIRTH)
+            self.bdseq = (self.bdseq + 1) % 256
+            client.will_set(self._node_topic(MessageType.NDEATH), self._ndeath(self.bdseq), qos=1)
+        if not self._stop.is_set():
+            log.warning("sparkplug node lost the broker (%s); polling and storing go on, reconnecting", rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = parse_topic(msg.topic)
+        except ValueError:
+            return
+        if topic.type is MessageType.NCMD:
+            self._on_ncmd(bytes(msg.payload))
+        elif topic.type is MessageType.DCMD and topic.device is not None:
+            try:
+                self._commands.put_nowait((topic.device, bytes(msg.payload)))
+            except queue.Full:
+                self._executor.refuse_overload(topic.device)
+
+    def _on_ncmd(self, data: bytes) -> None:
+        try:
+            payload = decode_payload(data)
+        except PayloadError as e:
+            log.warning("NCMD ignored: %s", e)
+            return
+        for m in payload.metrics:
+            if (m.name == REBIRTH or m.alias == 1) and m.value is True:
+                with self._lock:
+                    self._need_birth = True
+                self.tap.wake.set()
+
+    # ------------------------------------------------------------------ publishing thread
+    def _run(self) -> None:
+        next_check = 0.0
+        while not self._stop.is_set():
+            self.tap.wake.wait(DEVICE_CHECK_S)
+            self.tap.wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._refresh_model()
+                with self._lock:
+                    if self._need_birth and self._connected:
+                        self._publish_births_locked()
+                polls = self.tap.drain()
+                for poll in polls:
+                    self._handle_poll(poll)
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + DEVICE_CHECK_S
+                    self._check_devices()
+            except Exception:  # the publisher must outlive any one bad message
+                log.exception("sparkplug publisher error (going on)")
+
+    def _refresh_model(self) -> None:
+        if len(self.model.devices) < len(self.core.plant.enabled_devices()):
+            added = self.model.refresh(self.core.plant)
+            if added:  # a discovered device: hosts need the new aliases
+                with self._lock:
+                    self._need_birth = True
+
+    def _publish(self, topic: str, payload: sp.Payload, metrics: int) -> None:
+        assert self._client is not None
+        self._client.publish(topic, payload.SerializeToString(), qos=0)
+        self.stats.messages += 1
+        self.stats.metrics += metrics
+
+    def _publish_births_locked(self) -> None:
+        """NBIRTH then every DBIRTH (and a DDEATH for a device that is offline right now), all
+        under the connection lock so no DATA of this session can precede them."""
+        self._need_birth = False
+        self.seq.reset()
+        now_ms = to_ms(self.clock())
+        nbirth = new_payload(now_ms, self.seq.take())
+        add_metric(nbirth, SpDataType.Int64, self.bdseq, name=BDSEQ, timestamp_ms=now_ms)
+        for name, alias, dtype, value in self.model.node_metrics:
+            add_metric(nbirth, dtype, value, name=name, alias=alias, timestamp_ms=now_ms)
+        self._publish(self._node_topic(MessageType.NBIRTH), nbirth, len(nbirth.metrics))
+        states = self._device_states()
+        for dev in self.model.devices.values():
+            self._publish_dbirth(dev)
+            if not states.get(dev.name, True):
+                self._publish_ddeath(dev.name)
+        self._born = True
+        self.stats.births += 1
+
+    def _publish_dbirth(self, dev: DeviceDef) -> None:
+        now = self.clock()
+        p = new_payload(to_ms(now), self.seq.take())
+        for m in dev.metrics:
+            value, quality, t = self._latest.get(m.tag, (None, Quality.STALE, now))
+            _add(p, m, value, name=m.name, timestamp_ms=to_ms(t), with_datatype=True,
+                 properties=(*_quality_props(quality), *m.properties))
+            self._sent[m.tag] = (value, quality)
+        self._publish(self._device_topic(MessageType.DBIRTH, dev.name), p, len(dev.metrics))
+        self._alive[dev.name] = True
+
+    def _publish_ddeath(self, device: str) -> None:
+        p = new_payload(to_ms(self.clock()), self.seq.take())
+        self._publish(self._device_topic(MessageType.DDEATH, device), p, 0)
+        self._alive[device] = False
+        self.stats.ddeaths += 1
+
+    def _handle_poll(self, poll: Poll) -> None:
+        dev = self.model.devices.get(poll.device)
+        if dev is None:
+            return
+        latest, sent, by_tag = self._latest, self._sent, dev.by_tag
+        t = poll.t
+        changed: list[tuple[MetricDef, Value, Quality, bool]] = []
+        for i, tag in enumerate(poll.tags):
+            m = by_tag.get(tag)
+            if m is None:
+                continue
+            value = poll.values[i]
+            quality = quality_at(poll, i)
+            latest[tag] = (value, quality, t)
+            before = sent.get(tag)
+            if before is None or before[1] is not quality or not _same(before[0], value):
+                changed.append((m, value, quality, before is None or before[1] is not quality))
+        if not changed:
+            return
+        with self._lock:
+            if not self._born or not self._alive.get(dev.name, False):
+                return  # the hosts learn it from the next birth
+            p = new_payload(to_ms(self.clock()), self.seq.take())
+            ts = to_ms(t)
+            for m, value, quality, quality_changed in changed:
+                _add(p, m, value, name=None, timestamp_ms=ts, with_datatype=False,
+                     properties=_quality_props(quality) if quality_changed else ())
+                sent[m.tag] = (value, quality)
+            self._publish(self._device_topic(MessageType.DDATA, dev.name), p, len(changed))
+
+    def _device_states(self) -> dict[str, bool]:
+        """Device -> answering (False: the runtime has it offline, or disabled)."""
+        return {name: d.state not in ("offline", "disabled")
+                for name, d in self.core.runtime.diagnostics().items()}
+
+    def _check_devices(self) -> None:
+        states = self._device_states()
+        with self._lock:
+            if not self._born:
+                return
+            for name, dev in self.model.devices.items():
+                up = states.get(name, True)
+                if up and not self._alive.get(name, False):
+                    self._publish_dbirth(dev)
+                elif not up and self._alive.get(name, False):
+                    self._publish_ddeath(name)
+
+    # ------------------------------------------------------------------ commands thread
+    def _run_commands(self) -> None:
+        while True:
+            item = self._commands.get()
+            if item is None or self._stop.is_set():
+                return
+            device, data = item
+            self.stats.commands += 1
+            try:
+                self._executor.execute(device, data)
+            except Exception:
+                log.exception("DCMD to %s failed unexpectedly", device)
+
+
+def _add(p: sp.Payload, m: MetricDef, value: Value, *, name: str | None, timestamp_ms: int,
+         with_datatype: bool, properties: tuple[tuple[str, sp.PropertyItem], ...]) -> None:
+    try:
+        add_metric(p, m.datatype, _fit(m, value), name=name, alias=m.alias, timestamp_ms=timestamp_ms,
+                   with_datatype=with_datatype, properties=properties)
+    except PayloadError as e:  # appended before the value was refused: send it as null
+        log.warning("%s: %s; sent as null", m.tag, e)
+        p.metrics[-1].is_null = True
+
+
+def _quality_props(q: Quality) -> tuple[tuple[str, sp.PropertyItem], ...]:
+    return ((sp.PROP_QUALITY, (SpDataType.Int32, sparkplug_quality(q))),
+            (sp.PROP_VIGIL_QUALITY, (SpDataType.String, q.name)))
+
+
+def _same(a: Value, b: Value) -> bool:
+    if a == b and type(a) is type(b):
+        return True
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+
+
+def _fit(m: MetricDef, value: Value) -> Value:
+    """A value that cannot be carried by the metric's datatype goes as null (and is logged),
+    never as a wrong number."""
+    if value is None:
+        return None
+    if m.datatype in (SpDataType.Float, SpDataType.Double):
+        return float(value) if isinstance(value, int | float) else None
+    if m.datatype is SpDataType.Boolean:
+        return bool(value) if isinstance(value, bool | int) else None
+    if m.datatype is SpDataType.String:
+        return value if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        log.warning("%s: %r is not an integer for %s; sent as null", m.tag, value, m.datatype.name)
+        return None
+    return value
