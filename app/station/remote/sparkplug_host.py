@@ -36,8 +36,8 @@ class NodeState:
     seq: int | None = None
     born: bool = False
     online: bool = False
-    #: alias -> (device id or "" for the node itself, metric name)
-    aliases: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: alias -> (device id or "" for the node itself, metric name, datatype from the birth)
+    aliases: dict[int, tuple[str, str, int]] = field(default_factory=dict)
     #: device id -> its metric names (tags) from the DBIRTH
     devices: dict[str, set[str]] = field(default_factory=dict)
     #: a seq that did not arrive, and when the reorder timeout runs out
@@ -134,14 +134,14 @@ class SparkplugHost:
         st.missing = None
         for m in msg.metrics:
             if m.name == "bdSeq":
-                st.bdseq = int(_value(m) or 0)
+                st.bdseq = int(_value(m, int(m.datatype)) or 0)
             if m.HasField("alias"):
-                st.aliases[int(m.alias)] = ("", m.name)
+                st.aliases[int(m.alias)] = ("", m.name, int(m.datatype))
         if self.on_node is not None:
             self.on_node(node, True)
 
     def _ndeath(self, node: str, st: NodeState, msg: pb.Payload, out: list[Sample]) -> None:
-        bdseq = next((int(_value(m) or 0) for m in msg.metrics if m.name == "bdSeq"), None)
+        bdseq = next((int(_value(m, int(m.datatype)) or 0) for m in msg.metrics if m.name == "bdSeq"), None)
         if st.bdseq is not None and bdseq is not None and bdseq != st.bdseq:
             return  # the Will of an older connection, delivered after the node came back
         st.online = st.born = False
@@ -165,20 +165,22 @@ class SparkplugHost:
         self, st: NodeState, device: str, msg: pb.Payload, out: list[Sample], *, birth: bool
     ) -> None:
         for m in msg.metrics:
+            datatype = int(m.datatype)
             if m.name:
                 name = m.name
                 if birth and m.HasField("alias"):
-                    st.aliases[int(m.alias)] = (device, name)
+                    st.aliases[int(m.alias)] = (device, name, datatype)
             else:
                 known = st.aliases.get(int(m.alias))
                 if known is None or known[0] != device:
                     continue
                 name = known[1]
+                datatype = datatype or known[2]  # data may leave the type to the birth
             if birth:
                 st.devices.setdefault(device, set()).add(name)
             tag = f"{device}.{name}"
             t = (m.timestamp or msg.timestamp) / 1000.0
-            value = None if m.is_null else _value(m)
+            value = None if m.is_null else _value(m, datatype)
             sample = Sample(tag, value, _quality(m, value), t)
             self.latest[tag] = sample
             out.append(sample)
@@ -212,12 +214,12 @@ def rebirth_payload() -> bytes:
     return bytes(msg.SerializeToString())
 
 
-def _value(m: pb.Payload.Metric) -> Value:
+def _value(m: pb.Payload.Metric, datatype: int) -> Value:
     which = m.WhichOneof("value")
     if which is None:
         return None
     v = getattr(m, which)
-    bits = _SIGNED.get(m.datatype)
+    bits = _SIGNED.get(datatype)
     if bits is not None and isinstance(v, int) and v >= 1 << (bits - 1):
         v -= 1 << bits  # Sparkplug carries signed integers in unsigned fields
     if which in ("int_value", "long_value", "float_value", "double_value", "boolean_value", "string_value"):
