@@ -15,25 +15,12 @@ from pathlib import Path
 import pytest
 
 from app.core.model import Quality
-from app.core.users import Role
-from app.station.node.service import NodeService
-from app.station.remote.server import StationProtocolServer
 from app.station.remote.station import RemoteStation
 
 from .conftest import GROUP, USERS, wait_until
+from .nodes import start_node
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_node(data_dir: Path, broker, node_id: str) -> NodeService:
-    svc = NodeService(data_dir, broker, group=GROUP, node_id=node_id, factories=[StationProtocolServer])
-    svc.start()
-    core = svc.core
-    core.users.add(None, "admin", USERS["admin"][0], Role.ADMINISTRATOR)
-    admin = core.users.authenticate("admin", USERS["admin"][0])
-    core.users.add(admin, "olga", USERS["olga"][0], Role.OPERATOR)
-    core.users.logout(admin)
-    return svc
 
 
 @pytest.fixture

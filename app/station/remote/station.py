@@ -135,6 +135,9 @@ class RemoteStation:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = lambda *a: self._connected.clear()
         self._client.on_message = self._on_message
+        self._client.on_connect_fail = lambda *a: self._broker_problem("cannot reach the broker")
+        #: why the broker did not let this station in, if it did not (said when connect() fails)
+        self.broker_problem = ""
 
     # ------------------------------------------------------------------ life
     @property
@@ -157,8 +160,9 @@ class RemoteStation:
             time.sleep(0.02)
         else:
             self.close()
+            why = self.broker_problem or "is a node of that group running?"
             raise VigilError(f"no Vigil node of group '{self.group}' found on {self.broker.describe()} "
-                             f"within {wait_s:.0f} s (is the broker reachable and a node running?)")
+                             f"within {wait_s:.0f} s ({why})")
         time.sleep(settle_s)  # the other nodes' retained plants arrive together
         with self._lock:
             plants = [n.plant for n in self._nodes.values() if n.plant is not None]
@@ -184,6 +188,10 @@ class RemoteStation:
         if self._ticker is not None:
             self._ticker.join(2.0)
 
+    def _broker_problem(self, text: str) -> None:
+        self.broker_problem = text
+        log.info("remote station: %s (%s)", text, self.broker.describe())
+
     def _tick(self) -> None:
         while not self._stop.wait(0.2):
             self.host.tick()
@@ -191,8 +199,9 @@ class RemoteStation:
     # ------------------------------------------------------------------ MQTT input
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if getattr(reason, "is_failure", False):
-            log.warning("remote station: broker refused the connection: %s", reason)
+            self._broker_problem(f"the broker refused the connection: {reason}")
             return
+        self.broker_problem = ""
         client.publish(self.state_topic, self._state(True), qos=1, retain=True)
         g = self.group
         client.subscribe([
