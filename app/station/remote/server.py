@@ -217,8 +217,11 @@ class StationProtocolServer:
     def _handle(self, topic: str, payload: bytes, reply_to: str | None, corr: bytes | None) -> None:
         try:
             self._handle_one(topic, payload, reply_to, corr)
-        except Exception:  # never let a worker die silently
+        except Exception as e:  # a bug here: say so to the station rather than let it wait
             log.exception("station protocol: request failed")
+            if reply_to and reply_to.startswith(f"{self.topics.base}/reply/"):
+                self._reply(reply_to, corr, p.Reply(ok=False, error=f"node error: {type(e).__name__}: {e}",
+                                                    error_kind="error"))
         finally:
             with self._pending_lock:
                 self._pending -= 1

@@ -71,6 +71,9 @@ class SparkplugHost:
         self.latest: dict[str, Sample] = {}
         self.decode_errors = 0
         self._lock = threading.RLock()
+        #: rebirth commands decided under the lock, sent after it is released: paho's network
+        #: thread holds its own lock while it calls us, so publishing under ours could deadlock
+        self._to_send: list[str] = []
 
     # ------------------------------------------------------------------ input
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -81,6 +84,12 @@ class SparkplugHost:
         device = parts[4] if len(parts) > 4 else ""
         if kind in ("NCMD", "DCMD"):
             return
+        try:
+            self._on_message(kind, node, device, payload)
+        finally:
+            self._flush()
+
+    def _on_message(self, kind: str, node: str, device: str, payload: bytes) -> None:
         msg = pb.Payload()
         try:
             msg.ParseFromString(payload)
@@ -117,6 +126,7 @@ class SparkplugHost:
                 if st.missing is not None and now >= st.deadline:
                     st.missing = None
                     self._rebirth(node, st, "seq gap not filled within the reorder timeout")
+        self._flush()
 
     def request_birth(self, node: str) -> None:
         """Ask ``node`` for its births unless they were seen already (a host joining late)."""
@@ -124,6 +134,7 @@ class SparkplugHost:
             st = self.nodes.setdefault(node, NodeState())
             if not st.born:
                 self._rebirth(node, st, "station joined after the node's birth")
+        self._flush()
 
     # ------------------------------------------------------------------ message kinds
     def _nbirth(self, node: str, st: NodeState, msg: pb.Payload) -> None:
@@ -200,7 +211,13 @@ class SparkplugHost:
             return
         st.last_rebirth = now
         st.rebirths += 1
-        self.send_rebirth(f"spBv1.0/{self.group}/NCMD/{node}", rebirth_payload())
+        self._to_send.append(f"spBv1.0/{self.group}/NCMD/{node}")
+
+    def _flush(self) -> None:
+        with self._lock:
+            topics, self._to_send = self._to_send, []
+        for topic in topics:
+            self.send_rebirth(topic, rebirth_payload())
 
 
 def rebirth_payload() -> bytes:

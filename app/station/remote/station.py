@@ -165,8 +165,10 @@ class RemoteStation:
                              f"within {wait_s:.0f} s ({why})")
         time.sleep(settle_s)  # the other nodes' retained plants arrive together
         with self._lock:
-            plants = [n.plant for n in self._nodes.values() if n.plant is not None]
-            self._plant = wire.merge_plants(plants, f"group {self.group}")
+            born = sorted((name, n.plant) for name, n in self._nodes.items() if n.plant is not None)
+            where = f"{'node' if len(born) == 1 else 'nodes'} {', '.join(x[0] for x in born)} " \
+                    f"via {self.broker.describe()}"
+            self._plant = wire.merge_plants([x[1] for x in born], where)
             unborn = [n.name for n in self._nodes.values() if n.plant is not None]
         for node in unborn:  # a host that joins late asks every node it has not seen born
             self.host.request_birth(node)
@@ -175,8 +177,14 @@ class RemoteStation:
         return self
 
     def close(self) -> None:
-        """Say offline (retained STATE) and disconnect. Nothing on any node stops."""
+        """Say offline (retained STATE) and disconnect. Nothing on any node stops. Requests
+        still waiting are answered "closed" at once."""
         self._stop.set()
+        with self._lock:
+            waiting = list(self._pending.values())
+        for pending in waiting:
+            pending.reply = p.Reply(ok=False, error="the station was closed", error_kind="error")
+            pending.done.set()
         if self._connected.is_set():
             info = self._client.publish(self.state_topic, self._state(False), qos=1, retain=True)
             try:
@@ -301,6 +309,8 @@ class RemoteStation:
                  *, token: str | None = None, stream: bool = False) -> Any:
         """Send one request to ``node`` and wait for its answer (every chunk of a stream);
         the timeout runs from the last message received, so a long stream is not cut."""
+        if self._stop.is_set():
+            raise VigilError(f"the station is closed; '{kind}' was not sent")
         if not self._connected.is_set():
             raise VigilError(f"not connected to the broker ({self.broker.describe()}); "
                              f"'{kind}' was not sent to node {node}")

@@ -66,15 +66,14 @@ def plant_from_json(d: dict[str, Any]) -> Plant:
     )
 
 
-def merge_plants(plants: list[Plant], name: str) -> Plant:
+def merge_plants(plants: list[Plant], where: str) -> Plant:
     """One plant tree for the window from every node of the group (device names are unique
-    across a group: they are the Sparkplug device ids)."""
+    across a group: they are the Sparkplug device ids). Its name says where it comes from
+    (``where``: nodes and broker), so a connected window never passes for the plant itself."""
     devices = [d for p in plants for d in p.devices]
     profiles = {k: v for p in plants for k, v in p.profiles.items()}
-    if len(plants) == 1:
-        info = plants[0].info
-    else:
-        info = PlantInfo(name=name, description=", ".join(p.info.name for p in plants))
+    names = " + ".join(dict.fromkeys(p.info.name for p in plants))
+    info = PlantInfo(name=f"{names} ({where})", description=", ".join(p.info.description for p in plants))
     return Plant(info, devices, profiles, "mqtt", "", historian=plants[0].historian if plants else None)
 
 
