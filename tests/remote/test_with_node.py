@@ -98,3 +98,44 @@ def test_a_killed_station_does_not_disturb_the_node(tmp_path, mosquitto, station
         assert wait_until(lambda: "tank.level" in other.latest(), 10)
     finally:
         svc.stop()
+
+
+def test_a_broker_restart_is_survived_values_return_and_actions_work(tmp_path, mosquitto, stations):
+    svc = start_node(tmp_path / "node", mosquitto.config(), "area1")
+    try:
+        ws = stations("ws1")
+        assert wait_until(lambda: "tank.level" in ws.latest(), 15)
+        ws.login("olga", USERS["olga"][0])
+        mosquitto.restart()  # no persistence: retained topics and sessions are gone
+        t_back = time.time()
+        # the node re-publishes its births and retained topics; the station resubscribes
+        assert wait_until(lambda: ws.latest()["tank.level"].t > t_back
+                          and ws.latest()["tank.level"].quality is Quality.GOOD, 20)
+        assert wait_until(lambda: ws.nodes().get("area1") is True, 10)
+        ws.note("after the broker came back")  # the node-issued session survives the broker
+        from app.core.journal import read_events
+
+        svc.core.journal.flush(timeout=5)
+        notes = [e for e in read_events(svc.core.data_dir / "journal") if e.kind == "note"]
+        assert notes[-1].body == {"text": "after the broker came back", "station": "ws1"}
+    finally:
+        svc.stop()
+
+
+def test_a_station_over_tls_with_a_ca_made_in_the_test(tmp_path):
+    from mqtt_support import MosquittoBroker
+
+    with MosquittoBroker(tmp_path / "tls-broker", tls=True) as broker:
+        svc = start_node(tmp_path / "node", broker.config(), "area1")
+        ws = None
+        try:
+            ws = RemoteStation(broker.config(), GROUP, tmp_path / "ws", station_id="ws-tls")
+            ws.connect(wait_s=15)
+            assert ws.broker.uses_tls
+            assert wait_until(lambda: "tank.level" in ws.latest(), 15)
+            ws.login("olga", USERS["olga"][0])  # the password crosses the broker encrypted
+            assert ws.write_setpoint("tank", "valve_setpoint", 12.0).readback == pytest.approx(12.0)
+        finally:
+            if ws is not None:
+                ws.close()
+            svc.stop()
