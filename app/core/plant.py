@@ -4,6 +4,9 @@
 [plant]
 name = "Demo plant"
 
+[node]                    # optional, for `vigil node`: trust Sparkplug writes without a
+accept_foreign_writes_as = "ignition-gw"   # Vigil session from this host (the broker ACL decides who)
+
 [historian]               # optional: days each resolution is kept (0 = forever)
 raw_days = 30
 rollup_1m_days = 730      # also rollup_10s_days, rollup_10m_days, rollup_1h_days
@@ -163,7 +166,7 @@ class NodeSettings(_Strict):
     broker's ACL, so set this only when the ACL lets that host, and nothing else, command.
     """
 
-    accept_foreign_writes_as: str | None = Field(default=None, pattern=IDENT)
+    accept_foreign_writes_as: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class PlantFile(_Strict):

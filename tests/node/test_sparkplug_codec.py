@@ -108,3 +108,20 @@ def test_point_datatypes_and_qualities() -> None:
     assert sparkplug_quality(Quality.UNCERTAIN) == 0 and sparkplug_quality(Quality.BAD_COMM) == 0
     assert vigil_quality(0, "BAD_DEVICE") is Quality.BAD_DEVICE
     assert vigil_quality(500) is Quality.STALE and vigil_quality(None) is Quality.GOOD
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [(SpDataType.Int16, -2), (SpDataType.Int64, -(2**63)), (SpDataType.UInt32, 4_000_000_000),
+     (SpDataType.Float, 0.5), (SpDataType.Double, 3), (SpDataType.Boolean, True), (SpDataType.String, "x")],
+)
+def test_the_fast_value_path_encodes_like_add_metric(dtype: SpDataType, value: object) -> None:
+    from app.core.sparkplug.payload import value_field
+
+    slow, fast = new_payload(1, 0), new_payload(1, 0)
+    add_metric(slow, dtype, value, alias=5, timestamp_ms=7, with_datatype=False)  # type: ignore[arg-type]
+    field, wire = value_field(dtype)
+    setattr(fast.metrics.add(alias=5, timestamp=7), field, wire(value))  # type: ignore[arg-type]
+    assert fast.SerializeToString() == slow.SerializeToString()
+    with pytest.raises(PayloadError):
+        value_field(SpDataType.Int16)[1](70000)

@@ -10,7 +10,7 @@ their width; Float in ``float_value``, Double in ``double_value``; a missing val
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.core.model import Value
@@ -85,6 +85,35 @@ def set_value(target: pb.Payload.Metric | pb.Payload.PropertyValue, datatype: Sp
             raise PayloadError(f"datatype {datatype.name} is not supported here")
     except (TypeError, ValueError, OverflowError) as e:
         raise PayloadError(f"{value!r} does not fit datatype {datatype.name}: {e}") from None
+
+
+def value_field(datatype: SpDataType) -> tuple[str, Callable[[SpValue], object]]:
+    """The Metric field a datatype's value goes in and the conversion to it, resolved once, for
+    hot paths that fill many metrics of known datatypes (``setattr(metric, field, conv(v))``).
+    The conversion raises PayloadError for a value that does not fit, as `set_value` does."""
+    if datatype is SpDataType.Boolean:
+        return "boolean_value", bool
+    if datatype in (SpDataType.Float, SpDataType.Double):
+        return ("float_value" if datatype is SpDataType.Float else "double_value"), _as_float
+    if datatype in STRING_VALUE_TYPES:
+        return "string_value", lambda v: v if isinstance(v, str) else str(v)
+    if datatype in INT_VALUE_TYPES or datatype in LONG_VALUE_TYPES:
+        field_bits = 32 if datatype in INT_VALUE_TYPES else 64
+
+        def to_unsigned(v: SpValue) -> int:
+            try:
+                return _unsigned(datatype, _as_int(v), field_bits)
+            except (TypeError, ValueError, OverflowError) as e:
+                raise PayloadError(f"{v!r} does not fit datatype {datatype.name}: {e}") from None
+
+        return ("int_value" if field_bits == 32 else "long_value"), to_unsigned
+    raise PayloadError(f"datatype {datatype.name} is not supported here")
+
+
+def _as_float(value: SpValue) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _as_int(value: SpValue) -> int:

@@ -335,9 +335,21 @@ class EdgeNode:
                 return  # the hosts learn it from the next birth
             p = new_payload(to_ms(self.clock()), self.seq.take())
             ts = to_ms(t)
+            add = p.metrics.add
             for m, value, quality, quality_changed in changed:
-                _add(p, m, value, name=None, timestamp_ms=ts, with_datatype=False,
-                     properties=_quality_props(quality) if quality_changed else ())
+                if quality_changed:
+                    _add(p, m, value, name=None, timestamp_ms=ts, with_datatype=False,
+                         properties=_quality_props(quality))
+                else:  # the common case, kept lean: alias, time and value only
+                    pm = add(alias=m.alias, timestamp=ts)
+                    if value is None:
+                        pm.is_null = True
+                    else:
+                        try:
+                            setattr(pm, m.field, m.wire(value))
+                        except PayloadError as e:
+                            log.warning("%s: %s; sent as null", m.tag, e)
+                            pm.is_null = True
                 sent[m.tag] = (value, quality)
             self._publish(self._device_topic(MessageType.DDATA, dev.name), p, len(changed))
 

@@ -3,6 +3,7 @@ with a fixed alias and datatype, and the metric properties another Sparkplug hos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app import __version__
@@ -26,6 +27,9 @@ class MetricDef:
     point: Point
     #: the birth's fixed properties (unit, range, limits...); quality is added per value
     properties: tuple[tuple[str, sp.PropertyItem], ...]
+    #: the Metric value field for this datatype and the conversion to it (DDATA's fast path)
+    field: str = ""
+    wire: Callable[[sp.SpValue], object] = bool
 
 
 @dataclass
@@ -71,8 +75,10 @@ class NodeModel:
     def _device(self, name: str, profile: Profile) -> DeviceDef:
         d = DeviceDef(name)
         for p in profile.points:
-            d.add(MetricDef(p.name, self._next_alias, datatype_for_point(p), tag_name(name, p.name), p,
-                            tuple(point_properties(p))))
+            datatype = datatype_for_point(p)
+            field, wire = sp.value_field(datatype)
+            d.add(MetricDef(p.name, self._next_alias, datatype, tag_name(name, p.name), p,
+                            tuple(point_properties(p)), field, wire))
             self._next_alias += 1
         return d
 
