@@ -122,3 +122,26 @@ def test_a_node_killed_with_sigkill_shows_stale_on_the_station_within_2_s(mosqui
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_an_action_on_an_offline_node_fails_at_once_with_its_name(mosquitto, stations):
+    from app.core.errors import VigilError
+
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "sparkplug_fake.py"), str(mosquitto.port), GROUP, "gone"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(HERE.parents[1])},
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"born"
+        ws = stations("ws1")
+        proc.send_signal(signal.SIGKILL)
+        assert wait_until(lambda: ws.nodes().get("gone") is False, 5)
+        t0 = time.monotonic()
+        with pytest.raises(VigilError, match="node gone is offline"):
+            ws.write_setpoint("tank", "valve_setpoint", 1.0)
+        assert time.monotonic() - t0 < ws.request_timeout_s  # refused, not timed out
+        assert any(p.what == "gone" and "offline" in p.reason for p in ws.problems())
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -21,7 +21,8 @@ from app.station.remote import protocol
 
 from .conftest import GROUP, NODE, USERS, wait_until
 
-ALARM = "station.test:SYSTEM"
+ALARM = "station.test:SYSTEM"  # the node's id for its technical alarm "test"
+SHOWN = f"{NODE}/{ALARM}"  # the station's: every node has its own "station.*" alarms
 
 
 def raise_test_alarm(node) -> None:
@@ -31,14 +32,14 @@ def raise_test_alarm(node) -> None:
 def test_login_acknowledge_shelve_note_are_journaled_on_the_node_with_operator_and_station(node, stations):
     ws = stations("ws1")
     raise_test_alarm(node)
-    assert wait_until(lambda: any(a.id == ALARM for a in ws.alarms()))
+    assert wait_until(lambda: any(a.id == SHOWN for a in ws.alarms()))
     session = ws.login("olga", USERS["olga"][0])
     assert session.user == "olga" and session.role.label == "operator"
 
-    ws.acknowledge([ALARM])
-    assert wait_until(lambda: next(a for a in ws.alarms() if a.id == ALARM).acked_by == "olga")
-    ws.shelve(ALARM, "maintenance on the test", time.time() + 600)
-    assert wait_until(lambda: next(a for a in ws.alarms() if a.id == ALARM).state is AlarmState.SHELVED)
+    ws.acknowledge([SHOWN])
+    assert wait_until(lambda: next(a for a in ws.alarms() if a.id == SHOWN).acked_by == "olga")
+    ws.shelve(SHOWN, "maintenance on the test", time.time() + 600)
+    assert wait_until(lambda: next(a for a in ws.alarms() if a.id == SHOWN).state is AlarmState.SHELVED)
     ws.note("pump 2 vibrating, watch it")
 
     logins = [e for e in node.journal("user.login") if e.actor == "olga"]
@@ -177,14 +178,14 @@ def test_two_stations_see_each_others_acknowledgement_within_a_second(node, stat
     ws1, ws2 = stations("ws1"), stations("ws2")
     raise_test_alarm(node)
     for ws in (ws1, ws2):
-        assert wait_until(lambda ws=ws: any(a.id == ALARM and a.state.needs_ack for a in ws.alarms()))
+        assert wait_until(lambda ws=ws: any(a.id == SHOWN and a.state.needs_ack for a in ws.alarms()))
     seen: list[float] = []
-    ws2.subscribe_alarms(lambda v: seen.append(time.monotonic()) if v.id == ALARM and v.acked_by else None)
+    ws2.subscribe_alarms(lambda v: seen.append(time.monotonic()) if v.id == SHOWN and v.acked_by else None)
     ws1.login("olga", USERS["olga"][0])
     t0 = time.monotonic()
-    ws1.acknowledge([ALARM])
+    ws1.acknowledge([SHOWN])
     assert wait_until(lambda: seen, 1.0), "the acknowledgement did not reach the other station within 1 s"
-    assert next(a for a in ws2.alarms() if a.id == ALARM).acked_by == "olga"
+    assert next(a for a in ws2.alarms() if a.id == SHOWN).acked_by == "olga"
     assert seen[0] - t0 < 1.0
 
 
@@ -193,16 +194,16 @@ def test_a_station_that_joins_late_shows_the_retained_alarm_states(node, station
     assert wait_until(lambda: any(a.id == ALARM for a in node.core.alarms.alarms() if a.annunciating))
     time.sleep(0.5)  # published by the node before anyone listens
     late = stations("late")
-    view = next(a for a in late.alarms() if a.id == ALARM)  # at once: retained
+    view = next(a for a in late.alarms() if a.id == SHOWN)  # at once: retained
     assert view.state is AlarmState.UNACK_ACTIVE and view.description
     # a settled alarm leaves nothing retained behind
     node.core.alarms.set_system_condition("test", False, message="test condition")
     node.core.login("olga", USERS["olga"][0])
     node.core.acknowledge([ALARM])
-    assert wait_until(lambda: next(a for a in late.alarms() if a.id == ALARM).state is AlarmState.NORMAL)
+    assert wait_until(lambda: next(a for a in late.alarms() if a.id == SHOWN).state is AlarmState.NORMAL)
     later = stations("later")
     time.sleep(0.3)
-    assert not any(a.id == ALARM for a in later.alarms())
+    assert not any(a.id == SHOWN for a in later.alarms())
 
 
 def test_history_journal_and_alarm_history_arrive_in_chunks(node, stations, monkeypatch):
@@ -224,7 +225,7 @@ def test_history_journal_and_alarm_history_arrive_in_chunks(node, stations, monk
     assert len(events) > protocol.JOURNAL_CHUNK and events[0]["seq"] < events[-1]["seq"]
     assert ws.verify_journal().status == "intact"
     raise_test_alarm(node)
-    assert wait_until(lambda: ws.alarm_history(AlarmQuery(alarm_id=ALARM)), 5)
+    assert wait_until(lambda: ws.alarm_history(AlarmQuery(alarm_id=SHOWN)), 5)
 
 
 def test_learn_normal_preview_and_train_from_a_station_are_journaled(tmp_path, mosquitto, stations):
@@ -250,3 +251,43 @@ def test_learn_normal_preview_and_train_from_a_station_are_journaled(tmp_path, m
                    for e in n.journal("action.remote"))
     finally:
         n.stop()
+
+
+def test_one_login_acts_on_every_node_and_actions_go_to_the_node_that_owns_them(node, tmp_path, mosquitto,
+                                                                                 stations):
+    import re
+
+    from app.sim.server import demo_plant_toml
+
+    from .conftest import Node, start_node_core
+
+    # a second plant area: the same simulator, its devices named pump2, meter2, tank2, vitals2
+    port = node.core.simulator.port
+    text = re.sub(r'name = "(pump|meter|tank|vitals)"', r'name = "\g<1>2"', demo_plant_toml(port))
+    text = text.replace('name = "Demo plant"', 'name = "Area 2"')
+    plant = tmp_path / "area2.toml"
+    plant.write_text(text)
+    other = Node(start_node_core(tmp_path / "node2", plant_path=plant), mosquitto.config(), "area2")
+    try:
+        ws = stations("ws1")
+        assert {d.name for d in ws.plant.devices} == {"pump", "meter", "tank", "vitals",
+                                                       "pump2", "meter2", "tank2", "vitals2"}
+        assert "area1" in ws.plant.info.name and "area2" in ws.plant.info.name
+        ws.login("olga", USERS["olga"][0])
+        for n in (node, other):  # each node checked its own account and journaled the station
+            assert [e.body.get("station") for e in n.journal("user.login") if e.actor == "olga"] == ["ws1"]
+        assert ws.write_setpoint("tank2", "valve_setpoint", 21.0).readback == pytest.approx(21.0)
+        assert [e.body["tag"] for e in other.journal("setpoint.write")] == ["tank2.valve_setpoint"]
+        assert node.journal("setpoint.write") == []
+        # the same technical alarm on both nodes shows twice, and an acknowledgement reaches one
+        raise_test_alarm(node)
+        other.core.alarms.set_system_condition("test", True, message="test condition")
+        assert wait_until(lambda: {f"area1/{ALARM}", f"area2/{ALARM}"} <= {a.id for a in ws.alarms()})
+        ws.acknowledge([f"area2/{ALARM}"])
+        assert wait_until(lambda: next(a for a in ws.alarms() if a.id == f"area2/{ALARM}").acked_by == "olga")
+        assert next(a for a in ws.alarms() if a.id == f"area1/{ALARM}").acked_by is None
+        ws.logout()
+        for n in (node, other):
+            assert [e.body.get("station") for e in n.journal("user.logout") if e.actor == "olga"] == ["ws1"]
+    finally:
+        other.stop()

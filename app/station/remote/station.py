@@ -18,6 +18,7 @@ node's status Will) or when the node itself reports it so, never because it did 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 #: samples kept for the window between drains (the latest per tag is always kept)
 BUFFER = 200_000
+#: alarm ids a node gives its own technical alarms; shown as ``<node>/<id>``
+STATION_ALARMS = "station."
 
 
 class RemoteError(VigilError):
@@ -119,7 +122,8 @@ class RemoteStation:
         self._dropped = 0
         self._latest: dict[str, Sample] = {}
         self._alarms: dict[str, AlarmView] = {}
-        self._alarm_node: dict[str, str] = {}
+        #: alarm id as the window sees it -> (node, the node's own id for it)
+        self._alarm_node: dict[str, tuple[str, str]] = {}
         self._subscribers: list[Callable[[AlarmView], None]] = []
         self._pending: dict[bytes, _Pending] = {}
         self._plant: Plant | None = None
@@ -267,9 +271,13 @@ class RemoteStation:
         if not payload:
             return  # a cleared retained state: the live view was sent just before it
         view = wire.alarm_from_json(json.loads(payload))
+        own_id = view.id
+        if own_id.startswith(STATION_ALARMS):
+            # every node has its own technical alarms under the same ids (station.disk:SYSTEM)
+            view = dataclasses.replace(view, id=f"{node}/{own_id}", source=f"{node}/{view.source}")
         with self._lock:
             self._alarms[view.id] = view
-            self._alarm_node[view.id] = node
+            self._alarm_node[view.id] = (node, own_id)
             subscribers = list(self._subscribers)
         for cb in subscribers:
             cb(view)
@@ -316,6 +324,9 @@ class RemoteStation:
                              f"'{kind}' was not sent to node {node}")
         with self._lock:
             n = self._nodes.get(node)
+            if n is not None and n.status and not n.online:
+                # say so at once instead of making the operator wait for a timeout
+                raise VigilError(f"node {node} is offline; '{kind}' was not sent")
             if token is None:
                 token = n.session.token if n is not None and n.session is not None else ""
         corr = uuid.uuid4().bytes
@@ -357,12 +368,13 @@ class RemoteStation:
                     return n.name
         raise VigilError(f"no node of group '{self.group}' has a device '{device}'")
 
-    def _node_of_alarm(self, alarm_id: str) -> str:
+    def _node_of_alarm(self, alarm_id: str) -> tuple[str, str]:
+        """(node, the node's id for the alarm) of an alarm as the window names it."""
         with self._lock:
-            node = self._alarm_node.get(alarm_id)
-        if node is not None:
-            return node
-        return self._node_of_device(alarm_id.split(":", 1)[0].split(".", 1)[0])
+            known = self._alarm_node.get(alarm_id)
+        if known is not None:
+            return known
+        return self._node_of_device(alarm_id.split(":", 1)[0].split(".", 1)[0]), alarm_id
 
     def _node_of_group(self, group: str) -> str:
         with self._lock:
@@ -474,6 +486,8 @@ class RemoteStation:
     def alarm_history(self, query: AlarmQuery) -> list[dict[str, Any]]:
         args = {k: getattr(query, k) for k in p.AlarmHistoryArgs.model_fields}
         args["kinds"] = list(query.kinds)
+        if query.alarm_id is not None and query.alarm_id in self._alarm_node:
+            args["alarm_id"] = self._alarm_node[query.alarm_id][1]
         rows = [r for node in self._node_names()
                 for chunk in self._request(node, "alarm_history", args, stream=True) for r in chunk]
         if len(self._node_names()) > 1:
@@ -521,20 +535,22 @@ class RemoteStation:
     def acknowledge(self, alarm_ids: Sequence[str]) -> None:
         by_node: dict[str, list[str]] = {}
         for a in alarm_ids:
-            by_node.setdefault(self._node_of_alarm(a), []).append(a)
+            node, own_id = self._node_of_alarm(a)
+            by_node.setdefault(node, []).append(own_id)
         for node, ids in by_node.items():
             self._request(node, "acknowledge", {"alarm_ids": ids})
 
     def shelve(self, alarm_id: str, reason: str, until_ts: float) -> None:
-        self._request(self._node_of_alarm(alarm_id), "shelve",
-                      {"alarm_id": alarm_id, "reason": reason, "until_ts": until_ts})
+        node, own_id = self._node_of_alarm(alarm_id)
+        self._request(node, "shelve", {"alarm_id": own_id, "reason": reason, "until_ts": until_ts})
 
     def unshelve(self, alarm_id: str) -> None:
-        self._request(self._node_of_alarm(alarm_id), "unshelve", {"alarm_id": alarm_id})
+        node, own_id = self._node_of_alarm(alarm_id)
+        self._request(node, "unshelve", {"alarm_id": own_id})
 
     def set_out_of_service(self, alarm_id: str, on: bool, reason: str) -> None:
-        self._request(self._node_of_alarm(alarm_id), "out_of_service",
-                      {"alarm_id": alarm_id, "on": on, "reason": reason})
+        node, own_id = self._node_of_alarm(alarm_id)
+        self._request(node, "out_of_service", {"alarm_id": own_id, "on": on, "reason": reason})
 
     def write_setpoint(self, device: str, point: str, value: Value) -> WriteResult:
         if value is None:
@@ -556,7 +572,8 @@ class RemoteStation:
         self._each_logged_in("silence", {"sounding": list(sounding), "until_ts": until_ts, "audio": audio})
 
     def set_off_delay(self, alarm_id: str, seconds: float) -> None:
-        self._request(self._node_of_alarm(alarm_id), "off_delay", {"alarm_id": alarm_id, "seconds": seconds})
+        node, own_id = self._node_of_alarm(alarm_id)
+        self._request(node, "off_delay", {"alarm_id": own_id, "seconds": seconds})
 
     def authorize_close(self) -> str:
         """Closing a connected station stops nothing on a node: anyone may close it."""
