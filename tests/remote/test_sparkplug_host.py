@@ -145,3 +145,16 @@ def test_an_action_on_an_offline_node_fails_at_once_with_its_name(mosquitto, sta
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_kpis_of_several_nodes_add_up_and_keep_the_worst_share():
+    from app.station.remote.station import merge_kpis
+
+    a = {"activations": 3, "time_in_flood_pct": 5.0, "top_bad_actors": [{"id": "x", "activations": 2}],
+         "window_s": 86400.0}
+    b = {"activations": 4, "time_in_flood_pct": 1.0, "top_bad_actors": [{"id": "y", "activations": 9}],
+         "window_s": 86400.0}
+    k = merge_kpis([a, b])
+    assert k["activations"] == 7 and k["time_in_flood_pct"] == 5.0 and k["window_s"] == 86400.0
+    assert [r["id"] for r in k["top_bad_actors"]] == ["y", "x"]
+    assert merge_kpis([a]) is a

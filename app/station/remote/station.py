@@ -581,10 +581,7 @@ class RemoteStation:
         return s.user if s is not None else "nobody logged in"
 
     def alarm_kpis(self) -> dict[str, Any]:
-        names = self._node_names()
-        if len(names) == 1:
-            return dict(self._request(names[0], "kpis"))
-        return {"nodes": {node: self._request(node, "kpis") for node in names}}
+        return merge_kpis([dict(self._request(node, "kpis")) for node in self._node_names()])
 
     def preview_normal(self, group: str, t0: float, t1: float) -> CandidateReport:
         args = {"group": group, "t0": t0, "t1": t1}
@@ -692,3 +689,23 @@ class RemoteStation:
                 for k, v in (n.status.get("dropped") or {}).items():
                     out[f"{n.name}: {k}"] = int(v)
         return out
+
+
+def merge_kpis(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The group's alarm KPIs from each node's: counts and rates add up, shares (``*_pct``)
+    take the worst node, lists (bad actors, chattering) are joined, worst first."""
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[str, Any] = {}
+    for k in dict.fromkeys(key for part in parts for key in part):
+        values = [part[k] for part in parts if k in part]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[k] = max(values) if k.endswith("pct") or k in ("window_s", "observed_s") else sum(values)
+        elif all(isinstance(v, list) for v in values):
+            joined = [x for v in values for x in v]
+            if joined and all(isinstance(x, dict) and "activations" in x for x in joined):
+                joined.sort(key=lambda x: -int(x.get("activations") or 0))
+            out[k] = joined
+        else:
+            out[k] = values[0]
+    return out
