@@ -119,6 +119,8 @@ class Core:
         self.snapshots = SnapshotBuffer(keep_history=window)
         #: more consumers of the sample fan-out (a node's Sparkplug publisher), after the others
         self.extra_sinks = list(extra_sinks)
+        #: called with every device state change, after the alarm engine (core thread: be quick)
+        self.diagnostics_listeners: list[Callable[[DeviceDiagnostics], None]] = []
         self.library = ProfileLibrary()
         self.profile_errors: list[ConfigError] = []
         #: human-readable configuration faults found at start (the UI lists them)
@@ -268,6 +270,8 @@ class Core:
         def on_diagnostics(diag: DeviceDiagnostics) -> None:
             # comm health reaches the alarm engine as device state (one path: the runtime's view)
             alarms.on_device_state(diag.device, diag.state == "online", diag.last_error or diag.state)
+            for listener in self.diagnostics_listeners:
+                listener(diag)
 
         runtime = Runtime(plant, driver_factory, sinks=sinks, on_diagnostics=on_diagnostics)
         runtime.start()

@@ -125,3 +125,22 @@ def test_the_fast_value_path_encodes_like_add_metric(dtype: SpDataType, value: o
     assert fast.SerializeToString() == slow.SerializeToString()
     with pytest.raises(PayloadError):
         value_field(SpDataType.Int16)[1](70000)
+
+
+def test_the_tap_keeps_the_newest_pending_poll_per_device_and_group() -> None:
+    from app.core.model import Sample
+    from app.station.node.tap import SampleTap
+
+    tap = SampleTap()
+    fast, slow = ("pump.a", "pump.b"), ("pump.c",)
+    tap.on_poll("pump", 1.0, fast, [1, 2], None)
+    tap.on_poll("pump", 1.0, slow, [9], None)
+    tap.on_poll("pump", 2.0, fast, [3, 4], None)  # replaces the first, keeps the slow group's
+    bad = Quality.BAD_COMM
+    tap.on_samples([Sample("tank.x", None, bad, 2.5), Sample("tank.y", None, bad, 2.5)])
+    polls = tap.drain()
+    assert [(p.device, p.t, p.tags, list(p.values)) for p in polls] == [
+        ("pump", 2.0, fast, [3, 4]), ("pump", 1.0, slow, [9]),
+        ("tank", 2.5, ("tank.x", "tank.y"), [None, None])]
+    assert polls[2].qualities == bytes([Quality.BAD_COMM, Quality.BAD_COMM])
+    assert tap.coalesced == 1 and tap.drain() == []

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from app.core.diagnostics import DeviceDiagnostics
 from app.core.model import Quality, Value
 from app.core.sparkplug import (
     BDSEQ,
@@ -52,14 +52,18 @@ from app.core.sparkplug import payload as sp
 from app.station.mqtt_link import BrokerConfig, make_client
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
-from app.station.node.tap import Poll, SampleTap, quality_at
+from app.station.node.tap import Poll, SampleTap
 
 if TYPE_CHECKING:
     from app.station.engine import Core
 
 log = logging.getLogger(__name__)
 
-#: how often device states (online/offline) are looked at for DDEATH/DBIRTH
+_GOOD = Quality.GOOD
+#: Quality by its code, without the enum call per value
+_QUALITY = {int(q): q for q in Quality}
+
+#: the publisher wakes at least this often (polls and state changes also wake it)
 DEVICE_CHECK_S = 0.25
 #: MQTT keepalive: the broker publishes the NDEATH this long (x1.5) after the node vanishes
 KEEPALIVE_S = 5
@@ -112,6 +116,8 @@ class EdgeNode:
         self._born = False
         self._need_birth = False
         self._alive: dict[str, bool] = {}  # device -> born (DBIRTH sent, no DDEATH since)
+        #: device -> answering, as the runtime last reported a state change (any thread writes)
+        self._answering: dict[str, bool] = {}
         #: last value and quality per tag as processed / as the hosts were told
         self._latest: dict[str, tuple[Value, Quality, float]] = {}
         self._sent: dict[str, tuple[Value, Quality]] = {}
@@ -122,6 +128,7 @@ class EdgeNode:
         self._client: mqtt.Client | None = None
         self._threads: list[threading.Thread] = []
         self._last_refusal: str | None = None
+        self._devices_changed = False
 
     @property
     def connected(self) -> bool:
@@ -149,6 +156,8 @@ class EdgeNode:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
+        self._answering.update(self._device_states())
+        self.core.diagnostics_listeners.append(self._on_device_state)
         self._threads = [
             threading.Thread(target=self._run, name="vigil-sparkplug", daemon=True),
             threading.Thread(target=self._run_commands, name="vigil-sparkplug-cmd", daemon=True),
@@ -165,6 +174,8 @@ class EdgeNode:
     def stop(self) -> None:
         """Publish the NDEATH (a clean stop sends no Will), disconnect, end the threads."""
         client = self._client
+        if self._on_device_state in self.core.diagnostics_listeners:
+            self.core.diagnostics_listeners.remove(self._on_device_state)
         self._stop.set()
         self.tap.wake.set()
         with contextlib.suppress(queue.Full):
@@ -183,6 +194,12 @@ class EdgeNode:
         client.disconnect()
         client.loop_stop()
         self._client = None
+
+    def _on_device_state(self, diag: DeviceDiagnostics) -> None:
+        """Core thread: a device changed state; the publisher sends DDEATH/DBIRTH."""
+        self._answering[diag.device] = diag.state not in ("offline", "disabled")
+        self._devices_changed = True
+        self.tap.wake.set()
 
     # ------------------------------------------------------------------ paho callbacks
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode,
@@ -241,7 +258,6 @@ class EdgeNode:
 
     # ------------------------------------------------------------------ publishing thread
     def _run(self) -> None:
-        next_check = 0.0
         while not self._stop.is_set():
             self.tap.wake.wait(DEVICE_CHECK_S)
             self.tap.wake.clear()
@@ -255,9 +271,8 @@ class EdgeNode:
                 polls = self.tap.drain()
                 for poll in polls:
                     self._handle_poll(poll)
-                now = time.monotonic()
-                if now >= next_check:
-                    next_check = now + DEVICE_CHECK_S
+                if self._devices_changed:
+                    self._devices_changed = False
                     self._check_devices()
             except Exception:  # the publisher must outlive any one bad message
                 log.exception("sparkplug publisher error (going on)")
@@ -286,10 +301,9 @@ class EdgeNode:
         for name, alias, dtype, value in self.model.node_metrics:
             add_metric(nbirth, dtype, value, name=name, alias=alias, timestamp_ms=now_ms)
         self._publish(self._node_topic(MessageType.NBIRTH), nbirth, len(nbirth.metrics))
-        states = self._device_states()
         for dev in self.model.devices.values():
             self._publish_dbirth(dev)
-            if not states.get(dev.name, True):
+            if not self._answering.get(dev.name, True):
                 self._publish_ddeath(dev.name)
         self._born = True
         self.stats.births += 1
@@ -317,17 +331,21 @@ class EdgeNode:
             return
         latest, sent, by_tag = self._latest, self._sent, dev.by_tag
         t = poll.t
+        qualities = poll.qualities
         changed: list[tuple[MetricDef, Value, Quality, bool]] = []
+        # the hot loop of the node (every value of every poll): kept to plain dict operations
         for i, tag in enumerate(poll.tags):
             m = by_tag.get(tag)
             if m is None:
                 continue
             value = poll.values[i]
-            quality = quality_at(poll, i)
+            quality = _GOOD if qualities is None else _QUALITY[qualities[i]]
             latest[tag] = (value, quality, t)
             before = sent.get(tag)
-            if before is None or before[1] is not quality or not _same(before[0], value):
-                changed.append((m, value, quality, before is None or before[1] is not quality))
+            if before is None or before[1] is not quality:
+                changed.append((m, value, quality, True))
+            elif before[0] != value:  # a NaN is always "changed": sent again, never lost
+                changed.append((m, value, quality, False))
         if not changed:
             return
         with self._lock:
@@ -359,7 +377,7 @@ class EdgeNode:
                 for name, d in self.core.runtime.diagnostics().items()}
 
     def _check_devices(self) -> None:
-        states = self._device_states()
+        states = dict(self._answering)
         with self._lock:
             if not self._born:
                 return
@@ -397,12 +415,6 @@ def _add(p: sp.Payload, m: MetricDef, value: Value, *, name: str | None, timesta
 def _quality_props(q: Quality) -> tuple[tuple[str, sp.PropertyItem], ...]:
     return ((sp.PROP_QUALITY, (SpDataType.Int32, sparkplug_quality(q))),
             (sp.PROP_VIGIL_QUALITY, (SpDataType.String, q.name)))
-
-
-def _same(a: Value, b: Value) -> bool:
-    if a == b and type(a) is type(b):
-        return True
-    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
 def _fit(m: MetricDef, value: Value) -> Value:

@@ -1,18 +1,19 @@
-"""The node's place in the sample fan-out: a sink that only queues each completed poll for the
-Sparkplug publisher thread, so the core thread never waits on encoding or the network."""
+"""The node's place in the sample fan-out: a sink that only hands each completed poll to the
+Sparkplug publisher thread, so the core thread never waits on encoding or the network.
+
+Pending polls are kept per device and scan group, the newest replacing an older one the
+publisher has not taken yet. Report-by-exception needs only the newest values (every value is
+in the node's historian anyway), so a publisher that falls behind, on a starved machine, sends
+current values late by at most one round instead of an ever older backlog.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from app.core.model import Quality, Sample, Value
-
-#: polls kept while the publisher is behind (a few seconds of a large plant); beyond it the
-#: oldest are dropped and counted (the next poll of a device still carries its current values)
-MAX_QUEUED_POLLS = 20_000
+from app.core.model import Sample, Value
 
 
 class Poll(NamedTuple):
@@ -26,14 +27,15 @@ class Poll(NamedTuple):
 
 
 class SampleTap:
-    """A `PollSink`: queue polls (bounded), wake the consumer. Never raises, never blocks."""
+    """A `PollSink`: keep the newest pending poll per device and scan group (bounded by the
+    plant's size), wake the consumer. Never raises, never blocks."""
 
-    def __init__(self, max_polls: int = MAX_QUEUED_POLLS) -> None:
-        self._polls: deque[Poll] = deque()
-        self._max = max_polls
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, tuple[str, ...]], Poll] = {}
         self._lock = threading.Lock()
         self.wake = threading.Event()
-        self.dropped = 0
+        #: polls replaced by a newer one of the same device and group before being published
+        self.coalesced = 0
 
     def on_poll(self, device: str, t: float, tags: tuple[str, ...], values: Sequence[Value],
                 qualities: bytes | None) -> None:
@@ -50,19 +52,15 @@ class SampleTap:
                            bytes(int(s.quality) for s in samples)))
 
     def _put(self, poll: Poll) -> None:
+        key = (poll.device, poll.tags)
         with self._lock:
-            if len(self._polls) >= self._max:
-                self._polls.popleft()
-                self.dropped += 1
-            self._polls.append(poll)
+            if key in self._pending:
+                self.coalesced += 1
+            self._pending[key] = poll
         self.wake.set()
 
     def drain(self) -> list[Poll]:
         with self._lock:
-            polls = list(self._polls)
-            self._polls.clear()
+            polls = list(self._pending.values())
+            self._pending.clear()
         return polls
-
-
-def quality_at(poll: Poll, i: int) -> Quality:
-    return Quality.GOOD if poll.qualities is None else Quality(poll.qualities[i])
