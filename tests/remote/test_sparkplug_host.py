@@ -119,6 +119,9 @@ def test_a_node_killed_with_sigkill_shows_stale_on_the_station_within_2_s(mosqui
             "the station still shows the dead node's value as good"
         assert time.monotonic() - t_kill < 2.0
         assert ws.diagnostics()["tank"].state == "node offline"
+        # and the alarm list does not read "no alarms": the station raises its own for the node
+        lost = next(a for a in ws.alarms() if a.id == "doomed/station.node:COMM")
+        assert lost.condition and lost.annunciating and lost.priority == "high"
     finally:
         proc.kill()
         proc.wait(10)

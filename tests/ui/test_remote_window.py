@@ -60,6 +60,12 @@ def test_the_window_shows_a_nodes_live_values_and_strikes_them_through_when_it_g
 
     qtbot.waitUntil(stale, timeout=3_000)
 
+    def node_alarm() -> None:  # the alarm list says the node is gone, not "no alarms"
+        lost = win.alarm_model.by_id("area1/station.node:COMM")
+        assert lost is not None and lost.condition
+
+    qtbot.waitUntil(node_alarm, timeout=3_000)
+
 
 def test_closing_a_connected_window_asks_and_stops_nothing_on_the_node(
         qtbot: Any, remote: tuple[Any, RemoteStation], remote_window: Any) -> None:

@@ -35,7 +35,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from app.core.alarms.types import AlarmQuery, AlarmView
+from app.core.alarms.types import AlarmQuery, AlarmState, AlarmView
 from app.core.detection import GroupStatus, ModelInfo
 from app.core.detection.candidate import CandidateReport
 from app.core.diagnostics import DeviceDiagnostics
@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 BUFFER = 200_000
 #: alarm ids a node gives its own technical alarms; shown as ``<node>/<id>``
 STATION_ALARMS = "station."
+#: this station's alarm for a node it cannot reach, shown as ``<node>/station.node:COMM``
+NODE_ALARM = "station.node:COMM"
 
 
 class RemoteError(VigilError):
@@ -260,12 +262,42 @@ class RemoteStation:
             n = self._nodes.setdefault(node, _Node(node))
             n.status = status if isinstance(status, dict) else {}
             n.online = bool(n.status.get("online"))
+        self._node_alarm(node, n.online)
 
     def _on_node(self, node: str, online: bool) -> None:
         with self._lock:
             n = self._nodes.setdefault(node, _Node(node))
             if not online:
                 n.online = False
+        if not online:
+            self._node_alarm(node, False)
+
+    def _node_alarm(self, node: str, online: bool) -> None:
+        """This station's own alarm for a node it cannot see: while it is active, the node's
+        values and alarm states on this screen are only the last ones known, and the alarm list
+        must not read "no alarms" because of that. Raised and cleared here, never on a node
+        (there is nobody there to journal it); it needs no acknowledgement."""
+        alarm_id = f"{node}/{NODE_ALARM}"
+        with self._lock:
+            previous = self._alarms.get(alarm_id)
+            if online and previous is None:
+                return
+            if previous is not None and previous.condition == (not online):
+                return
+            now = time.time()
+            view = AlarmView(
+                id=alarm_id, kind="COMM", priority="high",
+                state=AlarmState.NORMAL if online else AlarmState.ACK_ACTIVE,
+                condition=not online, source=node, device="",
+                description=f"node {node} not reachable: its values and alarms here are the last known",
+                unit="", value="node offline" if not online else None, limit=None,
+                activated_at=None if online else now, last_change=now,
+                first_out=None if online else now,
+            )
+            self._alarms[alarm_id] = view
+            subscribers = list(self._subscribers)
+        for cb in subscribers:
+            cb(view)
 
     def _on_alarm(self, node: str, payload: bytes) -> None:
         if not payload:
@@ -370,6 +402,8 @@ class RemoteStation:
 
     def _node_of_alarm(self, alarm_id: str) -> tuple[str, str]:
         """(node, the node's id for the alarm) of an alarm as the window names it."""
+        if alarm_id.endswith(f"/{NODE_ALARM}"):
+            raise VigilError(f"{alarm_id}: this station's own alarm; it clears when the node is back")
         with self._lock:
             known = self._alarm_node.get(alarm_id)
         if known is not None:
@@ -535,6 +569,8 @@ class RemoteStation:
     def acknowledge(self, alarm_ids: Sequence[str]) -> None:
         by_node: dict[str, list[str]] = {}
         for a in alarm_ids:
+            if a.endswith(f"/{NODE_ALARM}"):
+                continue  # this station's own, needs no acknowledgement ("acknowledge page")
             node, own_id = self._node_of_alarm(a)
             by_node.setdefault(node, []).append(own_id)
         for node, ids in by_node.items():
