@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vigil {__version__}")  # answered before importing every sub-command
         return 0
     parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].startswith("--connect"):
+        argv = ["run", *given]  # `vigil --connect URL ...` is `vigil run --connect URL ...`
     args = parser.parse_args(argv)
     if args.self_test:
         from app.cli.selftest import self_test

@@ -32,6 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--screenshot", help="save a PNG of the window after --after seconds, then exit")
     p.add_argument("--after", type=float, default=5.0, help="seconds before --screenshot")
     p.add_argument("--dark", action="store_true", help="start with the dark palette")
+    remote = p.add_argument_group("a workstation attached to Vigil nodes (vigil node) through a broker")
+    remote.add_argument("--connect", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT: show the "
+                        "nodes of --group instead of running the plant in this process")
+    remote.add_argument("--group", default="vigil", help="Sparkplug group of the nodes (default: vigil)")
+    remote.add_argument("--username", help="broker account")
+    remote.add_argument("--password-file", type=Path, help="file whose first line is the broker password")
+    remote.add_argument("--tls-ca", type=Path, help="CA certificate that signed the broker's")
+    remote.add_argument("--tls-cert", type=Path, help="client certificate (with --tls-key)")
+    remote.add_argument("--tls-key", type=Path, help="client key (with --tls-cert)")
+    remote.add_argument("--station-id",
+                        help="this workstation's Sparkplug host id (default: vigil-<hostname>)")
     p.set_defaults(func=run)
 
 
@@ -63,6 +74,8 @@ def make_core(args: argparse.Namespace) -> Core:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "connect", None):
+        return _connected(args)
     try:
         core = make_core(args)
     except VigilError as e:
@@ -89,6 +102,40 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         core.stop()
+
+
+def _connected(args: argparse.Namespace) -> int:
+    """The window on the nodes of a group, through a broker: nothing of the plant runs here,
+    and closing the window stops nothing on a node."""
+    from app.station.mqtt_link import BrokerConfig
+    from app.station.remote.station import RemoteStation
+
+    if args.headless or args.plant:
+        print("vigil: --connect shows nodes that run elsewhere; --headless and --plant belong to "
+              "`vigil node` (or to `vigil run` without --connect)", file=sys.stderr)
+        return 2
+    try:
+        broker = BrokerConfig.from_url(args.connect, username=args.username, password_file=args.password_file,
+                                       tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
+        data_dir = resolve_data_dir(args.data_dir) / f"station-{args.group}"
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        station = RemoteStation(broker, args.group, data_dir, station_id=args.station_id)
+        station.connect()
+    except (VigilError, OSError) as e:
+        print(f"vigil: {e}", file=sys.stderr)
+        return 2
+    try:
+        from app.ui.app import run_gui
+
+        return run_gui(
+            station,
+            screenshot=args.screenshot,
+            after_s=args.after if args.screenshot else 0.0,
+            duration_s=args.duration,
+            dark=args.dark,
+        )
+    finally:
+        station.close()
 
 
 def _headless(core: Core, duration: float | None) -> int:

@@ -131,6 +131,9 @@ class Session:
     role: Role
     since: float
     token: str = field(default="", repr=False, compare=False)
+    #: the workstation the session was issued to ('' for this process's own console); a remote
+    #: action is journaled with it, and the token is refused from any other station
+    station: str = field(default="", compare=False)
 
     def can(self, permission: str) -> bool:
         return self.role >= PERMISSIONS.get(permission, Role.ADMINISTRATOR)
@@ -183,8 +186,8 @@ class UserStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
-        #: token -> (user name, issued at) of every session issued and not yet ended
-        self._sessions: dict[str, tuple[str, float]] = {}
+        #: token -> (user name, issued at, station) of every session issued and not yet ended
+        self._sessions: dict[str, tuple[str, float, str]] = {}
         self._load()
 
     # ---- persistence -------------------------------------------------------------------
@@ -299,9 +302,10 @@ class UserStore:
         return u
 
     # ---- login -------------------------------------------------------------------------
-    def authenticate(self, name: str, password: str) -> Session:
+    def authenticate(self, name: str, password: str, *, station: str = "") -> Session:
         """Check a password. Failures are journaled with the reason; the message shown to the
-        person is the same for every failure so account names cannot be probed."""
+        person is the same for every failure so account names cannot be probed. ``station``:
+        the remote workstation asking (its session is bound to it and journaled with it)."""
         now = self.clock()
         session: Session | None = None
         with self._lock:
@@ -324,8 +328,8 @@ class UserStore:
                     u.failed, u.locked_until = 0, 0.0
                     if (u.n, u.r, u.p) != (SCRYPT_N, SCRYPT_R, SCRYPT_P):
                         _set_hash(u, password)  # upgrade an older, cheaper hash now we know it
-                    session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16))
-                    self._sessions[session.token] = (u.name, now)
+                    session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16), station)
+                    self._sessions[session.token] = (u.name, now, station)
                     reason = ""
                 else:
                     u.failed += 1
@@ -336,21 +340,21 @@ class UserStore:
                         reason = f"wrong password; locked for {delay:.0f} s"
             self._save()
         if session is not None:
-            self._journal("user.login", name, {"role": session.role.label})
+            self._journal("user.login", name, {"role": session.role.label, **_at(station)})
             return session
         self._journal(
             "user.login_failed",
             name if u is not None else "unknown",
             # an unknown name is not recorded: people type their password into the name field,
             # and the journal cannot forget what it was given
-            {"attempted_user": name if u is not None else None, "reason": reason},
+            {"attempted_user": name if u is not None else None, "reason": reason, **_at(station)},
         )
         raise AuthError("login refused: wrong user name or password, or the account is locked")
 
     def logout(self, session: Session, reason: str = "logout") -> None:
         with self._lock:
             self._sessions.pop(session.token, None)
-        self._journal("user.logout", session.user, {"reason": reason}, critical=False)
+        self._journal("user.logout", session.user, {"reason": reason, **_at(session.station)}, critical=False)
 
     def check_session(self, session: Session) -> None:
         """Refuse a session this store did not issue, that was ended, or whose account has since
@@ -370,7 +374,8 @@ class UserStore:
             user = issued[0] if issued is not None else "unknown"
             u = self._users.get(user)
             role = Role.parse(u.role) if u is not None else Role.VIEWER
-            session = Session(user, role, issued[1] if issued is not None else 0.0, token)
+            session = Session(user, role, issued[1] if issued is not None else 0.0, token,
+                              issued[2] if issued is not None else "")
             self._check_session_locked(session)
             return session
 
@@ -432,6 +437,11 @@ class UserStore:
             raise VigilError(
                 f"{self.path}: the account store does not match the journal ({'; '.join(problems)}); "
                 "refusing to start. Restore users.json from backup (it is not recreated on purpose)")
+
+
+def _at(station: str) -> dict[str, str]:
+    """The ``station`` field of a journal body: only for a remote workstation's session."""
+    return {"station": station} if station else {}
 
 
 def _set_hash(u: UserRecord, password: str) -> None:

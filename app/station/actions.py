@@ -73,10 +73,20 @@ class Actions:
             raise
         return s
 
+    def _require(self, s: Session, permission: str, **context: Any) -> None:
+        """The role check, with the station of a remote session in every record: a refusal
+        names it, and an allowed action from a remote workstation is journaled as
+        ``action.remote`` (operator as actor, station in the body) before it runs, so the
+        alarm engine's and detector engine's own records are tied to where the request came from."""
+        where = {"station": s.station} if s.station else {}
+        self.authz.require(s, permission, **context, **where)
+        if s.station:
+            self.journal.append("action.remote", s.user, {"permission": permission, **context, **where})
+
     # ------------------------------------------------------------------ alarms
     def acknowledge(self, alarm_ids: Sequence[str], session: Session | None = None) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "alarm.acknowledge", alarms=list(alarm_ids))
+        self._require(s, "alarm.acknowledge", alarms=list(alarm_ids))
         if len(alarm_ids) == 1:
             self.alarms.acknowledge(alarm_ids[0], s.user)
         else:
@@ -84,9 +94,9 @@ class Actions:
 
     def shelve(self, alarm_id: str, reason: str, until_ts: float, session: Session | None = None) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        self._require(s, "alarm.shelve", alarm=alarm_id)
         if until_ts - time.time() > OPERATOR_MAX_SHELVE_S:
-            self.authz.require(s, "alarm.shelve_long", alarm=alarm_id, until=until_ts)
+            self._require(s, "alarm.shelve_long", alarm=alarm_id, until=until_ts)
         medical = self._is_medical(alarm_id)
         cap = max_shelve_s(s.role, medical)
         if until_ts - time.time() > cap:
@@ -109,14 +119,14 @@ class Actions:
 
     def unshelve(self, alarm_id: str, session: Session | None = None) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "alarm.shelve", alarm=alarm_id)
+        self._require(s, "alarm.shelve", alarm=alarm_id)
         self.alarms.unshelve(alarm_id, s.user)
 
     def set_out_of_service(
         self, alarm_id: str, on: bool, reason: str, session: Session | None = None
     ) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "alarm.out_of_service", alarm=alarm_id)
+        self._require(s, "alarm.out_of_service", alarm=alarm_id)
         self.alarms.set_out_of_service(alarm_id, s.user, on, reason)
 
     # ------------------------------------------------------------------ plant
@@ -126,32 +136,31 @@ class Actions:
         """Role-check, write with priority, read back, and journal old/new/read-back."""
         s = self.resolve(session)
         tag = f"{device}.{point}"
-        self.authz.require(s, "setpoint.write", tag=tag, value=value)
+        self._require(s, "setpoint.write", tag=tag, value=value)
         if any(d.name == device and d.unit == 0 for d in self.plant.devices):
             # unit 0 is Modbus broadcast: every device on the line would take the value
             why = "unit 0 is broadcast (every device on the line would take it)"
-            self.journal.append("setpoint.refused", s.user, {"tag": tag, "value": value, "error": why},
-                                critical=True)
+            self.journal.append("setpoint.refused", s.user,
+                                {"tag": tag, "value": value, "error": why, **_at(s)}, critical=True)
             raise VigilError(f"{tag}: not written: {why}")
         try:
             result = self.runtime.write(device, point, value)
         except Exception as e:
-            self.journal.append(
-                "setpoint.failed", s.user, {"tag": tag, "value": value, "error": str(e)}, critical=True
-            )
+            self.journal.append("setpoint.failed", s.user,
+                                {"tag": tag, "value": value, "error": str(e), **_at(s)}, critical=True)
             raise
         self.journal.append(
             "setpoint.write",
             s.user,
-            {"tag": tag, "old": result.old, "new": result.new, "readback": result.readback},
+            {"tag": tag, "old": result.old, "new": result.new, "readback": result.readback, **_at(s)},
             critical=True,
         )
         return result
 
     def note(self, text: str, session: Session | None = None) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "journal.note")
-        self.journal.append("note", s.user, {"text": text})
+        self._require(s, "journal.note")
+        self.journal.append("note", s.user, {"text": text, **_at(s)})
 
     # ------------------------------------------------------------------ console: sound, closing
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
@@ -159,20 +168,20 @@ class Actions:
         """Silence the alarm sound (its own permission). Journaled with what was sounding and
         whether there was any audio at all, so the record never claims a sound that was not."""
         s = self.resolve(session)
-        self.authz.require(s, "alarm.silence")
+        self._require(s, "alarm.silence")
         self.journal.append("alarm.silence", s.user,
-                            {"alarms": list(sounding)[:100], "until": until_ts, "audio": audio})
+                            {"alarms": list(sounding)[:100], "until": until_ts, "audio": audio, **_at(s)})
 
     def set_off_delay(self, alarm_id: str, seconds: float, session: Session | None = None) -> None:
         s = self.resolve(session)
-        self.authz.require(s, "config.edit", alarm=alarm_id, off_delay_s=seconds)
+        self._require(s, "config.edit", alarm=alarm_id, off_delay_s=seconds)
         self.alarms.set_off_delay(alarm_id, s.user, seconds)
 
     def authorize_close(self, session: Session | None = None) -> str:
         """May this session stop the embedded workstation (all polling, alarms, journal)?
         Raises (and journals the refusal) unless an engineer is logged in; returns the user."""
         s = self.resolve(session)
-        self.authz.require(s, "station.close")
+        self._require(s, "station.close")
         self.journal.append("station.close", s.user, {"embedded": True})
         return s.user
 
@@ -180,5 +189,10 @@ class Actions:
         self, group: str, t0: float, t1: float, session: Session | None = None, **kw: Any
     ) -> ModelInfo:
         s = self.resolve(session)
-        self.authz.require(s, "detector.train", group=group)
+        self._require(s, "detector.train", group=group)
         return self.detectors.learn_normal(group, t0, t1, actor=s.user, **kw)
+
+
+def _at(s: Session) -> dict[str, str]:
+    """The ``station`` field of a journal body, for a remote workstation's session only."""
+    return {"station": s.station} if s.station else {}

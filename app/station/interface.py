@@ -111,6 +111,12 @@ class Station(Protocol):
         """When a GOOD value stops being current (the core's rule, applied by every screen)."""
         ...
 
+    @property
+    def embedded(self) -> bool:
+        """True when the plant runs in this process, so closing the window stops polling,
+        alarms and recording; False for a workstation attached to nodes (closing stops nothing)."""
+        ...
+
     # ------------------------------------------------------------------ live data
     def drain_samples(self) -> list[Sample]:
         """Every sample since the last drain, oldest first (bounded: see `samples_dropped`)."""

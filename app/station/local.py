@@ -49,6 +49,10 @@ class LocalStation:
     def data_dir(self) -> Path:
         return self.core.data_dir
 
+    @property
+    def embedded(self) -> bool:
+        return True
+
     def stale_rule(self) -> StaleRule:
         if self._stale_rule is None:
             self._stale_rule = stale_rule(self.core.plant)

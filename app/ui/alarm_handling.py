@@ -145,7 +145,8 @@ class ShiftLog(QWidget):
 
 class CloseGuard(QObject):
     """Closing the embedded workstation stops all monitoring: it needs confirmation and a
-    logged-in engineer (or, before any account exists, a confirmation that says so). Only an
+    logged-in engineer (or, before any account exists, a confirmation that says so). Closing a
+    workstation attached to nodes stops nothing there: it asks, saying so, and needs no role. Only an
     operator's close (window button, File → Quit) is guarded; a scripted ``close()`` (signals,
     ``--duration``, tests) goes through."""
 
@@ -158,7 +159,12 @@ class CloseGuard(QObject):
 
     def request_close(self) -> bool:
         win = self.win
-        if win.accounts.first_start():
+        if not win.station.embedded:
+            # a workstation attached to nodes: closing it stops nothing, so no role is needed
+            if not self.ask("Close this workstation? The plant's nodes keep polling, alarming and "
+                            "recording; only this screen closes."):
+                return False
+        elif win.accounts.first_start():
             question = ("No user account exists yet, so nobody can be asked for an engineer's "
                         "log-in. Closing stops all polling, alarms and recording. Close anyway?")
             if not self.ask(question):
