@@ -48,6 +48,7 @@ def make_node(args: argparse.Namespace) -> NodeService:
     from app.cli.journal import journal_passphrase
     from app.station.mqtt_link import BrokerConfig
     from app.station.node import NodeService
+    from app.station.remote.server import StationProtocolServer
 
     broker = BrokerConfig.from_url(
         args.broker, username=args.username, password_file=args.password_file,
@@ -59,6 +60,7 @@ def make_node(args: argparse.Namespace) -> NodeService:
         group=args.group, node_id=args.node_id, seed=args.seed,
         demo_interval_ms=args.demo_interval_ms,
         journal_passphrase=journal_passphrase(data_dir / "journal"),
+        factories=[StationProtocolServer],
     )
 
 

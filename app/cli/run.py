@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     remote.add_argument("--tls-cert", type=Path, help="client certificate (with --tls-key)")
     remote.add_argument("--tls-key", type=Path, help="client key (with --tls-cert)")
     remote.add_argument("--station-id",
-                        help="this workstation's Sparkplug host id (default: vigil-<hostname>)")
+                        help="this workstation's Sparkplug host id (default: the broker user name, "
+                             "else vigil-<hostname>); the shipped ACL ties it to the user name")
     p.set_defaults(func=run)
 
 
@@ -119,7 +120,7 @@ def _connected(args: argparse.Namespace) -> int:
                                        tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
         data_dir = resolve_data_dir(args.data_dir) / f"station-{args.group}"
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        station = RemoteStation(broker, args.group, data_dir, station_id=args.station_id)
+        station = RemoteStation(broker, args.group, data_dir, station_id=args.station_id or args.username)
         station.connect()
     except (VigilError, OSError) as e:
         print(f"vigil: {e}", file=sys.stderr)

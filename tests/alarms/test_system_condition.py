@@ -30,3 +30,24 @@ def test_system_condition_raises_and_clears(tmp_path: Path) -> None:
         assert engine.alarm(aid).state == "unack_rtn"
     finally:
         engine.close()
+
+
+def test_a_station_alarm_survives_reconfiguration_and_restart(tmp_path: Path) -> None:
+    from tests.alarms.conftest import make_plant
+
+    journal = _Journal()
+    engine = AlarmEngine(journal, tmp_path / "alarms.sqlite")
+    try:
+        aid = engine.set_system_condition("disk", True, message="disk almost full: 3 % free")
+        engine.configure(make_plant())
+        assert engine.alarm(aid).state == "unack_active"
+        engine.flush()
+    finally:
+        engine.close()
+    again = AlarmEngine(journal, tmp_path / "alarms.sqlite")
+    try:
+        again.configure(make_plant())
+        assert again.alarm(aid).state == "unack_active"
+        assert again.alarm(aid).kind == "SYSTEM"
+    finally:
+        again.close()

@@ -94,12 +94,14 @@ def test_shipped_acl_keeps_a_node_inside_its_own_namespace(secured_mosquitto: Mo
         node.publish("spBv1.0/G/DCMD/node/pump", b"self-command")  # commands are not the node's
         station.publish("spBv1.0/G/NBIRTH/node", b"impersonation")  # a station is not a node
         station.publish("spBv1.0/G/DCMD/node/pump", b"command")  # allowed
-        station.publish("vigil/G/node/req/login", b"request")  # allowed
+        station.publish("vigil/G/node/req/station", b"request")  # allowed: in its own name
+        station.publish("vigil/G/node/req/other-station", b"posing")  # another station's name
+        station.publish("vigil/G/node/reply/station", b"fake reply")  # only nodes answer
         node.publish("spBv1.0/G/NDATA/node", b"own")  # allowed; arrives after the ones above
         admin.wait_message(lambda m: m.payload == b"own", what="the node's own NDATA")
         got = {m.payload for m in admin.messages}
         assert {b"command", b"request", b"own"} <= got
-        assert not {b"forged", b"self-command", b"impersonation"} & got
+        assert not {b"forged", b"self-command", b"impersonation", b"posing", b"fake reply"} & got
 
 
 def test_tls_with_a_ca_made_in_the_test(tmp_path: Path) -> None:

@@ -171,8 +171,9 @@ class AlarmEngine:
                 else:
                     a.d = d
                 new[d.id] = a
-            for aid, a in old.items():  # anomaly alarms come from detectors, not the plant
-                if a.d.kind is AlarmKind.ANOMALY and aid not in new:
+            # anomaly and station alarms come from detectors and the station, not the plant
+            for aid, a in old.items():
+                if a.d.kind in (AlarmKind.ANOMALY, AlarmKind.SYSTEM) and aid not in new:
                     new[aid] = a
             removed = sorted(old.keys() - new.keys())
             for aid in removed:

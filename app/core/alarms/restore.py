@@ -53,7 +53,7 @@ def restore_states(machine: AlarmMachine, now: float) -> None:
     alarms = machine.alarms
     for aid, row in rows.items():
         a = alarms.get(aid)
-        if a is None and row.get("kind") == AlarmKind.ANOMALY:
+        if a is None and row.get("kind") in (AlarmKind.ANOMALY, AlarmKind.SYSTEM):
             a = alarms[aid] = AlarmRecord(anomaly_definition(aid, row))
         if a is None:
             if row.get("state", str(S.NORMAL)) != S.NORMAL or aid in table:
@@ -102,14 +102,16 @@ def restore_key(row: Row | None) -> str:
 
 
 def anomaly_definition(aid: str, row: Row) -> AlarmDefinition:
-    """The definition of an anomaly alarm known only from its stored row."""
+    """The definition of an alarm the plant does not define (a detector's anomaly alarm, a
+    station alarm), known only from its stored row."""
+    kind = AlarmKind.SYSTEM if row.get("kind") == AlarmKind.SYSTEM else AlarmKind.ANOMALY
     try:
         priority = Priority.parse(row.get("priority", "medium"))
     except AlarmError:
-        priority = DEFAULT_PRIORITY[AlarmKind.ANOMALY]
+        priority = DEFAULT_PRIORITY[kind]
     return AlarmDefinition(
         id=aid,
-        kind=AlarmKind.ANOMALY,
+        kind=kind,
         priority=priority,
         source=str(row.get("source", "")),
         device=str(row.get("device", "")),
