@@ -47,7 +47,7 @@ from app.core.tomlfile import parse_toml, read_config_file
 UNIT_MIN, UNIT_MAX = 1, 247
 #: the transports that speak Modbus unit ids (a plugin's transport keeps 0-255)
 MODBUS_TRANSPORTS = ("tcp", "rtu")
-#: where a TCP device without ``host`` is looked for (said as a warning, never silently)
+#: the host a device of another transport is given when it names none (a TCP device must)
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -94,6 +94,9 @@ class DeviceConfig(_Strict):
             raise ValueError("transport 'rtu' needs a [devices.serial] table with 'port'")
         if self.transport == "tcp" and self.serial is not None:
             raise ValueError("[devices.serial] given but transport is 'tcp'")
+        if self.transport == "tcp" and "host" not in self.model_fields_set:
+            # never guessed: polling 127.0.0.1 instead of the meter would show a wrong device
+            raise ValueError("field 'host': required for transport 'tcp' (the device's address)")
         if self.transport in MODBUS_TRANSPORTS and not UNIT_MIN <= self.unit <= UNIT_MAX:
             raise ValueError(
                 f"field 'unit': {self.unit} is not a Modbus device address "
@@ -288,17 +291,9 @@ def parse_plant(
 
 
 def _warnings(raw: dict[str, Any], pf: PlantFile) -> list[str]:
-    """What the plant file leaves to a default that may not be meant."""
-    out = []
-    listed = raw.get("devices")
-    raw_devices: list[Any] = listed if isinstance(listed, list) else []
-    for i, d in enumerate(pf.devices):
-        given = raw_devices[i] if i < len(raw_devices) and isinstance(raw_devices[i], dict) else {}
-        if d.transport == "tcp" and d.enabled and "host" not in given:
-            out.append(
-                f"device '{d.name}' (devices[{i}]), field 'host': not given, polling {DEFAULT_HOST}"
-            )
-    return out
+    """What the plant file leaves to a default that may not be meant (a TCP device without
+    ``host`` is refused by the model, not warned about)."""
+    return []
 
 
 def load_plant(path: str | Path, library: ProfileLibrary) -> Plant:
