@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from app.station import Core
 
 
+#: exit code when the run ended but its stop record could not be journaled
+STOP_NOT_RECORDED = 3
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="start the workstation (default command)")
     p.add_argument("--plant", help="plant file (TOML); default: the built-in demo plant")
@@ -76,19 +80,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.headless:
-            return _headless(core, args.duration)
-        from app.station import LocalStation
-        from app.ui.app import run_gui
+            rc = _headless(core, args.duration)
+        else:
+            from app.station import LocalStation
+            from app.ui.app import run_gui
 
-        return run_gui(
-            LocalStation(core),
-            screenshot=args.screenshot,
-            after_s=args.after if args.screenshot else 0.0,
-            duration_s=args.duration,
-            dark=args.dark,
-        )
+            rc = run_gui(
+                LocalStation(core),
+                screenshot=args.screenshot,
+                after_s=args.after if args.screenshot else 0.0,
+                duration_s=args.duration,
+                dark=args.dark,
+            )
     finally:
         core.stop()
+    if core.stop_recorded is False:
+        # an honest exit: the journal does not say this run stopped cleanly
+        print(f"vigil: the stop record could not be written to the journal in {core.data_dir} "
+              "(disk full or failing?); the next start reports an unclean shutdown", file=sys.stderr)
+        return rc or STOP_NOT_RECORDED
+    return rc
 
 
 def _headless(core: Core, duration: float | None) -> int:

@@ -8,6 +8,9 @@ name = "Demo plant"
 raw_days = 30
 rollup_1m_days = 730      # also rollup_10s_days, rollup_10m_days, rollup_1h_days
 
+[station]                 # optional
+disk_alarm_free_mb = 500  # technical alarm when the data folder's disk has less free
+
 [[devices]]
 name = "pump1"            # tags are named "pump1.<point>"
 profile = "skab_pump"     # a profile id, or a path relative to this file
@@ -157,9 +160,18 @@ class HistorianSettings(_Strict):
         }
 
 
+class StationSettings(_Strict):
+    """``[station]``: the workstation's own limits."""
+
+    #: free space (MB) on the data folder's disk below which the technical alarm
+    #: ``station.disk:SYSTEM`` is raised, before writes start failing
+    disk_alarm_free_mb: float = Field(default=500.0, ge=0, le=10_000_000)
+
+
 class PlantFile(_Strict):
     plant: PlantInfo = Field(default_factory=PlantInfo)
     historian: HistorianSettings = Field(default_factory=HistorianSettings)
+    station: StationSettings = Field(default_factory=StationSettings)
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -183,9 +195,11 @@ class Plant:
         path: str,
         sha256: str,
         historian: HistorianSettings | None = None,
+        station: StationSettings | None = None,
     ):
         self.info = info
         self.historian = historian or HistorianSettings()
+        self.station = station or StationSettings()
         self.devices = devices
         self.profiles = profiles  # device name -> profile
         self.path = path
@@ -220,7 +234,8 @@ class Plant:
         without a register map."""
         devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
         plant = Plant(
-            self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian
+            self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian,
+            station=self.station,
         )
         plant.warnings = list(self.warnings)
         return plant
@@ -284,7 +299,8 @@ def parse_plant(
     if problems:
         raise ConfigError(source, problems)
     plant = Plant(
-        pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(), historian=pf.historian
+        pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(),
+        historian=pf.historian, station=pf.station,
     )
     plant.warnings = _warnings(raw, pf)
     return plant

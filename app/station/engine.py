@@ -55,7 +55,7 @@ from app.station.discovery import (
     discover_device_types,
     discover_one,
 )
-from app.station.housekeeping import DropReporter
+from app.station.housekeeping import DiskWatch, DropReporter
 from app.station.models import restore_models
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,8 @@ class Core:
         self.config_problems: list[str] = []
         self._services: Services | None = None
         self._stack = contextlib.ExitStack()
+        #: after stop(): whether the journal committed ``app.stop`` (False on a full disk)
+        self.stop_recorded: bool | None = None
 
     # ------------------------------------------------------------------ services
     @property
@@ -201,7 +203,7 @@ class Core:
         # integrity problems found at open (tampered tail, missing journal...) are shown with the
         # configuration problems; they are already journalled as critical events
         self.config_problems.extend(journal.problems)
-        stack.callback(_quietly, "journal", journal.close)
+        stack.callback(_quietly, "journal", lambda: self._close_journal(journal))
         users = UserStore(self.data_dir / "users.json", journal=journal)
         journal.flush(timeout=10.0)  # the start-up events (e.g. journal.continued) are readable
         users.reconcile(account_events(self.data_dir / "journal"))
@@ -290,9 +292,20 @@ class Core:
             journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
             plant=plant,
         )
+        clock_watch = ClockStepWatch(journal, self.config_problems)
+        disk_watch = DiskWatch(
+            self.data_dir, alarms, journal, self.config_problems,
+            lambda: _storage_losses(historian, alarms, journal),
+            min_free_mb=plant.station.disk_alarm_free_mb,
+        )
+
+        def periodic_checks() -> None:
+            clock_watch.check()
+            disk_watch.check()
+
         housekeeping = DropReporter(
             lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal,
-            also=ClockStepWatch(journal, self.config_problems).check,
+            also=periodic_checks,
         )
         housekeeping.start()
         stack.callback(_quietly, "housekeeping", housekeeping.stop)
@@ -328,6 +341,13 @@ class Core:
             )
             log.error("%s", problem)
             return Historian(path, **retention)
+
+    def _close_journal(self, journal: Journal) -> None:
+        self.stop_recorded = False  # stays so if close raises
+        self.stop_recorded = journal.close()
+        if not self.stop_recorded:
+            log.error("%s: the stop record (app.stop) could not be written: %s",
+                      journal.dir, journal.stats().last_error or "journal writer did not finish")
 
     def stop(self) -> None:
         services = self._services
@@ -479,6 +499,15 @@ def _dropped_counts(
         "historian_samples": int(historian.stats().dropped),
         "alarm_store_rows": int(alarms.store_dropped),
         "detector_rows": sum(int(g.rows_dropped) for g in detectors.groups()),
+    }
+
+
+def _storage_losses(historian: Historian, alarms: AlarmEngine, journal: Journal) -> dict[str, int]:
+    """Data the disk refused so far, by kind (the disk watch journals each episode's share)."""
+    return {
+        "historian_samples": int(historian.stats().failed),
+        "alarm_store_rows": int(alarms.store_dropped),
+        "journal_events": int(journal.stats().dropped),
     }
 
 

@@ -58,6 +58,8 @@ PINNED_IDENTITY_ENV = "VIGIL_JOURNAL_IDENTITY"
 MAX_GROUP = 5000
 #: how long append() may wait for room when the queue is full before it counts a drop
 APPEND_BLOCK_S = 2.0
+#: how long the writer keeps retrying a refused commit once close() asked it to stop
+STOP_RETRY_S = 1.0
 
 
 class _Pending(NamedTuple):
@@ -288,6 +290,10 @@ class Journal:
         self._last_error: str | None = None
         self._closed = False
         self._writer_dead = False
+        self._wake = threading.Event()  # cuts a retry wait short when close() asks to stop
+        self._stop_deadline: float | None = None  # monotonic; set at the first refusal once stopping
+        #: whether the last close() committed ``app.stop`` and its shutdown checkpoint
+        self.stop_recorded = False
         #: integrity problems found at open, for the workstation's problem list (and journalled)
         self.problems: list[str] = []
         #: held by every commit; a key rotation takes it to slot its own transaction in between
@@ -684,10 +690,15 @@ class Journal:
                 self._done_cv.wait(left)
         return True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean.
+
+        Returns whether that stop record was committed (also kept in ``stop_recorded``). On a
+        disk that refuses commits the writer gives up after ``STOP_RETRY_S`` rather than holding
+        the shutdown for the whole timeout: the caller says the stop was not recorded (the next
+        start journals ``journal.unclean_shutdown``)."""
         if self._closed:
-            return
+            return self.stop_recorded
         # the clean-stop record may wait for the whole close timeout, not just APPEND_BLOCK_S
         self._enqueue(_Pending(self._clock(), "app.stop", "system",
                                canonical_json({"version": app.__version__}), True), block_s=timeout)
@@ -695,14 +706,16 @@ class Journal:
             self._closed = True
             self._stop_requested = True
             self._not_empty.notify()
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             # still retrying a refused commit: keep the process lock so no other writer can fork
             # the chain; the lock goes when this process exits
             self._last_error = self._last_error or "journal writer did not finish within the close timeout"
-            return
+            return False
         self._con.close()
         self._lock_file.release()
+        return self.stop_recorded
 
     def rotate_key(self, passphrase: str | None = None) -> str:
         """Hand signing over to a new key, signed into the journal by the old one.
@@ -845,12 +858,23 @@ class Journal:
                     self._commit(group, final=final)
                 self._last_error = None
                 self._writer_dead = False
+                if final:
+                    self.stop_recorded = True
                 break
             except sqlite3.Error as e:
                 self._last_error = f"{self.dir / DB_FILE}: {e}"
                 with contextlib.suppress(sqlite3.Error):
                     self._con.execute("ROLLBACK")
-                time.sleep(delay)
+                if self._stop_requested:  # shutting down: a bounded last try, not minutes
+                    now = time.monotonic()
+                    if self._stop_deadline is None:
+                        self._stop_deadline = now + STOP_RETRY_S
+                    if now >= self._stop_deadline:
+                        self._dropped += accepted
+                        break
+                    time.sleep(min(delay, self._stop_deadline - now))
+                else:
+                    self._wake.wait(delay)
                 delay = min(delay * 2, 2.0)
         else:
             # the disk refused this group for about three minutes: count it as lost (reported as
