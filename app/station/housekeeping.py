@@ -111,7 +111,7 @@ class DiskWatch:
         self._min_free = min_free_mb * 1e6
         self._disk_usage = disk_usage
         self._clock = clock
-        self._seen: dict[str, int] | None = None
+        self._seen: dict[str, int] | None = None  # the counters at the last look
         self._episode: tuple[float, dict[str, int], str] | None = None  # since, counts then, problem
         self._alarm_on = False
 
@@ -128,7 +128,7 @@ class DiskWatch:
         except OSError:
             free = None
         counts = self._losses()
-        seen = self._seen if self._seen is not None else counts
+        seen = self._seen if self._seen is not None else {}  # every counter starts at 0
         grew = {k: v - seen.get(k, 0) for k, v in counts.items() if v > seen.get(k, 0)}
         self._seen = counts
         now = self._clock()

@@ -31,7 +31,7 @@ from app.core.alarms.store import (
 )
 from app.core.alarms.types import AlarmQuery
 from app.core.historian import Historian
-from app.core.journal import Journal, read_events, verify
+from app.core.journal import Journal, JournalError, read_events, verify
 from app.core.model import Quality, Sample
 
 from .fulldisk import FullDisk, full_error
@@ -214,3 +214,18 @@ def test_vigil_run_exits_non_zero_when_the_stop_record_could_not_be_written(tmp_
     err = capsys.readouterr().err
     assert rc == 3, err
     assert "stop record could not be written" in err, err
+
+
+def test_a_journal_whose_open_is_refused_by_a_full_disk_is_not_called_damaged(tmp_path, monkeypatch):
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    jdir = disk.folder / "journal"
+    Journal.open(jdir).close()
+    disk.fill()
+    with pytest.raises(JournalError) as ei:
+        Journal.open(jdir)
+    msg = str(ei.value)
+    assert "disk is full" in msg and "not damaged" in msg, msg
+    assert "move the journal folder aside" not in msg, msg
+    disk.free()
+    Journal.open(jdir).close()
+    assert verify(jdir).status == "intact"

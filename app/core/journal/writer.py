@@ -177,11 +177,29 @@ _STORAGE_CODES = {
 
 
 def _storage_problem(e: BaseException) -> str | None:
-    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption."""
-    code = getattr(e, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return _STORAGE_CODES.get(code & 0xFF)
+    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption.
+
+    The error that caused ``e`` counts too: a commit refused by a full disk is rolled back by
+    SQLite itself, and the rollback that follows then fails with "no transaction is active",
+    which would otherwise hide the full disk."""
+    seen: BaseException | None = e
+    for _ in range(5):
+        if seen is None:
+            break
+        code = getattr(seen, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _STORAGE_CODES:
+            return _STORAGE_CODES[code & 0xFF]
+        seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _storage_error(path: Path, e: BaseException, storage: str) -> JournalError:
+    # the file is fine, the disk is not: moving the journal aside would break the audit chain
+    # over a temporary condition
+    return JournalError(
+        f"{path}: cannot write the journal database: {storage} ({e}). The journal is not "
+        "damaged: free space (or fix the disk) and start again; do not move the journal aside"
+    )
 
 
 class Journal:
@@ -306,6 +324,9 @@ class Journal:
             self._con = open_writer(path, create_schema=False)
             meta = read_meta(self._con) if _has_meta(self._con) else {}
         except sqlite3.DatabaseError as e:
+            storage = _storage_problem(e)
+            if storage is not None:
+                raise _storage_error(path, e, storage) from None
             raise JournalError(f"{path}: cannot open the journal database ({e})") from None
         continued: dict[str, Any] | None = None
         if meta.get("format", FORMAT) != FORMAT:
@@ -345,13 +366,7 @@ class Journal:
             self._con.close()
             storage = _storage_problem(e)
             if storage is not None:
-                # the file is fine, the disk is not: moving the journal aside would break the
-                # audit chain over a temporary condition
-                raise JournalError(
-                    f"{path}: cannot write the journal database: {storage} ({e}). The journal "
-                    "is not damaged: free space (or fix the disk) and start again; do not move "
-                    "the journal aside"
-                ) from None
+                raise _storage_error(path, e, storage) from None
             raise JournalError(
                 f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
                 "this file as evidence and move the journal folder aside to start a new journal"
