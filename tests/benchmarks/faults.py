@@ -304,13 +304,13 @@ def disk() -> None:
 
 
 def _fill(path: Path) -> None:
-    with open(path, "wb") as f:
-        try:
+    try:
+        with open(path, "ab") as f:
             while True:
                 f.write(b"\0" * 65536)
                 f.flush()
-        except OSError:
-            pass
+    except OSError:  # full (possibly already before the file could be made)
+        pass
 
 
 def _disk_run(mnt: Path) -> None:
@@ -326,6 +326,9 @@ def _disk_run(mnt: Path) -> None:
         time.sleep(4)
         _fill(mnt / "filler")
         print(f"  disk filled: {shutil.disk_usage(mnt).free} bytes free", flush=True)
+        demo = core.services.demo
+        assert demo is not None
+        demo.inject_fault("dead:vitals+8", "faults")  # alarm changes while the disk is full
         time.sleep(15)
         diags = core.diagnostics()
         alarms = {a.id: a for a in core.alarms.alarms()}
@@ -337,6 +340,9 @@ def _disk_run(mnt: Path) -> None:
         print(f"  problems: {[p for p in core.config_problems if 'disk' in p]}", flush=True)
         (mnt / "filler").unlink()
         time.sleep(12)
+        store = core.alarms._store.stats()  # by hand: the alarm store's own counters
+        print(f"  alarm store: {store.write_errors} refused commits, {store.written_late} writes "
+              f"written late, {store.dropped} given up, {store.held} still held")
         print(f"  space back: historian failed {core.historian.stats().failed}, "
               f"problems {[p for p in core.config_problems if 'disk' in p]}", flush=True)
     finally:
@@ -355,10 +361,12 @@ def _disk_run(mnt: Path) -> None:
     # full at shutdown: the stop record cannot be written
     core = Core(data, demo_interval_ms=100, window=False)
     core.start()
-    time.sleep(3)
-    _fill(mnt / "filler")
-    t0 = time.monotonic()
-    core.stop()
+    try:
+        time.sleep(3)
+        _fill(mnt / "filler")
+    finally:
+        t0 = time.monotonic()
+        core.stop()
     print(f"  filled just before stop: stop took {time.monotonic() - t0:.1f} s, "
           f"stop recorded: {core.stop_recorded}")
     # and a start on the full disk
@@ -369,7 +377,7 @@ def _disk_run(mnt: Path) -> None:
         core.stop()
     except Exception as e:
         print(f"  start on the full disk: refused: {e}")
-    (mnt / "filler").unlink()
+    (mnt / "filler").unlink(missing_ok=True)
 
 
 def main() -> int:
