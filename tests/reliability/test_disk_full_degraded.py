@@ -229,3 +229,29 @@ def test_a_journal_whose_open_is_refused_by_a_full_disk_is_not_called_damaged(tm
     disk.free()
     Journal.open(jdir).close()
     assert verify(jdir).status == "intact"
+
+
+def test_journal_events_refused_for_minutes_are_kept_and_committed_when_space_returns(
+    tmp_path, monkeypatch
+):
+    import app.core.journal.writer as writer_module
+
+    # "minutes" of refusals, shortened: on main the writer then threw the refused group away
+    monkeypatch.setattr(writer_module, "STALLED_AFTER_ATTEMPTS", 3, raising=False)
+    real_range = range
+    monkeypatch.setattr(writer_module, "range", lambda n: real_range(min(n, 3)), raising=False)
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    jdir = disk.folder / "journal"
+    journal = Journal.open(jdir)
+    assert journal.flush()
+    disk.fill()
+    for i in range(50):
+        journal.append("alarm.transition", "system", {"i": i})
+    assert _wait(lambda: disk.refused >= 5), disk.refused  # well past the give-up point
+    disk.free()
+    _wait(lambda: journal.flush(1.0), timeout=30.0)  # the next retry commits
+    journal.close()
+    assert journal.stats().dropped == 0
+    assert [e.body["i"] for e in read_events(jdir, kind="alarm.transition")] == list(range(50))
+    assert journal.stop_recorded is True
+    assert verify(jdir).status == "intact"

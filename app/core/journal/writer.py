@@ -60,6 +60,9 @@ MAX_GROUP = 5000
 APPEND_BLOCK_S = 2.0
 #: how long the writer keeps retrying a refused commit once close() asked it to stop
 STOP_RETRY_S = 1.0
+#: refused commits (about three minutes of retries) after which appenders no longer wait for
+#: room in a full queue; the refused events themselves are kept and retried until they commit
+STALLED_AFTER_ATTEMPTS = 60
 
 
 class _Pending(NamedTuple):
@@ -867,7 +870,8 @@ class Journal:
 
     def _commit_with_retry(self, group: list[_Pending], accepted: int, *, final: bool) -> None:
         delay = 0.05
-        for _attempt in range(60):
+        attempts = 0
+        while True:
             try:
                 with self._commit_lock:
                     self._commit(group, final=final)
@@ -891,11 +895,12 @@ class Journal:
                 else:
                     self._wake.wait(delay)
                 delay = min(delay * 2, 2.0)
-        else:
-            # the disk refused this group for about three minutes: count it as lost (reported as
-            # system.dropped once a commit succeeds again) rather than stall the queue forever
-            self._writer_dead = True
-            self._dropped += accepted
+                attempts += 1
+                if attempts >= STALLED_AFTER_ATTEMPTS:
+                    # the disk has refused for minutes: appenders stop waiting for room (a full
+                    # queue then drops, counted and journaled as system.dropped once a commit
+                    # succeeds), but this group is kept and retried, not thrown away
+                    self._writer_dead = True
         with self._done_cv:
             self._done += accepted
             self._done_cv.notify_all()
