@@ -120,19 +120,30 @@ def _headless(core: Core, duration: float | None) -> int:
         flush=True,
     )
     # the window lists these; headless, the terminal (or the service's log) is the only screen
-    for problem in core.config_problems:
-        print(f"vigil: configuration problem: {problem}", flush=True)
+    said: set[str] = set()
+    _say_problems(core, said)
     next_status = time.monotonic() + 5.0
     while not stop.is_set():
         now = time.monotonic()
         if t_end is not None and now >= t_end:
             break
         if now >= next_status:
+            _say_problems(core, said)  # found while running: a clock step, a full disk
             print(_status_line(core), flush=True)
             next_status = now + 5.0
         stop.wait(min(0.2, (t_end - now) if t_end else 0.2))
+    _say_problems(core, said)
     print(_status_line(core), flush=True)
     return 0
+
+
+def _say_problems(core: Core, said: set[str]) -> None:
+    """Print each configuration problem once (the window lists them; headless, the terminal or
+    the service's log is the only screen)."""
+    for problem in list(core.config_problems):
+        if problem not in said:
+            said.add(problem)
+            print(f"vigil: configuration problem: {problem}", flush=True)
 
 
 def _status_line(core: Core) -> str:

@@ -208,12 +208,14 @@ def test_vigil_run_exits_non_zero_when_the_stop_record_could_not_be_written(tmp_
 
     monkeypatch.setattr(run_module, "_headless", fill_then_run)
     try:
-        rc = main(["run", "--headless", "--duration", "3", "--data-dir", str(disk.folder)])
+        rc = main(["run", "--headless", "--duration", "7", "--data-dir", str(disk.folder)])
     finally:
         disk.free()
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert rc == 3, err
     assert "stop record could not be written" in err, err
+    # found while running, and printed: headless, the terminal is the only screen
+    assert "configuration problem: the disk of" in out and "refusing writes" in out, out
 
 
 def test_a_journal_whose_open_is_refused_by_a_full_disk_is_not_called_damaged(tmp_path, monkeypatch):
