@@ -5,7 +5,9 @@
 
 Runs the built-in demo plant polled at 50 Hz (``--interval-ms 20``) in this process, either as
 the core alone (what ``vigil run --headless`` runs) or with the full main window offscreen, and
-samples every ``--every`` seconds: resident memory (VmRSS), open file descriptors, threads (the
+samples every ``--every`` seconds: resident memory (VmRSS, and the process's own anonymous
+memory RssAnon + VmSwap, which the kernel's reclaim of shared library pages does not move when
+the machine runs short of memory), open file descriptors, threads (the
 kernel's count), the journal's events and file bytes (database + WAL), the historian's file
 bytes, and the load average. After ``--warmup`` minutes it fits a straight line to each series
 and prints the slope per minute: a leak shows as a slope that stays positive however long the
@@ -55,7 +57,8 @@ def _file_bytes(*paths: Path) -> int:
 class Sampler:
     """One row per tick: minutes since start and every measured figure."""
 
-    FIELDS = ("rss_mb", "fds", "threads", "journal_events", "journal_mb", "historian_mb", "load1")
+    FIELDS = ("rss_mb", "anon_mb", "fds", "threads", "journal_events", "journal_mb", "historian_mb",
+              "load1")
 
     def __init__(self, data_dir: Path, journal_events: Callable[[], int]):
         self.data_dir = data_dir
@@ -68,6 +71,7 @@ class Sampler:
         row = (
             (time.monotonic() - self.t0) / 60.0,
             _status_kb("VmRSS") / 1024.0,
+            (_status_kb("RssAnon") + _status_kb("VmSwap")) / 1024.0,
             float(len(os.listdir("/proc/self/fd"))),
             float(_status_kb("Threads")),
             float(self.journal_events()),
@@ -94,9 +98,9 @@ def slopes(rows: list[tuple[float, ...]], warmup_min: float) -> dict[str, float]
 
 
 def print_row(row: tuple[float, ...]) -> None:
-    t, rss, fds, threads, events, jmb, hmb, load = row
+    t, rss, anon, fds, threads, events, jmb, hmb, load = row
     print(
-        f"  t={t:6.2f} min  rss={rss:7.1f} MB  fds={fds:4.0f}  threads={threads:3.0f}  "
+        f"  t={t:6.2f} min  rss={rss:7.1f} MB  anon={anon:7.1f} MB  fds={fds:4.0f}  threads={threads:3.0f}  "
         f"journal={events:7.0f} ev {jmb:6.2f} MB  historian={hmb:7.1f} MB  load={load:.2f}",
         flush=True,
     )
@@ -199,8 +203,9 @@ def main() -> int:
     for name in Sampler.FIELDS[:-1]:
         print(f"  {name:16} {got.get(name, float('nan')):18.4f} {base.get(name, float('nan')):16.4f}")
     first, last = sampler.rows[0], sampler.rows[-1]
-    print(f"  first/last: rss {first[1]:.1f} -> {last[1]:.1f} MB, fds {first[2]:.0f} -> {last[2]:.0f}, "
-          f"threads {first[3]:.0f} -> {last[3]:.0f}, journal {first[4]:.0f} -> {last[4]:.0f} events")
+    print(f"  first/last: rss {first[1]:.1f} -> {last[1]:.1f} MB, anon {first[2]:.1f} -> {last[2]:.1f} MB, "
+          f"fds {first[3]:.0f} -> {last[3]:.0f}, threads {first[4]:.0f} -> {last[4]:.0f}, "
+          f"journal {first[5]:.0f} -> {last[5]:.0f} events")
     return 0
 
 
