@@ -27,13 +27,14 @@ from typing import Any
 
 from app import __version__
 from app.core.alarms import AlarmEngine, plant_alarms
+from app.core.alarms.store import last_repaired_seq, repair_history
 from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import ConfigError, VigilError
 from app.core.historian import Historian, HistorianError
-from app.core.journal import Journal
+from app.core.journal import Journal, read_events
 from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
@@ -250,6 +251,7 @@ class Core:
         historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
+        _repair_alarm_history(self.data_dir / "alarms.sqlite", journal, plant)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
         stack.callback(_quietly, "alarms", alarms.close)
         # a device still awaiting its register map has its COMM alarm meanwhile
@@ -500,6 +502,25 @@ def _dropped_counts(
         "alarm_store_rows": int(alarms.store_dropped),
         "detector_rows": sum(int(g.rows_dropped) for g in detectors.groups()),
     }
+
+
+def _repair_alarm_history(path: Path, journal: Journal, plant: Plant) -> None:
+    """Re-derive from the journal the alarm-history rows whose writes were lost (a full disk
+    that outlasted what the store holds in memory, a process that died holding them), before
+    the alarm engine writes anything; journaled as ``alarm.history_repaired``."""
+    if not path.exists():
+        return
+    devices = {d.id: d.device for d in plant_alarms(plant)}
+    try:
+        journal.flush(timeout=10.0)
+        events = read_events(journal.dir, kind="alarm.transition", after_seq=last_repaired_seq(path))
+        n = repair_history(path, [(e.seq, e.actor, e.body) for e in events],
+                           lambda aid, source: devices.get(aid) or source.split(".")[0])
+    except (sqlite3.Error, VigilError, OSError) as e:  # the store's own open reports a bad file
+        log.warning("%s: alarm history not checked against the journal: %s", path, e)
+        return
+    if n:
+        journal.append("alarm.history_repaired", "system", {"rows": n, "file": str(path)})
 
 
 def _storage_losses(historian: Historian, alarms: AlarmEngine, journal: Journal) -> dict[str, int]:

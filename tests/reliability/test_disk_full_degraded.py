@@ -257,3 +257,44 @@ def test_journal_events_refused_for_minutes_are_kept_and_committed_when_space_re
     assert [e.body["i"] for e in read_events(jdir, kind="alarm.transition")] == list(range(50))
     assert journal.stop_recorded is True
     assert verify(jdir).status == "intact"
+
+
+def test_alarm_history_lost_with_the_process_is_re_derived_from_the_journal_at_start(tmp_path):
+    """The store held refused writes in memory and the process died (or the disk stayed full
+    past what it holds): the journal has the transitions, the history does not. The next start
+    re-derives them, once."""
+    from app.station import Core
+
+    data = tmp_path / "data"
+    core = Core(data, demo_interval_ms=100, window=False)
+    core.start()
+    try:
+        core.alarms.set_system_condition("test", True, message="raised while the disk was full")
+        core.alarms.set_system_condition("test", False, message="cleared")
+        assert core.alarms.flush(5.0) and core.journal.flush()
+    finally:
+        core.stop()
+    # the history rows of those two changes were lost with the process
+    import sqlite3
+
+    con = sqlite3.connect(data / "alarms.sqlite")
+    with con:
+        gone = con.execute("DELETE FROM alarm_events WHERE alarm_id = 'station.test:SYSTEM'").rowcount
+    con.close()
+    assert gone == 2
+    core = Core(data, demo_interval_ms=100, window=False)
+    core.start()
+    try:
+        rows = query_events(data / "alarms.sqlite", AlarmQuery(alarm_id="station.test:SYSTEM"))
+        assert [(r["from_state"], r["to_state"], r["device"]) for r in rows] == [
+            ("normal", "unack_active", "station"), ("unack_active", "unack_rtn", "station")]
+        assert core.journal.flush()
+        repaired = read_events(data / "journal", kind="alarm.history_repaired")
+        assert [e.body["rows"] for e in repaired] == [2]
+    finally:
+        core.stop()
+    core = Core(data, demo_interval_ms=100, window=False)  # a third start repairs nothing more
+    core.start()
+    core.stop()
+    rows = query_events(data / "alarms.sqlite", AlarmQuery(alarm_id="station.test:SYSTEM"))
+    assert len(rows) == 2 and len(read_events(data / "journal", kind="alarm.history_repaired")) == 1

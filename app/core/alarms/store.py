@@ -20,7 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -343,6 +343,71 @@ class AlarmStore:
 _INSERT_EVENT = (
     f"INSERT INTO alarm_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 )
+
+
+#: meta key: the last journal seq whose alarm transitions were checked against the history
+REPAIRED_SEQ_KEY = "history_repaired_seq"
+
+
+def repair_history(
+    path: Path,
+    transitions: Iterable[tuple[int, str, dict[str, Any]]],
+    device_of: Callable[[str, str], str],
+) -> int:
+    """Insert the journal's alarm transitions that the history lacks; returns how many.
+
+    The journal is the record; the history here is its indexed copy, and a write to it can be
+    lost (a full disk that outlasted the memory the store holds refused writes in, or a process
+    that died while holding them). ``transitions`` are ``(seq, actor, body)`` of the journal's
+    ``alarm.transition`` events after ``last_repaired_seq(path)``; a transition is there when a
+    row with the same time, alarm and new state is. Run it before the alarm engine starts
+    writing. ``device_of(alarm_id, source)`` names the device (the journal does not)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        events = list(transitions)
+        if not events:
+            return 0
+        first = min(float(b.get("t", 0.0)) for _s, _a, b in events)
+        have = {
+            (round(float(ts), 6), str(aid), str(to))
+            for ts, aid, to in con.execute(
+                "SELECT ts, alarm_id, to_state FROM alarm_events WHERE event = 'transition' AND ts >= ?",
+                (first - 1.0,),
+            )
+        }
+        rows = []
+        for _seq, actor, b in events:
+            key = (round(float(b.get("t", 0.0)), 6), str(b.get("alarm")), str(b.get("to")))
+            if key in have:
+                continue
+            have.add(key)
+            source = str(b.get("source", ""))
+            rows.append(EventRow(key[0], key[1], source, device_of(key[1], source),
+                                 str(b.get("priority", "")), "transition", b.get("from"), key[2],
+                                 b.get("value"), b.get("limit"), actor,
+                                 {"cause": b.get("cause"), "repaired_from": "journal"}).as_params())
+        con.execute("BEGIN")
+        con.executemany(_INSERT_EVENT, rows)
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (REPAIRED_SEQ_KEY, str(max(seq for seq, _a, _b in events))))
+        con.execute("COMMIT")
+        return len(rows)
+    finally:
+        con.close()
+
+
+def last_repaired_seq(path: Path) -> int:
+    """The journal seq up to which ``repair_history`` has checked (0: never)."""
+    if not Path(path).exists():
+        return 0
+    con = sqlite3.connect(path)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (REPAIRED_SEQ_KEY,)).fetchone()
+    except sqlite3.Error:
+        return 0
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
 
 
 # -- read-only access for the CLI and the UI -------------------------------------------------
