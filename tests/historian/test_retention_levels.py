@@ -41,7 +41,8 @@ def test_the_plant_file_sets_retention_per_level() -> None:
     lib = ProfileLibrary()
     assert lib.add_folder(device_profiles_dir()) == []
     pid = lib.ids()[0]
-    text = f'[historian]\nraw_days = 7\nrollup_1m_days = 365\n[[devices]]\nname = "a"\nprofile = "{pid}"\nhost = "h"\n'
+    text = (f'[historian]\nraw_days = 7\nrollup_1m_days = 365\n[[devices]]\nname = "a"\n'
+            f'profile = "{pid}"\nhost = "h"\n')
     plant = parse_plant(text.encode(), "site/plant.toml", lib)
     kwargs = plant.historian.historian_kwargs()
     assert kwargs["retention_days"] == 7
