@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from app.station import Core
 
 
+#: exit code when the run ended but its stop record could not be journaled
+STOP_NOT_RECORDED = 3
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="start the workstation (default command)")
     p.add_argument("--plant", help="plant file (TOML); default: the built-in demo plant")
@@ -90,19 +94,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.headless:
-            return _headless(core, args.duration)
-        from app.station import LocalStation
-        from app.ui.app import run_gui
+            rc = _headless(core, args.duration)
+        else:
+            from app.station import LocalStation
+            from app.ui.app import run_gui
 
-        return run_gui(
-            LocalStation(core),
-            screenshot=args.screenshot,
-            after_s=args.after if args.screenshot else 0.0,
-            duration_s=args.duration,
-            dark=args.dark,
-        )
+            rc = run_gui(
+                LocalStation(core),
+                screenshot=args.screenshot,
+                after_s=args.after if args.screenshot else 0.0,
+                duration_s=args.duration,
+                dark=args.dark,
+            )
     finally:
         core.stop()
+    if core.stop_recorded is False:
+        # an honest exit: the journal does not say this run stopped cleanly
+        print(f"vigil: the stop record could not be written to the journal in {core.data_dir} "
+              "(disk full or failing?); the next start reports an unclean shutdown", file=sys.stderr)
+        return rc or STOP_NOT_RECORDED
+    return rc
 
 
 def _connected(args: argparse.Namespace) -> int:
@@ -157,19 +168,30 @@ def _headless(core: Core, duration: float | None) -> int:
         flush=True,
     )
     # the window lists these; headless, the terminal (or the service's log) is the only screen
-    for problem in core.config_problems:
-        print(f"vigil: configuration problem: {problem}", flush=True)
+    said: set[str] = set()
+    _say_problems(core, said)
     next_status = time.monotonic() + 5.0
     while not stop.is_set():
         now = time.monotonic()
         if t_end is not None and now >= t_end:
             break
         if now >= next_status:
+            _say_problems(core, said)  # found while running: a clock step, a full disk
             print(_status_line(core), flush=True)
             next_status = now + 5.0
         stop.wait(min(0.2, (t_end - now) if t_end else 0.2))
+    _say_problems(core, said)
     print(_status_line(core), flush=True)
     return 0
+
+
+def _say_problems(core: Core, said: set[str]) -> None:
+    """Print each configuration problem once (the window lists them; headless, the terminal or
+    the service's log is the only screen)."""
+    for problem in list(core.config_problems):
+        if problem not in said:
+            said.add(problem)
+            print(f"vigil: configuration problem: {problem}", flush=True)
 
 
 def _status_line(core: Core) -> str:

@@ -11,6 +11,9 @@ accept_foreign_writes_as = "ignition-gw"   # Vigil session from this host (the b
 raw_days = 30
 rollup_1m_days = 730      # also rollup_10s_days, rollup_10m_days, rollup_1h_days
 
+[station]                 # optional
+disk_alarm_free_mb = 500  # technical alarm when the data folder's disk has less free
+
 [[devices]]
 name = "pump1"            # tags are named "pump1.<point>"
 profile = "skab_pump"     # a profile id, or a path relative to this file
@@ -50,7 +53,7 @@ from app.core.tomlfile import parse_toml, read_config_file
 UNIT_MIN, UNIT_MAX = 1, 247
 #: the transports that speak Modbus unit ids (a plugin's transport keeps 0-255)
 MODBUS_TRANSPORTS = ("tcp", "rtu")
-#: where a TCP device without ``host`` is looked for (said as a warning, never silently)
+#: the host a device of another transport is given when it names none (a TCP device must)
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -97,6 +100,9 @@ class DeviceConfig(_Strict):
             raise ValueError("transport 'rtu' needs a [devices.serial] table with 'port'")
         if self.transport == "tcp" and self.serial is not None:
             raise ValueError("[devices.serial] given but transport is 'tcp'")
+        if self.transport == "tcp" and "host" not in self.model_fields_set:
+            # never guessed: polling 127.0.0.1 instead of the meter would show a wrong device
+            raise ValueError("field 'host': required for transport 'tcp' (the device's address)")
         if self.transport in MODBUS_TRANSPORTS and not UNIT_MIN <= self.unit <= UNIT_MAX:
             raise ValueError(
                 f"field 'unit': {self.unit} is not a Modbus device address "
@@ -169,10 +175,19 @@ class NodeSettings(_Strict):
     accept_foreign_writes_as: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+class StationSettings(_Strict):
+    """``[station]``: the workstation's own limits."""
+
+    #: free space (MB) on the data folder's disk below which the technical alarm
+    #: ``station.disk:SYSTEM`` is raised, before writes start failing
+    disk_alarm_free_mb: float = Field(default=500.0, ge=0, le=10_000_000)
+
+
 class PlantFile(_Strict):
     plant: PlantInfo = Field(default_factory=PlantInfo)
     historian: HistorianSettings = Field(default_factory=HistorianSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
+    station: StationSettings = Field(default_factory=StationSettings)
     devices: list[DeviceConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -197,10 +212,12 @@ class Plant:
         sha256: str,
         historian: HistorianSettings | None = None,
         node: NodeSettings | None = None,
+        station: StationSettings | None = None,
     ):
         self.info = info
         self.historian = historian or HistorianSettings()
         self.node = node or NodeSettings()
+        self.station = station or StationSettings()
         self.devices = devices
         self.profiles = profiles  # device name -> profile
         self.path = path
@@ -236,7 +253,7 @@ class Plant:
         devices = [d for d in self.devices if d.name in self.profiles or d.name in found]
         plant = Plant(
             self.info, devices, {**self.profiles, **found}, self.path, self.sha256, historian=self.historian,
-            node=self.node,
+            node=self.node, station=self.station,
         )
         plant.warnings = list(self.warnings)
         return plant
@@ -301,24 +318,16 @@ def parse_plant(
         raise ConfigError(source, problems)
     plant = Plant(
         pf.plant, list(pf.devices), profiles, source, hashlib.sha256(data).hexdigest(),
-        historian=pf.historian, node=pf.node,
+        historian=pf.historian, node=pf.node, station=pf.station,
     )
     plant.warnings = _warnings(raw, pf)
     return plant
 
 
 def _warnings(raw: dict[str, Any], pf: PlantFile) -> list[str]:
-    """What the plant file leaves to a default that may not be meant."""
-    out = []
-    listed = raw.get("devices")
-    raw_devices: list[Any] = listed if isinstance(listed, list) else []
-    for i, d in enumerate(pf.devices):
-        given = raw_devices[i] if i < len(raw_devices) and isinstance(raw_devices[i], dict) else {}
-        if d.transport == "tcp" and d.enabled and "host" not in given:
-            out.append(
-                f"device '{d.name}' (devices[{i}]), field 'host': not given, polling {DEFAULT_HOST}"
-            )
-    return out
+    """What the plant file leaves to a default that may not be meant (a TCP device without
+    ``host`` is refused by the model, not warned about)."""
+    return []
 
 
 def load_plant(path: str | Path, library: ProfileLibrary) -> Plant:

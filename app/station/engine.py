@@ -27,13 +27,14 @@ from typing import Any
 
 from app import __version__
 from app.core.alarms import AlarmEngine, plant_alarms
+from app.core.alarms.store import last_repaired_seq, repair_history
 from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
 from app.core.detection.engine import tag_units
 from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import ConfigError, VigilError
 from app.core.historian import Historian, HistorianError
-from app.core.journal import Journal
+from app.core.journal import Journal, read_events
 from app.core.model import Sample, Value
 from app.core.paths import device_profiles_dir
 from app.core.plant import DeviceConfig, Plant, load_plant
@@ -55,7 +56,7 @@ from app.station.discovery import (
     discover_device_types,
     discover_one,
 )
-from app.station.housekeeping import DropReporter
+from app.station.housekeeping import DiskWatch, DropReporter
 from app.station.models import restore_models
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class Core:
         self.config_problems: list[str] = []
         self._services: Services | None = None
         self._stack = contextlib.ExitStack()
+        #: after stop(): whether the journal committed ``app.stop`` (False on a full disk)
+        self.stop_recorded: bool | None = None
 
     # ------------------------------------------------------------------ services
     @property
@@ -206,7 +209,7 @@ class Core:
         # integrity problems found at open (tampered tail, missing journal...) are shown with the
         # configuration problems; they are already journalled as critical events
         self.config_problems.extend(journal.problems)
-        stack.callback(_quietly, "journal", journal.close)
+        stack.callback(_quietly, "journal", lambda: self._close_journal(journal))
         users = UserStore(self.data_dir / "users.json", journal=journal)
         journal.flush(timeout=10.0)  # the start-up events (e.g. journal.continued) are readable
         users.reconcile(account_events(self.data_dir / "journal"))
@@ -253,6 +256,7 @@ class Core:
         historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
+        _repair_alarm_history(self.data_dir / "alarms.sqlite", journal, plant)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
         stack.callback(_quietly, "alarms", alarms.close)
         # a device still awaiting its register map has its COMM alarm meanwhile
@@ -297,9 +301,20 @@ class Core:
             journal=journal, users=users, alarms=alarms, runtime=runtime, detectors=detectors,
             plant=plant,
         )
+        clock_watch = ClockStepWatch(journal, self.config_problems)
+        disk_watch = DiskWatch(
+            self.data_dir, alarms, journal, self.config_problems,
+            lambda: _storage_losses(historian, alarms, journal),
+            min_free_mb=plant.station.disk_alarm_free_mb,
+        )
+
+        def periodic_checks() -> None:
+            clock_watch.check()
+            disk_watch.check()
+
         housekeeping = DropReporter(
             lambda: _dropped_counts(self.snapshots, historian, alarms, detectors), journal,
-            also=ClockStepWatch(journal, self.config_problems).check,
+            also=periodic_checks,
         )
         housekeeping.start()
         stack.callback(_quietly, "housekeeping", housekeeping.stop)
@@ -335,6 +350,13 @@ class Core:
             )
             log.error("%s", problem)
             return Historian(path, **retention)
+
+    def _close_journal(self, journal: Journal) -> None:
+        self.stop_recorded = False  # stays so if close raises
+        self.stop_recorded = journal.close()
+        if not self.stop_recorded:
+            log.error("%s: the stop record (app.stop) could not be written: %s",
+                      journal.dir, journal.stats().last_error or "journal writer did not finish")
 
     def stop(self) -> None:
         services = self._services
@@ -486,6 +508,34 @@ def _dropped_counts(
         "historian_samples": int(historian.stats().dropped),
         "alarm_store_rows": int(alarms.store_dropped),
         "detector_rows": sum(int(g.rows_dropped) for g in detectors.groups()),
+    }
+
+
+def _repair_alarm_history(path: Path, journal: Journal, plant: Plant) -> None:
+    """Re-derive from the journal the alarm-history rows whose writes were lost (a full disk
+    that outlasted what the store holds in memory, a process that died holding them), before
+    the alarm engine writes anything; journaled as ``alarm.history_repaired``."""
+    if not path.exists():
+        return
+    devices = {d.id: d.device for d in plant_alarms(plant)}
+    try:
+        journal.flush(timeout=10.0)
+        events = read_events(journal.dir, kind="alarm.transition", after_seq=last_repaired_seq(path))
+        n = repair_history(path, [(e.seq, e.actor, e.body) for e in events],
+                           lambda aid, source: devices.get(aid) or source.split(".")[0])
+    except (sqlite3.Error, VigilError, OSError) as e:  # the store's own open reports a bad file
+        log.warning("%s: alarm history not checked against the journal: %s", path, e)
+        return
+    if n:
+        journal.append("alarm.history_repaired", "system", {"rows": n, "file": str(path)})
+
+
+def _storage_losses(historian: Historian, alarms: AlarmEngine, journal: Journal) -> dict[str, int]:
+    """Data the disk refused so far, by kind (the disk watch journals each episode's share)."""
+    return {
+        "historian_samples": int(historian.stats().failed),
+        "alarm_store_rows": int(alarms.store_dropped),
+        "journal_events": int(journal.stats().dropped),
     }
 
 

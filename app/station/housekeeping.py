@@ -1,4 +1,5 @@
-"""The housekeeping thread: says in the journal when a bounded queue had to drop something.
+"""The housekeeping thread: says in the journal when a bounded queue had to drop something,
+and watches the data folder's disk (``DiskWatch``).
 
 Every queue between the poller and its consumers is bounded, so a stalled consumer costs data
 rather than memory. That is only acceptable if the loss is never silent: this thread compares
@@ -7,10 +8,18 @@ the drop counters every few seconds and journals each increase once (``system.dr
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
+import shutil
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+from app.core.alarms import AlarmEngine
 from app.core.journal import Journal
+
+log = logging.getLogger(__name__)
 
 
 class DropReporter:
@@ -58,3 +67,104 @@ class DropReporter:
         if new:
             self._journal.append("system.dropped", "system", {"new": new, "total": counts}, critical=True)
         reported.update(counts)
+
+
+#: how a loss counter is named in the journal and on screen
+_LOSS_NAMES = {
+    "historian_samples": "historian samples",
+    "alarm_store_rows": "alarm-history writes",
+    "journal_events": "journal events",
+}
+
+
+class DiskWatch:
+    """The data folder's disk: a technical alarm before it fills, and every loss while writes
+    fail, journaled with its counts once they succeed again.
+
+    ``check()`` runs on the housekeeping thread every period. Free space below
+    ``min_free_mb`` raises ``station.disk:SYSTEM`` ("disk almost full") through the alarm
+    engine. ``losses()`` gives cumulative counters of data the disk refused (historian samples
+    whose commit failed, alarm-history writes given up, journal events lost); while any of them
+    grows the disk is failing: one critical ``storage.failing`` event starts the episode (the
+    journal holds it in memory until it can commit), the alarm says so, and the problem list
+    shows it. When the counters stop growing, one critical ``storage.recovered`` event gives
+    the episode's span and what was lost, by kind, and the problem list keeps that summary.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        alarms: AlarmEngine,
+        journal: Journal,
+        problems: list[str],
+        losses: Callable[[], dict[str, int]],
+        *,
+        min_free_mb: float = 500.0,
+        disk_usage: Callable[[Path], tuple[int, int, int]] = shutil.disk_usage,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dir = data_dir
+        self._alarms = alarms
+        self._journal = journal
+        self._problems = problems
+        self._losses = losses
+        self._min_free = min_free_mb * 1e6
+        self._disk_usage = disk_usage
+        self._clock = clock
+        self._seen: dict[str, int] | None = None  # the counters at the last look
+        self._episode: tuple[float, dict[str, int], str] | None = None  # since, counts then, problem
+        self._alarm_on = False
+
+    def check(self) -> None:
+        """Look once; never raises (it runs on the housekeeping thread)."""
+        try:
+            self._check()
+        except Exception:
+            log.exception("disk check failed")
+
+    def _check(self) -> None:
+        try:
+            free: int | None = int(self._disk_usage(self._dir)[2])
+        except OSError:
+            free = None
+        counts = self._losses()
+        seen = self._seen if self._seen is not None else {}  # every counter starts at 0
+        grew = {k: v - seen.get(k, 0) for k, v in counts.items() if v > seen.get(k, 0)}
+        self._seen = counts
+        now = self._clock()
+        free_mb = None if free is None else round(free / 1e6, 1)
+        if grew and self._episode is None:
+            problem = (f"the disk of {self._dir} is refusing writes since {_iso(now)} "
+                       f"({free_mb} MB free): data is being lost; free space")
+            self._episode = (now, seen, problem)
+            self._problems.append(problem)
+            self._journal.append("storage.failing", "system", {
+                "dir": str(self._dir), "free_mb": free_mb, "lost_so_far": grew,
+            }, critical=True)
+        elif not grew and self._episode is not None:
+            since, before, problem = self._episode
+            self._episode = None
+            lost = {k: v - before.get(k, 0) for k, v in counts.items() if v > before.get(k, 0)}
+            self._journal.append("storage.recovered", "system", {
+                "dir": str(self._dir), "since": since, "until": now, "free_mb": free_mb, "lost": lost,
+            }, critical=True)
+            said = ", ".join(f"{n} {_LOSS_NAMES.get(k, k)}" for k, n in sorted(lost.items()))
+            self._problems[:] = [p for p in self._problems if p != problem]
+            self._problems.append(f"the disk of {self._dir} refused writes from {_iso(since)} to "
+                                  f"{_iso(now)}: lost {said or 'nothing'}")
+        low = free is not None and free < self._min_free
+        failing = self._episode is not None
+        if failing:
+            message = f"disk full: writes to {self._dir} fail ({free_mb} MB free); data is being lost"
+        elif low:
+            message = (f"disk almost full: {free_mb} MB free in {self._dir} "
+                       f"(alarm below {self._min_free / 1e6:.0f} MB)")
+        else:
+            message = f"disk space back above {self._min_free / 1e6:.0f} MB in {self._dir}"
+        if low or failing or self._alarm_on:
+            self._alarms.set_system_condition("disk", low or failing, message=message, priority="high")
+            self._alarm_on = low or failing
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -62,11 +62,13 @@ name = "Alarm test plant"
 [[devices]]
 name = "tank"
 profile = "test_tank"
+host = "127.0.0.1"
 port = 5020
 
 [[devices]]
 name = "tank2"
 profile = "test_tank"
+host = "127.0.0.1"
 port = 5021
 """
 

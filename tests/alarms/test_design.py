@@ -54,7 +54,8 @@ off_delay_s = 30.0
 def _valve_rig(tmp_path: Path, clock: Clock) -> Rig:
     lib = ProfileLibrary()
     lib.add(parse_profile(VALVE_PROFILE, "test_valve.toml"))
-    plant = parse_plant(b'[plant]\nname="v"\n[[devices]]\nname="v1"\nprofile="test_valve"\nport=5020\n',
+    plant = parse_plant(b'[plant]\nname="v"\n[[devices]]\nname="v1"\nprofile="test_valve"\n'
+                        b'host="127.0.0.1"\nport=5020\n',
                         "plant.toml", lib)
     return Rig(tmp_path, clock, plant)
 

@@ -44,7 +44,8 @@ def test_tank_overflow_alarm_rises_is_acknowledged_clears_and_journal_verifies(t
     lib = ProfileLibrary()
     assert lib.add_folder(device_profiles_dir()) == []
     plant = parse_plant(
-        f'[[devices]]\nname = "{name}"\nprofile = "{profile_id}"\nport = {port}\nunit = {unit}\n'
+        f'[[devices]]\nname = "{name}"\nprofile = "{profile_id}"\nhost = "127.0.0.1"\n'
+        f"port = {port}\nunit = {unit}\n"
         "interval_ms = 100\n".encode(),
         "<e2e plant>",
         lib,

@@ -45,7 +45,7 @@ def build_plant():
     )
     lib = ProfileLibrary()
     lib.add(parse_profile(f'[device]\nid = "bench"\n\n{pts}'.encode(), "bench.toml"))
-    devs = "".join(f'[[devices]]\nname = "d{i}"\nprofile = "bench"\nport = {5000 + i}\n\n'
+    devs = "".join(f'[[devices]]\nname = "d{i}"\nprofile = "bench"\nhost = "127.0.0.1"\nport = {5000 + i}\n\n'
                    for i in range(DEVICES))
     return parse_plant(devs.encode(), "bench_plant.toml", lib)
 

@@ -33,11 +33,13 @@ name = "P"
 [[devices]]
 name = "a"
 profile = "{pid}"
+host = "127.0.0.1"
 port = 1502
 unit = 7
 [[devices]]
 name = "b"
 profile = "{pid}"
+host = "127.0.0.1"
 enabled = false
 """.encode(),
         "p.toml",
@@ -65,7 +67,7 @@ enabled = false
     ],
 )
 def test_broken_plants_name_device_and_field(library, devices, expect):
-    text = "[[devices]]\n" + devices.replace("{pid}", _pid(library)) + "\n"
+    text = "[[devices]]\nhost = \"h\"\n" + devices.replace("{pid}", _pid(library)) + "\n"
     with pytest.raises(ConfigError) as ei:
         parse_plant(text.encode(), "site/plant.toml", library)
     msg = str(ei.value)
@@ -76,7 +78,8 @@ def test_broken_plants_name_device_and_field(library, devices, expect):
 
 def test_duplicate_device_names_refused(library):
     pid = _pid(library)
-    text = f'[[devices]]\nname = "a"\nprofile = "{pid}"\n[[devices]]\nname = "a"\nprofile = "{pid}"\n'
+    device = f'[[devices]]\nname = "a"\nprofile = "{pid}"\nhost = "h"\n'
+    text = device + device
     with pytest.raises(ConfigError, match="duplicate device name"):
         parse_plant(text.encode(), "p.toml", library)
 
@@ -88,9 +91,9 @@ def test_profile_by_relative_path_and_broken_profile_named(tmp_path, library):
     )
     (tmp_path / "broken.toml").write_text("[device]\nid = 'x'\n")
     plant_file = tmp_path / "plant.toml"
-    plant_file.write_text('[[devices]]\nname = "a"\nprofile = "mine.toml"\n')
+    plant_file.write_text('[[devices]]\nname = "a"\nprofile = "mine.toml"\nhost = "h"\n')
     assert load_plant(plant_file, library).profiles["a"].device.id == "mine"
-    plant_file.write_text('[[devices]]\nname = "a"\nprofile = "broken.toml"\n')
+    plant_file.write_text('[[devices]]\nname = "a"\nprofile = "broken.toml"\nhost = "h"\n')
     with pytest.raises(ConfigError) as ei:
         load_plant(plant_file, library)
     assert "broken.toml" in str(ei.value) and "device 'a'" in str(ei.value)

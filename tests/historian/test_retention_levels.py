@@ -41,12 +41,13 @@ def test_the_plant_file_sets_retention_per_level() -> None:
     lib = ProfileLibrary()
     assert lib.add_folder(device_profiles_dir()) == []
     pid = lib.ids()[0]
-    text = f'[historian]\nraw_days = 7\nrollup_1m_days = 365\n[[devices]]\nname = "a"\nprofile = "{pid}"\n'
+    text = (f'[historian]\nraw_days = 7\nrollup_1m_days = 365\n[[devices]]\nname = "a"\n'
+            f'profile = "{pid}"\nhost = "h"\n')
     plant = parse_plant(text.encode(), "site/plant.toml", lib)
     kwargs = plant.historian.historian_kwargs()
     assert kwargs["retention_days"] == 7
     assert kwargs["rollup_retention_days"][60] == 365 and kwargs["rollup_retention_days"][3600] == 0
-    bad = f'[historian]\nraw_days = -1\n[[devices]]\nname = "a"\nprofile = "{pid}"\n'
+    bad = f'[historian]\nraw_days = -1\n[[devices]]\nname = "a"\nprofile = "{pid}"\nhost = "h"\n'
     with pytest.raises(ConfigError) as ei:
         parse_plant(bad.encode(), "site/plant.toml", lib)
     assert "raw_days" in str(ei.value) and "site/plant.toml" in str(ei.value)

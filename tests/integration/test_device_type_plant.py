@@ -28,12 +28,14 @@ name = "Solar roof"
 [[devices]]
 name = "inv1"
 device_type = "sunspec"
+host = "127.0.0.1"
 port = {inverter.port}
 interval_ms = 100
 
 [[devices]]
 name = "inv2"
 device_type = "sunspec"
+host = "127.0.0.1"
 port = {not_sunspec.port}
 interval_ms = 100
 """

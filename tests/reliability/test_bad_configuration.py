@@ -162,11 +162,25 @@ def test_an_empty_host_is_refused(tmp_path, library):
     assert "device 'd1' (devices[0]), field 'host'" in str(ei.value)
 
 
-def test_a_missing_host_is_said_not_silently_assumed(tmp_path, library):
-    plant = _plant(tmp_path, library, "port = 1502")
-    assert any("field 'host'" in w and "127.0.0.1" in w for w in plant.warnings), plant.warnings
+def test_a_missing_host_is_an_error_naming_device_file_and_field(tmp_path, library):
+    # polling 127.0.0.1 in place of the meter would show some other device's values
+    with pytest.raises(ConfigError) as ei:
+        _plant(tmp_path, library, "port = 1502")
+    msg = str(ei.value)
+    assert str(tmp_path / "plant.toml") in msg, msg
+    assert "device 'd1' (devices[0])" in msg and "'host'" in msg and "required" in msg, msg
     given = _plant(tmp_path, library, 'host = "10.0.0.5"')
-    assert given.warnings == []
+    assert given.warnings == [] and given.devices[0].host == "10.0.0.5"
+
+
+def test_a_missing_host_stops_vigil_run_with_the_message(tmp_path, library, capsys):
+    plant = tmp_path / "plant.toml"
+    plant.write_text(f'[[devices]]\nname = "d1"\nprofile = "{library.ids()[0]}"\nport = 1502\n')
+    rc = main(["run", "--headless", "--duration", "1", "--plant", str(plant),
+               "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "device 'd1' (devices[0])" in err and "'host'" in err, err
 
 
 @pytest.mark.parametrize("field", ["interval_ms = 0", "timeout_ms = 100000000", "port = 0"])

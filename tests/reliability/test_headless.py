@@ -48,9 +48,10 @@ def _free_port() -> int:
 
 def test_headless_prints_the_configuration_problems_at_start(tmp_path):
     plant = tmp_path / "plant.toml"
-    # a device with no host (polled on 127.0.0.1, which must be said) and nobody listening
+    # a device whose register map must be discovered, and nobody listening: a problem at start
     plant.write_text(
-        f'[[devices]]\nname = "meter"\nprofile = "demo_tank"\nport = {_free_port()}\ninterval_ms = 200\n'
+        f'[[devices]]\nname = "meter"\ndevice_type = "sunspec"\nhost = "127.0.0.1"\n'
+        f'port = {_free_port()}\ninterval_ms = 200\n'
     )
     proc = subprocess.run(
         [sys.executable, "-m", "app", "run", "--headless", "--plant", str(plant),
@@ -58,4 +59,4 @@ def test_headless_prints_the_configuration_problems_at_start(tmp_path):
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "configuration problem: device 'meter' (devices[0]), field 'host'" in proc.stdout, proc.stdout
+    assert "configuration problem: device 'meter': sunspec discovery failed" in proc.stdout, proc.stdout

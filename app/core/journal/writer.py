@@ -58,6 +58,11 @@ PINNED_IDENTITY_ENV = "VIGIL_JOURNAL_IDENTITY"
 MAX_GROUP = 5000
 #: how long append() may wait for room when the queue is full before it counts a drop
 APPEND_BLOCK_S = 2.0
+#: how long the writer keeps retrying a refused commit once close() asked it to stop
+STOP_RETRY_S = 1.0
+#: refused commits (about three minutes of retries) after which appenders no longer wait for
+#: room in a full queue; the refused events themselves are kept and retried until they commit
+STALLED_AFTER_ATTEMPTS = 60
 
 
 class _Pending(NamedTuple):
@@ -175,11 +180,29 @@ _STORAGE_CODES = {
 
 
 def _storage_problem(e: BaseException) -> str | None:
-    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption."""
-    code = getattr(e, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return _STORAGE_CODES.get(code & 0xFF)
+    """What is wrong with the storage, if ``e`` is a storage failure rather than corruption.
+
+    The error that caused ``e`` counts too: a commit refused by a full disk is rolled back by
+    SQLite itself, and the rollback that follows then fails with "no transaction is active",
+    which would otherwise hide the full disk."""
+    seen: BaseException | None = e
+    for _ in range(5):
+        if seen is None:
+            break
+        code = getattr(seen, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _STORAGE_CODES:
+            return _STORAGE_CODES[code & 0xFF]
+        seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _storage_error(path: Path, e: BaseException, storage: str) -> JournalError:
+    # the file is fine, the disk is not: moving the journal aside would break the audit chain
+    # over a temporary condition
+    return JournalError(
+        f"{path}: cannot write the journal database: {storage} ({e}). The journal is not "
+        "damaged: free space (or fix the disk) and start again; do not move the journal aside"
+    )
 
 
 class Journal:
@@ -288,6 +311,10 @@ class Journal:
         self._last_error: str | None = None
         self._closed = False
         self._writer_dead = False
+        self._wake = threading.Event()  # cuts a retry wait short when close() asks to stop
+        self._stop_deadline: float | None = None  # monotonic; set at the first refusal once stopping
+        #: whether the last close() committed ``app.stop`` and its shutdown checkpoint
+        self.stop_recorded = False
         #: integrity problems found at open, for the workstation's problem list (and journalled)
         self.problems: list[str] = []
         #: held by every commit; a key rotation takes it to slot its own transaction in between
@@ -300,6 +327,9 @@ class Journal:
             self._con = open_writer(path, create_schema=False)
             meta = read_meta(self._con) if _has_meta(self._con) else {}
         except sqlite3.DatabaseError as e:
+            storage = _storage_problem(e)
+            if storage is not None:
+                raise _storage_error(path, e, storage) from None
             raise JournalError(f"{path}: cannot open the journal database ({e})") from None
         continued: dict[str, Any] | None = None
         if meta.get("format", FORMAT) != FORMAT:
@@ -339,13 +369,7 @@ class Journal:
             self._con.close()
             storage = _storage_problem(e)
             if storage is not None:
-                # the file is fine, the disk is not: moving the journal aside would break the
-                # audit chain over a temporary condition
-                raise JournalError(
-                    f"{path}: cannot write the journal database: {storage} ({e}). The journal "
-                    "is not damaged: free space (or fix the disk) and start again; do not move "
-                    "the journal aside"
-                ) from None
+                raise _storage_error(path, e, storage) from None
             raise JournalError(
                 f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
                 "this file as evidence and move the journal folder aside to start a new journal"
@@ -684,10 +708,15 @@ class Journal:
                 self._done_cv.wait(left)
         return True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Record ``app.stop``, seal everything with a final checkpoint, mark the journal clean.
+
+        Returns whether that stop record was committed (also kept in ``stop_recorded``). On a
+        disk that refuses commits the writer gives up after ``STOP_RETRY_S`` rather than holding
+        the shutdown for the whole timeout: the caller says the stop was not recorded (the next
+        start journals ``journal.unclean_shutdown``)."""
         if self._closed:
-            return
+            return self.stop_recorded
         # the clean-stop record may wait for the whole close timeout, not just APPEND_BLOCK_S
         self._enqueue(_Pending(self._clock(), "app.stop", "system",
                                canonical_json({"version": app.__version__}), True), block_s=timeout)
@@ -695,14 +724,16 @@ class Journal:
             self._closed = True
             self._stop_requested = True
             self._not_empty.notify()
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             # still retrying a refused commit: keep the process lock so no other writer can fork
             # the chain; the lock goes when this process exits
             self._last_error = self._last_error or "journal writer did not finish within the close timeout"
-            return
+            return False
         self._con.close()
         self._lock_file.release()
+        return self.stop_recorded
 
     def rotate_key(self, passphrase: str | None = None) -> str:
         """Hand signing over to a new key, signed into the journal by the old one.
@@ -839,24 +870,37 @@ class Journal:
 
     def _commit_with_retry(self, group: list[_Pending], accepted: int, *, final: bool) -> None:
         delay = 0.05
-        for _attempt in range(60):
+        attempts = 0
+        while True:
             try:
                 with self._commit_lock:
                     self._commit(group, final=final)
                 self._last_error = None
                 self._writer_dead = False
+                if final:
+                    self.stop_recorded = True
                 break
             except sqlite3.Error as e:
                 self._last_error = f"{self.dir / DB_FILE}: {e}"
                 with contextlib.suppress(sqlite3.Error):
                     self._con.execute("ROLLBACK")
-                time.sleep(delay)
+                if self._stop_requested:  # shutting down: a bounded last try, not minutes
+                    now = time.monotonic()
+                    if self._stop_deadline is None:
+                        self._stop_deadline = now + STOP_RETRY_S
+                    if now >= self._stop_deadline:
+                        self._dropped += accepted
+                        break
+                    time.sleep(min(delay, self._stop_deadline - now))
+                else:
+                    self._wake.wait(delay)
                 delay = min(delay * 2, 2.0)
-        else:
-            # the disk refused this group for about three minutes: count it as lost (reported as
-            # system.dropped once a commit succeeds again) rather than stall the queue forever
-            self._writer_dead = True
-            self._dropped += accepted
+                attempts += 1
+                if attempts >= STALLED_AFTER_ATTEMPTS:
+                    # the disk has refused for minutes: appenders stop waiting for room (a full
+                    # queue then drops, counted and journaled as system.dropped once a commit
+                    # succeeds), but this group is kept and retried, not thrown away
+                    self._writer_dead = True
         with self._done_cv:
             self._done += accepted
             self._done_cv.notify_all()
