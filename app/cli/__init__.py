@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "detect",
     "plugins",
     "users",
+    "display",
 ]
 
 

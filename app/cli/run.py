@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--screenshot", help="save a PNG of the window after --after seconds, then exit")
     p.add_argument("--after", type=float, default=5.0, help="seconds before --screenshot")
     p.add_argument("--dark", action="store_true", help="start with the dark palette")
+    p.add_argument(
+        "--display", help="process display to show first (a display or device name; default: the overview)"
+    )
     p.set_defaults(func=run)
 
 
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             after_s=args.after if args.screenshot else 0.0,
             duration_s=args.duration,
             dark=args.dark,
+            display=args.display,
         )
     finally:
         core.stop()

@@ -49,6 +49,15 @@ class LocalStation:
     def data_dir(self) -> Path:
         return self.core.data_dir
 
+    def display_folders(self) -> list[tuple[str, Path]]:
+        if not self.core.started:
+            return []
+        out: list[tuple[str, Path]] = []
+        for rec in self.core.plugins.records():
+            if rec.usable and rec.manifest is not None and rec.manifest.displays:
+                out.append((rec.id, rec.location / rec.manifest.displays))
+        return out
+
     def stale_rule(self) -> StaleRule:
         if self._stale_rule is None:
             self._stale_rule = stale_rule(self.core.plant)
