@@ -74,6 +74,10 @@ class ProfilesEntry(_Strict):
         return v
 
 
+class DisplaysEntry(ProfilesEntry):
+    """``[[displays]]``: a folder of process display SVG files, relative to the plugin."""
+
+
 class Manifest(_Strict):
     plugin: PluginInfo
     drivers: list[DriverEntry] = Field(default_factory=list)
@@ -81,17 +85,8 @@ class Manifest(_Strict):
     device_types: list[DeviceTypeEntry] = Field(default_factory=list)
     profiles: list[ProfilesEntry] = Field(default_factory=list)
     widgets: list[WidgetEntry] = Field(default_factory=list)
-    #: a folder of process display SVG files, relative to the plugin
-    displays: str | None = Field(
-        None, min_length=1, description="Folder of display SVG files, relative to the plugin"
-    )
-
-    @field_validator("displays")
-    @classmethod
-    def _displays_inside(cls, v: str | None) -> str | None:
-        if v is not None and (Path(v).is_absolute() or ".." in Path(v).parts):
-            raise ValueError("must be a relative path inside the plugin folder")
-        return v
+    #: folders of process display SVG files (``[[displays]] path = "displays"``)
+    displays: list[DisplaysEntry] = Field(default_factory=list)
 
     @property
     def id(self) -> str:

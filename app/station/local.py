@@ -54,8 +54,8 @@ class LocalStation:
             return []
         out: list[tuple[str, Path]] = []
         for rec in self.core.plugins.records():
-            if rec.usable and rec.manifest is not None and rec.manifest.displays:
-                out.append((rec.id, rec.location / rec.manifest.displays))
+            if rec.usable and rec.manifest is not None:
+                out.extend((rec.id, rec.location / e.path) for e in rec.manifest.displays)
         return out
 
     def stale_rule(self) -> StaleRule:
