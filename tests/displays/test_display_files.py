@@ -36,7 +36,7 @@ def test_bound_element_gets_its_box_through_translated_groups_and_parameters() -
         HEAD + ' vigil:params="device" vigil:title="Unit %device%">\n'
         '<g transform="translate(10,20)">\n'
         '  <g transform="matrix(1,0,0,1,5,5)">\n'
-        '    <rect id="lvl" x="1" y="2" width="30" height="40" vigil:symbol="vessel" vigil:tag="%device%.level"/>\n'
+        '    <rect id="lvl" x="1" y="2" width="30" height="40" vigil:symbol="vessel" vigil:tag="%device%.level"/>\n'  # noqa: E501
         "  </g>\n"
         "</g>\n"
         '<text id="t">%device%</text>\n'
@@ -53,8 +53,12 @@ def test_bound_element_gets_its_box_through_translated_groups_and_parameters() -
 
 
 def test_a_parameter_value_cannot_inject_markup() -> None:
-    d = parse_display((HEAD + ' vigil:params="device"><text>%device%</text></svg>').encode(), "p.svg", "p",
-                      {"device": '"/><script>x</script>'})
+    d = parse_display(
+        (HEAD + ' vigil:params="device"><text>%device%</text></svg>').encode(),
+        "p.svg",
+        "p",
+        {"device": '"/><script>x</script>'},
+    )
     assert not d.ok and "not a name" in d.problems[0].message
 
 
@@ -64,13 +68,13 @@ def test_validation_names_each_problem_with_element_id_and_line(plant) -> None: 
         '<rect id="ok" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level"/>\n'
         '<rect id="typo" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.levle"/>\n'
         '<rect id="blob" x="0" y="0" width="10" height="10" vigil:symbol="blob" vigil:tag="tank.level"/>\n'
-        '<rect id="attr" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level" vigil:colour="red"/>\n'
+        '<rect id="attr" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level" vigil:colour="red"/>\n'  # noqa: E501
         '<clipPath id="clip"><rect width="1" height="1"/></clipPath>\n'
         '<script id="js">alert(1)</script>\n'
         '<rect id="blurred" x="0" y="0" width="1" height="1" filter="url(#f)"/>\n'
         '<rect id="nav" x="0" y="0" width="10" height="10" vigil:goto="nowhere"/>\n'
-        '<rect id="kind" x="0" y="0" width="10" height="10" vigil:symbol="vessel" vigil:tag="tank.pump_running"/>\n'
-        '<rect id="rot" transform="rotate(45)" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level"/>\n'
+        '<rect id="kind" x="0" y="0" width="10" height="10" vigil:symbol="vessel" vigil:tag="tank.pump_running"/>\n'  # noqa: E501
+        '<rect id="rot" transform="rotate(45)" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level"/>\n'  # noqa: E501
         '<image id="img" href="file:///etc/passwd" x="0" y="0" width="1" height="1"/>\n'
         "</svg>\n"
     ).encode()
@@ -122,9 +126,18 @@ def test_published_vocabulary_file_is_current() -> None:
     assert VOCABULARY_FILE.read_text(encoding="utf-8") == vocabulary_json()
     doc = json.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))
     assert doc["namespace"] == "https://vigil-scada.org/display/1"
-    assert {"vessel", "pump", "motor", "valve", "pipe", "indicator", "sparkline", "value", "alarm", "nav"} <= set(
-        doc["symbols"]
-    )
+    assert {
+        "vessel",
+        "pump",
+        "motor",
+        "valve",
+        "pipe",
+        "indicator",
+        "sparkline",
+        "value",
+        "alarm",
+        "nav",
+    } <= set(doc["symbols"])
     assert {"tag", "symbol", "goto", "params"} <= set(doc["attributes"])
 
 
@@ -133,7 +146,12 @@ def test_every_builtin_display_fits_the_demo_plant(plant) -> None:  # type: igno
     assert not cat.hidden
     gotos = [g for g, _ in cat.entries()]
     assert gotos[0] == OVERVIEW
-    assert {"demo_tank?device=tank", "demo_pump?device=pump", "sdm630?device=meter", "demo_vitals?device=vitals"} <= set(gotos)
+    assert {
+        "demo_tank?device=tank",
+        "demo_pump?device=pump",
+        "sdm630?device=meter",
+        "demo_vitals?device=vitals",
+    } <= set(gotos)
     for goto in gotos:
         name, params = goto_target(goto)
         d = cat.load(name, params)
@@ -148,7 +166,9 @@ def test_overview_has_a_tile_per_device_with_its_key_values(plant) -> None:  # t
     tiles = {b.attrs["device"]: b for b in d.bindings if b.symbol == "tile"}
     assert set(tiles) == {x.name for x in plant.enabled_devices()}
     assert tiles["tank"].goto == "demo_tank?device=tank"
-    tank_values = [b.tag for b in d.bindings if b.symbol == "indicator" and b.tag and b.tag.startswith("tank.")]
+    tank_values = [
+        b.tag for b in d.bindings if b.symbol == "indicator" and b.tag and b.tag.startswith("tank.")
+    ]
     assert tank_values[0] == "tank.level"  # points with alarm limits first
     assert 1 <= len(tank_values) <= 4
 
@@ -156,7 +176,7 @@ def test_overview_has_a_tile_per_device_with_its_key_values(plant) -> None:  # t
 def test_a_builtin_display_for_another_plant_is_not_offered(tmp_path: Path, plant) -> None:  # type: ignore[no-untyped-def]
     other = tmp_path / "plant.toml"
     other.write_text(
-        '[plant]\nname = "Other"\n[[devices]]\nname = "m1"\nprofile = "sdm630"\nhost = "127.0.0.1"\nport = 5020\n',
+        '[plant]\nname = "Other"\n[[devices]]\nname = "m1"\nprofile = "sdm630"\nhost = "127.0.0.1"\nport = 5020\n',  # noqa: E501
         encoding="utf-8",
     )
     (tmp_path / "displays").mkdir()

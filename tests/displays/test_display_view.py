@@ -62,7 +62,9 @@ def kill(core: Any, device: str) -> None:
     core.simulator.call(_kill)
 
 
-def test_overview_is_the_first_view_and_a_tank_display_binds_and_updates(qtbot: Any, window: Any, core: Any) -> None:
+def test_overview_is_the_first_view_and_a_tank_display_binds_and_updates(
+    qtbot: Any, window: Any, core: Any
+) -> None:
     view = window.displays
     assert view.display is not None and view.display.name == OVERVIEW
     assert window.central_tabs.currentWidget() is view
@@ -78,7 +80,9 @@ def test_overview_is_the_first_view_and_a_tank_display_binds_and_updates(qtbot: 
     assert has_colour(render(pump), LIGHT.base)  # a stopped pump is hollow
 
 
-def test_bad_quality_shows_on_every_symbol_never_as_a_normal_value(qtbot: Any, window: Any, core: Any) -> None:
+def test_bad_quality_shows_on_every_symbol_never_as_a_normal_value(
+    qtbot: Any, window: Any, core: Any
+) -> None:
     view = window.displays
     view.open(TANK)
     level = item(view, "tank_vessel")
@@ -123,7 +127,12 @@ def test_navigation_goto_back_home_breadcrumb_and_faceplate(qtbot: Any, window: 
     fp = view.faceplates[0]
     assert fp.main_tag == "tank.valve_position" and "tank.valve_setpoint" in fp.setpoint_buttons
     assert fp.spark is not None
-    qtbot.waitUntil(lambda: "RUNNING" not in fp.diag_label.text() and fp.diag_label.text() != "waiting for the first poll", timeout=5000)
+    qtbot.waitUntil(
+        lambda: (
+            "RUNNING" not in fp.diag_label.text() and fp.diag_label.text() != "waiting for the first poll"
+        ),
+        timeout=5000,
+    )
     fp.setpoint_buttons["tank.valve_setpoint"].click()
     assert window._open_setpoints and window._open_setpoints[-1].tag == "tank.valve_setpoint"
     window._open_setpoints[-1].close()
@@ -141,7 +150,7 @@ def test_an_invalid_display_shows_its_problems_not_a_picture(qtbot: Any, core: A
     folder.mkdir()
     (folder / "broken.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:vigil="https://vigil-scada.org/display/1">\n'
-        '<rect id="lvl" x="0" y="0" width="9" height="9" vigil:symbol="vessel" vigil:tag="tank.nope"/>\n</svg>\n'
+        '<rect id="lvl" x="0" y="0" width="9" height="9" vigil:symbol="vessel" vigil:tag="tank.nope"/>\n</svg>\n'  # noqa: E501
     )
     station = LocalStation(core)
     view = DisplayView(station, DisplayCatalogue(station.plant, [("acme", folder)]), LIGHT)
@@ -183,7 +192,7 @@ def test_a_plugin_contributes_a_display_that_is_installed_and_shown(
     (folder / "displays" / "acme_tank.svg").write_text(
         '<svg xmlns="http://www.w3.org/2000/svg" xmlns:vigil="https://vigil-scada.org/display/1" '
         'viewBox="0 0 300 200" vigil:title="Acme tank">\n'
-        '<rect id="lvl" x="10" y="10" width="120" height="180" vigil:symbol="vessel" vigil:tag="tank.level"/>\n'
+        '<rect id="lvl" x="10" y="10" width="120" height="180" vigil:symbol="vessel" vigil:tag="tank.level"/>\n'  # noqa: E501
         "</svg>\n"
     )
     monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(plugins))
