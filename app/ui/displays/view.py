@@ -274,6 +274,8 @@ class DisplayView(QWidget):
             taken = self.crumbs.takeAt(0)
             w = taken.widget() if taken is not None else None
             if w is not None:
+                w.hide()  # gone now, not at the next event loop turn
+                w.setParent(None)
                 w.deleteLater()
         for i, (name, params) in enumerate(self.stack):
             if i:
