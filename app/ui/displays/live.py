@@ -36,6 +36,9 @@ class LiveModel:
         self.stale_rule = stale_rule
         self.samples: dict[str, Sample] = {}
         self.alarms: dict[str, AlarmView] = {}
+        #: the same alarms indexed by tag and by device, so a symbol finds its own at once
+        self._by_source: dict[str, dict[str, AlarmView]] = {}
+        self._by_device: dict[str, dict[str, AlarmView]] = {}
         self.diagnostics: dict[str, DeviceDiagnostics] = {}
         self.devices_down: set[str] = set()
         self.now = time.time()
@@ -52,7 +55,13 @@ class LiveModel:
         """Returns the tags and devices whose alarms changed."""
         changed: set[str] = set()
         for v in views:
+            old = self.alarms.get(v.id)
+            if old is not None:
+                self._by_source.get(old.source, {}).pop(v.id, None)
+                self._by_device.get(old.device, {}).pop(v.id, None)
             self.alarms[v.id] = v
+            self._by_source.setdefault(v.source, {})[v.id] = v
+            self._by_device.setdefault(v.device, {})[v.id] = v
             changed.add(v.source)
             changed.add(v.device)
         return changed
@@ -78,16 +87,18 @@ class LiveModel:
 
     def tag_alarm(self, tag: str) -> AlarmView | None:
         """The most important alarm on the operator's list for ``tag`` (None: none)."""
-        return _top(v for v in self.alarms.values() if v.source == tag)
+        views = self._by_source.get(tag)
+        return _top(views.values()) if views else None
 
     def device_alarm(self, device: str) -> AlarmView | None:
-        return _top(v for v in self.alarms.values() if v.device == device)
+        views = self._by_device.get(device)
+        return _top(views.values()) if views else None
 
     def alarm_counts(self, device: str) -> dict[str, int]:
         """Alarms on the operator's list for ``device``, by priority."""
         out: dict[str, int] = {}
-        for v in self.alarms.values():
-            if v.device == device and v.state.annunciating:
+        for v in self._by_device.get(device, {}).values():
+            if v.state.annunciating:
                 out[v.priority] = out.get(v.priority, 0) + 1
         return out
 

@@ -111,8 +111,7 @@ class DisplayScene(QGraphicsScene):
         self.setBackgroundBrush(QColor(scheme.window))
         self._set_background(scheme)
         for item in self.symbols:
-            item._look = None
-            item.update()
+            item.restyle()
 
     # -- live ------------------------------------------------------------------------------
     def mark(self, keys: Iterable[str]) -> None:

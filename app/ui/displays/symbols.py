@@ -126,6 +126,17 @@ class SymbolItem(QGraphicsItem):
         self._look: Look | None = None
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
         self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        # what never changes while the display is open, worked out once
+        self._point = self.point()
+        rng = self._point.engineering_range if self._point is not None else None
+        self._span: tuple[float, float] = rng if rng is not None else (0.0, 100.0)
+        self._label = self.label()
+        self._unit = self.unit()
+        self._digits = self.digits()
+        #: the parts that never change (scale, frame, label), painted once into a pixmap
+        self.static_layer: StaticLayer | None = None
+        if type(self).draw_static is not SymbolItem.draw_static:
+            self.static_layer = StaticLayer(self)
         if binding.goto or binding.tag or binding.attrs.get("device"):
             self.setCursor(Qt.CursorShape.PointingHandCursor)
             tip = (binding.goto and f"open {binding.goto}") or binding.tag or binding.attrs.get("device", "")
@@ -175,7 +186,7 @@ class SymbolItem(QGraphicsItem):
     def value_text(self, v: TagView) -> str:
         if v.quality is None:
             return "—"
-        return format_value(v.value, self.digits())
+        return format_value(v.value, self._digits)
 
     # -- the item ------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -205,6 +216,16 @@ class SymbolItem(QGraphicsItem):
 
     def draw(self, painter: QPainter, look: Look) -> None:
         raise NotImplementedError
+
+    def draw_static(self, painter: QPainter) -> None:
+        """The parts that do not depend on the live state (overridden where there are any)."""
+
+    def restyle(self) -> None:
+        """The palette changed: draw everything again."""
+        self._look = None
+        if self.static_layer is not None:
+            self.static_layer.update()
+        self.update()
 
     # -- shared drawing --------------------------------------------------------------------
     def draw_value_box(
@@ -249,178 +270,212 @@ class SymbolItem(QGraphicsItem):
         )
 
 
+class StaticLayer(QGraphicsItem):
+    """A symbol's unchanging parts, cached by Qt as a pixmap (repainted only on a palette change
+    or a zoom), drawn behind the symbol's live parts."""
+
+    def __init__(self, owner: SymbolItem):
+        super().__init__(owner)
+        self.owner = owner
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def boundingRect(self) -> QRectF:
+        return self.owner.boundingRect()
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        self.owner.draw_static(painter)
+
+
 # ---------------------------------------------------------------------- value
 class ValueItem(SymbolItem):
     kind = "value"
+
+    def __init__(self, binding: Binding, ctx: Context):
+        super().__init__(binding, ctx)
+        r = self.rect
+        self._has_label = "label" in binding.attrs
+        size = binding.attrs.get("size")
+        self._px = float(size) if size else r.height() * (0.42 if self._has_label else 0.62)
+        self._value_rect = QRectF(
+            r.x(),
+            r.y() + (r.height() * 0.3 if self._has_label else 0),
+            r.width(),
+            r.height() * (0.7 if self._has_label else 1.0),
+        )
 
     def look(self) -> Look:
         v = self.view()
         return (self.value_text(v), v.quality, self.alarm_priority())
 
+    def draw_static(self, painter: QPainter) -> None:
+        if not self._has_label:
+            return
+        st = self.ctx.style
+        r = self.rect
+        head = QRectF(r.x() + 3, r.y(), r.width() - 6, r.height() * 0.3)
+        label_font = st.sized(max(11, r.height() * 0.2), bold=True)
+        unit_font = st.sized(max(11, r.height() * 0.16))
+        painter.setFont(label_font)
+        painter.setPen(st.muted)
+        painter.drawText(head, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._label)
+        label_w = QFontMetricsF(label_font).horizontalAdvance(self._label)
+        unit_w = QFontMetricsF(unit_font).horizontalAdvance(self._unit)
+        if self._unit and label_w + unit_w + 12 < r.width():
+            painter.setFont(unit_font)
+            painter.drawText(head, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._unit)
+
     def draw(self, painter: QPainter, look: Look) -> None:
         text, quality, alarm = look
         st = self.ctx.style
         r = self.rect
-        size = self.binding.attrs.get("size")
-        has_label = "label" in self.binding.attrs
-        px = float(size) if size else r.height() * (0.42 if has_label else 0.62)
-        value_rect = QRectF(
-            r.x(),
-            r.y() + (r.height() * 0.3 if has_label else 0),
-            r.width(),
-            r.height() * (0.7 if has_label else 1.0),
-        )
-        if has_label:
+        if not self._has_label:
+            self.draw_value_box(
+                painter, self._value_rect, text, quality, alarm, st.sized(self._px), unit=self._unit
+            )
+            return
+        if alarm is not None:  # the label takes the alarm colour too, over the cached one
+            painter.fillRect(QRectF(r.x(), r.y(), r.width() * 0.5, r.height() * 0.3), st.window)
             painter.setFont(st.sized(max(11, r.height() * 0.2), bold=True))
-            painter.setPen(st.muted if alarm is None else st.alarm_colour(alarm[0]))
+            painter.setPen(st.alarm_colour(alarm[0]))
             painter.drawText(
-                QRectF(r.x() + 3, r.y(), r.width() - 6, r.height() * 0.3),
+                QRectF(r.x() + 3, r.y(), r.width() * 0.5 - 3, r.height() * 0.3),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                self.binding.attrs["label"],
+                self._label,
             )
-            unit = self.unit()
-            label_w = QFontMetricsF(st.sized(max(11, r.height() * 0.2), bold=True)).horizontalAdvance(
-                self.binding.attrs["label"]
+        self.draw_value_box(painter, self._value_rect, text, quality, alarm, st.sized(self._px, bold=True))
+        if quality is not None and quality is not Quality.GOOD:
+            painter.setFont(st.sized(max(11, r.height() * 0.13)))
+            painter.setPen(st.bad_text)
+            painter.drawText(
+                self._value_rect.adjusted(4, 2, 0, 0),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+                quality_text(quality),
             )
-            unit_w = QFontMetricsF(st.sized(max(11, r.height() * 0.16))).horizontalAdvance(unit)
-            if unit and label_w + unit_w + 12 < r.width():
-                painter.setFont(st.sized(max(11, r.height() * 0.16)))
-                painter.setPen(st.muted)
-                painter.drawText(
-                    QRectF(r.x() + 3, r.y(), r.width() - 6, r.height() * 0.3),
-                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                    unit,
-                )
-            self.draw_value_box(painter, value_rect, text, quality, alarm, st.sized(px, bold=True))
-            if quality is not None and quality is not Quality.GOOD:
-                painter.setFont(st.sized(max(11, r.height() * 0.13)))
-                painter.setPen(st.bad_text)
-                painter.drawText(
-                    value_rect.adjusted(4, 2, 0, 0),
-                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                    quality_text(quality),
-                )
-        else:
-            self.draw_value_box(painter, value_rect, text, quality, alarm, st.sized(px), unit=self.unit())
 
 
 # ---------------------------------------------------------------------- moving analog indicator
 class IndicatorItem(SymbolItem):
     """Pointer on the engineering range; the normal band between the inner limits, the alarm
-    ranges beyond them shaded, the setpoint as a hollow marker under the scale."""
+    ranges beyond them shaded, the setpoint as a hollow marker under the scale. The scale is
+    the cached static layer; a change repaints only the pointer and the number."""
 
     kind = "indicator"
 
-    def _range(self) -> tuple[float, float]:
-        p = self.point()
-        rng = p.engineering_range if p is not None else None
-        return rng if rng is not None else (0.0, 100.0)
-
-    def _x(self, value: float, track: QRectF) -> float:
-        lo, hi = self._range()
-        f = (value - lo) / (hi - lo) if hi > lo else 0.0
-        return track.left() + max(0.0, min(1.0, f)) * track.width()
-
-    def _track(self) -> QRectF:
+    def __init__(self, binding: Binding, ctx: Context):
+        super().__init__(binding, ctx)
         r = self.rect
-        return QRectF(r.x() + 2, r.y() + r.height() * 0.5, r.width() - 4, r.height() * 0.22)
+        self._track = QRectF(r.x() + 2, r.y() + r.height() * 0.5, r.width() - 4, r.height() * 0.22)
+        self._top = QRectF(r.x(), r.y(), r.width(), r.height() * 0.46)
+        vw = r.width() * 0.4
+        self._value_rect = QRectF(self._top.right() - vw, self._top.y() + 1, vw, self._top.height() - 2)
+        self._sp_tag = binding.attrs.get("setpoint")
+
+    def _x(self, value: float) -> float:
+        lo, hi = self._span
+        f = (value - lo) / (hi - lo) if hi > lo else 0.0
+        return self._track.left() + max(0.0, min(1.0, f)) * self._track.width()
 
     def look(self) -> Look:
         v = self.view()
         n = _number(v)
-        track = self._track()
-        px = round(self._x(n, track)) if n is not None else None
-        sp_tag = self.binding.attrs.get("setpoint")
-        sp = _number(self.view(sp_tag)) if sp_tag else None
-        sp_px = round(self._x(sp, track)) if sp is not None else None
+        px = round(self._x(n)) if n is not None else None
+        sp = _number(self.view(self._sp_tag)) if self._sp_tag else None
+        sp_px = round(self._x(sp)) if sp is not None else None
         off_scale = None
         if n is not None:
-            lo, hi = self._range()
+            lo, hi = self._span
             off_scale = "low" if n < lo else "high" if n > hi else None
         return (self.value_text(v), v.quality, self.alarm_priority(), px, sp_px, off_scale)
+
+    def draw_static(self, painter: QPainter) -> None:
+        st = self.ctx.style
+        r = self.rect
+        track = self._track
+        font = st.font_small if r.height() < 40 else st.font
+        painter.setFont(font)
+        painter.setPen(st.muted)
+        label_rect = self._top.adjusted(2, 0, -r.width() * 0.4 - 4, 0)
+        label = QFontMetricsF(font).elidedText(self._label, Qt.TextElideMode.ElideRight, label_rect.width())
+        painter.drawText(label_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
+        painter.fillRect(track, st.zone)
+        p = self._point
+        if p is not None:
+            lo_mark = next((m for m in (p.lo, p.lolo) if m is not None), None)
+            hi_mark = next((m for m in (p.hi, p.hihi) if m is not None), None)
+            x0 = self._x(lo_mark) if lo_mark is not None else track.left()
+            x1 = self._x(hi_mark) if hi_mark is not None else track.right()
+            painter.fillRect(QRectF(x0, track.y(), x1 - x0, track.height()), st.band)
+            painter.setPen(st.pen_muted)
+            for m in (p.lolo, p.hihi):
+                if m is not None:
+                    x = self._x(m)
+                    painter.drawLine(QPointF(x, track.top()), QPointF(x, track.bottom()))
+        painter.setPen(st.pen_border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(track)
 
     def draw(self, painter: QPainter, look: Look) -> None:
         text, quality, alarm, px, sp_px, off_scale = look
         st = self.ctx.style
         r = self.rect
-        track = self._track()
-        p = self.point()
-        # label and value on the line above the scale
-        top = QRectF(r.x(), r.y(), r.width(), r.height() * 0.46)
-        font = st.font_small if r.height() < 40 else st.font
-        painter.setFont(font)
-        painter.setPen(st.muted)
-        label_rect = top.adjusted(2, 0, -r.width() * 0.4 - 4, 0)
-        label = QFontMetricsF(font).elidedText(self.label(), Qt.TextElideMode.ElideRight, label_rect.width())
-        painter.drawText(label_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, label)
-        vw = r.width() * 0.4
+        track = self._track
         self.draw_value_box(
             painter,
-            QRectF(top.right() - vw, top.y() + 1, vw, top.height() - 2),
+            self._value_rect,
             text,
             quality,
             alarm,
             st.font_bold if r.height() >= 40 else st.font_small,
-            unit=self.unit(),
+            unit=self._unit,
         )
-        # scale: alarm ranges shaded, the normal band lighter
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.fillRect(track, st.zone)
-        if p is not None:
-            lo_mark = next((m for m in (p.lo, p.lolo) if m is not None), None)
-            hi_mark = next((m for m in (p.hi, p.hihi) if m is not None), None)
-            x0 = self._x(lo_mark, track) if lo_mark is not None else track.left()
-            x1 = self._x(hi_mark, track) if hi_mark is not None else track.right()
-            painter.fillRect(QRectF(x0, track.y(), x1 - x0, track.height()), st.band)
-            painter.setPen(st.pen_muted)
-            for m in (p.lolo, p.hihi):
-                if m is not None:
-                    x = self._x(m, track)
-                    painter.drawLine(QPointF(x, track.top()), QPointF(x, track.bottom()))
-        painter.setPen(st.pen_border)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRect(track)
-        # setpoint: hollow triangle below the scale
-        if sp_px is not None:
+        if sp_px is not None:  # setpoint: hollow triangle below the scale
             h = track.height()
-            tri = QPolygonF(
-                [
-                    QPointF(sp_px, track.bottom()),
-                    QPointF(sp_px - h * 0.6, track.bottom() + h),
-                    QPointF(sp_px + h * 0.6, track.bottom() + h),
-                ]
-            )
             painter.setPen(st.pen_body)
-            painter.drawPolygon(tri)
-        # pointer: a solid triangle above the scale (hollow violet when not to be trusted)
-        if px is not None:
-            h = max(6.0, track.height())
-            tri = QPolygonF(
-                [
-                    QPointF(px, track.top() + h * 0.5),
-                    QPointF(px - h * 0.6, track.top() - h * 0.6),
-                    QPointF(px + h * 0.6, track.top() - h * 0.6),
-                ]
-            )
-            if quality is not None and quality is not Quality.GOOD:
-                painter.setPen(st.pen_bad)
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-            elif alarm is not None:
-                painter.setPen(QPen(st.text, 1))
-                painter.setBrush(st.alarm_colour(alarm[0]))
-            else:
-                painter.setPen(Qt.PenStyle.NoPen)
-                painter.setBrush(st.text)
-            painter.drawPolygon(tri)
-            if off_scale:
-                painter.setFont(st.font_small)
-                painter.setPen(st.text)
-                painter.drawText(
-                    QRectF(track.x(), track.bottom(), track.width(), r.bottom() - track.bottom()),
-                    (Qt.AlignmentFlag.AlignLeft if off_scale == "low" else Qt.AlignmentFlag.AlignRight)
-                    | Qt.AlignmentFlag.AlignVCenter,
-                    "◀ below range" if off_scale == "low" else "above range ▶",
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPolygon(
+                QPolygonF(
+                    [
+                        QPointF(sp_px, track.bottom()),
+                        QPointF(sp_px - h * 0.6, track.bottom() + h),
+                        QPointF(sp_px + h * 0.6, track.bottom() + h),
+                    ]
                 )
+            )
+        if px is None:
+            return
+        # pointer: a solid triangle above the scale (hollow violet when not to be trusted)
+        h = max(6.0, track.height())
+        tri = QPolygonF(
+            [
+                QPointF(px, track.top() + h * 0.5),
+                QPointF(px - h * 0.6, track.top() - h * 0.6),
+                QPointF(px + h * 0.6, track.top() - h * 0.6),
+            ]
+        )
+        if quality is not None and quality is not Quality.GOOD:
+            painter.setPen(st.pen_bad)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+        elif alarm is not None:
+            painter.setPen(QPen(st.text, 1))
+            painter.setBrush(st.alarm_colour(alarm[0]))
+        else:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(st.text)
+        painter.drawPolygon(tri)
+        if off_scale:
+            painter.setFont(st.font_small)
+            painter.setPen(st.text)
+            painter.drawText(
+                QRectF(track.x(), track.bottom(), track.width(), r.bottom() - track.bottom()),
+                (Qt.AlignmentFlag.AlignLeft if off_scale == "low" else Qt.AlignmentFlag.AlignRight)
+                | Qt.AlignmentFlag.AlignVCenter,
+                "◀ below range" if off_scale == "low" else "above range ▶",
+            )
 
 
 # ---------------------------------------------------------------------- vessel
