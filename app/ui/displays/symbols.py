@@ -19,7 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPolygonF,
+    QStaticText,
+)
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from app.core.alarms.annunciation import Convention, pattern
@@ -68,6 +78,7 @@ class SymbolStyle:
         self.font_bold = QFont(self.font)
         self.font_bold.setBold(True)
         self._fonts: dict[tuple[int, bool], QFont] = {}
+        self._texts: dict[tuple[str, int, bool], QStaticText] = {}
 
     def sized(self, px: float, bold: bool = False) -> QFont:
         key = (max(6, int(px)), bold)
@@ -78,6 +89,18 @@ class SymbolStyle:
             f.setBold(bold)
             self._fonts[key] = f
         return f
+
+    def static_text(self, text: str, font: QFont) -> QStaticText:
+        key = (text, font.pixelSize(), font.bold())
+        st = self._texts.get(key)
+        if st is None:
+            if len(self._texts) > 20_000:  # bounded: a long run of new numbers starts over
+                self._texts.clear()
+            st = QStaticText(text)
+            st.setTextFormat(Qt.TextFormat.PlainText)
+            st.prepare(font=font)
+            self._texts[key] = st
+        return st
 
     def alarm_colour(self, priority: str) -> QColor:
         if self.medical:  # IEC 60601-1-8: high red, medium yellow, low cyan
@@ -257,7 +280,17 @@ class SymbolItem(QGraphicsItem):
             painter.setPen(st.alarm_text_colour(alarm[0]))
         else:
             painter.setPen(st.text)
-        painter.drawText(rect.adjusted(3, 0, -3, 0), align | Qt.AlignmentFlag.AlignVCenter, full)
+        # the hot path of a live display: a laid-out text, shared by every symbol that shows the
+        # same number in the same font, drawn without laying it out again
+        static = st.static_text(full, font)
+        size = static.size()
+        if align & Qt.AlignmentFlag.AlignRight:
+            x = rect.right() - 3 - size.width()
+        elif align & Qt.AlignmentFlag.AlignHCenter:
+            x = rect.center().x() - size.width() / 2
+        else:
+            x = rect.left() + 3
+        painter.drawStaticText(QPointF(x, rect.center().y() - size.height() / 2), static)
 
     def draw_quality_note(self, painter: QPainter, rect: QRectF, quality: Quality | None) -> None:
         if quality is None or quality is Quality.GOOD:
