@@ -138,6 +138,9 @@ class SymbolItem(QGraphicsItem):
     """One bound element. Subclasses give ``look()`` and ``draw()``."""
 
     kind = "symbol"
+    #: symbols whose look changes seldom are kept as a pixmap, so a neighbour's repaint (an
+    #: indicator on a tile) blits them instead of drawing them again
+    cached = False
 
     def __init__(self, binding: Binding, ctx: Context):
         super().__init__()
@@ -148,7 +151,9 @@ class SymbolItem(QGraphicsItem):
         self.setPos(b.x, b.y)
         self._look: Look | None = None
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
-        self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        self.setCacheMode(
+            QGraphicsItem.CacheMode.DeviceCoordinateCache if self.cached else QGraphicsItem.CacheMode.NoCache
+        )
         # what never changes while the display is open, worked out once
         self._point = self.point()
         rng = self._point.engineering_range if self._point is not None else None
@@ -589,6 +594,7 @@ class PumpItem(SymbolItem):
     running): the alarm colour; unknown (bad quality): hollow, violet, dashed, with '?'."""
 
     kind = "pump"
+    cached = True
 
     def look(self) -> Look:
         v = self.view()
@@ -767,6 +773,7 @@ class ValveItem(SymbolItem):
 # ---------------------------------------------------------------------- pipe
 class PipeItem(SymbolItem):
     kind = "pipe"
+    cached = True
 
     def look(self) -> Look:
         if not self.binding.tag:
@@ -885,6 +892,7 @@ class AlarmItem(SymbolItem):
     a heavy outline; acknowledged: none."""
 
     kind = "alarm"
+    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device")
@@ -938,6 +946,7 @@ class AlarmItem(SymbolItem):
 # ---------------------------------------------------------------------- navigation button
 class NavItem(SymbolItem):
     kind = "nav"
+    cached = True
 
     def look(self) -> Look:
         return ("nav",)
@@ -962,6 +971,7 @@ class NavItem(SymbolItem):
 # ---------------------------------------------------------------------- overview tile
 class TileItem(SymbolItem):
     kind = "tile"
+    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device", "")
@@ -1044,6 +1054,7 @@ class BannerItem(SymbolItem):
     name), whether it is measuring, and its communication state."""
 
     kind = "banner"
+    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device", "")
