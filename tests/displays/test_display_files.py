@@ -76,6 +76,7 @@ def test_validation_names_each_problem_with_element_id_and_line(plant) -> None: 
         '<rect id="kind" x="0" y="0" width="10" height="10" vigil:symbol="vessel" vigil:tag="tank.pump_running"/>\n'  # noqa: E501
         '<rect id="rot" transform="rotate(45)" x="0" y="0" width="10" height="10" vigil:symbol="value" vigil:tag="tank.level"/>\n'  # noqa: E501
         '<image id="img" href="file:///etc/passwd" x="0" y="0" width="1" height="1"/>\n'
+        '<use id="use" href="other.svg#x"/>\n'
         "</svg>\n"
     ).encode()
     d = parse_display(svg, "bad.svg", "bad")
@@ -92,6 +93,7 @@ def test_validation_names_each_problem_with_element_id_and_line(plant) -> None: 
         ("bad.svg:10: #kind", "shows a number but 'tank.pump_running' is a bool"),
         ("bad.svg:11: #rot", "only translate()"),
         ("bad.svg:12: #img", "must be embedded"),
+        ("bad.svg:13: #use", "must point inside the file"),
     ]
     for where, what in expected:
         assert any(str(p).startswith(where) and what in str(p) for p in problems), (where, what, text)

@@ -188,15 +188,18 @@ def parse_display(data: bytes, source: str, name: str, params: Mapping[str, str]
             if (
                 attr_local == "href"
                 and ns in ("", XLINK_NS)
-                and local == "image"
-                and not value.startswith("data:")
+                and (
+                    (local == "image" and not value.startswith("data:"))
+                    or (local == "use" and not value.startswith("#"))
+                )
             ):
                 problems.append(
                     Problem(
                         source,
                         line,
                         where,
-                        "an image must be embedded (data: URL): a display never reads other files",
+                        "an image must be embedded (data: URL) and a <use> must point inside the file: "
+                        "a display never reads other files",
                     )
                 )
             if ns == NAMESPACE:
