@@ -9,11 +9,12 @@ repaints only when its look changed, so a quiet plant repaints nothing.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QRectF, QTimer
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmapCache
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtSvgWidgets import QGraphicsSvgItem
 from PySide6.QtWidgets import QGraphicsScene
@@ -28,6 +29,12 @@ from app.ui.palette import LIGHT, Scheme
 
 #: a frame at ~60 Hz: marks made within it are painted together
 FRAME_MS = 16
+#: the most one flush spends refreshing symbols; painting what changed costs about as much
+FLUSH_BUDGET_S = 0.008
+#: every symbol keeps two small pixmaps (its look and its static parts); Qt's default 10 MB
+#: pixmap cache holds those of about 1,500 symbols, and a display that does not fit redraws
+#: every symbol on every frame
+PIXMAP_CACHE_KB = 128 * 1024
 
 #: the light palette's colours a display file may use, and what each one is, so the dark
 #: palette can draw the same picture (a display is drawn in the light palette's colours)
@@ -63,6 +70,8 @@ class DisplayScene(QGraphicsScene):
         visible_rect: Callable[[], QRectF] | None = None,
     ):
         super().__init__()
+        if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:
+            QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
         self.display = display
         self.live = live
         self.points = points
@@ -71,7 +80,9 @@ class DisplayScene(QGraphicsScene):
         self.visible_rect = visible_rect
         self.setSceneRect(QRectF(0, 0, display.width, display.height))
         self.setBackgroundBrush(QColor(scheme.window))
-        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        # symbols never move: the BSP index finds those in an exposed region without asking
+        # every one of them for its bounds
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.background: QGraphicsSvgItem | None = None
         self.renderer: QSvgRenderer | None = None
         self._set_background(scheme)
@@ -86,7 +97,8 @@ class DisplayScene(QGraphicsScene):
             self.symbols.append(item)
             for key in {*b.tags(), *([b.attrs["device"]] if b.attrs.get("device") else [])}:
                 self.items_by_key[key].append(item)
-        self._dirty: set[SymbolItem] = set()
+        #: marked items in the order they were marked (a dict: ordered, no duplicates)
+        self._dirty: dict[SymbolItem, None] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
@@ -118,12 +130,12 @@ class DisplayScene(QGraphicsScene):
         for key in keys:
             items = self.items_by_key.get(key)
             if items:
-                self._dirty.update(items)
+                self._dirty.update(dict.fromkeys(items))
         if self._dirty and not self._flush_timer.isActive():
             self._flush_timer.start()
 
     def mark_all(self) -> None:
-        self._dirty.update(self.symbols)
+        self._dirty.update(dict.fromkeys(self.symbols))
         if self._dirty and not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -145,18 +157,26 @@ class DisplayScene(QGraphicsScene):
             self.mark(keys)
 
     def flush(self) -> None:
-        """Refresh the marked items that are in sight; the others wait for the view to move."""
+        """Refresh the marked items that are in sight, oldest mark first, for at most one
+        frame's budget; what is left is refreshed on the next frame, so a burst of changes is
+        spread over frames instead of freezing the window. Items out of sight wait for the
+        view to move."""
         if not self._dirty:
             return
         self.flushes += 1
         visible = self.visible_rect() if self.visible_rect is not None else None
-        if visible is None:
-            todo, self._dirty = self._dirty, set()
-        else:
-            todo = {i for i in self._dirty if visible.intersects(i.sceneBoundingRect())}
-            self._dirty -= todo
-        for item in todo:
+        t_end = time.perf_counter() + FLUSH_BUDGET_S
+        left_in_sight = False
+        for item in list(self._dirty):
+            if visible is not None and not visible.intersects(item.sceneBoundingRect()):
+                continue
+            if time.perf_counter() > t_end:
+                left_in_sight = True
+                break
+            del self._dirty[item]
             item.refresh()
+        if left_in_sight:
+            self._flush_timer.start()
 
     def pending(self) -> int:
         return len(self._dirty)

@@ -138,16 +138,18 @@ class SymbolItem(QGraphicsItem):
     """One bound element. Subclasses give ``look()`` and ``draw()``."""
 
     kind = "symbol"
-    #: symbols whose look changes seldom are kept as a pixmap, so a neighbour's repaint (an
-    #: indicator on a tile) blits them instead of drawing them again
-    cached = False
+    #: every symbol is kept as a pixmap of its current look: a repaint of the region around a
+    #: changed symbol blits its unchanged neighbours instead of drawing them again in Python
+    cached = True
 
     def __init__(self, binding: Binding, ctx: Context):
         super().__init__()
         self.binding = binding
         self.ctx = ctx
+        self._tag = binding.tag
         b = binding.box
         self.rect = QRectF(0, 0, b.width, b.height)
+        self._bounds = self.rect.adjusted(-2, -2, 2, 2)  # asked for thousands of times a second
         self.setPos(b.x, b.y)
         self._look: Look | None = None
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
@@ -173,18 +175,18 @@ class SymbolItem(QGraphicsItem):
     # -- helpers -------------------------------------------------------------------------
     @property
     def tag(self) -> str | None:
-        return self.binding.tag
+        return self._tag
 
     def point(self, tag: str | None = None) -> Point | None:
-        t = tag or self.binding.tag
+        t = tag or self._tag
         return self.ctx.points.get(t) if t else None
 
     def view(self, tag: str | None = None) -> TagView:
-        t = tag or self.binding.tag
+        t = tag or self._tag
         return self.ctx.live.view(t) if t else TagView(None, None, None)
 
     def alarm_priority(self) -> tuple[str, bool] | None:
-        t = self.binding.tag
+        t = self._tag
         a = self.ctx.live.tag_alarm(t) if t else None
         return (a.priority, a.state.needs_ack) if a is not None else None
 
@@ -218,7 +220,7 @@ class SymbolItem(QGraphicsItem):
 
     # -- the item ------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return self.rect.adjusted(-2, -2, 2, 2)
+        return self._bounds
 
     def refresh(self) -> bool:
         """Recompute the look; repaint only when it changed. Returns True when it did."""
@@ -320,7 +322,7 @@ class StaticLayer(QGraphicsItem):
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
     def boundingRect(self) -> QRectF:
-        return self.owner.boundingRect()
+        return self.owner._bounds
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
@@ -594,7 +596,6 @@ class PumpItem(SymbolItem):
     running): the alarm colour; unknown (bad quality): hollow, violet, dashed, with '?'."""
 
     kind = "pump"
-    cached = True
 
     def look(self) -> Look:
         v = self.view()
@@ -773,7 +774,6 @@ class ValveItem(SymbolItem):
 # ---------------------------------------------------------------------- pipe
 class PipeItem(SymbolItem):
     kind = "pipe"
-    cached = True
 
     def look(self) -> Look:
         if not self.binding.tag:
@@ -892,7 +892,6 @@ class AlarmItem(SymbolItem):
     a heavy outline; acknowledged: none."""
 
     kind = "alarm"
-    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device")
@@ -946,7 +945,6 @@ class AlarmItem(SymbolItem):
 # ---------------------------------------------------------------------- navigation button
 class NavItem(SymbolItem):
     kind = "nav"
-    cached = True
 
     def look(self) -> Look:
         return ("nav",)
@@ -971,7 +969,6 @@ class NavItem(SymbolItem):
 # ---------------------------------------------------------------------- overview tile
 class TileItem(SymbolItem):
     kind = "tile"
-    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device", "")
@@ -1054,7 +1051,6 @@ class BannerItem(SymbolItem):
     name), whether it is measuring, and its communication state."""
 
     kind = "banner"
-    cached = True
 
     def look(self) -> Look:
         dev = self.binding.attrs.get("device", "")
