@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     remote.add_argument("--station-id",
                         help="this workstation's Sparkplug host id (default: the broker user name, "
                              "else vigil-<hostname>); the shipped ACL ties it to the user name")
+    p.add_argument(
+        "--display", help="process display to show first (a display or device name; default: the overview)"
+    )
     p.set_defaults(func=run)
 
 
@@ -145,6 +148,7 @@ def _connected(args: argparse.Namespace) -> int:
             after_s=args.after if args.screenshot else 0.0,
             duration_s=args.duration,
             dark=args.dark,
+            display=args.display,
         )
     finally:
         station.close()

@@ -74,6 +74,10 @@ class ProfilesEntry(_Strict):
         return v
 
 
+class DisplaysEntry(ProfilesEntry):
+    """``[[displays]]``: a folder of process display SVG files, relative to the plugin."""
+
+
 class Manifest(_Strict):
     plugin: PluginInfo
     drivers: list[DriverEntry] = Field(default_factory=list)
@@ -81,6 +85,8 @@ class Manifest(_Strict):
     device_types: list[DeviceTypeEntry] = Field(default_factory=list)
     profiles: list[ProfilesEntry] = Field(default_factory=list)
     widgets: list[WidgetEntry] = Field(default_factory=list)
+    #: folders of process display SVG files (``[[displays]] path = "displays"``)
+    displays: list[DisplaysEntry] = Field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -107,6 +107,10 @@ class Station(Protocol):
         """This station's own data folder (its UI settings live there)."""
         ...
 
+    def display_folders(self) -> list[tuple[str, Path]]:
+        """Folders of process displays contributed by usable plugins: (plugin id, folder)."""
+        ...
+
     def stale_rule(self) -> StaleRule:
         """When a GOOD value stops being current (the core's rule, applied by every screen)."""
         ...

@@ -53,6 +53,15 @@ class LocalStation:
     def embedded(self) -> bool:
         return True
 
+    def display_folders(self) -> list[tuple[str, Path]]:
+        if not self.core.started:
+            return []
+        out: list[tuple[str, Path]] = []
+        for rec in self.core.plugins.records():
+            if rec.usable and rec.manifest is not None:
+                out.extend((rec.id, rec.location / e.path) for e in rec.manifest.displays)
+        return out
+
     def stale_rule(self) -> StaleRule:
         if self._stale_rule is None:
             self._stale_rule = stale_rule(self.core.plant)

@@ -61,11 +61,13 @@ def run_gui(
     after_s: float = 0.0,
     dark: bool = False,
     duration_s: float | None = None,
+    display: str | None = None,
 ) -> int:
     """Show the main window on ``station`` (already started) until closed; returns an exit code.
 
     ``screenshot``: save a PNG of the window after ``after_s`` seconds, then exit.
     ``duration_s``: close by itself after this many seconds (for unattended runs).
+    ``display``: the process display to show first (default: the overview).
     """
     app = ensure_app()
     from PySide6.QtCore import QTimer
@@ -73,6 +75,8 @@ def run_gui(
     from app.ui.main_window import MainWindow
 
     win = MainWindow(station, dark=dark)
+    if display:
+        win.show_display(display)
     win.show()
     collector = settle_memory()
     status = {"code": 0}

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QTabWidget,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
+from app.core.displays import OVERVIEW, DisplayCatalogue
 from app.core.model import Sample
 from app.core.plant import Plant
 from app.station.interface import (
@@ -49,6 +51,7 @@ from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog
 from app.ui.bridge import CoreBridge
 from app.ui.detector_panel import DetectorPanel
 from app.ui.device_tree import DeviceTree, device_state
+from app.ui.displays.view import DisplayView
 from app.ui.idle import parse_idle_lock_s
 from app.ui.journal_view import JournalView
 from app.ui.palette import SCHEMES, Scheme, apply_scheme
@@ -129,11 +132,22 @@ class MainWindow(QMainWindow):
             scheme=self.scheme,
         )
 
+        # process displays (ISA-101 levels 1-3) are the central view; the trend beside them
+        # and the tag table and diagnostics in their docks are Level 4
+        self.display_catalogue = DisplayCatalogue(self.plant, station.display_folders())
+        self.displays = DisplayView(
+            station, self.display_catalogue, self.scheme, run_async=self.tasks.submit,
+            open_setpoint=self.open_setpoint,
+        )
+        self.displays.status.connect(self.show_message)
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.trend, 1)
+        self.central_tabs = QTabWidget()
+        self.central_tabs.addTab(self.displays, "Process displays")
+        self.central_tabs.addTab(self.trend, "Trend")
+        cl.addWidget(self.central_tabs, 1)
         self.setCentralWidget(central)
         # the banner spans the whole window, above every dock: the first thing the eye meets
         bar = QToolBar("Alarm banner")
@@ -209,6 +223,9 @@ class MainWindow(QMainWindow):
 
         # -- wiring -------------------------------------------------------------------------
         self.bridge.samples.connect(self._on_samples)
+        self.bridge.samples.connect(self.displays.on_samples)
+        self.bridge.alarms_changed.connect(self.displays.on_alarms)
+        self.bridge.diagnostics.connect(self.displays.on_diagnostics)
         self.bridge.alarms_changed.connect(self._on_alarms)
         self.bridge.diagnostics.connect(self._on_diagnostics)
         self.bridge.dropped.connect(self._on_dropped)
@@ -246,6 +263,7 @@ class MainWindow(QMainWindow):
                 "No user account exists yet: File → Create administrator… (view only until then)"
             )
         self.apply_scheme(self.scheme)
+        self.displays.open(OVERVIEW)  # the first thing a new user sees: the whole plant
         self.bridge.start()
 
     # ------------------------------------------------------------------ construction helpers
@@ -312,6 +330,13 @@ class MainWindow(QMainWindow):
         m_help.addAction("Configuration problems…", self.open_problems)
         m_help.addSeparator()
         m_help.addAction("About Vigil", self.about)
+
+    def show_display(self, name: str) -> None:
+        """Show a process display by name (``vigil run --display NAME``; 'tank' finds the
+        display of device 'tank'); an unknown name shows what is known instead."""
+        goto = self.display_catalogue.device_displays().get(name, name)
+        self.central_tabs.setCurrentWidget(self.displays)
+        self.displays.open(goto)
 
     def _show_alarms(self) -> None:
         self.docks["alarms"].show()
@@ -648,6 +673,8 @@ class MainWindow(QMainWindow):
         self.banner.scheme = scheme
         self.banner.update_from(self.alarm_model, self._flood)
         self.trend.apply_scheme(scheme)
+        if hasattr(self, "displays"):
+            self.displays.set_scheme(scheme)
         self.devices.set_scheme(scheme)
         self.detectors.set_scheme(scheme)
         if scheme.name in getattr(self, "scheme_actions", {}):
@@ -721,6 +748,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop timers and wait for workers, so nothing touches the station after it stops."""
         self.bridge.stop()
+        self.displays.stop()
         self.alarm_handling.stop()
         self.accounts.stop()
         self._slow.stop()

@@ -445,6 +445,11 @@ class RemoteStation:
     def embedded(self) -> bool:
         return False
 
+    def display_folders(self) -> list[tuple[str, Path]]:
+        """None: the nodes' plugins are not installed on this machine, so only the built-in
+        displays (and the generated overview) are offered on a connected station."""
+        return []
+
     def nodes(self) -> dict[str, bool]:
         """Each node of the group this station knows, and whether it is online."""
         with self._lock:

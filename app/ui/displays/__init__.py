@@ -1,0 +1,1 @@
+"""Process displays on screen: symbols, the scene, navigation and faceplates (Qt)."""
