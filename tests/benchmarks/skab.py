@@ -35,10 +35,19 @@ from app.sdk.detector import AlarmLatch  # noqa: E402
 
 TRAIN_ROWS = 400
 BATCH_ROWS = 10
-#: neighbouring operating points of the best detector (each: one setting for every file)
-EXTRA_POINTS: list[tuple[str, dict[str, object], str]] = [
-    ("pca_t2q", {"margin": 7.0}, "pca_t2q, margin 7 (sensitive)"),
-    ("pca_t2q", {"margin": 12.0}, "pca_t2q, margin 12 (cautious)"),
+#: neighbouring operating points of the default detector, and the same detector as it was
+#: before (each: one setting for every file): (detector, params, drift settings, label)
+EXTRA_POINTS: list[tuple[str, dict[str, object], dict[str, float] | None, str]] = [
+    ("pca_t2q", {"margin": 7.0}, None, "pca_t2q, margin 7 (sensitive)"),
+    ("pca_t2q", {"margin": 12.0}, None, "pca_t2q, margin 12 (cautious)"),
+    ("pca_t2q", {}, {"max_rate_noise": 0.0}, "pca_t2q, rate limit in sd only"),
+    ("pca_t2q", {}, {"drift_s": 0.0}, "pca_t2q, drift guard off"),
+]
+#: drift guard variants on the anomaly-free recording: (label suffix, drift settings)
+DRIFT_VARIANTS: list[tuple[str, dict[str, float] | None]] = [
+    ("", None),
+    (" (rate limit in sd only)", {"max_rate_noise": 0.0}),
+    (" (drift guard off)", {"drift_s": 0.0}),
 ]
 LEADERBOARD = [  # SKAB README, outlier detection, v0.9 (F1, FAR %, MAR %)
     ("Conv-AE (published)", 0.78, 13.55, 28.02),
@@ -190,8 +199,8 @@ def main() -> int:
         print(f"{name:32s} {r['f1']:6.3f} {r['far']:7.2f} {r['mar']:7.2f} {r['delay']:8.1f} "
               f"{r['detected']:>4d}/{r['episodes']:<4d}")
     if not args.detectors:
-        for name, params, label in EXTRA_POINTS:
-            r = run_detector(name, params, files)
+        for name, params, drift, label in EXTRA_POINTS:
+            r = run_detector(name, params, files, drift)
             print(f"{label:32s} {r['f1']:6.3f} {r['far']:7.2f} {r['mar']:7.2f} {r['delay']:8.1f} "
                   f"{r['detected']:>4d}/{r['episodes']:<4d}")
     b = all_rows_baseline(files)
@@ -207,7 +216,7 @@ def main() -> int:
         print(f"{'detector':32s} {'N':>5s} {'alarm rows':>11s} {'%':>7s} {'episodes':>9s}")
         for name in names:
             for n in (400, 600):
-                for label, drift in (("", None), (" (drift guard off)", {"drift_s": 0.0})):
+                for label, drift in DRIFT_VARIANTS:
                     a, e, total = drift_check(name, overrides.get(name, {}), free, n, drift)
                     print(f"{name + label:32s} {n:5d} {a:11,d} {100 * a / total:7.2f} {e:9d}")
     if not args.no_throughput:
