@@ -1,6 +1,6 @@
 """Anomaly alarms on the demo pump, faster than real time (run by hand, not collected by pytest).
 
-    python tests/benchmarks/anomaly_demo.py [--seeds 5] [--normal-hours 4]
+    python tests/benchmarks/anomaly_demo.py [--seeds 5] [--normal-hours 4] [--baseline]
 
 Per seed: 30 minutes of normal running into the historian, learn normal from it (the default
 detector), then 10 minutes of normal running scored live, then the fault. Prints, per fault and
@@ -9,6 +9,8 @@ other pump alarm (limit or device status) went active, and the anomaly's explana
 ``--normal-hours`` of normal running after learning, per seed: anomaly alarms raised (the target
 is none). The physics model is stepped at the demo's 500 ms pump poll on a simulated clock, so
 hours take seconds; the wall time per run is printed with the machine's load average.
+``--baseline`` repeats each fault with the drift guard's previous default (rate limit in
+standard deviations only) in the same session, for comparison.
 """
 
 from __future__ import annotations
@@ -35,9 +37,14 @@ SCORED_NORMAL_S = 600.0
 AFTER_FAULT_S = 600.0
 
 
-def fault_run(fault: str, seed: int) -> tuple[Outcome, float]:
+#: ``--baseline``: the drift guard as it was before its rate limit in row-to-row noise
+BASELINE_DRIFT = {"max_rate_noise": 0.0}
+
+
+def fault_run(fault: str, seed: int,
+              drift: dict[str, float] | None = None) -> tuple[Outcome, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        rig = PumpRig(Path(tmp), seed, fault, LEARN_S + SCORED_NORMAL_S)
+        rig = PumpRig(Path(tmp), seed, fault, LEARN_S + SCORED_NORMAL_S, drift)
         t0 = time.perf_counter()
         try:
             rig.record(LEARN_S)
@@ -69,7 +76,10 @@ def _s(v: float | None) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--normal-hours", type=float, default=4.0)
+    ap.add_argument("--normal-hours", type=float, default=4.0, help="0 skips normal running")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also run each fault with the drift rate limited in standard deviations "
+                         "only (the previous default), in the same session")
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for fault in ("cavitation", "sensor_drift"):
@@ -89,6 +99,15 @@ def main() -> int:
         if leads:
             print(f"  anomaly ahead of the first limit alarm by {min(leads):.1f}..{max(leads):.1f} s "
                   f"(median {statistics.median(leads):.1f} s)")
+        if args.baseline:
+            print(f"  baseline {BASELINE_DRIFT}:")
+            for seed in range(args.seeds):
+                o, wall = fault_run(fault, seed, BASELINE_DRIFT)
+                print(f"    seed {seed}: anomaly {_s(o.anomaly_after_s)}, limit "
+                      f"{_s(o.limit_after_s)} ({wall:.1f} s wall)")
+    if args.normal_hours <= 0:
+        print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        return 0
     print(f"\nnormal running, {args.normal_hours:g} h after learning 30 min:")
     for seed in range(args.seeds):
         eps, rows, wall = normal_run(seed, args.normal_hours)

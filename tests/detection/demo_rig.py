@@ -50,7 +50,8 @@ class Outcome:
 
 
 class PumpRig:
-    def __init__(self, tmp: Path, seed: int, fault: str | None, fault_at_s: float):
+    def __init__(self, tmp: Path, seed: int, fault: str | None, fault_at_s: float,
+                 drift: dict[str, float] | None = None):
         self.clock = SimClock()
         self.journal = Journal.open(tmp / "journal")
         self.historian = Historian(tmp / "historian.sqlite", retention_days=0)
@@ -62,7 +63,7 @@ class PumpRig:
         self.alarms.configure(plant)
         self.engine = DetectorEngine(journal=self.journal, alarms=self.alarms,
                                      historian=self.historian, models_dir=tmp / "models",
-                                     units=tag_units(plant))
+                                     units=tag_units(plant), drift=drift)
         faults = [FaultSpec(fault, "pump", start_s=fault_at_s)] if fault else []
         self.model = PlantModel(seed=seed, faults=faults)
         self.fault_at = EPOCH + fault_at_s

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from app.core.detection import DetectionEngine, JournalProvenance, detector_class
-from app.core.detection.monitor import Monitor, NormalRange, severity, severity_text
+from app.core.detection.monitor import (
+    DRIFT_DEFAULTS,
+    Monitor,
+    NormalRange,
+    recorded_drift,
+    severity,
+    severity_text,
+)
 from app.core.journal import Journal
 from app.core.model import Quality, Sample
 from app.sdk import DetectorError, ParamSpec, check_detector_params
@@ -64,6 +71,51 @@ def test_slow_drift_is_absorbed_but_a_fault_on_top_of_it_still_alarms() -> None:
     _, after = stream(mon, live[3000:])
     assert after[:60].any(), "the drift guard absorbed a fault"
     assert mon.history or mon.episode is not None
+
+
+def smooth_sensor_rows(n: int, seed: int) -> np.ndarray:
+    """plant_rows with the current replaced by a thermocouple-like tag: a slow wander of about
+    0.6 over a window and a jitter of only 0.005 between rows."""
+    x = plant_rows(n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    wander = np.zeros(n)
+    for i in range(1, n):
+        wander[i] = wander[i - 1] * (1 - 1 / 300) + 0.08 * rng.standard_normal()
+    x[:, 2] = 30 + wander + 0.005 * rng.standard_normal(n)
+    return x
+
+
+def first_alarm(mon: Monitor, rows: np.ndarray) -> int | None:
+    _, alarm = stream(mon, rows)
+    hits = np.flatnonzero(alarm)
+    return int(hits[0]) if len(hits) else None
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_smooth_sensor_running_away_is_not_followed(seed: int) -> None:
+    """A smooth tag's standard deviation over the training window is mostly slow wander, so a
+    rate limit in standard deviations alone lets the guard follow it running away (about
+    100 sigma/h here); the limit in row-to-row noise stops that."""
+    data = smooth_sensor_rows(3000, seed)
+    train, live = data[:1200], data[1200:].copy()
+    live[300:, 2] += 0.02 * np.arange(len(live) - 300)  # 72 units/h: 14,000 x its jitter
+    capped = first_alarm(monitor(train), live)
+    sigma_only = first_alarm(monitor(train, max_rate_noise=0.0), live)
+    assert capped is not None and capped > 300, "the ramp was not alarmed (or alarmed early)"
+    assert sigma_only is None or sigma_only - capped >= 200, (
+        f"the noise limit made no difference: {capped} vs {sigma_only} rows")
+
+
+def test_the_drift_settings_a_model_was_trained_with_come_back_with_it(engine) -> None:
+    eng, _ = engine
+    info = eng.learn_rows("dev", TAGS, plant_rows(400, seed=5), detector="pca_t2q")
+    eng.load_model("dev", info.path)
+    [group] = eng._groups.values()
+    assert group.monitor.drift_settings == DRIFT_DEFAULTS
+    # a model saved before the noise limit existed keeps working as it did: limit off
+    old = {k: v for k, v in DRIFT_DEFAULTS.items() if k != "max_rate_noise"}
+    assert recorded_drift(old) == {**old, "max_rate_noise": 0.0}
+    assert recorded_drift(None) is None
 
 
 def test_the_result_does_not_depend_on_batch_boundaries() -> None:

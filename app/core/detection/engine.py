@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.core.detection.candidate import CandidateReport, evaluate, never_moved
-from app.core.detection.monitor import Change, Monitor, NormalRange, severity_text
+from app.core.detection.monitor import Change, Monitor, NormalRange, recorded_drift, severity_text
 from app.core.detection.persist import LiveState
 from app.core.detection.provenance import JournalProvenance, Provenance
 from app.core.detection.registry import detector_class as builtin_detector_class
@@ -218,9 +218,8 @@ class DetectionEngine:
         check_detector_params(cls, loaded.state.params, loaded.state.detector)
         det = cls.from_state(loaded.state)
         normal = NormalRange.from_json(loaded.meta.get("normal") or {}, len(loaded.state.tags))
-        drift = loaded.meta.get("drift")
         monitor = Monitor(det, AlarmLatch.for_state(loaded.state), normal, units=self.units,
-                          drift=drift if isinstance(drift, dict) else None)
+                          drift=recorded_drift(loaded.meta.get("drift")))
         snap = self.live_state.get(group, loaded.sha256)
         if snap is not None:
             monitor.restore(snap)

@@ -8,7 +8,8 @@ code and show the same figures:
   change the cooling water. A model frozen at training time turns that drift into a permanent
   alarm. The guard moves each tag's idea of "normal level" towards the recent level, slowly
   (a time constant of ``drift_s`` seconds, and never faster than ``max_rate`` training standard
-  deviations per hour) and only on rows that are calm: no alarm active and
+  deviations nor ``max_rate_noise`` times its row-to-row noise per hour) and only on rows that
+  are calm: no alarm active and
   severity below ``guard``. A developing fault raises the severity before it has moved the
   baseline far, which stops the re-baselining, so the fault is alarmed instead of absorbed.
   Updates happen at fixed row counts from the start of the stream (every ``ADAPT_BLOCK`` rows),
@@ -52,9 +53,25 @@ ADAPT_BLOCK = 10
 DRIFT_DEFAULTS: dict[str, float] = {
     "drift_s": 100.0,  # time constant of the re-baselining, in seconds (0 = off)
     "max_rate": 120.0,  # the fastest drift followed, in training standard deviations per hour
+    # ... and in multiples of the tag's row-to-row noise per hour: a smooth signal (a
+    # thermocouple) wanders over a window far more than it jitters, so its standard deviation
+    # alone would let a sensor running away be followed
+    "max_rate_noise": 600.0,
     "guard": 40.0,  # only rows below this severity (and no alarm active) move the baseline
     "max_gain": 3.0,  # the most the tolerated short-term spread of a tag may grow
 }
+#: settings added after models were first saved, with the value that reproduces those models
+SETTINGS_BEFORE = {"max_rate_noise": 0.0}
+
+
+def recorded_drift(saved: object) -> dict[str, float] | None:
+    """A saved model's drift settings as it was trained with: a setting the model predates is
+    off for it, so a restored model behaves as it did when it was enabled."""
+    if not isinstance(saved, dict):
+        return None
+    return {**SETTINGS_BEFORE, **saved}
+
+
 #: the part of the training data shown as a tag's "normal range"
 RANGE_QUANTILES = (0.01, 0.99)
 LEVEL_ALPHA = 0.2  # the smoothed tag level quoted in explanations (~5 rows)
@@ -123,7 +140,11 @@ class DriftGuard:
     updates. The level moves at most ``max_rate`` training standard deviations per hour: an
     exponential follower alone would trail any ramp at a fixed lag, however fast, so a sensor
     running away would be followed for ever; with the rate limit, a ramp faster than normal
-    drift outruns the baseline and its severity keeps growing until it alarms. ``gain`` stays
+    drift outruns the baseline and its severity keeps growing until it alarms. The limit is
+    also at most ``max_rate_noise`` times the tag's row-to-row noise per hour: the standard
+    deviation of a smooth signal over a training window is mostly slow wander (the demo
+    thermocouple: 0.6 °C wander, 0.005 °C jitter), so a limit in standard deviations alone
+    followed a thermocouple running away at 3 °C/min for a third of its climb. ``gain`` stays
     within [1, ``max_gain``]: a quieter plant never makes the model more jumpy, and a noisier
     one is forgiven at most that much.
     """
@@ -135,6 +156,7 @@ class DriftGuard:
     max_rate: float = DRIFT_DEFAULTS["max_rate"]
     guard: float = DRIFT_DEFAULTS["guard"]
     max_gain: float = DRIFT_DEFAULTS["max_gain"]
+    max_rate_noise: float = DRIFT_DEFAULTS["max_rate_noise"]
     offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gain: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _rows: list[np.ndarray] = field(default_factory=list)
@@ -152,6 +174,13 @@ class DriftGuard:
     def apply(self, rows: np.ndarray) -> np.ndarray:
         return self.centre + (rows - self.centre - self.offset) / self.gain
 
+    def rate_limit(self) -> np.ndarray:
+        """The fastest each tag's level is followed, in its units per hour."""
+        per_hour = self.max_rate * self.scale
+        if self.max_rate_noise > 0:
+            per_hour = np.minimum(per_hour, self.max_rate_noise * self.noise)
+        return per_hour
+
     def observe(self, rows: np.ndarray, calm: np.ndarray) -> None:
         """Remember the calm rows of the current block."""
         if self.enabled and calm.any():
@@ -165,7 +194,7 @@ class DriftGuard:
             seconds = len(calm) * period_s
             w = min(1.0, seconds / self.drift_s)
             step = w * (calm.mean(axis=0) - self.centre - self.offset)
-            limit = self.max_rate * self.scale * seconds / 3600.0
+            limit = self.rate_limit() * seconds / 3600.0
             self.offset = self.offset + np.clip(step, -limit, limit)
             if len(calm) >= ADAPT_BLOCK // 2 and self.max_gain > 1:
                 ratio = step_noise(calm) / self.noise
@@ -256,7 +285,8 @@ class Monitor:
                                 drift_s=float(settings["drift_s"]) if enabled else 0.0,
                                 max_rate=float(settings["max_rate"]),
                                 guard=float(settings["guard"]),
-                                max_gain=float(settings["max_gain"]))
+                                max_gain=float(settings["max_gain"]),
+                                max_rate_noise=float(settings["max_rate_noise"]))
         self.period_s = 1.0  # seconds per row, learned from the row times
         self._last_t: float | None = None
         self._period_known = False
@@ -270,7 +300,7 @@ class Monitor:
     def drift_settings(self) -> dict[str, float]:
         d = self.drift
         return {"drift_s": d.drift_s, "max_rate": d.max_rate, "guard": d.guard,
-                "max_gain": d.max_gain}
+                "max_gain": d.max_gain, "max_rate_noise": d.max_rate_noise}
 
     # ------------------------------------------------------------------ streaming
 
