@@ -8,6 +8,7 @@ exactly like one (and a plant engineer can save it and edit it in Inkscape).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from xml.sax.saxutils import escape, quoteattr
 
@@ -38,7 +39,8 @@ def overview_svg(plant: Plant, displays: Mapping[str, str] | None = None) -> str
     goto) when there is one, else the device's faceplate."""
     displays = displays or {}
     devices = plant.enabled_devices()
-    cols = max(1, min(COLUMNS, len(devices)))
+    # a squarish grid fills a display area better than one long row scaled down to fit
+    cols = max(1, min(COLUMNS, math.ceil(math.sqrt(len(devices)))))
     rows = max(1, -(-len(devices) // cols))
     width = GAP + cols * (TILE_W + GAP)
     height = 48.0 + rows * (TILE_H + GAP)
