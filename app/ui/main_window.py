@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
             history=self._query_history,
             run_async=self.tasks.submit,
             units=lambda tag: self._points[tag].unit if tag in self._points else "",
+            points=self._points.get,
             scheme=self.scheme,
         )
         self.devices = DeviceTree(self.plant, self.scheme)
