@@ -272,7 +272,9 @@ class TrendWidget(QWidget):
         handful of single segments, so the dash costs nothing), each labelled at the left."""
         lines = []
         colour = QColor(pen.color)
-        colour.setAlpha(200)
+        colour.setAlpha(170)
+        index = list(self.pens).index(pen.tag) if pen.tag in self.pens else 0
+        column = 0.01 + 0.13 * (index % 7)
         for name, value in pen.scale.limits:
             style = Qt.PenStyle.SolidLine if name in ("hihi", "lolo") else Qt.PenStyle.DashLine
             line = pg.InfiniteLine(
@@ -281,7 +283,9 @@ class TrendWidget(QWidget):
                 movable=False,
                 pen=pg.mkPen(colour, width=1, style=style),
                 label=f"{LIMIT_LABELS[name]} {value:g}",
-                labelOpts={"position": 0.03, "color": colour, "anchors": [(0, 1), (0, 1)]},
+                # each pen's labels in a column of their own, so two pens' limits at the same
+                # height do not print over each other
+                labelOpts={"position": column, "color": colour, "anchors": [(0, 1), (0, 1)]},
             )
             line.setZValue(-5)  # under the curves
             lines.append(line)
@@ -303,6 +307,10 @@ class TrendWidget(QWidget):
             axis.linkToView(vb)
             vb.setXLink(self.item.vb)
             ax = _UnitAxis(unit, vb, axis)
+        # the tick numbers are the unit's own: no "x1000" prefix scaling. pyqtgraph 0.14's
+        # enableAutoSIPrefix(False) still computes a scale for a visible label (0-0.5 g was
+        # drawn as 0-500), so scaling is also switched off for every range
+        ax.axis.setSIPrefixEnableRanges(())
         ax.axis.enableAutoSIPrefix(False)
         self._axes[unit] = ax
         pens = self.model.pens_of(unit)

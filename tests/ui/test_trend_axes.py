@@ -72,6 +72,9 @@ def test_a_calm_tank_is_drawn_on_its_engineering_range_not_autoscaled_onto_noise
     y0, y1 = _y_range(trend, "%")
     assert y0 <= 0.0 and y1 >= 100.0 and y1 - y0 < 110  # 0-100 % and a small margin, fixed
     assert "auto" not in trend._axes["%"].axis.labelText
+    trend.add_pen("pump.accel1_rms")  # 0-0.5 g: ticks in g, not scaled to "500"
+    qtbot.wait(50)
+    assert trend._axes["g"].axis.autoSIPrefixScale == 1.0
     # pausing, zooming onto the noise and going live again brings the fixed range back
     trend.set_paused(True)
     trend.item.vb.setYRange(49.8, 50.1, padding=0)
