@@ -180,7 +180,10 @@ class TrendModel(Generic[P]):
         # a pen with no live data at all (a tag nobody polls) keeps ``end`` at now: follow it at
         # a fiftieth of the span (a few pixels), not with a fetch every second
         slack = max(1.0, (t1 - t0) / 50)
-        if cov is not None and cov[0] <= t0 and cov[1] >= end - slack:
+        # history fetched for a much wider view is too coarse for this one: zooming from a day
+        # into an hour must fetch the hour at the hour's resolution, not stretch the day's points
+        fine_enough = cov is not None and cov[1] - cov[0] <= 2 * (t1 - t0) + slack
+        if cov is not None and cov[0] <= t0 and cov[1] >= end - slack and fine_enough:
             return None
         return t0, end
 
