@@ -168,10 +168,12 @@ class HistorianReader:
                         best = (frame[0], None if np.isnan(value) else value, frame[2][0])
                     if frame is None:  # every frame of the layout chunked: its newest chunk
                         last = chunks.edge(conn, layout, -np.inf, np.inf, newest=True)
-                        if last is not None and (best is None or last > best[0]):
-                            part = chunks.column_parts(conn, layout, col, last, last)[-1]
+                        parts = [] if last is None else chunks.column_parts(conn, layout, col, last, last)
+                        if parts and len(parts[-1].t) and (best is None or last > best[0]):
+                            part = parts[-1]
                             value = float(part.value[-1])
-                            best = (last, None if np.isnan(value) else value, int(part.quality[-1]))
+                            number = None if np.isnan(value) else value
+                            best = (float(part.t[-1]), number, int(part.quality[-1]))
                 if best is not None:
                     t, value, quality = best
                     out[tag] = Sample(tag, value, _quality(quality), t)  # type: ignore[arg-type]
