@@ -60,10 +60,13 @@ def main() -> int:
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--db", help="historian file to use, built there first if it does not exist")
     ap.add_argument("--explain", action="store_true", help="name the events inside the longest blocks")
+    ap.add_argument("--switch-interval", type=float, help="override the GIL switch interval (s), to compare")
     ap.add_argument("--tmp", help="folder for the built file (30 days is ~13 GB)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds a move may wait for history")
     args = ap.parse_args()
     app = make_app()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     with tempfile.TemporaryDirectory(prefix="vigil-scrollback-", dir=args.tmp) as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "historian.sqlite"
         if not db.exists():
