@@ -29,6 +29,12 @@ def ensure_app() -> QApplication:
     app = QApplication.instance()
     if isinstance(app, QApplication):
         return app
+    # PySide6 lets go of the GIL around every call into Qt and must take it back afterwards; while
+    # a worker runs Python (a history query) each take-back can wait out the interpreter's 5 ms
+    # switch interval, and one trend paint makes hundreds of them: measured, a paint beside a
+    # history query blocked the GUI thread ~700 ms at 5 ms, ~40-100 ms at 0.2-1 ms
+    # (tests/benchmarks/trend_scrollback.py)
+    sys.setswitchinterval(0.0005)
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Vigil")
     app.setOrganizationName("Vigil")

@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         # -- widgets ----------------------------------------------------------------------
         self.tag_model = TagTableModel(rows_from_plant(self.plant), self.scheme, self)
         self.tag_model.set_stale_rule(station.stale_rule())
-        self.tags = TagTable(self.tag_model)
+        self.tags = TagTable(self.tag_model, history=self._query_history, run_async=self.tasks.submit)
         self.alarm_model = AlarmModel(self.scheme, self)
         self.alarm_panel = AlarmPanel(self.alarm_model)
         self.banner = AlarmBanner(self.scheme)
@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
             history=self._query_history,
             run_async=self.tasks.submit,
             units=lambda tag: self._points[tag].unit if tag in self._points else "",
+            points=self._points.get,
             scheme=self.scheme,
         )
         self.devices = DeviceTree(self.plant, self.scheme)

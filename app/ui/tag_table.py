@@ -3,12 +3,16 @@
 A value of bad quality is never drawn like a good one: its last known number is struck through
 and greyed, and the quality cell carries the bad-quality colour, so a dead device can never
 look healthy. Colour appears only on abnormal cells (bad quality, alarms by priority).
+
+The "Last hour" column draws each numeric tag's last hour as a sparkline on its engineering
+range (see ``sparklines``): fetched for the rows on screen only, in one history query, at a calm
+rate, off the GUI thread, and not at all while the table cannot be seen.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +22,13 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QPointF,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtGui import QAction, QColor, QFont, QPainter, QPen, QPolygonF, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,6 +36,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLineEdit,
     QMenu,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -38,16 +45,20 @@ from PySide6.QtWidgets import (
 
 from app.core.model import Quality, Sample, Value
 from app.core.plant import Plant
+from app.core.profiles import DataType
 from app.core.staleness import StaleRule
-from app.station.interface import AlarmView
+from app.station.interface import AlarmView, Series
 from app.ui import alarm_fields as af
 from app.ui.formatting import format_age, format_value, quality_text
 from app.ui.palette import LIGHT, Scheme
+from app.ui.sparklines import REFRESH_S, Spark, SparkFetcher, describe
 
 #: Age sits beside Quality, before Alarm: both answer "can I trust this number?", and at
 #: 1440x900 the columns after Alarm were pushed out of sight
-COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Description")
-COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_DESC = range(len(COLUMNS))
+#: "Last hour" comes after Alarm: Tag to Alarm must fit the dock's default 494 px, and outside
+#: the Value..Age range a poll repaints, a sparkline is painted only when it is fetched again
+COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Last hour", "Description")
+COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_SPARK, COL_DESC = range(len(COLUMNS))
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _SORT = Qt.ItemDataRole.UserRole
 _ALIGN = Qt.ItemDataRole.TextAlignmentRole
@@ -55,8 +66,10 @@ _FONT = Qt.ItemDataRole.FontRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
+#: the sparkline cell's drawing data: (Spark or None, whether the tag's value is bad right now)
+SPARK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 #: the roles this model answers; Qt asks for others (decoration, check state, size hint...)
-_ROLES = frozenset((_DISPLAY, _SORT, _ALIGN, _FONT, _FOREGROUND, _BACKGROUND, _TOOLTIP))
+_ROLES = frozenset((_DISPLAY, _SORT, _ALIGN, _FONT, _FOREGROUND, _BACKGROUND, _TOOLTIP, SPARK_ROLE))
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 Index = QModelIndex | QPersistentModelIndex
 
@@ -79,6 +92,9 @@ class TagRow:
     alarm_priority: str | None = None
     alarm_label: str = ""
     alarm_tip: str = ""
+    #: a number worth a sparkline (not a bool or a string), and the range it is drawn on
+    numeric: bool = True
+    scale: tuple[float, float] | None = None
 
 
 def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -95,7 +111,10 @@ def rows_from_plant(plant: Plant) -> list[TagRow]:
     rows = []
     for dev in plant.enabled_devices():
         for p in plant.profiles[dev.name].points:
-            rows.append(TagRow(f"{dev.name}.{p.name}", dev.name, p.name, p.unit, p.description, p.writable))
+            row = TagRow(f"{dev.name}.{p.name}", dev.name, p.name, p.unit, p.description, p.writable)
+            row.numeric = p.type not in (DataType.BOOL, DataType.STRING)
+            row.scale = p.engineering_range
+            rows.append(row)
     return rows
 
 
@@ -115,6 +134,7 @@ class TagTableModel(QAbstractTableModel):
         self._strike.setStrikeOut(True)
         self._bold = QFont()
         self._bold.setBold(True)
+        self._sparks: dict[str, Spark] = {}
 
     # -- updates ----------------------------------------------------------------------------
     def apply_samples(self, batch: Iterable[Sample]) -> None:
@@ -170,6 +190,16 @@ class TagTableModel(QAbstractTableModel):
                 r.alarm_label = ""
                 r.alarm_tip = ""
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def set_sparks(self, sparks: dict[str, Spark]) -> None:
+        """New sparklines for some tags: one dataChanged per run of rows, sparkline column only."""
+        self._sparks.update(sparks)
+        rows = {self._index[t] for t in sparks if t in self._index}
+        for lo, hi in _runs(rows):
+            self.dataChanged.emit(self.index(lo, COL_SPARK), self.index(hi, COL_SPARK))
+
+    def spark_of(self, tag: str) -> Spark | None:
+        return self._sparks.get(tag)
 
     def set_stale_rule(self, rule: StaleRule) -> None:
         """A GOOD value that has grown too old is shown STALE (the station's rule): if the core
@@ -238,6 +268,10 @@ class TagTableModel(QAbstractTableModel):
             return None
         r = self._rows[index.row()]
         c = index.column()
+        if c == COL_SPARK:
+            return self._spark_data(r, role)
+        if role == SPARK_ROLE:
+            return None
         if role == _DISPLAY:
             if c == COL_VALUE:
                 return format_value(r.value) if r.quality is not None else "—"
@@ -309,6 +343,21 @@ class TagTableModel(QAbstractTableModel):
             return f"{r.tag}: {why} — the value shown is the last one received, not current"
         return r.description or r.tag
 
+    def _spark_data(self, r: TagRow, role: int) -> Any:
+        """The sparkline cell: drawn by ``SparklineDelegate`` from SPARK_ROLE; text only in
+        its tooltip (a bool or string tag has none)."""
+        if not r.numeric:
+            return "" if role == _DISPLAY else None
+        spark = self._sparks.get(r.tag)
+        if role == SPARK_ROLE:
+            quality = self.quality_of(r)
+            return spark, quality is not None and not quality.is_good
+        if role == _TOOLTIP:
+            return describe(spark, r.unit)
+        if role == _SORT:
+            return 0.0 if spark is None or spark.lo is None or spark.hi is None else spark.hi - spark.lo
+        return None
+
     def _color(self, key: str | tuple[str, str]) -> QColor:
         """The scheme's colours as QColor objects made once, not once per cell per paint."""
         color = self._colors.get(key)
@@ -369,7 +418,15 @@ class TagTable(QWidget):
     setpoint_requested = Signal(str)
     trend_requested = Signal(str)
 
-    def __init__(self, model: TagTableModel, parent: QWidget | None = None):
+    def __init__(
+        self,
+        model: TagTableModel,
+        parent: QWidget | None = None,
+        *,
+        history: Callable[[list[str], float, float, int], Mapping[str, Series]] | None = None,
+        run_async: Callable[..., Any] | None = None,
+        refresh_s: float = REFRESH_S,
+    ):
         super().__init__(parent)
         self.model = model
         #: whether the session at the console may write setpoints, and if not, why (the core
@@ -403,8 +460,10 @@ class TagTable(QWidget):
             (COL_QUALITY, 74),
             (COL_AGE, 50),
             (COL_ALARM, 124),
+            (COL_SPARK, 96),
         ):
             h.resizeSection(col, width)
+        self.view.setItemDelegateForColumn(COL_SPARK, SparklineDelegate(model, self.view))
         h.setSectionResizeMode(COL_DESC, QHeaderView.ResizeMode.Stretch)
         self.view.doubleClicked.connect(self._double_clicked)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -421,6 +480,71 @@ class TagTable(QWidget):
         self._age_timer.setInterval(1000)
         self._age_timer.timeout.connect(model.refresh_ages)
         self._age_timer.start()
+        # sparklines: checked every few seconds (each tag is fetched again every refresh_s) and
+        # soon after a scroll, a filter or a show brings new rows on screen
+        self.sparks: SparkFetcher | None = None
+        self._run_async = run_async
+        self._refresh_s = refresh_s
+        self._spark_timer = QTimer(self)
+        self._spark_timer.setInterval(max(500, int(refresh_s * 1000 / 6)))
+        self._spark_timer.timeout.connect(self.refresh_sparks)
+        self._spark_soon = QTimer(self)
+        self._spark_soon.setSingleShot(True)
+        self._spark_soon.setInterval(300)
+        self._spark_soon.timeout.connect(self.refresh_sparks)
+        if history is not None and run_async is not None:
+            self.sparks = SparkFetcher(history, scale=self._scale_of)
+            self._spark_timer.start()
+            self.view.verticalScrollBar().valueChanged.connect(lambda _: self._spark_soon.start())
+            self.proxy.layoutChanged.connect(self._spark_soon.start)
+            self.proxy.rowsInserted.connect(self._spark_soon.start)
+
+    # -- sparklines ---------------------------------------------------------------------------
+    def _scale_of(self, tag: str) -> tuple[float, float] | None:
+        row = self.model.row_of(tag)
+        return row.scale if row is not None else None
+
+    def visible_tags(self) -> list[str]:
+        """Numeric tags in the rows on screen now; none while the table cannot be seen."""
+        if not self.isVisible() or self.view.visibleRegion().isEmpty() or self.proxy.rowCount() == 0:
+            return []
+        top = self.view.rowAt(0)
+        bottom = self.view.rowAt(self.view.viewport().height() - 1)
+        if top < 0:
+            return []
+        if bottom < 0:
+            bottom = self.proxy.rowCount() - 1
+        out = []
+        for i in range(top, bottom + 1):
+            r = self.model.row(self.proxy.mapToSource(self.proxy.index(i, 0)).row())
+            if r.numeric:
+                out.append(r.tag)
+        return out
+
+    def refresh_sparks(self) -> None:
+        """Fetch the visible sparklines that are missing or due, in one query on a worker."""
+        fetcher, run = self.sparks, self._run_async
+        if fetcher is None or run is None:
+            return
+        tags = fetcher.due(self.visible_tags(), refresh_s=self._refresh_s)
+        if not tags:
+            return
+        fetcher.busy = True
+
+        def done(result: dict[str, Spark]) -> None:
+            fetcher.busy = False
+            fetcher.mark(tags)
+            self.model.set_sparks(result)
+
+        def failed(message: str) -> None:
+            fetcher.busy = False
+            fetcher.mark(tags)  # try again at the next refresh, not on every tick
+
+        run(lambda: fetcher.fetch(tags), done, failed)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._spark_soon.start()
 
     def tag_at(self, proxy_index: QModelIndex) -> TagRow:
         return self.model.row(self.proxy.mapToSource(proxy_index).row())
@@ -455,3 +579,40 @@ class TagTable(QWidget):
         act_sp.triggered.connect(lambda: self.setpoint_requested.emit(r.tag))
         menu.addAction(act_sp)
         menu.popup(self.view.viewport().mapToGlobal(pos))
+
+
+class SparklineDelegate(QStyledItemDelegate):
+    """Paints a ``Spark``: the good samples as a thin line in the text colour (muted while the
+    tag's value is bad now, as the struck-through value is), gaps where samples are missing or
+    not GOOD, and those non-GOOD stretches marked underneath in the bad-quality colour."""
+
+    def __init__(self, model: TagTableModel, parent: QObject | None = None):
+        super().__init__(parent)
+        self._model = model
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        super().paint(painter, option, index)  # background and selection
+        data = index.data(SPARK_ROLE)
+        if not data or data[0] is None:
+            return
+        spark, bad_now = data
+        scheme = self._model.scheme
+        rect = option.rect.adjusted(3, 3, -3, -4)
+        if rect.width() < 4 or rect.height() < 4:
+            return
+        x0, y0, w, h = float(rect.left()), float(rect.top()), float(rect.width()), float(rect.height())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        bad = QColor(scheme.bad_quality)
+        for a, b in spark.bad:
+            painter.fillRect(int(x0 + a * w), int(y0 + h), max(2, int((b - a) * w)), 3, bad)
+        line = QPen(QColor(scheme.muted if bad_now else scheme.text))
+        line.setWidthF(1.2)
+        painter.setPen(line)
+        for run in spark.runs:
+            pts = [QPointF(x0 + px * w, y0 + (1.0 - py) * h) for px, py in run.tolist()]
+            if len(pts) == 1:
+                painter.drawLine(pts[0] - QPointF(1.0, 0.0), pts[0] + QPointF(1.0, 0.0))
+            else:
+                painter.drawPolyline(QPolygonF(pts))
+        painter.restore()

@@ -5,9 +5,15 @@ This is the pyqtgraph view; what the trend knows and decides (pens, live window,
 redraw, what history to fetch, readout, setups) is the Qt-free `TrendModel` (trend_model.py).
 
 Pens that share a unit share an axis (two temperatures on one scale are comparable; a
-temperature and a flow are not). The live part comes from in-memory ring buffers fed by the
-bridge; anything older than the buffer is fetched from the historian (min/max downsampled to
-the plot's width) on a worker thread, so scrolling back never freezes the screen.
+temperature and a flow are not). An axis spans its pens' fixed engineering ranges (the profile's
+``range``, else one derived from its limits), so a calm plant looks calm instead of autoscaled
+onto noise; only an axis with no range to go on autoscales, and its label says "auto". Each pen's
+alarm limits are drawn as thin lines in its colour, labelled. Axes exist only while a pen of their
+unit does, and take the colour of their first pen.
+
+The live part comes from in-memory ring buffers fed by the bridge; anything older than the buffer
+is fetched from the historian (min/max downsampled to the plot's width) on a worker thread, so
+scrolling back never freezes the screen, and a pen added to a live trend gets its past the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -32,12 +38,22 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model import Sample
+from app.core.profiles import Point
 from app.station.interface import Series
 from app.ui.decimate import minmax_decimate
 from app.ui.formatting import format_time, format_value
 from app.ui.palette import LIGHT, Scheme
 from app.ui.trend_buffer import RingSeries
-from app.ui.trend_model import MIN_LIVE_WINDOW_S, GridKey, PenData, TrendModel, grid_key, read_setup
+from app.ui.trend_model import (
+    MIN_LIVE_WINDOW_S,
+    GridKey,
+    PenData,
+    PenScale,
+    TrendModel,
+    axis_span,
+    grid_key,
+    read_setup,
+)
 
 SPANS = {"1 min": 60.0, "2 min": 120.0, "10 min": 600.0, "1 h": 3600.0, "8 h": 8 * 3600.0, "24 h": 86400.0}
 
@@ -49,11 +65,17 @@ PENS_PER_TURN = 5
 __all__ = ["MIN_LIVE_WINDOW_S", "PENS_PER_TURN", "SPANS", "PenInfo", "TrendWidget"]
 
 
+#: labels of the limit lines, by profile field
+LIMIT_LABELS = {"lolo": "LOLO", "lo": "LO", "hi": "HI", "hihi": "HIHI"}
+
+
 @dataclass
 class PenInfo(PenData):
-    """A pen as drawn: its data (`PenData`) and the pyqtgraph curve that shows it."""
+    """A pen as drawn: its data (`PenData`), the pyqtgraph curve that shows it, and its limit
+    lines."""
 
     curve: pg.PlotDataItem = field(kw_only=True)
+    limit_lines: list[pg.InfiniteLine] = field(default_factory=list, kw_only=True)
 
 
 class _UnitAxis:
@@ -63,6 +85,10 @@ class _UnitAxis:
         self.unit = unit
         self.vb = vb
         self.axis = axis
+        #: the fixed Y range shown while live (None: autoscaled)
+        self.span: tuple[float, float] | None = None
+        #: what this axis's view holds (curves, limit lines), removed when the axes are rebuilt
+        self.items: list[pg.GraphicsObject] = []
 
 
 class TrendWidget(QWidget):
@@ -79,6 +105,7 @@ class TrendWidget(QWidget):
         history: Callable[[list[str], float, float, int], Mapping[str, Series]] | None = None,
         run_async: Callable[..., Any] | None = None,
         units: Callable[[str], str] | None = None,
+        points: Callable[[str], Point | None] | None = None,
         capacity: int = 36_000,
         fps: float = 30.0,
         scheme: Scheme = LIGHT,
@@ -88,6 +115,7 @@ class TrendWidget(QWidget):
         self._history = history
         self._run_async = run_async
         self._units = units or (lambda tag: "")
+        self._points = points or (lambda tag: None)
         self._capacity = capacity
         self.scheme = scheme
         self.model: TrendModel[PenInfo] = TrendModel()
@@ -171,32 +199,97 @@ class TrendWidget(QWidget):
         if tag in self.pens:
             return self.pens[tag]
         unit = self._units(tag) if unit is None else unit
-        i = len(self.pens)
         # decimated here (min/max per pixel column), so pyqtgraph's own per-paint downsampling
         # and clipping are left off: they would redo the work on every frame
         curve = pg.PlotDataItem(connect="finite", name=tag)
-        pen = PenInfo(tag, unit, self.scheme.pen(i), RingSeries(self._capacity), curve=curve)
-        ax = self._axis_for(unit)
+        pen = PenInfo(
+            tag, unit, self._free_colour(), RingSeries(self._capacity), curve=curve,
+            scale=PenScale.of(self._points(tag)),
+        )
         pen.curve.setPen(self._qpen(pen))
-        ax.vb.addItem(pen.curve)
         self.model.add(pen)
-        self._request_history()
+        self._layout_axes()
+        self._request_history(now=True)
         self._update_readout(None)
         return pen
 
     def remove_pen(self, tag: str) -> None:
-        pen = self.model.remove(tag)
-        if pen is None:
+        if self.model.remove(tag) is None:
             return
-        self._axes[pen.unit].vb.removeItem(pen.curve)
+        self._layout_axes()
         self._update_readout(None)
 
     def clear_pens(self) -> None:
         for tag in list(self.pens):
             self.remove_pen(tag)
 
+    def _free_colour(self) -> str:
+        """The first scheme colour no pen uses, so a pen added after a removal never takes a
+        colour already on screen (until all of them are)."""
+        used = {p.color for p in self.pens.values()}
+        for i in range(len(self.scheme.pens)):
+            if self.scheme.pen(i) not in used:
+                return self.scheme.pen(i)
+        return self.scheme.pen(len(self.pens))
+
     def _qpen(self, pen: PenInfo) -> QPen:
         return pg.mkPen(color=pen.color, width=1)
+
+    def _layout_axes(self) -> None:
+        """Give every unit with pens one axis, and nothing else one: axes of units without pens
+        go (with their view), the rest are rebuilt in pen order, coloured by their first pen and
+        set to their fixed span. Rebuilding is a handful of items, done only when pens change;
+        keeping stale axes is what once left a 75 px plot beside eight empty scales."""
+        scene = self.item.scene()
+        for ax in self._axes.values():
+            for item in ax.items:
+                ax.vb.removeItem(item)
+            if ax.vb is not self.item.vb:
+                self.item.layout.removeItem(ax.axis)
+                ax.axis.unlinkFromView()
+                scene.removeItem(ax.axis)
+                ax.vb.setXLink(None)
+                scene.removeItem(ax.vb)
+        self._axes = {}
+        for unit in self.model.units():
+            ax = self._axis_for(unit)
+            for pen in self.model.pens_of(unit):
+                ax.vb.addItem(pen.curve)
+                ax.items.append(pen.curve)
+                pen.limit_lines = self._limit_lines(pen)
+                for line in pen.limit_lines:
+                    ax.vb.addItem(line, ignoreBounds=True)
+                    ax.items.append(line)
+        if not self._axes:  # no pens: the bare left axis, neutral
+            left = self.item.getAxis("left")
+            left.setLabel("")
+            self._style_axis(left)
+        self._apply_spans()
+        self._sync_views()
+
+    def _limit_lines(self, pen: PenInfo) -> list[pg.InfiniteLine]:
+        """The pen's alarm limits as thin lines in its colour (HIHI/LOLO solid, HI/LO dashed; a
+        handful of single segments, so the dash costs nothing), each labelled at the left."""
+        lines = []
+        colour = QColor(pen.color)
+        colour.setAlpha(170)
+        index = list(self.pens).index(pen.tag) if pen.tag in self.pens else 0
+        column = 0.01 + 0.13 * (index % 7)
+        for name, value in pen.scale.limits:
+            style = Qt.PenStyle.SolidLine if name in ("hihi", "lolo") else Qt.PenStyle.DashLine
+            line = pg.InfiniteLine(
+                pos=value,
+                angle=0,
+                movable=False,
+                pen=pg.mkPen(colour, width=1, style=style),
+                label=f"{LIMIT_LABELS[name]} {value:g}",
+                # each pen's labels in a column of their own, so two pens' limits at the same
+                # height do not print over each other
+                labelOpts={"position": column, "color": colour, "anchors": [(0, 1), (0, 1)]},
+            )
+            line.setZValue(-5)  # under the curves
+            lines.append(line)
+        return lines
 
     def _axis_for(self, unit: str) -> _UnitAxis:
         if unit in self._axes:
@@ -205,27 +298,43 @@ class TrendWidget(QWidget):
             ax = _UnitAxis(unit, self.item.vb, self.item.getAxis("left"))
         else:
             vb = pg.ViewBox()
+            vb.setMouseEnabled(x=False, y=False)  # the main view pans and zooms; these follow in x
             axis = pg.AxisItem("right")
             axis.setWidth(56)
-            col = 2 + len(self._axes)
+            col = 2 + len(self._axes)  # 0 left axis, 1 the plot, 2 pyqtgraph's own (hidden) right axis
             self.item.layout.addItem(axis, 2, col)
             self.item.scene().addItem(vb)
             axis.linkToView(vb)
             vb.setXLink(self.item.vb)
-            vb.enableAutoRange(axis=pg.ViewBox.YAxis)
             ax = _UnitAxis(unit, vb, axis)
+        # the tick numbers are the unit's own: no "x1000" prefix scaling. pyqtgraph 0.14's
+        # enableAutoSIPrefix(False) still computes a scale for a visible label (0-0.5 g was
+        # drawn as 0-500), so scaling is also switched off for every range
+        ax.axis.setSIPrefixEnableRanges(())
         ax.axis.enableAutoSIPrefix(False)
         self._axes[unit] = ax
-        self._label_axis(ax, self.scheme.pen(len(self.pens)))
-        self._sync_views()
+        pens = self.model.pens_of(unit)
+        ax.span = axis_span(p.scale for p in pens)
+        self._label_axis(ax, pens[0].color if pens else self.scheme.plot_axis)
         return ax
 
     def _label_axis(self, ax: _UnitAxis, colour: str) -> None:
         """Each unit axis is labelled with its unit in the colour of its first pen, so a reader
-        can tell which scale a curve is read against."""
-        ax.axis.setLabel(ax.unit or "value", color=colour)
-        ax.axis.setPen(pg.mkPen(self.scheme.plot_axis))
+        can tell which scale a curve is read against; an axis with no engineering range to go on
+        says it is autoscaled, so a wide swing on it is not taken at face value."""
+        name = ax.unit or "value"
+        ax.axis.setLabel(name if ax.span is not None else f"{name} (auto)", color=colour)
+        ax.axis.setPen(pg.mkPen(colour))
         ax.axis.setTextPen(pg.mkPen(colour))
+
+    def _apply_spans(self) -> None:
+        """Fixed spans on axes that have one, autoscale on the others."""
+        for ax in self._axes.values():
+            if ax.span is not None:
+                ax.vb.disableAutoRange(axis=pg.ViewBox.YAxis)
+                ax.vb.setYRange(*ax.span, padding=0.02)
+            else:
+                ax.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
 
     def _sync_views(self) -> None:
         rect = self.item.vb.sceneBoundingRect()
@@ -265,9 +374,7 @@ class TrendWidget(QWidget):
         self.pause_btn.blockSignals(False)
         self.mode_label.setText("PAUSED — drag to pan, wheel to zoom" if paused else "LIVE")
         if not paused:
-            self.item.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
-            for ax in self._axes.values():
-                ax.vb.enableAutoRange(axis=pg.ViewBox.YAxis)
+            self._apply_spans()  # whatever the operator zoomed to, live shows the fixed spans
             self.draw_frame(force=True)
         self.paused_changed.emit(paused)
 
@@ -360,10 +467,17 @@ class TrendWidget(QWidget):
         self.frames += 1
 
     # -- history ----------------------------------------------------------------------------
-    def _request_history(self) -> None:
+    def _request_history(self, now: bool = False) -> None:
+        """Fetch history soon. The operator's moves restart the short wait (a drag asks once,
+        when it stops); a live trend's back-fill, asked on every frame while a pen lacks its
+        past, must not: restarting the wait at 30 frames/s kept it from ever firing, so a pen
+        added to a live trend showed no history. ``now``: fetch at the next turn (a new pen)."""
         if self._history is None or self._run_async is None or not self.pens:
             return
-        self._hist_timer.start()
+        if now:
+            self._hist_timer.start(0)
+        elif self.paused or not self._hist_timer.isActive():
+            self._hist_timer.start(150)
 
     def _needed_range(self) -> tuple[float, float] | None:
         if self.paused:
@@ -488,13 +602,10 @@ class TrendWidget(QWidget):
         self.item.getAxis("bottom").enableAutoSIPrefix(False)
         self.cursor_line.setPen(pg.mkPen(scheme.muted, width=1))
         self.region.setBrush(pg.mkBrush(QColorAlpha(scheme.highlight, 60)))
-        first: dict[str, str] = {}
         for i, pen in enumerate(self.pens.values()):
             pen.color = scheme.pen(i)
             pen.curve.setPen(self._qpen(pen))
-            first.setdefault(pen.unit, pen.color)
-        for unit, ax in self._axes.items():
-            self._label_axis(ax, first.get(unit, scheme.plot_axis))
+        self._layout_axes()  # axes and limit lines in the new pens' colours
         self._update_readout(None)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from app.core.model import Quality, Sample
+from app.core.profiles import Point
 from app.station.interface import Series
 from app.ui.trend_buffer import RingSeries
 
@@ -27,6 +28,38 @@ MIN_LIVE_WINDOW_S = 10.0
 
 #: a frame's decimation grid: the window's start and end in bucket widths, and the bucket count
 GridKey = tuple[int, int, int]
+
+
+#: alarm limits in the order they are drawn, lowest first
+LIMIT_NAMES = ("lolo", "lo", "hi", "hihi")
+
+
+@dataclass(frozen=True)
+class PenScale:
+    """What a pen's axis is drawn against: its fixed engineering range (None: nothing to go
+    on, the axis autoscales and says so) and its alarm limits by name (``LIMIT_NAMES``)."""
+
+    range: tuple[float, float] | None = None
+    limits: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def of(cls, point: Point | None) -> PenScale:
+        """The profile point's engineering range and alarm limits (nothing for an unknown tag)."""
+        if point is None:
+            return cls()
+        limits = tuple((name, float(v)) for name in LIMIT_NAMES if (v := getattr(point, name)) is not None)
+        return cls(point.engineering_range, limits)
+
+
+def axis_span(scales: Iterable[PenScale]) -> tuple[float, float] | None:
+    """The fixed range of an axis shared by pens: the union of their engineering ranges, so
+    every pen's whole range is on the scale; None when no pen has one (the axis autoscales).
+    A pen without a range does not widen it: its curve may leave the frame, which the axis
+    label makes plain rather than squashing the others onto noise."""
+    spans = [s.range for s in scales if s.range is not None]
+    if not spans:
+        return None
+    return min(lo for lo, _ in spans), max(hi for _, hi in spans)
 
 
 @dataclass
@@ -42,6 +75,7 @@ class PenData:
     hist_v: np.ndarray = field(default_factory=lambda: np.empty(0))
     drawn_version: int = -1
     drawn_key: GridKey | None = None
+    scale: PenScale = field(default_factory=PenScale)
 
 
 P = TypeVar("P", bound=PenData)
@@ -70,6 +104,13 @@ class TrendModel(Generic[P]):
 
     def remove(self, tag: str) -> P | None:
         return self.pens.pop(tag, None)
+
+    def units(self) -> list[str]:
+        """The units with pens, in the order their first pen was added: one axis each."""
+        return list(dict.fromkeys(p.unit for p in self.pens.values()))
+
+    def pens_of(self, unit: str) -> list[P]:
+        return [p for p in self.pens.values() if p.unit == unit]
 
     # -- live data --------------------------------------------------------------------------
     def add_samples(self, batch: Iterable[Sample]) -> None:
@@ -136,7 +177,13 @@ class TrendModel(Generic[P]):
             return None
         end = min(t1, live_from)
         cov = self.hist_covered
-        if cov is not None and cov[0] <= t0 and cov[1] >= end - 1.0:
+        # a pen with no live data at all (a tag nobody polls) keeps ``end`` at now: follow it at
+        # a fiftieth of the span (a few pixels), not with a fetch every second
+        slack = max(1.0, (t1 - t0) / 50)
+        # history fetched for a much wider view is too coarse for this one: zooming from a day
+        # into an hour must fetch the hour at the hour's resolution, not stretch the day's points
+        fine_enough = cov is not None and cov[1] - cov[0] <= 2 * (t1 - t0) + slack
+        if cov is not None and cov[0] <= t0 and cov[1] >= end - slack and fine_enough:
             return None
         return t0, end
 

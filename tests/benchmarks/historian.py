@@ -217,11 +217,14 @@ def median_time(fn, rounds: int) -> float:
 DAY = 86400.0
 
 
-def build_days(path: Path, days: float, n_points: int = 50, hz: float = 10.0) -> tuple[float, float, float]:
+def build_days(
+    path: Path, days: float, n_points: int = 50, hz: float = 10.0, chunk_after_s: float | None = None
+) -> tuple[float, float, float]:
     """``days`` of one device (``n_points`` points at ``hz``) through ``Historian.on_poll`` as fast
-    as the writer takes it; returns (build seconds, the writer's CPU seconds, last sample time)."""
+    as the writer takes it; returns (build seconds, the writer's CPU seconds, last sample time).
+    ``chunk_after_s`` None leaves every poll a frame (``chunk_file`` chunks them afterwards)."""
     now = [T0]
-    h = Historian(path, clock=lambda: now[0], retention_days=max(30.0, days + 1))
+    h = Historian(path, clock=lambda: now[0], retention_days=max(30.0, days + 1), chunk_after_s=chunk_after_s)
     h.start()
     assert h._thread is not None and h._thread.ident is not None
     clock = time.pthread_getcpuclockid(h._thread.ident)
@@ -255,6 +258,85 @@ def build_days(path: Path, days: float, n_points: int = 50, hz: float = 10.0) ->
     assert h.dropped == 0, f"{h.dropped} samples dropped while building"
     h.close()
     return build, cpu, now[0]
+
+
+def chunk_file(path: Path, end: float) -> tuple[float, float, int]:
+    """Let the writer chunk every frame older than two hours (as it does a little at a time in
+    service); returns (seconds, the writer's CPU seconds, samples chunked)."""
+    h = Historian(path, clock=lambda: end, retention_days=0, rollup_interval_s=3600)
+    h.start()
+    assert h._thread is not None and h._thread.ident is not None and h.chunker is not None
+    clock = time.pthread_getcpuclockid(h._thread.ident)
+    cpu0, start = time.clock_gettime(clock), time.perf_counter()
+    assert h.catch_up(3600.0), "chunking did not finish"
+    wall, cpu = time.perf_counter() - start, time.clock_gettime(clock) - cpu0
+    n = h.chunker.samples_chunked
+    h.close()
+    return wall, cpu, n
+
+
+def used_bytes(path: Path) -> int:
+    """Bytes of the file in use (pages less free pages): SQLite reuses freed pages rather than
+    shrinking the file, so this is what a month of data costs once it is in its final layout."""
+    with closing(sqlite3.connect(path)) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    return int(page * (pages - free))
+
+
+def time_queries(
+    reader: HistorianReader, db: Path, tag: str, end: float, days: float, rounds: int, stream: object
+) -> dict[str, dict[str, float | int]]:
+    """Each span's 2,000-point trend beside a plain SELECT of the tag's frames, and one tag's
+    raw read (every sample, no downsampling) of 1 h and 24 h."""
+    with closing(sqlite3.connect(db)) as conn:
+        ((tid,),) = conn.execute("SELECT id FROM tags WHERE name = ?", (tag,)).fetchall()
+        sql = "SELECT layout_id, col FROM layout_tags WHERE tag_id = ?"
+        layout, col = conn.execute(sql, (tid,)).fetchone()
+    queries: dict[str, dict[str, float | int]] = {}
+    for name, span in (("1h", 3600.0), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
+        if span > days * DAY * 1.001:
+            continue
+        a, b = end - span, end
+        roll0, raw0 = reader.rollup_rows_read, reader.raw_rows_read
+        res = reader.query([tag], a, b, max_points=2000)[tag]
+        rows = (reader.rollup_rows_read - roll0, reader.raw_rows_read - raw0)
+        q = median_time(lambda a=a, b=b: reader.query([tag], a, b, max_points=2000), rounds)
+
+        def plain(a: float = a, b: float = b) -> int:
+            with closing(sqlite3.connect(db)) as conn:
+                return len(
+                    conn.execute(
+                        "SELECT t, substr(value, ?, 8), substr(quality, ?, 1) FROM frames "
+                        "WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
+                        (col * 8 + 1, col + 1, layout, a, b),
+                    ).fetchall()
+                )
+
+        plain_rounds = rounds if span <= DAY else 1
+        raw_n = plain()
+        p = median_time(plain, plain_rounds)
+        entry: dict[str, float | int] = {
+            "ms": q * 1e3,
+            "points": len(res),
+            "rollup_rows_read": rows[0],
+            "raw_rows_read": rows[1],
+            "plain_select_ms": p * 1e3,
+            "plain_select_rows": raw_n,
+        }
+        line = (
+            f"  {name:>4} -> {len(res):,} points: median {q * 1e3:7.1f} ms, read {rows[0]:,} rollup "
+            f"rows + {rows[1]:,} samples | plain SELECT of its {raw_n:,} frame rows {p * 1e3:9.1f} ms"
+        )
+        if span <= DAY:
+            whole = reader.query([tag], a, b)[tag]
+            r = median_time(lambda a=a, b=b: reader.query([tag], a, b), rounds)
+            entry.update(raw_read_ms=r * 1e3, raw_read_samples=len(whole))
+            line += f" | every raw sample ({len(whole):,}) {r * 1e3:7.1f} ms"
+        queries[name] = entry
+        print(line, file=stream)  # type: ignore[call-overload]
+    return queries
 
 
 def paced_writer_cpu(path: Path, seconds: float, rollups: bool) -> tuple[float, int]:
@@ -314,48 +396,24 @@ def bench_days(args: argparse.Namespace) -> int:
         )
         reader = HistorianReader(db)
         tag = "dev.p07"
-        with closing(sqlite3.connect(db)) as conn:
-            ((tid,),) = conn.execute("SELECT id FROM tags WHERE name = ?", (tag,)).fetchall()
-            layout, col = conn.execute(
-                "SELECT layout_id, col FROM layout_tags WHERE tag_id = ?", (tid,)
-            ).fetchone()
-        queries = {}
-        for name, span in (("1h", 3600.0), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
-            if span > args.days * DAY * 1.001:
-                continue
-            a, b = end - span, end
-            roll0, raw0 = reader.rollup_rows_read, reader.raw_rows_read
-            res = reader.query([tag], a, b, max_points=2000)[tag]
-            rows = (reader.rollup_rows_read - roll0, reader.raw_rows_read - raw0)
-            q = median_time(lambda a=a, b=b: reader.query([tag], a, b, max_points=2000), args.rounds)
-
-            def plain(a: float = a, b: float = b) -> int:
-                with closing(sqlite3.connect(db)) as conn:
-                    return len(
-                        conn.execute(
-                            "SELECT t, substr(value, ?, 8), substr(quality, ?, 1) FROM frames "
-                            "WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
-                            (col * 8 + 1, col + 1, layout, a, b),
-                        ).fetchall()
-                    )
-
-            plain_rounds = args.rounds if span <= DAY else 1
-            raw_n = plain()
-            p = median_time(plain, plain_rounds)
-            queries[name] = {
-                "ms": q * 1e3,
-                "points": len(res),
-                "rollup_rows_read": rows[0],
-                "raw_rows_read": rows[1],
-                "plain_select_ms": p * 1e3,
-                "plain_select_rows": raw_n,
-            }
-            print(
-                f"  {name:>4} -> {len(res):,} points: median {q * 1e3:7.1f} ms, read {rows[0]:,} rollup "
-                f"rows + {rows[1]:,} samples | plain SELECT of its {raw_n:,} raw rows {p * 1e3:9.1f} ms "
-                f"({p / q:,.0f}x)",
-                file=stream,
-            )
+        print("all frames (as before chunks):", file=stream)
+        out["queries_frames"] = time_queries(reader, db, tag, end, args.days, args.rounds, stream)
+        out["used_bytes_frames"] = used_bytes(db)
+        wall, cpu, chunked = chunk_file(db, end)
+        hours = max(args.days * 24 - 2, 1)
+        out.update(chunk_s=wall, chunk_writer_cpu_s=cpu, samples_chunked=chunked)
+        out["used_bytes_chunked"] = used_bytes(db)
+        out["used_bytes_per_month_chunked"] = out["used_bytes_chunked"] * 30.0 / args.days
+        print(
+            f"chunked {chunked:,} samples (frames older than 2 h) in {wall:.0f} s, writer CPU {cpu:.1f} s "
+            f"= {cpu / hours * 1e3:.0f} ms per device-hour ({cpu / hours * 100 / 3600 * 100:.2f} % of a core "
+            f"for 100 devices); data {out['used_bytes_frames'] / 1e9:.2f} GB as frames -> "
+            f"{out['used_bytes_chunked'] / 1e9:.2f} GB chunked "
+            f"({out['used_bytes_chunked'] * 30 / args.days / 1e9:.2f} GB per month)",
+            file=stream,
+        )
+        print("after chunking:", file=stream)
+        queries = time_queries(reader, db, tag, end, args.days, args.rounds, stream)
         out["queries"] = queries
     with tempfile.TemporaryDirectory(prefix="vigil-bench-paced-", dir=args.tmp) as tmp:
         shares: dict[str, list[float]] = {"rollups": [], "no rollups": []}

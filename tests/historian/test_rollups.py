@@ -73,16 +73,21 @@ def _expected(t: np.ndarray, value: np.ndarray, quality: np.ndarray, a: float, b
     ranges=st.lists(
         st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(10, 600)), min_size=4, max_size=4
     ),
+    chunk_after_s=st.sampled_from([None, 600.0]),  # older frames rewritten into per-tag chunks
 )
 def test_rollup_answer_equals_downsampling_the_raw_samples(
-    tmp_path_factory, seed: int, n: int, step_scale: float, late_share: float, ranges: list
+    tmp_path_factory, seed: int, n: int, step_scale: float, late_share: float, ranges: list,
+    chunk_after_s: float | None,
 ) -> None:
     t, value, quality = _series(seed, n, step_scale)
     rng = np.random.default_rng(seed + 1)
     late = rng.random(n) < late_share
     clock_now = [float(t[-1]) + 60.0]
     path = tmp_path_factory.mktemp("prop") / "historian.sqlite"
-    h = Historian(path, flush_interval_s=0.01, rollup_interval_s=3600, clock=lambda: clock_now[0])
+    h = Historian(
+        path, flush_interval_s=0.01, rollup_interval_s=3600, clock=lambda: clock_now[0],
+        chunk_after_s=chunk_after_s,
+    )
     h.start()
     try:
         on_time = ~late
@@ -106,6 +111,10 @@ def test_rollup_answer_equals_downsampling_the_raw_samples(
                 used_rollups = True
         if used_rollups:
             assert h.reader.rollup_rows_read > rollup_rows_before  # the answer did come from rollups
+        raw = h.query([TAG])[TAG]  # every sample back, bit for bit, from chunks, frames and rows
+        order = np.argsort(t, kind="stable")
+        assert raw.t.tolist() == t[order].tolist() and raw.quality.tolist() == quality[order].tolist()
+        np.testing.assert_array_equal(raw.value, value[order])
     finally:
         h.close()
 

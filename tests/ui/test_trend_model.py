@@ -60,6 +60,14 @@ def test_history_is_fetched_only_for_what_live_data_does_not_cover() -> None:
     assert m.readout_at(550.0)["a.x"] == 1.0
 
 
+def test_zooming_in_fetches_the_narrower_view_at_its_own_resolution() -> None:
+    m = _model("a.x")
+    m.add_samples([Sample("a.x", 1.0, Quality.GOOD, 100_000.0)])
+    m.apply_history({}, 0.0, 86_400.0)  # a day, downsampled to the plot's width
+    assert m.needed_range(43_200.0, 86_400.0) is None  # half of it: the day's points will do
+    assert m.needed_range(40_000.0, 43_600.0) == (40_000.0, 43_600.0)  # an hour: fetched again
+
+
 def test_a_frame_redraws_only_pens_whose_grid_or_data_changed() -> None:
     m = _model("a.x", "b.y")
     key = grid_key((0.0, 100.0), 100)

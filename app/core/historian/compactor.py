@@ -27,6 +27,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from app.core.historian import chunks
 from app.core.historian.frames import VALUE_DTYPE
 from app.core.historian.rollup import (
     FINEST,
@@ -80,7 +81,7 @@ def layouts(conn: sqlite3.Connection) -> list[tuple[int, int]]:
 
 def raw_edge(conn: sqlite3.Connection, at_or_after: float, newest: bool = False) -> float | None:
     """The first raw sample time at or after ``at_or_after`` (or, ``newest``, the last of all),
-    over every frame layout and the per-sample rows: one index seek each."""
+    over every frame layout (its frames and chunks) and the per-sample rows: index seeks."""
     found: list[float] = []
     order = "DESC" if newest else ""
     cond = "" if newest else "AND t >= ?"
@@ -91,6 +92,11 @@ def raw_edge(conn: sqlite3.Connection, at_or_after: float, newest: bool = False)
         ).fetchone()
         if row is not None:
             found.append(float(row[0]))
+        hi = math.inf
+        lo = -math.inf if newest else at_or_after
+        chunked = chunks.edge(conn, layout, lo, hi, newest)
+        if chunked is not None:
+            found.append(chunked)
     where = "" if newest else "WHERE t >= ?"
     row = conn.execute(f"SELECT t FROM samples {where} ORDER BY t {order} LIMIT 1", params).fetchone()
     if row is not None:
@@ -248,12 +254,25 @@ def finest_rows(conn: sqlite3.Connection, a: float, b: float) -> tuple[list[Row]
             (layout, a, b),
         ).fetchall()
         rows = [r for r in rows if len(r[1]) == ncols * 8 and len(r[2]) == ncols]  # never half a frame
-        if not rows:
+        parts = chunks.layout_parts(conn, layout, ncols, a, b)
+        if rows:
+            n = len(rows)
+            parts.append(
+                chunks.Part(
+                    np.fromiter((r[0] for r in rows), np.float64, n),
+                    np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(n, ncols),
+                    np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(n, ncols),
+                )
+            )
+        parts = [part for part in parts if len(part.t)]
+        if not parts:
             continue
-        samples += len(rows) * ncols
-        t = np.fromiter((r[0] for r in rows), np.float64, len(rows))
-        value = np.frombuffer(b"".join(r[1] for r in rows), VALUE_DTYPE).reshape(len(rows), ncols)
-        quality = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(len(rows), ncols)
+        t = np.concatenate([part.t for part in parts])
+        order = np.argsort(t, kind="stable")  # chunks and late frames of the same hour interleave
+        t = t[order]
+        value = np.concatenate([part.value for part in parts])[order]
+        quality = np.concatenate([part.quality for part in parts])[order]
+        samples += len(t) * ncols
         bucket = bucket_of(t, FINEST)
         starts = runs(bucket)
         rec = reduce_raw(t, value, quality, starts)

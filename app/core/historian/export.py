@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.historian import chunks
 from app.core.historian.schema import HistorianError, connect_reader
 from app.core.model import Quality
 from app.core.textsafe import csv_writer
@@ -74,6 +75,34 @@ def _has_frames(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'frames'").fetchone() is not None
 
 
+def _stage_chunks(
+    conn: sqlite3.Connection, ids: list[int], names: dict[str, int], lo: float, hi: float
+) -> bool:
+    """Copy the chunked samples of the wanted tags in ``[lo, hi]`` into a temporary table, so
+    the one ``ORDER BY t, name`` query streams them with the frames and rows (the temporary
+    table lives in SQLite's temp store, not in the historian file, which stays read-only).
+    False when there are none."""
+    if not chunks.has_chunks(conn):
+        return False
+    by_id = {tid: name for name, tid in names.items()}
+    staged = False
+    for tid in ids:
+        for layout, col in conn.execute("SELECT layout_id, col FROM layout_tags WHERE tag_id = ?", (tid,)):
+            for part in chunks.column_parts(conn, layout, col, lo, hi):
+                if not staged:
+                    conn.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS chunk_rows "
+                        "(t REAL, name TEXT, value REAL, quality INTEGER)"
+                    )
+                    conn.execute("DELETE FROM temp.chunk_rows")
+                    staged = True
+                value = [None if v != v else v for v in part.value.tolist()]  # NaN: no value
+                name = [by_id[tid]] * len(value)
+                rows = zip(part.t.tolist(), name, value, part.quality.tolist(), strict=True)
+                conn.executemany("INSERT INTO temp.chunk_rows VALUES (?, ?, ?, ?)", rows)
+    return staged
+
+
 def quality_name(code: int) -> str:
     return _QUALITY_NAMES.get(code, f"CODE_{code}")
 
@@ -121,6 +150,8 @@ def export_csv(
                         "AND f.t >= ? AND f.t <= ?"
                     )
                     params += (*ids, lo, hi)
+                if _stage_chunks(conn, ids, names, lo, hi):
+                    sql += " UNION ALL SELECT t, name, value, NULL, quality FROM temp.chunk_rows"
                 cur = conn.execute(sql + " ORDER BY t, name", params)
                 stamp = _StampCache()
                 while chunk := cur.fetchmany(5000):

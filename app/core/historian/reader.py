@@ -7,7 +7,8 @@ snapshot without blocking the writer.
 A tag's samples live in two places (see schema): per-sample rows in ``samples`` and one column of
 every frame whose layout holds the tag. Each is read in time order with its own index and the
 two are merged; SQL ``substr`` cuts the tag's 8 value bytes and 1 quality byte out of each
-frame, so only those cross into Python.
+frame, so only those cross into Python. Frames older than a couple of hours live on as chunks
+(see ``chunks``), where the tag's column is a row of its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.historian import chunks
 from app.core.historian.compactor import done_key, read_meta
 from app.core.historian.downsample import downsample_indices, rows_to_arrays
 from app.core.historian.frames import COLUMN_SQL, VALUE_DTYPE, VALUE_SIZE, column_arrays, column_params
@@ -122,6 +124,12 @@ class HistorianReader:
                     for agg, into in (("MIN", firsts), ("MAX", lasts)):
                         sql = f"SELECT {agg}(t) FROM frames WHERE layout_id=?"
                         into.append(conn.execute(sql, (layout,)).fetchone()[0])
+                    if chunks.has_chunks(conn):
+                        for sql, into in (
+                            ("SELECT MIN(t0) FROM chunks WHERE layout_id=?", firsts),
+                            ("SELECT MAX(t1) FROM chunks WHERE layout_id=?", lasts),
+                        ):
+                            into.append(conn.execute(sql, (layout,)).fetchone()[0])
                 first = min((x for x in firsts if x is not None), default=None)
                 last = max((x for x in lasts if x is not None), default=None)
                 out.append(TagInfo(name, kind, first, last))
@@ -158,6 +166,14 @@ class HistorianReader:
                     if frame is not None and (best is None or frame[0] > best[0]):
                         value = float(np.frombuffer(frame[1], dtype=VALUE_DTYPE)[0])
                         best = (frame[0], None if np.isnan(value) else value, frame[2][0])
+                    if frame is None:  # every frame of the layout chunked: its newest chunk
+                        last = chunks.edge(conn, layout, -np.inf, np.inf, newest=True)
+                        parts = [] if last is None else chunks.column_parts(conn, layout, col, last, last)
+                        if parts and len(parts[-1].t) and (best is None or last > best[0]):
+                            part = parts[-1]
+                            value = float(part.value[-1])
+                            number = None if np.isnan(value) else value
+                            best = (float(part.t[-1]), number, int(part.quality[-1]))
                 if best is not None:
                     t, value, quality = best
                     out[tag] = Sample(tag, value, _quality(quality), t)  # type: ignore[arg-type]
@@ -357,6 +373,10 @@ class HistorianReader:
                 ).fetchone()
                 if row is not None:
                     into.append(float(row[0]))
+            for newest, into in ((False, firsts), (True, lasts)):
+                found = chunks.edge(conn, layout, lo, hi, newest)
+                if found is not None:
+                    into.append(found)
         if lo < raw_from:  # older samples may live on only in rollups
             for level in LEVELS:
                 top = done.get(level)
@@ -391,8 +411,12 @@ class HistorianReader:
                 f"SELECT t, {COLUMN_SQL} FROM frames WHERE layout_id = ? AND t >= ? AND t <= ? ORDER BY t",
                 (*column_params(col), layout, lo, hi),
             ).fetchall()
-            if frame_rows:
-                t, value, quality = column_arrays(frame_rows)
+            found = [column_arrays(frame_rows)] if frame_rows else []
+            for c in chunks.column_parts(conn, layout, col, lo, hi):
+                found.append((c.t, c.value, c.quality.astype(np.int8)))
+            for t, value, quality in found:
+                if not len(t):
+                    continue
                 if not numeric:  # a string tag's frames hold only numbers/None (polls without text)
                     value = np.array([None if np.isnan(v) else v for v in value.tolist()], dtype=object)
                 parts.append((t, value, quality))

@@ -17,6 +17,10 @@ more than the whole poll loop spends per sample; see tests/benchmarks/poll.py). 
 Version 3 adds *rollups* (see ``rollup``): summaries of 10 s, 1 min, 10 min and 1 h buckets per
 frame layout or per tag, kept up to date by the writer, so a trend of a month reads a few
 thousand summaries instead of millions of frames.
+
+Version 4 adds *chunks* (see ``chunks``): frames older than a couple of hours are rewritten per
+layout-hour into one row of times and one row per column, so one tag's old samples are read
+without the other columns'.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ import sqlite3
 from pathlib import Path
 
 from app.core.errors import VigilError
+from app.core.historian.chunks import CHUNK_TABLES
 
 #: bumped when the layout changes; stored in ``PRAGMA user_version``
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: a tag whose values are numbers (bools stored as 0/1), or one whose values are strings
 KIND_NUMBER = "number"
@@ -118,7 +123,7 @@ def create_schema(path: Path) -> None:
             ["tag_id", "t", "quality", "value"], index_name=TREND_INDEX, if_not_exists=True
         )
         conn.execute("DROP INDEX IF EXISTS idx_samples_tag_id_t")  # the narrower first version
-        for sql in _FRAME_TABLES + _ROLLUP_TABLES:  # upgrades only add tables: old rows stay
+        for sql in _FRAME_TABLES + _ROLLUP_TABLES + CHUNK_TABLES:  # upgrades only add tables
             conn.execute(sql)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.commit()

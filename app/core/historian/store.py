@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.historian import chunks
 from app.core.historian.compactor import Compactor, raw_edge, write_meta
 from app.core.historian.export import export_csv, iso_utc
 from app.core.historian.frames import (
@@ -133,11 +134,13 @@ class Historian:
     every ``retention_check_s``. ``clock`` is injectable so tests can move time.
 
     Rollups (see ``rollup``, ``compactor``) are kept up to date by the same thread every
-    ``rollup_interval_s``; ``rollup_retention_days`` maps a level (seconds) to its retention in
-    days (0 = forever; a level never expires before the finer data it is made from, nor before
-    the raw samples). A retention pass never deletes more than ``retention_max_share`` of a
-    level's stored time span, and deletes nothing when the clock puts every stored sample past
-    the cut (a clock that jumped forward must not erase the historian).
+    ``rollup_interval_s``, and frames older than ``chunk_after_s`` whose rollups are final are
+    rewritten into per-column chunks (see ``chunks``) a layout-hour per step.
+    ``rollup_retention_days`` maps a level (seconds) to its retention in days (0 = forever; a
+    level never expires before the finer data it is made from, nor before the raw samples).
+    A retention pass never deletes more than ``retention_max_share`` of a level's stored time
+    span, and deletes nothing when the clock puts every stored sample past the cut (a clock that
+    jumped forward must not erase the historian).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class Historian:
         retention_max_share: float = 0.1,
         rollup_interval_s: float = 10.0,
         rollup_lag_s: float = 5.0,
+        chunk_after_s: float | None = 2 * chunks.CHUNK_S,
     ) -> None:
         self.path = Path(path)
         self.queue_max = queue_max
@@ -168,6 +172,8 @@ class Historian:
         self.retention_max_share = retention_max_share
         self.rollup_interval_s = rollup_interval_s
         self.compactor = Compactor(lag_s=rollup_lag_s)
+        #: rewrites frames older than ``chunk_after_s`` (data time) into per-column chunks; None: never
+        self.chunker = chunks.Chunker(chunk_after_s) if chunk_after_s is not None else None
         self._retention_cuts: dict[int, float] | None = None  # this pass's cut per level (0 = raw)
         self._rollups_deleted = 0
         self._rollup_requests = 0
@@ -441,13 +447,14 @@ class Historian:
         retention_backlog = False
         next_rollup = time.monotonic() + self.rollup_interval_s
         rollup_backlog = True  # catch up with whatever the file holds
+        chunk_backlog = False
         pruning = 0  # the prune request being served; its pass started from the first tag
         catching_up = 0  # the catch_up request being served
         try:
             self.compactor.load(conn)
             while True:
                 batches, stopping, prune_target = self._wait_for_work(
-                    min(next_retention, next_rollup), retention_backlog or rollup_backlog
+                    min(next_retention, next_rollup), retention_backlog or rollup_backlog or chunk_backlog
                 )
                 if batches:
                     self._write(conn, batches, tag_ids, layouts)
@@ -455,16 +462,19 @@ class Historian:
                     asked = self._rollup_requests
                 if asked > catching_up:
                     catching_up = asked
-                    rollup_backlog = True
+                    rollup_backlog = chunk_backlog = True
                 now = time.monotonic()
                 if rollup_backlog or now >= next_rollup:
+                    chunk_backlog = chunk_backlog or now >= next_rollup
                     rollup_backlog = self._rollup_step(conn)
                     if now >= next_rollup:
                         next_rollup = now + self.rollup_interval_s
-                    if catching_up and not rollup_backlog:
-                        with self._cond:
-                            self._rollup_done = catching_up
-                            self._cond.notify_all()
+                if chunk_backlog and not rollup_backlog:
+                    chunk_backlog = self._chunk_step(conn)
+                if not rollup_backlog and not chunk_backlog and catching_up:
+                    with self._cond:
+                        self._rollup_done = catching_up
+                        self._cond.notify_all()
                 if prune_target > pruning:
                     pruning = prune_target
                     self._retention_pos = 0
@@ -654,6 +664,19 @@ class Historian:
             log.warning("%s", self._last_error)
             return False
 
+    def _chunk_step(self, conn: sqlite3.Connection) -> bool:
+        """One layout-hour of old frames into chunks; True when more may be due. A failure is
+        reported and retried later (the frames stay, queries stay right)."""
+        if self.chunker is None:
+            return False
+        try:
+            return self.chunker.step(conn, self.compactor.newest, self.compactor.done[FINEST])
+        except sqlite3.Error as e:
+            with self._cond:
+                self._last_error = f"{self.path}: old frames not chunked ({e})"
+            log.warning("%s", self._last_error)
+            return False
+
     def _pass_cuts(self, conn: sqlite3.Connection) -> dict[int, float]:
         """This retention pass's cut per level (0 = raw samples): rows older go.
 
@@ -744,6 +767,7 @@ class Historian:
                         "SELECT layout_id, COUNT(*) FROM layout_tags GROUP BY layout_id ORDER BY layout_id"
                     )
                 ]
+                units += [("chunks", 0, u[2], u[3]) for u in units if u[0] == "frames"]
             sources = [u[2] for u in units if u[0] == "frames"] or [
                 r[0] for r in conn.execute("SELECT DISTINCT layout_id FROM layout_tags ORDER BY layout_id")
             ]
@@ -763,6 +787,15 @@ class Historian:
                     if rows < rollup_budget:  # this source has nothing older left at this level
                         self._retention_pos += 1
                     rollup_budget -= rows
+                    continue
+                if table == "chunks":  # whole chunks, one per step: an hour of a layout at once
+                    if deleted:
+                        break
+                    gone = chunks.delete_before(conn, key, cuts[0], 1)
+                    deleted += gone
+                    budget -= max(gone, 1)
+                    if gone == 0:
+                        self._retention_pos += 1
                     continue
                 limit = budget // width or (1 if deleted == 0 else 0)
                 if limit == 0:  # the next frame does not fit this step's budget: next step
