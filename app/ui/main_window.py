@@ -693,8 +693,8 @@ class MainWindow(QMainWindow):
         w, h = max(self.width(), 800), max(self.height(), 600)
         self.resizeDocks(
             [self.docks["plant"], self.docks["tags"]],
-            # the process display gets the middle; the tag table keeps Tag..Quality readable
-            [int(w * 0.15), int(w * 0.30)],
+            # the tag table needs ~500 px at 1440 wide for Tag..Alarm (Age and Quality included)
+            [int(w * 0.15), int(w * 0.36)],
             Qt.Orientation.Horizontal,
         )
         self.resizeDocks([self.docks["alarms"]], [int(h * 0.30)], Qt.Orientation.Vertical)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -148,7 +149,8 @@ class Faceplate(QDialog):
     def _history(self, spark: SparklineItem, series: Series | None) -> None:
         from app.ui.displays.view import fill_from_series
 
-        if series is not None:
+        # the history arrives from a worker: the operator may have closed the faceplate already
+        if series is not None and shiboken6.isValid(spark):
             fill_from_series(spark, series)
             spark._look = None
             spark.refresh()
