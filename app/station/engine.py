@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.core import atrest
 from app.core.alarms import AlarmEngine, plant_alarms
 from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
@@ -55,6 +56,7 @@ from app.station.discovery import (
     discover_device_types,
     discover_one,
 )
+from app.station.encryption import encrypt_stores
 from app.station.housekeeping import DropReporter
 from app.station.models import restore_models
 
@@ -245,6 +247,7 @@ class Core:
             critical=True,
         )
         retention = plant.historian.historian_kwargs()  # the plant file's [historian]
+        encrypt_stores(self.data_dir, journal)  # historian and alarm store: SQLCipher, key outside
         historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
@@ -449,7 +452,8 @@ class ClockStepWatch:
 
 def _is_corruption(e: BaseException | None) -> bool:
     """SQLite says the file itself is bad (SQLITE_CORRUPT, SQLITE_NOTADB), not the disk."""
-    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, sqlite3.DatabaseError) else None
+    database_errors = (sqlite3.DatabaseError, atrest.dbapi.DatabaseError)
+    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, database_errors) else None
     return isinstance(code, int) and code & 0xFF in (11, 26)
 
 

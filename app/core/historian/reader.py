@@ -13,7 +13,6 @@ frame, so only those cross into Python.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian.compactor import done_key, read_meta
 from app.core.historian.downsample import downsample_indices, rows_to_arrays
 from app.core.historian.frames import COLUMN_SQL, VALUE_DTYPE, VALUE_SIZE, column_arrays, column_params
