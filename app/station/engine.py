@@ -45,6 +45,7 @@ from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
 from app.core.users import Authorizer, Session, UserStore, account_events
 from app.plugin_host import PluginHost
+from app.plugin_host.trust import journal_approvals
 from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
 from app.station.actions import Actions
@@ -208,7 +209,8 @@ class Core:
         journal.flush(timeout=10.0)  # the start-up events (e.g. journal.continued) are readable
         users.reconcile(account_events(self.data_dir / "journal"))
         plugins = PluginHost.discover(
-            data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
+            data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled,
+            approvals=journal_approvals(self.data_dir / "journal"),  # not built in: approved only
         )
         if plugins.disabled.problem:  # shown on screen; plugins not built in stay off
             self.config_problems.append(plugins.disabled.problem)
