@@ -172,10 +172,19 @@ def test_frozen_app_finds_a_plugin_in_the_user_plugins_folder(run_frozen, tmp_pa
     listing = run_frozen("plugins", "list", "--json", VIGIL_USER_PLUGINS_DIR=str(user_dir))
     assert listing.returncode == 0, explain(listing)
     record = {r["id"]: r for r in json.loads(listing.stdout)}[DROPIN_ID]
+    # not built in: held until an administrator approves it (before accounts: the OS user)
+    assert (record["source"], record["state"]) == ("user", "disabled"), record
+    assert "awaiting approval" in record["reason"], record
+    approve = run_frozen("plugins", "approve", DROPIN_ID, VIGIL_USER_PLUGINS_DIR=str(user_dir))
+    assert approve.returncode == 0, explain(approve)
+    listing = run_frozen("plugins", "list", "--json", VIGIL_USER_PLUGINS_DIR=str(user_dir))
+    record = {r["id"]: r for r in json.loads(listing.stdout)}[DROPIN_ID]
     assert (record["source"], record["state"]) == ("user", "available"), record
 
 
 def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Path, tmp_path: Path) -> None:
+    approve = run_frozen("plugins", "approve", DROPIN_ID)  # not built in: approved first
+    assert approve.returncode == 0, explain(approve)
     listing = run_frozen("plugins", "list", "--json")
     assert listing.returncode == 0, explain(listing)
     records = {r["id"]: r for r in json.loads(listing.stdout)}
@@ -209,6 +218,8 @@ def test_frozen_app_reports_a_broken_dropin_plugin_without_a_traceback(
     (dropin_plugin / DROPIN_PACKAGE / "detector.py").write_text(
         "raise RuntimeError('acme: licence file missing')\n", encoding="utf-8"
     )
+    approve = run_frozen("plugins", "approve", DROPIN_ID)  # approved as it is now, broken
+    assert approve.returncode == 0, explain(approve)
     proc, _ = replay_step(run_frozen, tmp_path, DROPIN_DETECTOR)  # good data: only the plugin is bad
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout, explain(proc)
