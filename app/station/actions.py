@@ -162,6 +162,16 @@ class Actions:
         self.authz.require(s, "journal.note")
         self.journal.append("note", s.user, {"text": text})
 
+    # ------------------------------------------------------------------ access audit
+    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
+        """Who read or exported patient or plant data, and what (HIPAA audit controls):
+        journaled as ``access.<kind>`` with the user and the scope, never the values read.
+        Nobody logged in is recorded as ``anonymous``; a forged session is refused."""
+        if not kind.replace("_", "").isalnum():
+            raise VigilError(f"access kind '{kind}': letters, digits and '_' only")
+        s = self.resolve(session)
+        self.journal.append(f"access.{kind}", s.user, {"scope": scope[:1000], "role": s.role.label})
+
     # ------------------------------------------------------------------ console: sound, closing
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
                 session: Session | None = None) -> None:

@@ -397,6 +397,9 @@ class Core:
     def note(self, text: str, session: Session | None = None) -> None:
         self.actions.note(text, session)
 
+    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
+        self.actions.record_access(kind, scope, session)
+
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
                 session: Session | None = None) -> None:
         self.actions.silence(sounding, until_ts, audio=audio, session=session)
