@@ -15,10 +15,11 @@ plain store (an older Vigil, a library user's file, a test's) is still opened as
 
 **Where the key is.** 32 random bytes, used as a raw SQLCipher key (no passphrase stretching,
 so opening a reader connection costs nothing). Kept in the OS keyring when one is usable
-(``keyring``; a headless Linux box has none) and otherwise in a 0600 file in the user's config
-folder (``VIGIL_KEY_DIR`` overrides), never in the data folder: a backup of the data folder
-must not carry its own key. A key that cannot be found is an error naming where it was looked
-for; an encrypted file is then never opened, moved or overwritten.
+(``keyring``; a headless Linux box has none; ``VIGIL_KEYRING=0`` skips it) and otherwise in a
+0600 file in the user's config folder (``VIGIL_KEY_DIR`` overrides), never in the data
+folder: a backup of the data folder must not carry its own key. A key that cannot be found
+is an error naming where it was looked for; an encrypted file is then never opened, moved or
+overwritten.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ def key_dir() -> Path:
 
 
 def _usable_keyring() -> Any | None:
-    """The OS keyring backend, or None when there is none (headless Linux: the fail backend)."""
+    """The OS keyring backend, or None when there is none (headless Linux: the fail backend)
+    or ``VIGIL_KEYRING=0`` asks for the key file (a service account, a throw-away folder)."""
+    if os.environ.get("VIGIL_KEYRING", "").strip() == "0":
+        return None
     try:
         import keyring
         from keyring.backends import fail

@@ -210,6 +210,7 @@ def test_key_goes_to_the_os_keyring_when_one_is_usable(
         def delete_password(self, service: str, username: str) -> None:
             self.entries.pop((service, username), None)
 
+    monkeypatch.delenv("VIGIL_KEYRING", raising=False)
     ring = MemoryKeyring()
     previous = keyring.get_keyring()
     keyring.set_keyring(ring)
@@ -230,6 +231,16 @@ def test_key_goes_to_the_os_keyring_when_one_is_usable(
             HistorianReader(data / "historian.sqlite").check()
     finally:
         keyring.set_keyring(previous)
+
+
+def test_vigil_keyring_0_keeps_the_key_in_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+
+    monkeypatch.setenv("VIGIL_KEYRING", "0")
+    monkeypatch.setattr(keyring, "get_keyring", lambda: pytest.fail("the keyring was asked"))
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    assert atrest.enable(data).store == "file"
 
 
 def test_key_folder_inside_the_data_folder_is_refused(
