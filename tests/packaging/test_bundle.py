@@ -6,6 +6,7 @@ process with offscreen Qt and no access to this venv's Python path.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shutil
@@ -131,7 +132,11 @@ def test_frozen_headless_run_writes_a_journal_that_verifies(
         start = db.execute("SELECT body FROM events WHERE kind = 'app.start' ORDER BY seq LIMIT 1").fetchone()
         assert start is not None, "the frozen run journals its start"
         assert json.loads(start[0])["version"] == app.__version__
-    with sqlite3.connect(f"file:{data / 'historian.sqlite'}?mode=ro", uri=True) as db:
+    # the frozen SQLCipher encrypted it at rest; its key is where VIGIL_KEY_DIR says
+    from app.core import atrest
+
+    assert atrest.is_encrypted(data / "historian.sqlite")
+    with contextlib.closing(atrest.connect(data / "historian.sqlite", readonly=True)) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         counts = [db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables]
     assert max(counts) > 0, "eight seconds on the demo plant must have stored samples"
