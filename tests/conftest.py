@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+# at-rest keys of the tests' data folders (app.core.atrest) go to a throw-away folder, never to
+# the user's config folder; subprocesses inherit it
+os.environ.setdefault("VIGIL_KEY_DIR", tempfile.mkdtemp(prefix="vigil-test-keys-"))
+os.environ.setdefault("VIGIL_KEYRING", "0")  # nor to a desktop's keyring
 
 ROOT = Path(__file__).resolve().parents[1]
 for plugin_dir in sorted((ROOT / "plugins").glob("*/")):

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
+from app.core.errors import VigilError
 
 #: sub-command modules, in the order ``vigil --help`` lists them
 COMMAND_MODULES = [
@@ -80,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
+    except VigilError as e:  # e.g. an encrypted store whose key is missing: a message, not a traceback
+        print(f"vigil: {e}", file=sys.stderr)
+        return 1
 
 
 #: what a shell reports for a command killed by SIGPIPE (128 + 13)

@@ -88,8 +88,9 @@ def _fail(message: str) -> int:
 
 def _host(args: argparse.Namespace) -> Any:
     """The plugin host as the workstation would see it: with the data dir's disabled-plugins
-    list (a disabled plugin is never imported). A missing data dir is not created: nothing is
-    disabled then. A data dir that is a file is refused (DataDirError)."""
+    list and its journal's plugin approvals (a disabled or unapproved plugin is never
+    imported). A missing data dir is not created: nothing is disabled or approved then. A data
+    dir that is a file is refused (DataDirError)."""
     from app.core.paths import DataDirError, resolve_data_dir
     from app.plugin_host import PluginHost
 
@@ -99,7 +100,11 @@ def _host(args: argparse.Namespace) -> Any:
         if not e.missing:
             raise
         data_dir = None
-    return PluginHost(data_dir=data_dir)
+    from app.plugin_host.trust import journal_approvals
+
+    # as the workstation: a plugin that is not built in is imported only once approved
+    approvals = journal_approvals(data_dir / "journal") if data_dir is not None else {}
+    return PluginHost(data_dir=data_dir, approvals=approvals)
 
 
 def _detector_factory(args: argparse.Namespace) -> Any:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from app.cli._common import parse_when as parse_time
+from app.core import atrest
 from app.core.historian import HistorianError, HistorianReader, export_csv, iso_utc
 from app.core.historian.export import RESOLUTIONS, export_summaries
 from app.core.paths import DataDirError, resolve_data_dir
@@ -227,7 +228,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     except (HistorianError, DataDirError) as e:
         print(str(e), file=sys.stderr)
         return 1
-    except sqlite3.Error as e:
+    except (sqlite3.Error, atrest.dbapi.Error) as e:
         print(f"{db}: cannot rebuild ({e}); is the workstation still running?", file=sys.stderr)
         return 1
     print(f"{db}: {result.rows:,} rollup rows rebuilt in {result.seconds:.1f} s")

@@ -1,9 +1,11 @@
-"""``vigil plugins list|check|enable|disable``: see and manage plugins from the shell.
+"""``vigil plugins list|check|enable|disable|approve``: see and manage plugins from the shell.
 
 ``list`` shows what the workstation would find at start-up (nothing is imported: it reads
 manifests only). ``check`` validates a plugin folder before you install it, importing its code
 in a separate process. ``enable``/``disable`` change the persisted disabled list in the data
-folder; a disabled plugin is never imported at the next start.
+folder; a disabled plugin is never imported at the next start. ``approve`` records an
+administrator's approval of a plugin that is not built in (id and SHA-256 of its files) in the
+journal; until then it is listed as awaiting approval and never imported.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="once accounts exist: who you are (engineer or above; password asked)")
     _data_dir_arg(di)
     di.set_defaults(func=_set_enabled, enabled=False)
+    ap = ps.add_parser("approve", help="approve a plugin that is not built in, as its files are now "
+                                       "(administrator; recorded in the journal)")
+    ap.add_argument("id")
+    ap.add_argument("--as", dest="as_user", metavar="NAME",
+                    help="once accounts exist: who you are (administrator; password asked)")
+    _data_dir_arg(ap)
+    ap.set_defaults(func=_approve)
 
 
 def _data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -61,8 +70,11 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _host(args: argparse.Namespace, journal: Any = None, data_dir: Path | None = None) -> Any:
     from app.plugin_host import PluginHost
+    from app.plugin_host.trust import journal_approvals
 
-    return PluginHost(data_dir=data_dir, journal=journal)
+    # as the station sees them: a plugin that is not built in is held until approved
+    approvals = journal_approvals(data_dir / "journal") if data_dir is not None else {}
+    return PluginHost(data_dir=data_dir, journal=journal, approvals=approvals)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -171,6 +183,51 @@ def _set_enabled(args: argparse.Namespace) -> int:
             journal.close()
     state = "enabled" if args.enabled else "disabled"
     print(f"{args.id}: {state} (takes effect at the next start)")
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    """Fail closed, like enable/disable: only when the journal can record and seal it and,
+    once accounts exist, only by a logged-in administrator (``--as``)."""
+    from app.cli._common import read_secret
+    from app.cli.journal import journal_passphrase
+    from app.core.journal import Journal
+    from app.core.users import Authorizer, UserStore, account_events
+    from app.station.plugin_admin import approve_plugin
+
+    try:
+        data_dir = resolve_data_dir(args.data_dir)
+    except VigilError as e:
+        return _fail(str(e))
+    journal_dir = data_dir / "journal"
+    try:
+        journal = Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+    except Exception as e:
+        return _fail(f"not approved: the journal in {journal_dir} cannot record it ({e}). Stop the "
+                     "workstation using this data folder (or give the signing key's passphrase) "
+                     "and try again", 1)
+    try:
+        store = UserStore(data_dir / "users.json", journal=journal)
+        store.reconcile(account_events(journal_dir))
+        session = None
+        if not store.is_empty():
+            if not args.as_user:
+                raise VigilError("accounts exist: say who you are with --as NAME (administrator; "
+                                 "your password is asked for)")
+            session = store.authenticate(args.as_user, read_secret(f"password for {args.as_user}: "))
+        try:
+            actor, digest = approve_plugin(_host(args, journal, data_dir), store, Authorizer(journal),
+                                           session, args.id, journal, commissioning_actor=_os_user())
+        finally:
+            if session is not None:
+                store.logout(session, reason="command finished")
+    except (RuntimeError, OSError, VigilError) as e:
+        print(f"not approved: {e}", file=sys.stderr)
+        return 1
+    finally:
+        with contextlib.suppress(Exception):
+            journal.close()
+    print(f"{args.id}: approved by {actor} (SHA-256 {digest}); it loads from the next start")
     return 0
 
 

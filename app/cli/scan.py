@@ -83,7 +83,7 @@ async def run_scan(link: LinkConfig, options: ScanOptions, progress: bool = Fals
     """Scan through the transport's driver plugin (built here, on the running loop)."""
     from app.plugin_host import PluginHost
 
-    host = PluginHost()
+    host = PluginHost(approvals={})  # Modbus links: the built-in driver; nothing unapproved is imported
     driver = host.driver_factory(link.transport)(link)
 
     def show(r: UnitReport) -> None:

@@ -18,7 +18,10 @@ def self_test(timeout_s: float = 20.0) -> int:
     t0 = time.monotonic()
     problems: list[str] = []
     facts: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="vigil-selftest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vigil-selftest-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="vigil-selftest-keys-") as keys:
+        # the throw-away stores' at-rest key goes with them, not into the user's keyring
+        os.environ["VIGIL_KEY_DIR"], os.environ["VIGIL_KEYRING"] = keys, "0"
         try:
             _check_core(Path(tmp), timeout_s, problems, facts)
         except Exception as e:  # the self-test reports, it never crashes

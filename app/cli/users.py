@@ -16,7 +16,7 @@ import sys
 from app.cli._common import read_secret
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
-from app.core.users import Role, Session, UserStore, account_events
+from app.core.users import EMERGENCY_SESSION_S, EMERGENCY_USER, Role, Session, UserStore, account_events
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--as", dest="admin", required=True)
     e.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
     e.set_defaults(func=_disable, disabled=False)
+    em = us.add_parser("emergency-code", help="make a one-time break-glass code (administrator); "
+                       "print it once, seal it in an envelope")
+    em.add_argument("--as", dest="admin", required=True)
+    em.add_argument("--role", default="operator", help="the session it opens: operator | engineer")
+    em.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
+    em.set_defaults(func=_emergency_code)
     ls = us.add_parser("list", help="list accounts (no secrets)")
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--data-dir", default=argparse.SUPPRESS, help="data folder")
@@ -116,6 +122,17 @@ def _disable(args: argparse.Namespace) -> int:
         session = _login(store, args.admin)
         store.set_disabled(session, args.name, args.disabled)
         print(f"{'disabled' if args.disabled else 'enabled'} {args.name}")
+
+    return _run(args, act)
+
+
+def _emergency_code(args: argparse.Namespace) -> int:
+    def act(store: UserStore) -> None:
+        session = _login(store, args.admin)
+        code_id, code = store.create_emergency_code(session, Role.parse(args.role))
+        print(f"emergency code {code_id} ({args.role}, one use, {EMERGENCY_SESSION_S / 60:.0f} min): {code}")
+        print(f"log in as user '{EMERGENCY_USER}' with it; its use is journaled and raises an urgent alarm. "
+              "It is shown only now: seal it in an envelope. It works from the next start.")
 
     return _run(args, act)
 

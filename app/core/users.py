@@ -39,6 +39,10 @@ LOCKOUT_S = 300.0
 #: a session ends this long after its log-in whatever happens (a console left logged in for days)
 SESSION_MAX_S = 12 * 3600.0
 MIN_PASSWORD_LEN = 8
+#: break-glass (HIPAA emergency access): the user name an emergency code is typed with, and
+#: how long such a session lasts
+EMERGENCY_USER = "emergency"
+EMERGENCY_SESSION_S = 3600.0
 
 
 class Role(IntEnum):
@@ -188,6 +192,10 @@ class UserStore:
         self._users: dict[str, UserRecord] = {}
         #: token -> (user name, issued at, station) of every session issued and not yet ended
         self._sessions: dict[str, tuple[str, float, str]] = {}
+        #: unused emergency codes, from the journal (`reconcile`): code id -> its creation event
+        self._emergency: dict[str, dict[str, Any]] = {}
+        #: token -> role of each live break-glass session
+        self._emergency_sessions: dict[str, Role] = {}
         self._load()
 
     # ---- persistence -------------------------------------------------------------------
@@ -256,7 +264,7 @@ class UserStore:
                 raise VigilError("the first account must be an administrator")
             if not name or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
                 raise VigilError(f"user name '{name}': use letters, digits, '.', '-', '_'")
-            if name in self._users or name == "system":
+            if name in self._users or name in ("system", EMERGENCY_USER):
                 raise VigilError(f"user '{name}' already exists")
             _check_password(password)
             record = UserRecord(name=name, role=role.label, salt="", hash="", created=self.clock())
@@ -313,7 +321,9 @@ class UserStore:
             # Every failure path does the same work as a real check (one scrypt at today's
             # cost, one rewrite and fsync of the store), so neither the time taken nor the
             # disk reveals whether a name exists, is disabled or is waiting out a delay.
-            if u is None:
+            if name == EMERGENCY_USER and self._emergency:
+                session, reason = self._break_glass(password, now, station)
+            elif u is None:
                 _hash(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)
                 reason = "unknown user"
             elif u.disabled:
@@ -339,6 +349,11 @@ class UserStore:
                         u.locked_until = now + delay
                         reason = f"wrong password; locked for {delay:.0f} s"
             self._save()
+        if session is not None and name == EMERGENCY_USER:
+            self._journal("user.emergency_login", session.user,
+                          {"role": session.role.label, "code_id": session.user.split(":", 1)[1],
+                           "lasts_s": EMERGENCY_SESSION_S})
+            return session
         if session is not None:
             self._journal("user.login", name, {"role": session.role.label, **_at(station)})
             return session
@@ -382,7 +397,16 @@ class UserStore:
     def _check_session_locked(self, session: Session) -> None:
         issued = self._sessions.get(session.token) if session.token else None
         u = self._users.get(session.user)
-        if issued is None or issued[0] != session.user or u is None:
+        glass = self._emergency_sessions.get(session.token) if issued is not None else None
+        if glass is not None and issued is not None and issued[0] == session.user:
+            if glass is not session.role:
+                reason = "not the role this emergency session was given"
+            elif self.clock() - issued[1] > EMERGENCY_SESSION_S:
+                self._sessions.pop(session.token, None)
+                reason = f"the emergency session is older than {EMERGENCY_SESSION_S / 60:.0f} min"
+            else:
+                return
+        elif issued is None or issued[0] != session.user or u is None:
             reason = "not a session issued by this workstation, or it has ended"
         elif u.disabled:
             reason = "the account has been disabled"
@@ -396,6 +420,59 @@ class UserStore:
         self._journal("action.refused", session.user, {"reason": f"session refused: {reason}"})
         raise AuthError(f"session of '{session.user}' refused: {reason}")
 
+    # ---- break-glass emergency access ---------------------------------------------------
+    def create_emergency_code(self, session: Session | None, role: Role = Role.OPERATOR) -> tuple[str, str]:
+        """An administrator makes a one-time emergency code (HIPAA emergency access procedure):
+        print it, seal it in an envelope, keep it where the night shift can break it open.
+
+        Only its scrypt hash is kept, in a critical ``user.emergency_code`` journal event (the
+        journal, not ``users.json``, is the record, so editing the store cannot add one). It
+        opens one session of ``role`` (operator or engineer) for `EMERGENCY_SESSION_S`, typed
+        as user ``emergency``; using it is journaled as critical and the station raises an
+        alarm. Returns (code id, code). The running station learns of it at its next start."""
+        if role > Role.ENGINEER:
+            raise VigilError("an emergency code opens an operator or engineer session, "
+                             "never an administrator's")
+        with self._lock:
+            actor = self._require_admin(session, "user.emergency_code")
+            if session is None:
+                raise VigilError("create the first administrator before an emergency code")
+            code_id = secrets.token_hex(4)
+            code = "-".join(secrets.token_hex(3) for _ in range(5))  # 120 bits, readable aloud
+            salt = secrets.token_bytes(16)
+            record = {"code_id": code_id, "role": role.label, "salt": base64.b64encode(salt).decode(),
+                      "hash": base64.b64encode(_hash(code, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).decode(),
+                      "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
+            self._emergency[code_id] = record
+        self._journal("user.emergency_code", actor, record)
+        return code_id, code
+
+    def _break_glass(self, code: str, now: float, station: str = "") -> tuple[Session | None, str]:
+        """Check ``code`` against every unused emergency code (called with the lock held)."""
+        for code_id, rec in list(self._emergency.items()):
+            got = _hash(code, base64.b64decode(rec["salt"]), int(rec["n"]), int(rec["r"]), int(rec["p"]))
+            if hmac.compare_digest(base64.b64decode(rec["hash"]), got):
+                del self._emergency[code_id]  # one time only
+                role = Role.parse(str(rec["role"]))
+                session = Session(f"{EMERGENCY_USER}:{code_id}", role, now, secrets.token_hex(16), station)
+                self._sessions[session.token] = (session.user, now, station)
+                self._emergency_sessions[session.token] = role
+                return session, ""
+        return None, "wrong emergency code"
+
+    def _load_emergency_codes(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        codes: dict[str, dict[str, Any]] = {}
+        for kind, body in events:
+            cid = body.get("code_id") if isinstance(body, dict) else None
+            if not isinstance(cid, str):
+                continue
+            if kind == "user.emergency_code":
+                codes[cid] = dict(body)
+            elif kind == "user.emergency_login":
+                codes.pop(cid, None)
+        with self._lock:
+            self._emergency = codes
+
     # ---- integrity against the journal -------------------------------------------------
     def reconcile(self, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Refuse a store that disagrees with the signed journal's account events.
@@ -406,6 +483,7 @@ class UserStore:
         ``user.enabled``, so at start the two must agree; when they do not, the store is
         refused loudly (journaled as critical) and the fix is to restore it from backup.
         """
+        events = list(events)
         roles: dict[str, str] = {}
         disabled: dict[str, bool] = {}
         for kind, body in events:
@@ -417,6 +495,7 @@ class UserStore:
                 disabled[user] = False
             elif kind in ("user.disabled", "user.enabled"):
                 disabled[user] = kind == "user.disabled"
+        self._load_emergency_codes(events)
         problems: list[str] = []
         with self._lock:
             if roles and not self._users:
@@ -483,7 +562,7 @@ def account_events(journal_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 
     if not db_path(journal_dir).exists():
         return []
-    kinds = ("user.added", "user.disabled", "user.enabled")
+    kinds = ("user.added", "user.disabled", "user.enabled", "user.emergency_code", "user.emergency_login")
     out: list[tuple[str, dict[str, Any]]] = []
     # a journal that continues an older one (Vigil 0.1's version-1 journal, kept whole in
     # v1-<id>/) names it in a critical journal.continued event: its accounts come first. Only

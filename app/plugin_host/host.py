@@ -15,7 +15,7 @@ import inspect
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from app.plugin_host.guard import (
 from app.plugin_host.loader import fingerprint, import_object
 from app.plugin_host.manifest import Manifest
 from app.plugin_host.records import PluginRecord, PluginState, Source
+from app.plugin_host.trust import APPROVED, needs_approval, unapproved_reason
 from app.sdk import API_VERSION
 
 _UNSET: Any = object()
@@ -75,6 +76,7 @@ class PluginHost:
         call_budget_s: float = 5.0,
         driver_call_budget_s: float | None = None,
         api_version: str = API_VERSION,
+        approvals: Mapping[str, str] | None = None,
     ):
         self.builtin_dir = paths.builtin_plugins_dir() if builtin_dir is _UNSET else builtin_dir
         self.user_dir = paths.user_plugins_dir() if user_dir is _UNSET else user_dir
@@ -90,6 +92,9 @@ class PluginHost:
         self.driver_call_budget_s = driver_call_budget_s
         self.api_version = api_version
         self.journal = journal
+        #: plugin id -> approved SHA-256 (`app.plugin_host.trust`); None: no approval needed
+        #: (a library user's or a test's host). The station always passes the journal's.
+        self.approvals = dict(approvals) if approvals is not None else None
         self.disabled = DisabledList(data_dir)
         self._lock = threading.RLock()
         self._records: list[PluginRecord] | None = None
@@ -128,6 +133,8 @@ class PluginHost:
             self._records = resolve(found, self.api_version, self.disabled.ids, self.builtins_only)
             if self.disabled.problem:
                 self._fail_closed(self._records)
+            if self.approvals is not None:
+                self._hold_unapproved(self._records, self.approvals)
             self._build_index()
             for rec in self._records:
                 if rec.state is PluginState.REJECTED:
@@ -145,6 +152,54 @@ class PluginHost:
                               "built in is loaded)")
                 self._journal("plugin.disabled", rec, {"by": "system", "reason": rec.reason},
                               critical=True)
+
+    def _hold_unapproved(self, records: list[PluginRecord], approvals: Mapping[str, str]) -> None:
+        """A plugin that is not built in stays off until its id and current file digest are
+        approved; nothing of it is imported. A changed digest is journaled as critical."""
+        for rec in records:
+            if not needs_approval(rec) or rec.state is not PluginState.AVAILABLE:
+                continue
+            try:
+                digest, _ = fingerprint(rec.location)
+            except OSError as e:
+                digest = ""
+                reason = f"awaiting approval: its files cannot be read ({e})"
+            approved = approvals.get(rec.id)
+            if digest and digest == approved:
+                continue
+            rec.state = PluginState.DISABLED
+            rec.sha256 = digest
+            rec.reason = unapproved_reason(rec.id, digest, approved) if digest else reason
+            changed = approved is not None
+            self._journal("plugin.changed" if changed else "plugin.unapproved", rec,
+                          {"sha256": digest, "approved_sha256": approved, "reason": rec.reason},
+                          critical=changed)
+
+    def approve(self, plugin_id: str, actor: str) -> str:
+        """Record ``actor``'s approval of ``plugin_id`` as it is on disk now (its SHA-256 and
+        per-file digests) in the journal, as a critical event; returns the digest. Takes effect
+        at the next start. Raises `PluginUnavailable` for an unknown, built-in or broken
+        plugin, and whatever the journal raises (nothing is approved without it)."""
+        rec = self.record(plugin_id)
+        if rec is None:
+            raise PluginUnavailable(f"no plugin with id '{plugin_id}' was found")
+        if not needs_approval(rec):
+            raise PluginUnavailable(f"'{plugin_id}' is built in: it needs no approval")
+        if rec.state is PluginState.REJECTED or rec.manifest is None:
+            raise PluginUnavailable(f"'{plugin_id}' cannot be approved: {rec.reason}")
+        if self.journal is None:
+            raise PluginUnavailable("no journal to record the approval in; nothing approved")
+        try:
+            digest, files = fingerprint(rec.location)
+        except OSError as e:
+            raise PluginUnavailable(f"cannot read plugin files in {rec.location}: {e}") from None
+        self.journal.append(
+            APPROVED, actor,
+            {"plugin": rec.id, "sha256": digest, "files": files, "version": rec.version,
+             "source": str(rec.source), "location": str(rec.location)},
+            critical=True,
+        )
+        return digest
 
     def _build_index(self) -> None:
         assert self._records is not None
@@ -426,6 +481,9 @@ class PluginHost:
             digest, files = fingerprint(rec.location)
         except OSError as e:
             raise PluginFault("import", f"cannot read plugin files in {rec.location}: {e}") from None
+        if self.approvals is not None and needs_approval(rec) and self.approvals.get(rec.id) != digest:
+            raise PluginFault("untrusted", f"its files changed after start-up (SHA-256 {digest[:16]}... is "
+                              "not the approved one); not imported")
         rec.sha256 = digest
         rec.state = PluginState.LOADED
         self._journal(

@@ -20,6 +20,7 @@ from app.core.model import Value
 from app.core.plant import Plant
 from app.core.runtime import Runtime, WriteResult
 from app.core.users import OPERATOR_MAX_SHELVE_S, Authorizer, Role, Session, UserStore, max_shelve_s
+from app.station.login_watch import LoginWatch
 
 
 class Actions:
@@ -44,10 +45,17 @@ class Actions:
         self.plant = plant
         #: who is logged in at this console; None: nobody (view only)
         self.session: Session | None = None
+        #: failed-log-in bursts and break-glass use raise technical alarms
+        self.login_watch = LoginWatch(alarms)
 
     # ------------------------------------------------------------------ accounts
     def login(self, name: str, password: str) -> Session:
-        session = self.users.authenticate(name, password)
+        try:
+            session = self.users.authenticate(name, password)
+        except VigilError:
+            self.login_watch.failed(name)
+            raise
+        self.login_watch.succeeded(session)
         if self.session is not None and self.session.user != name:
             self.users.logout(self.session, reason=f"switch user to {name}")
         self.session = session
@@ -56,6 +64,7 @@ class Actions:
     def logout(self, reason: str = "logout") -> None:
         if self.session is not None:
             self.users.logout(self.session, reason=reason)
+            self.login_watch.ended(self.session)
         self.session = None
 
     def resolve(self, session: Session | None) -> Session:
@@ -161,6 +170,16 @@ class Actions:
         s = self.resolve(session)
         self._require(s, "journal.note")
         self.journal.append("note", s.user, {"text": text, **_at(s)})
+
+    # ------------------------------------------------------------------ access audit
+    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
+        """Who read or exported patient or plant data, and what (HIPAA audit controls):
+        journaled as ``access.<kind>`` with the user and the scope, never the values read.
+        Nobody logged in is recorded as ``anonymous``; a forged session is refused."""
+        if not kind.replace("_", "").isalnum():
+            raise VigilError(f"access kind '{kind}': letters, digits and '_' only")
+        s = self.resolve(session)
+        self.journal.append(f"access.{kind}", s.user, {"scope": scope[:1000], "role": s.role.label})
 
     # ------------------------------------------------------------------ console: sound, closing
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,

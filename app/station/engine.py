@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from app.core import atrest
 from app.core.alarms import AlarmEngine, plant_alarms
 from app.core.alarms.store import last_repaired_seq, repair_history
 from app.core.clockstep import ClockStepDetector
@@ -45,6 +46,7 @@ from app.core.runtime import Runtime, SampleSink, WriteResult
 from app.core.snapshot import SnapshotBuffer
 from app.core.users import Authorizer, Session, UserStore, account_events
 from app.plugin_host import PluginHost
+from app.plugin_host.trust import journal_approvals
 from app.sim.faults import FaultSpec
 from app.sim.server import SimulatorThread
 from app.station.actions import Actions
@@ -56,6 +58,7 @@ from app.station.discovery import (
     discover_device_types,
     discover_one,
 )
+from app.station.encryption import encrypt_stores
 from app.station.housekeeping import DiskWatch, DropReporter
 from app.station.models import restore_models
 
@@ -214,7 +217,8 @@ class Core:
         journal.flush(timeout=10.0)  # the start-up events (e.g. journal.continued) are readable
         users.reconcile(account_events(self.data_dir / "journal"))
         plugins = PluginHost.discover(
-            data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled
+            data_dir=self.data_dir, journal=journal, builtins_only=not self.plugins_enabled,
+            approvals=journal_approvals(self.data_dir / "journal"),  # not built in: approved only
         )
         if plugins.disabled.problem:  # shown on screen; plugins not built in stay off
             self.config_problems.append(plugins.disabled.problem)
@@ -253,6 +257,7 @@ class Core:
             critical=True,
         )
         retention = plant.historian.historian_kwargs()  # the plant file's [historian]
+        encrypt_stores(self.data_dir, journal)  # historian and alarm store: SQLCipher, key outside
         historian = self._open_historian(journal, retention)
         historian.start()
         stack.callback(_quietly, "historian", historian.close)
@@ -421,6 +426,9 @@ class Core:
     def note(self, text: str, session: Session | None = None) -> None:
         self.actions.note(text, session)
 
+    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
+        self.actions.record_access(kind, scope, session)
+
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
                 session: Session | None = None) -> None:
         self.actions.silence(sounding, until_ts, audio=audio, session=session)
@@ -478,7 +486,8 @@ class ClockStepWatch:
 
 def _is_corruption(e: BaseException | None) -> bool:
     """SQLite says the file itself is bad (SQLITE_CORRUPT, SQLITE_NOTADB), not the disk."""
-    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, sqlite3.DatabaseError) else None
+    database_errors = (sqlite3.DatabaseError, atrest.dbapi.DatabaseError)
+    code = getattr(e, "sqlite_errorcode", None) if isinstance(e, database_errors) else None
     return isinstance(code, int) and code & 0xFF in (11, 26)
 
 

@@ -168,6 +168,12 @@ class Station(Protocol):
         """Journal events (seq, ts, kind, actor, body...), oldest first."""
         ...
 
+    def record_access(self, kind: str, scope: str) -> None:
+        """Journal that the logged-in user read or exported data (``access.<kind>``: e.g.
+        ``display_opened`` with the patient's devices, ``history_export`` with tags and range),
+        with the scope and never the values. `alarm_history` records its own."""
+        ...
+
     def verify_journal(self) -> VerifyResult:
         """Check the journal's hash chain and signatures (everything appended so far)."""
         ...

@@ -10,6 +10,7 @@ view only) instead of raising; actions still raise `NotStarted`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -97,7 +98,13 @@ class LocalStation:
         return self.core.historian.query(tags, t0, t1, max_points=max_points)
 
     def alarm_history(self, query: AlarmQuery) -> list[dict[str, Any]]:
-        return self.core.alarms.history(query)
+        rows = self.core.alarms.history(query)
+        scope = {k: v for k, v in dataclasses.asdict(query).items() if v not in (None, (), "")}
+        self.core.record_access("alarm_history", json.dumps(scope, sort_keys=True, default=str))
+        return rows
+
+    def record_access(self, kind: str, scope: str) -> None:
+        self.core.record_access(kind, scope)
 
     def journal_events(self, query: JournalFilter) -> list[dict[str, Any]]:
         if self.core.started:  # show what was appended so far, not only what is committed

@@ -4,10 +4,15 @@ Disabling ``vigil.modbus`` stops all monitoring at the next start, so the change
 ``plugin.manage`` permission from a session the account store issued (checked whether or not
 the caller managed to open the journal), and it is journaled. Before any account exists
 (commissioning) the change is made as ``commissioning_actor`` (the OS user).
+
+Approving a plugin that is not built in (`app.plugin_host.trust`) needs ``plugin.approve``,
+which is not in the role table and so, like every unlisted permission, an administrator's.
 """
 
 from __future__ import annotations
 
+from app.core.errors import VigilError
+from app.core.journal import Journal
 from app.core.users import Authorizer, PermissionDenied, Role, Session, UserStore
 from app.plugin_host import PluginHost
 
@@ -37,3 +42,34 @@ def set_plugin_enabled(
         actor = session.user
     host.set_enabled(plugin_id, enabled, actor=actor)
     return actor
+
+
+def approve_plugin(
+    host: PluginHost,
+    users: UserStore,
+    authz: Authorizer,
+    session: Session | None,
+    plugin_id: str,
+    journal: Journal,
+    *,
+    commissioning_actor: str,
+) -> tuple[str, str]:
+    """Approve a plugin that is not built in, as it is on disk now: ``plugin.approve`` (an
+    administrator's permission), checked like `set_plugin_enabled`. The approval is journaled
+    as a critical event and this waits until it is committed and sealed by a signed checkpoint,
+    so it exists before the plugin's code can be imported at the next start. Returns (who,
+    SHA-256). Raises when it may not, or when the journal could not seal it in time."""
+    if session is None:
+        if not users.is_empty():
+            authz.require(Session("anonymous", Role.VIEWER, 0.0), "plugin.approve", plugin=plugin_id)
+            raise PermissionDenied("anonymous", Role.VIEWER, "plugin.approve")  # unreachable
+        actor = commissioning_actor
+    else:
+        users.check_session(session)
+        authz.require(session, "plugin.approve", plugin=plugin_id)
+        actor = session.user
+    digest = host.approve(plugin_id, actor)
+    if not journal.flush(timeout=30.0):
+        raise VigilError(f"the journal did not confirm the approval of '{plugin_id}' in time; "
+                         "check `vigil plugins list` before relying on it")
+    return actor, digest

@@ -24,6 +24,7 @@ Everything stays on local files in a temporary folder; every loop is bounded.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from app.core import atrest  # noqa: E402
 from app.core.historian import Historian, HistorianReader  # noqa: E402
 from app.core.historian.schema import connect_writer, create_schema  # noqa: E402
 from app.core.model import Quality, Sample  # noqa: E402
@@ -441,6 +443,16 @@ def bench_days(args: argparse.Namespace) -> int:
     return 0
 
 
+def encrypted_dir(tmpd: Path) -> Path:
+    """A folder whose new stores are SQLCipher-encrypted (as the station's data folder is),
+    its key in a key file beside it: the same writer and reader, encryption on."""
+    os.environ["VIGIL_KEY_DIR"] = str(tmpd / "keys")
+    enc = tmpd / "encrypted"
+    enc.mkdir()
+    atrest.enable(enc, use_keyring=False)
+    return enc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -459,6 +471,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         tmpd = Path(tmp)
+        enc = encrypted_dir(tmpd)
         # --- 1. insert throughput: 100 devices x 50 points (5,000 tags), polls at 10 Hz
         polls = 20 if args.quick else 100
         batches = make_batches(100, 50, polls, 10.0)
@@ -473,6 +486,9 @@ def main() -> int:
                 rate, cpu, dropped = bench_writer(tmpd / f"w{r}-{bm}.sqlite", batches, bm)
                 results.setdefault(f"Historian, batch_max={bm:,}", []).append((rate, cpu))
                 drops += dropped
+            rate, cpu, dropped = bench_writer(enc / f"w{r}.sqlite", batches, 5000)
+            results.setdefault("Historian, 5,000, encrypted", []).append((rate, cpu))
+            drops += dropped
         base = statistics.median(x[0] for x in results["plain executemany, 5,000/commit"])
         for name, xs in results.items():
             rate = statistics.median(x[0] for x in xs)
@@ -487,6 +503,11 @@ def main() -> int:
         print(
             f"  paced 50,000 samples/s for {wall:.1f} s (default settings): writer thread "
             f"{share * 100:.1f} % of one core, dropped {dropped}"
+        )
+        share_e, _, dropped_e = bench_paced(enc / "paced.sqlite", paced, 100, 10.0)
+        print(
+            f"  the same, encrypted (SQLCipher): writer thread {share_e * 100:.1f} % of one core "
+            f"({share_e / share:.2f}x), dropped {dropped_e}"
         )
 
         # --- 2. trend query: 1 hour of 10 Hz for one tag, downsampled to 2,000 points
@@ -531,6 +552,15 @@ def main() -> int:
         vs = "x the per-sample rows"
         print(f"  query(max_points=2000)   median {f_ds * 1e3:8.1f} ms  ({f_ds / q_ds:.2f}{vs})")
         print(f"  query() raw -> numpy     median {f_raw * 1e3:8.1f} ms  ({f_raw / q_raw:.2f}{vs})")
+        db_fe = enc / "trend-frames.sqlite"
+        build_trend_frames(db_fe, n_tags, hours, 10.0)
+        hfe = Historian(db_fe, retention_days=0)
+        fe_ds = median_time(lambda: hfe.query([tag], a, b, max_points=2000), rounds * 3)
+        fe_raw = median_time(lambda: hfe.query([tag], a, b), rounds * 3)
+        vs = "x the plain frames"
+        print(f"  frames, encrypted: query(max_points=2000) median {fe_ds * 1e3:8.1f} ms "
+              f"({fe_ds / f_ds:.2f}{vs}), query() raw median {fe_raw * 1e3:8.1f} ms "
+              f"({fe_raw / f_raw:.2f}{vs})")
 
         # --- 2b. scrolling far back: a whole day of one 10 Hz tag into 2,000 points
         day_h = 4.0 if args.quick else 24.0
@@ -564,6 +594,7 @@ def main() -> int:
                 f"export: {n_exp} tags = {rows:,} rows in {secs:.2f} s = {rows / secs:,.0f} rows/s, "
                 f"peak RSS {peak_mb:.0f} MB"
             )
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -14,6 +14,8 @@ round runs, one after the other and for the same time:
            (``Historian.on_poll``);
   +hist/samples  the same Historian with its ``on_poll`` hidden, so it packs every poll from
            the Sample tuples (``on_samples``): the same-run baseline for the column hook.
+  +hist/encrypted  +hist with the historian encrypted at rest (SQLCipher), as in the station's
+           data folder.
 
 Printed per phase: medians over rounds of samples/s, requests/s, slowest device's achieved rate,
 overruns, p50/p99 age at the sink (and when stored), and process CPU (time.process_time) as
@@ -184,7 +186,8 @@ class AgeSink:
         self.samples += len(batch)
 
 
-def run_vigil(plant, duration: float, warmup: float, with_historian: bool, columns: bool = True) -> dict:
+def run_vigil(plant, duration: float, warmup: float, with_historian: bool, columns: bool = True,
+              encrypted: bool = False) -> dict:
     from vigil_modbus.driver import TcpDriver
 
     from app.core.runtime import Runtime
@@ -219,6 +222,11 @@ def run_vigil(plant, duration: float, warmup: float, with_historian: bool, colum
         class SamplesOnlyHistorian(TimedHistorian):
             on_poll = None  # the runtime then hands it Samples, as to any other sink
 
+        if encrypted:  # the station's data folder: SQLCipher, key in a file outside it
+            from app.core import atrest
+
+            os.environ.setdefault("VIGIL_KEY_DIR", tempfile.mkdtemp(prefix="vigil-bench-keys-"))
+            atrest.enable(Path(tmp.name), use_keyring=False)
         hist = (TimedHistorian if columns else SamplesOnlyHistorian)(Path(tmp.name) / "historian.sqlite")
         hist.start()
         sinks.append(hist)
@@ -315,7 +323,8 @@ def main() -> int:
     print(f"poll benchmark: {n} devices x {POINTS} points at {args.hz:g} Hz, {len(blocks)} block read(s) "
           f"per poll, {duration:g} s per phase, {rounds} round(s), {os.cpu_count()} CPUs; "
           f"servers in pid {proc.pid}, client in pid {os.getpid()}")
-    phases = ["raw", "vigil"] + ([] if args.no_historian else ["vigil+hist/samples", "vigil+historian"])
+    phases = ["raw", "vigil"] + ([] if args.no_historian else ["vigil+hist/samples", "vigil+historian",
+                                                                "vigil+hist/encrypted"])
     results: dict[str, list[dict]] = {p: [] for p in phases}
     try:
         for r in range(rounds):
@@ -324,7 +333,8 @@ def main() -> int:
                     res = run_raw(addresses, blocks, interval, duration, args.warmup)
                 else:
                     res = run_vigil(plant, duration, args.warmup, phase != "vigil",
-                                    columns=phase == "vigil+historian")
+                                    columns=phase != "vigil+hist/samples",
+                                    encrypted=phase == "vigil+hist/encrypted")
                 results[phase].append(res)
                 print(f"  round {r + 1} {phase:18s} cpu {res['cpu_s']:.2f} s  samples/s "
                       f"{res['samples'] / res['wall_s']:,.0f}  min device rate {res['min_rate']:.2f} Hz  "

@@ -124,6 +124,7 @@ def test_a_factory_returning_garbage_is_contained_and_disable_is_honoured(
 
     name = _user_plugin(user_plugins, f"forty{uuid.uuid4().hex[:6]}", "def make(**kw):\n    return 42\n")
     src, out, data = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "data"
+    assert main(["plugins", "approve", f"acme.{name}", "--data-dir", str(data)]) == 0  # not built in
     write_csv(src, plant_rows(100))
     replay = ["detect", "replay", str(src), "--detector", name, "--train-rows", "50", "--out", str(out),
               "--sep", ";", "--ignore", "anomaly,changepoint", "--data-dir", str(data)]
@@ -153,6 +154,7 @@ def test_a_detector_raising_in_fit_is_a_message(tmp_path: Path, user_plugins: Pa
         "    def get_state(self):\n        pass\n"
         "def make(**kw):\n    return D()\n"))
     src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    assert main(["plugins", "approve", f"acme.{name}", "--data-dir", str(tmp_path)]) == 0  # not built in
     write_csv(src, plant_rows(100))
     assert main(["detect", "replay", str(src), "--detector", name, "--train-rows", "50", "--out", str(out),
                  "--sep", ";", "--ignore", "anomaly,changepoint", "--data-dir", str(tmp_path)]) == 2

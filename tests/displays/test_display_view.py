@@ -242,3 +242,22 @@ def test_repaint_only_on_change_and_nothing_for_items_off_screen(qtbot: Any, win
     view.canvas.centerOn(far.sceneBoundingRect().center())
     scene.flush()
     assert far._look is not None and far not in scene._dirty
+
+
+def test_opening_a_patient_display_is_journaled_with_the_user_and_the_bed(qtbot: Any, window: Any) -> None:
+    """HIPAA audit controls: who looked at which bed, and when; never the values shown."""
+    from app.core.journal import read_events
+
+    core = window.station.core
+    view = window.displays
+    view.open("demo_vitals?device=vitals")
+
+    def opened() -> list[Any]:
+        core.journal.flush(timeout=5)
+        return [e for e in read_events(core.data_dir / "journal") if e.kind == "access.display_opened"]
+
+    qtbot.waitUntil(lambda: bool(opened()), timeout=10_000)
+    event = opened()[-1]
+    assert event.actor == core.session.user
+    assert "vitals" in event.body["scope"]
+    assert not any(k in event.body for k in ("value", "values", "heart_rate"))

@@ -6,6 +6,7 @@ process with offscreen Qt and no access to this venv's Python path.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import shutil
@@ -131,7 +132,11 @@ def test_frozen_headless_run_writes_a_journal_that_verifies(
         start = db.execute("SELECT body FROM events WHERE kind = 'app.start' ORDER BY seq LIMIT 1").fetchone()
         assert start is not None, "the frozen run journals its start"
         assert json.loads(start[0])["version"] == app.__version__
-    with sqlite3.connect(f"file:{data / 'historian.sqlite'}?mode=ro", uri=True) as db:
+    # the frozen SQLCipher encrypted it at rest; its key is where VIGIL_KEY_DIR says
+    from app.core import atrest
+
+    assert atrest.is_encrypted(data / "historian.sqlite")
+    with contextlib.closing(atrest.connect(data / "historian.sqlite", readonly=True)) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         counts = [db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables]
     assert max(counts) > 0, "eight seconds on the demo plant must have stored samples"
@@ -172,10 +177,19 @@ def test_frozen_app_finds_a_plugin_in_the_user_plugins_folder(run_frozen, tmp_pa
     listing = run_frozen("plugins", "list", "--json", VIGIL_USER_PLUGINS_DIR=str(user_dir))
     assert listing.returncode == 0, explain(listing)
     record = {r["id"]: r for r in json.loads(listing.stdout)}[DROPIN_ID]
+    # not built in: held until an administrator approves it (before accounts: the OS user)
+    assert (record["source"], record["state"]) == ("user", "disabled"), record
+    assert "awaiting approval" in record["reason"], record
+    approve = run_frozen("plugins", "approve", DROPIN_ID, VIGIL_USER_PLUGINS_DIR=str(user_dir))
+    assert approve.returncode == 0, explain(approve)
+    listing = run_frozen("plugins", "list", "--json", VIGIL_USER_PLUGINS_DIR=str(user_dir))
+    record = {r["id"]: r for r in json.loads(listing.stdout)}[DROPIN_ID]
     assert (record["source"], record["state"]) == ("user", "available"), record
 
 
 def test_frozen_app_loads_a_dropin_detector_plugin(run_frozen, dropin_plugin: Path, tmp_path: Path) -> None:
+    approve = run_frozen("plugins", "approve", DROPIN_ID)  # not built in: approved first
+    assert approve.returncode == 0, explain(approve)
     listing = run_frozen("plugins", "list", "--json")
     assert listing.returncode == 0, explain(listing)
     records = {r["id"]: r for r in json.loads(listing.stdout)}
@@ -209,6 +223,8 @@ def test_frozen_app_reports_a_broken_dropin_plugin_without_a_traceback(
     (dropin_plugin / DROPIN_PACKAGE / "detector.py").write_text(
         "raise RuntimeError('acme: licence file missing')\n", encoding="utf-8"
     )
+    approve = run_frozen("plugins", "approve", DROPIN_ID)  # approved as it is now, broken
+    assert approve.returncode == 0, explain(approve)
     proc, _ = replay_step(run_frozen, tmp_path, DROPIN_DETECTOR)  # good data: only the plugin is bad
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout, explain(proc)

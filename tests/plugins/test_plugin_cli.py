@@ -19,11 +19,14 @@ def env(tmp_path, monkeypatch, unique):
     monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(user))
     monkeypatch.setenv("VIGIL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("VIGIL_NO_PLUGINS", raising=False)
+    # a plugin that is not built in runs only once approved (tests/plugins/test_plugin_trust.py)
+    assert vigil(["plugins", "approve", f"acme.good{unique}"]) == 0
     return tmp_path, unique
 
 
 def test_list_json_shows_id_version_source_state_reason(env, capsys):
     _, unique = env
+    capsys.readouterr()
     assert vigil(["plugins", "list", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     good = rows[f"acme.good{unique}"]
@@ -41,6 +44,7 @@ def test_list_json_shows_id_version_source_state_reason(env, capsys):
 
 def test_list_table_is_readable(env, capsys):
     unique = env[1]
+    capsys.readouterr()
     assert vigil(["plugins", "list"]) == 0
     out = capsys.readouterr().out
     tmp_path, _ = env
@@ -134,7 +138,7 @@ def test_list_into_a_reader_that_went_away_exits_quietly(env):
     import sys
     from pathlib import Path
 
-    (env[0] / "data").mkdir()
+    (env[0] / "data").mkdir(exist_ok=True)
     r, w = os.pipe()
     os.close(r)  # `vigil plugins list --json | head -0`: the reader is gone before the first write
     try:

@@ -409,6 +409,10 @@ def test_plugin_and_configuration_problems_are_visible(qtbot, tmp_path, monkeypa
     )
     (broken_profile / "profiles" / "acme_meter.toml").write_text("[device\nid = 'x'\n", encoding="utf-8")
     monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(plugins))
+    from app.cli import main as vigil
+
+    # not built in: it runs (and its profiles are read) only once approved
+    assert vigil(["plugins", "approve", "acme.profiles", "--data-dir", str(tmp_path / "data")]) == 0
     core = start_core(tmp_path / "data")
     win = MainWindow(LocalStation(core), settings_path=tmp_path / "ui-settings.json")
     qtbot.addWidget(win)

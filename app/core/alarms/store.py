@@ -17,7 +17,6 @@ import collections
 import contextlib
 import json
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core import atrest
 from app.core.alarms.types import AlarmQuery, Priority
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.errors import VigilError
 
 SCHEMA_VERSION = 1
@@ -116,7 +117,7 @@ class StoreError(VigilError):
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    con = atrest.connect(path, check_same_thread=False, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
     con.executescript(_SCHEMA)
@@ -417,7 +418,7 @@ def _open_ro(path: Path) -> sqlite3.Connection:
     if not Path(path).exists():
         raise StoreError(f"{path}: no alarm state here (has the workstation run with this data dir?)")
     try:
-        con = sqlite3.connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True)
+        con = atrest.connect(Path(path), readonly=True)
         con.execute("SELECT count(*) FROM alarm_state").fetchone()
         return con
     except sqlite3.DatabaseError as e:

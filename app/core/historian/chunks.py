@@ -23,12 +23,12 @@ sample is past the cut.
 from __future__ import annotations
 
 import math
-import sqlite3
 import zlib
 from typing import NamedTuple
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian.frames import VALUE_DTYPE
 
 #: the span of one chunk (seconds, epoch-aligned)

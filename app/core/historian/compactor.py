@@ -22,11 +22,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import sqlite3
 from collections.abc import Iterable
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian import chunks
 from app.core.historian.frames import VALUE_DTYPE
 from app.core.historian.rollup import (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import struct
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian import chunks
 from app.core.historian.schema import HistorianError, connect_reader
 from app.core.model import Quality

@@ -14,7 +14,6 @@ frame, so only those cross into Python. Frames older than a couple of hours live
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian import chunks
 from app.core.historian.compactor import done_key, read_meta
 from app.core.historian.downsample import downsample_indices, rows_to_arrays

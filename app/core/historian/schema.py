@@ -25,9 +25,10 @@ without the other columns'.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+from app.core import atrest
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.errors import VigilError
 from app.core.historian.chunks import CHUNK_TABLES
 
@@ -86,7 +87,7 @@ def create_schema(path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        conn = sqlite3.connect(path)
+        conn = atrest.connect(path)
     except sqlite3.Error as e:
         raise HistorianError(f"{path}: cannot open historian database ({e})") from e
     try:
@@ -140,9 +141,10 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     last commits (under a second of samples), a fair trade for a historian (the journal, which
     must not lose events, uses FULL).
     """
-    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn = atrest.connect(path, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA secure_delete=ON")  # retention leaves no old values in free pages
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
@@ -156,7 +158,7 @@ def connect_reader(path: str | Path) -> sqlite3.Connection:
     if not path.exists():
         raise HistorianError(f"{path}: no historian database here")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn = atrest.connect(path, readonly=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=5000")
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as e:

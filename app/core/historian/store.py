@@ -22,13 +22,13 @@ import collections
 import logging
 import math
 import operator
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.atrest import dbapi as sqlite3  # SQLCipher's sqlite3: the errors its connections raise
 from app.core.historian import chunks
 from app.core.historian.compactor import Compactor, raw_edge, write_meta
 from app.core.historian.export import export_csv, iso_utc

@@ -148,6 +148,11 @@ class NoteArgs(_Msg):
     text: str = Field(min_length=1, max_length=20_000)
 
 
+class AccessArgs(_Msg):
+    kind: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    scope: str = Field(max_length=1000)
+
+
 class SilenceArgs(_Msg):
     sounding: list[str] = Field(max_length=10_000)
     until_ts: float
@@ -203,6 +208,7 @@ ARGS: dict[str, type[_Msg]] = {
     "off_delay": OffDelayArgs,
     "write": WriteArgs,
     "note": NoteArgs,
+    "record_access": AccessArgs,
     "silence": SilenceArgs,
     "console_setting": SettingArgs,
     "preview_normal": LearnArgs,

@@ -78,6 +78,7 @@ class StationProtocolServer:
             "off_delay": lambda s, a, st: self.core.set_off_delay(a.alarm_id, a.seconds, s),
             "write": self._write,
             "note": lambda s, a, st: self.core.note(a.text, s),
+            "record_access": lambda s, a, st: self.core.record_access(a.kind, a.scope, s),
             "silence": lambda s, a, st: self.core.silence(a.sounding, a.until_ts, audio=a.audio, session=s),
             "console_setting": self._console_setting,
             "preview_normal": lambda s, a, st: wire.candidate_to_json(

@@ -603,6 +603,15 @@ class RemoteStation:
     def note(self, text: str) -> None:
         self._each_logged_in("note", {"text": text})
 
+    def record_access(self, kind: str, scope: str) -> None:
+        """Journaled on every node this station is logged in at. The Sparkplug data itself
+        reaches a station without a log-in, so a viewer nobody logged in as is not recorded:
+        on a ward, give stations broker accounts only where a log-in is required."""
+        with self._lock:
+            logged_in = any(n.session is not None for n in self._nodes.values())
+        if logged_in:
+            self._each_logged_in("record_access", {"kind": kind, "scope": scope})
+
     def record_console_setting(self, name: str, value: float) -> None:
         with self._lock:
             nodes = [n.name for n in self._nodes.values() if n.session is not None]

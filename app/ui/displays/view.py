@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.displays import OVERVIEW, Display, DisplayCatalogue, goto_target
+from app.core.errors import VigilError
 from app.core.model import Quality, Sample
 from app.core.profiles import Point
 from app.station.interface import AlarmView, DeviceDiagnostics, Station
@@ -262,12 +263,25 @@ class DisplayView(QWidget):
         return prof is not None and prof.device.alarm_signals == "medical"
 
     def _record_display_opened(self, name: str, devices: list[str]) -> None:
-        """A display showing a vital-signs device was opened (``devices``: those devices).
+        """A display showing a vital-signs device was opened (``devices``: those devices):
+        journaled as ``access.display_opened`` with the user and the beds, never the values
+        (HIPAA audit controls). Called on every open, back and home. Off the GUI thread when
+        a task runner is there (a connected station asks its nodes over the broker)."""
+        scope = f"{name}: {', '.join(devices)}"
 
-        Deliberately a no-op here: access auditing of patient data (who looked at which bed,
-        when) is added by the access-audit work and wired by the lead; this is the one place
-        it hooks in, called on every open, back and home.
-        """
+        def record() -> None:
+            self.station.record_access("display_opened", scope)
+
+        def failed(e: object) -> None:
+            self.status.emit(f"could not record who opened {name}: {e}")
+
+        if self.run_async is not None:
+            self.run_async(record, lambda _r: None, failed)
+            return
+        try:
+            record()
+        except VigilError as e:
+            failed(e)
 
     def _update_nav(self, display: Display) -> None:
         while self.crumbs.count():
