@@ -196,6 +196,10 @@ def test_a_plugin_contributes_a_display_that_is_installed_and_shown(
         "</svg>\n"
     )
     monkeypatch.setenv("VIGIL_USER_PLUGINS_DIR", str(plugins))
+    from app.cli import main as vigil
+
+    # not built in: its displays are offered only once an administrator approved it
+    assert vigil(["plugins", "approve", "acme.tankview", "--data-dir", str(tmp_path / "data")]) == 0
     core = start_core(tmp_path / "data")
     try:
         station = LocalStation(core)

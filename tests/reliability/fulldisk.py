@@ -2,9 +2,10 @@
 
 A real full disk is a small tmpfs, which needs ``mount`` (root, and a container that allows
 it). Where that cannot be assumed the fault is injected where SQLite reports it: every
-connection opened on a file under ``folder`` is a real ``sqlite3.Connection`` whose COMMIT
-answers SQLITE_FULL while the disk is "full", exactly as SQLite raises it (the transaction
-stays open and the caller must roll back). Everything else is the real thing.
+connection opened on a file under ``folder`` is a real connection (plain ``sqlite3`` for the
+journal, SQLCipher's for the encrypted historian and alarm store) whose COMMIT answers
+SQLITE_FULL while the disk is "full", exactly as SQLite raises it (the transaction stays open
+and the caller must roll back). Everything else is the real thing.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+from app.core.atrest import dbapi as cipher
 
-def full_error() -> sqlite3.OperationalError:
-    e = sqlite3.OperationalError("database or disk is full")
+
+def full_error(module: ModuleType = sqlite3) -> Exception:
+    """SQLITE_FULL as ``module`` (sqlite3 or SQLCipher's) raises it."""
+    e = module.OperationalError("database or disk is full")
     e.sqlite_errorcode = 13  # SQLITE_FULL, as sqlite3 sets it
     e.sqlite_errorname = "SQLITE_FULL"
     return e
@@ -32,21 +37,26 @@ class FullDisk:
         self.full = threading.Event()
         self.refused = 0
         folder.mkdir(parents=True, exist_ok=True)
-        disk = self
-        real_connect = sqlite3.connect
+        for module in {id(m): m for m in (sqlite3, cipher)}.values():
+            monkeypatch.setattr(module, "connect", self._connect_for(module))
 
-        class Connection(sqlite3.Connection):
-            def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+    def _connect_for(self, module: ModuleType) -> Any:
+        disk = self
+        folder = self.folder
+        real_connect = module.connect
+
+        class Connection(module.Connection):  # type: ignore[name-defined,misc]
+            def execute(self, sql: str, *args: Any) -> Any:
                 if disk.full.is_set() and sql.strip().upper().startswith(("COMMIT", "END")):
                     disk.refused += 1
-                    raise full_error()
+                    raise full_error(module)
                 return super().execute(sql, *args)
 
             def commit(self) -> None:
                 if disk.full.is_set() and self.in_transaction:
                     disk.refused += 1
                     self._rolled_back = True
-                    raise full_error()
+                    raise full_error(module)
                 super().commit()
 
             def rollback(self) -> None:
@@ -55,15 +65,15 @@ class FullDisk:
                 if getattr(self, "_rolled_back", False):
                     self._rolled_back = False
                     super().rollback()
-                    raise sqlite3.OperationalError("cannot rollback - no transaction is active")
+                    raise module.OperationalError("cannot rollback - no transaction is active")
                 super().rollback()
 
-        def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
             if "factory" not in kwargs and str(database).replace("file:", "").startswith(str(folder)):
                 kwargs["factory"] = Connection
             return real_connect(database, *args, **kwargs)
 
-        monkeypatch.setattr(sqlite3, "connect", connect)
+        return connect
 
     def fill(self) -> None:
         self.full.set()

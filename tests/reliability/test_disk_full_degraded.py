@@ -34,6 +34,8 @@ from app.core.historian import Historian
 from app.core.journal import Journal, JournalError, read_events, verify
 from app.core.model import Quality, Sample
 
+from app.core.atrest import dbapi as cipher
+
 from .fulldisk import FullDisk, full_error
 
 
@@ -101,7 +103,7 @@ def test_an_alarm_store_on_a_refusing_disk_is_not_moved_aside(tmp_path, monkeypa
     import app.core.alarms.store as store_module
 
     def refusing(p: Path):
-        raise full_error()
+        raise full_error(cipher)
 
     monkeypatch.setattr(store_module, "_connect", refusing)
     with pytest.raises(StoreError) as ei:
@@ -275,9 +277,9 @@ def test_alarm_history_lost_with_the_process_is_re_derived_from_the_journal_at_s
     finally:
         core.stop()
     # the history rows of those two changes were lost with the process
-    import sqlite3
+    from app.core.atrest import connect
 
-    con = sqlite3.connect(data / "alarms.sqlite")
+    con = connect(data / "alarms.sqlite")
     with con:
         gone = con.execute("DELETE FROM alarm_events WHERE alarm_id = 'station.test:SYSTEM'").rowcount
     con.close()

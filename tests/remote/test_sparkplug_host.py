@@ -52,6 +52,8 @@ def test_births_and_data_by_alias_become_samples_with_source_time_and_quality(ed
     drained = [s for s in ws.drain_samples() if s.tag == "tank.level"]
     assert drained[-1].t == pytest.approx(t_data / 1000.0) and drained[-1].quality is Quality.GOOD
     # one rebirth: the station joined after the birth; nothing missing since, so no other
+    assert wait_until(lambda: len(edge.commands) >= 1)
+    time.sleep(0.3)
     assert len(edge.commands) == 1
 
 

@@ -363,7 +363,7 @@ def repair_history(
     ``alarm.transition`` events after ``last_repaired_seq(path)``; a transition is there when a
     row with the same time, alarm and new state is. Run it before the alarm engine starts
     writing. ``device_of(alarm_id, source)`` names the device (the journal does not)."""
-    con = sqlite3.connect(path, isolation_level=None)
+    con = atrest.connect(Path(path), isolation_level=None)
     try:
         events = list(transitions)
         if not events:
@@ -401,7 +401,7 @@ def last_repaired_seq(path: Path) -> int:
     """The journal seq up to which ``repair_history`` has checked (0: never)."""
     if not Path(path).exists():
         return 0
-    con = sqlite3.connect(path)
+    con = atrest.connect(Path(path))
     try:
         row = con.execute("SELECT value FROM meta WHERE key = ?", (REPAIRED_SEQ_KEY,)).fetchone()
     except sqlite3.Error:
