@@ -117,7 +117,8 @@ def test_a_device_that_stops_answering_gives_one_comm_alarm_and_one_journal_even
     lib = ProfileLibrary()
     assert lib.add_folder(device_profiles_dir()) == []
     plant = parse_plant(
-        f'[[devices]]\nname = "{name}"\nprofile = "{profile_id}"\nhost = "127.0.0.1"\nport = {port}\nunit = {unit}\n'
+        f'[[devices]]\nname = "{name}"\nprofile = "{profile_id}"\nhost = "127.0.0.1"\n'
+        f"port = {port}\nunit = {unit}\n"
         "interval_ms = 100\nreconnect_max_ms = 200\n".encode(),
         "<comm plant>",
         lib,

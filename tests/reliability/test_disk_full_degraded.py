@@ -30,11 +30,10 @@ from app.core.alarms.store import (
     read_states,
 )
 from app.core.alarms.types import AlarmQuery
+from app.core.atrest import dbapi as cipher
 from app.core.historian import Historian
 from app.core.journal import Journal, JournalError, read_events, verify
 from app.core.model import Quality, Sample
-
-from app.core.atrest import dbapi as cipher
 
 from .fulldisk import FullDisk, full_error
 
