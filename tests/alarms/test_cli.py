@@ -115,7 +115,7 @@ def test_kpis_offline_replay_matches_the_live_engine(tmp_path: Path, capsys) -> 
 
 
 def test_check_vouches_for_an_honest_table_and_names_an_edited_row(data_dir: Path, capsys) -> None:
-    import sqlite3
+    from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 
     assert main(["alarms", "check", "--data-dir", str(data_dir)]) == 0
     assert "journaled transitions replay to the state of all" in capsys.readouterr().out

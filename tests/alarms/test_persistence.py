@@ -3,11 +3,11 @@ file or a table that disagrees with the journal is reported, never silently trus
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from app.core.alarms import AlarmState, compare_with_table, read_states, replay_transitions
 from app.core.alarms.replay import rebuild_rows
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.journal import read_events, verify
 from app.core.model import Quality, Sample
 from tests.alarms.conftest import Clock, Rig

@@ -4,7 +4,6 @@ file, checked and rebuilt, exported, expired by retention."""
 from __future__ import annotations
 
 import csv
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.historian import Historian, HistorianReader, export_csv
 from app.core.historian.chunks import CHUNK_S, decode_floats, encode_floats
 from app.core.historian.maintenance import check, rebuild

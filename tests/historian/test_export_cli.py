@@ -166,8 +166,9 @@ def test_damaged_pages_are_reported_on_read(
 
 
 def test_other_sqlite_file_is_not_taken_for_a_historian(tmp_path: Path) -> None:
-    import sqlite3
     from contextlib import closing
+
+    from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 
     db = tmp_path / "historian.sqlite"
     with closing(sqlite3.connect(db)) as conn:

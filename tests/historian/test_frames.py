@@ -8,7 +8,6 @@ batches and cover the per-sample path. Both paths answer the same queries.
 from __future__ import annotations
 
 import csv
-import sqlite3
 import time
 from contextlib import closing
 from datetime import datetime
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.historian import Historian, HistorianReader, export_csv
 from app.core.historian.frames import FRAME_MIN_SAMPLES, pack_frame
 from app.core.historian.schema import connect_writer

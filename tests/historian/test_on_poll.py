@@ -5,12 +5,12 @@ count what it drops, and never raise on columns that do not fit together.
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.historian import Historian, HistorianReader
 from app.core.historian.frames import FRAME_MIN_SAMPLES, column_samples, pack_columns, pack_frame
 from app.core.model import Quality, Sample

@@ -3,13 +3,13 @@ and old ranges still answered from the coarser levels once the raw samples are g
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.errors import ConfigError
 from app.core.historian import Historian
 from app.core.historian.store import effective_retention

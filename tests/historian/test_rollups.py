@@ -8,7 +8,6 @@ on the very samples written (kept in memory here): same samples, same values, sa
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.historian import Historian, HistorianReader
 from app.core.historian.downsample import downsample_indices
 from app.core.historian.rollup import REC, bucket_width

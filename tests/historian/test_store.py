@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.historian import Historian
 from app.core.model import Quality, Sample
 

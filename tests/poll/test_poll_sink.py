@@ -7,7 +7,6 @@ every poll as a frame that reads back exactly.
 
 from __future__ import annotations
 
-import sqlite3
 import struct
 import threading
 from collections import defaultdict
@@ -18,6 +17,7 @@ import pytest
 from pymodbus.constants import ExcCodes
 from vigil_modbus.driver import TcpDriver
 
+from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
 from app.core.codec import bytes_to_registers
 from app.core.historian import Historian
 from app.core.model import Quality

@@ -34,10 +34,9 @@ def test_a_damaged_historian_is_moved_aside_and_the_plant_still_watched(tmp_path
 
 def test_a_historian_that_is_someone_elses_database_is_not_moved(tmp_path):
     """Not damage: a valid SQLite file of another program is refused, never renamed."""
-    import sqlite3
-
     import pytest
 
+    from app.core.atrest import dbapi as sqlite3  # the stores' own SQLite library (one per file per process)
     from app.core.historian import HistorianError
 
     data = tmp_path / "data"
