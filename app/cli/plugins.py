@@ -16,10 +16,14 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import VigilError
 from app.core.paths import DataDirError, resolve_data_dir
+
+if TYPE_CHECKING:
+    from app.core.journal import Journal
+    from app.core.users import Session, UserStore
 
 _DATA_DIR_HELP = "data folder (default: VIGIL_DATA_DIR or the user data dir)"
 
@@ -139,10 +143,9 @@ def _check(args: argparse.Namespace) -> int:
 def _set_enabled(args: argparse.Namespace) -> int:
     """Fail closed: the change is made only when the journal can record it and, once accounts
     exist, only by a logged-in engineer or administrator (``--as``)."""
-    from app.cli._common import read_secret
     from app.cli.journal import journal_passphrase
     from app.core.journal import Journal
-    from app.core.users import Authorizer, UserStore, account_events
+    from app.core.users import Authorizer
     from app.station.plugin_admin import set_plugin_enabled
 
     try:
@@ -157,14 +160,7 @@ def _set_enabled(args: argparse.Namespace) -> int:
                      "workstation using this data folder (or give the signing key's passphrase) "
                      "and try again", 1)
     try:
-        store = UserStore(data_dir / "users.json", journal=journal)
-        store.reconcile(account_events(journal_dir))
-        session = None
-        if not store.is_empty():
-            if not args.as_user:
-                raise VigilError("accounts exist: say who you are with --as NAME (engineer or above; "
-                                 "your password is asked for)")
-            session = store.authenticate(args.as_user, read_secret(f"password for {args.as_user}: "))
+        store, session = _identify(data_dir, journal, args.as_user, "engineer or above")
         host = _host(args, journal, data_dir)
         known = {r.id for r in host.records()}
         if args.id not in known and args.enabled is False:
@@ -189,10 +185,9 @@ def _set_enabled(args: argparse.Namespace) -> int:
 def _approve(args: argparse.Namespace) -> int:
     """Fail closed, like enable/disable: only when the journal can record and seal it and,
     once accounts exist, only by a logged-in administrator (``--as``)."""
-    from app.cli._common import read_secret
     from app.cli.journal import journal_passphrase
     from app.core.journal import Journal
-    from app.core.users import Authorizer, UserStore, account_events
+    from app.core.users import Authorizer
     from app.station.plugin_admin import approve_plugin
 
     try:
@@ -207,14 +202,7 @@ def _approve(args: argparse.Namespace) -> int:
                      "workstation using this data folder (or give the signing key's passphrase) "
                      "and try again", 1)
     try:
-        store = UserStore(data_dir / "users.json", journal=journal)
-        store.reconcile(account_events(journal_dir))
-        session = None
-        if not store.is_empty():
-            if not args.as_user:
-                raise VigilError("accounts exist: say who you are with --as NAME (administrator; "
-                                 "your password is asked for)")
-            session = store.authenticate(args.as_user, read_secret(f"password for {args.as_user}: "))
+        store, session = _identify(data_dir, journal, args.as_user, "administrator")
         try:
             actor, digest = approve_plugin(_host(args, journal, data_dir), store, Authorizer(journal),
                                            session, args.id, journal, commissioning_actor=_os_user())
@@ -229,6 +217,24 @@ def _approve(args: argparse.Namespace) -> int:
             journal.close()
     print(f"{args.id}: approved by {actor} (SHA-256 {digest}); it loads from the next start")
     return 0
+
+
+def _identify(
+    data_dir: Path, journal: Journal, as_user: str | None, who: str
+) -> tuple[UserStore, Session | None]:
+    """The account store, checked against the journal, and the session of ``--as`` (asked for
+    its password); no session before the first account exists (commissioning)."""
+    from app.cli._common import read_secret
+    from app.core.users import UserStore, account_events
+
+    store = UserStore(data_dir / "users.json", journal=journal)
+    store.reconcile(account_events(data_dir / "journal"))
+    if store.is_empty():
+        return store, None
+    if not as_user:
+        raise VigilError(f"accounts exist: say who you are with --as NAME ({who}; "
+                         "your password is asked for)")
+    return store, store.authenticate(as_user, read_secret(f"password for {as_user}: "))
 
 
 def _os_user() -> str:
