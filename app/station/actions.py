@@ -123,6 +123,9 @@ class Actions:
             device = self.alarms.alarm(alarm_id).device
         except (KeyError, VigilError):
             return False
+        return self._is_medical_device(device)
+
+    def _is_medical_device(self, device: str) -> bool:
         profile = self.plant.profiles.get(device)
         return profile is not None and getattr(profile.device, "alarm_signals", "plant") == "medical"
 
@@ -142,28 +145,33 @@ class Actions:
     def write_setpoint(
         self, device: str, point: str, value: Value, session: Session | None = None
     ) -> WriteResult:
-        """Role-check, write with priority, read back, and journal old/new/read-back."""
+        """Role-check, write with priority, read back, and journal old/new/read-back.
+
+        On a vital-signs device the journal gets no value (it keeps everything forever; the
+        historian's retention must be able to delete patient data): the write refers to the
+        historian's sample of the tag at or before its time (``value_ref``)."""
         s = self.resolve(session)
         tag = f"{device}.{point}"
-        self._require(s, "setpoint.write", tag=tag, value=value)
+        private = self._is_medical_device(device)
+        asked: dict[str, Any] = {"value_withheld": "vital-signs device"} if private else {"value": value}
+        self._require(s, "setpoint.write", tag=tag, **asked)
         if any(d.name == device and d.unit == 0 for d in self.plant.devices):
             # unit 0 is Modbus broadcast: every device on the line would take the value
             why = "unit 0 is broadcast (every device on the line would take it)"
             self.journal.append("setpoint.refused", s.user,
-                                {"tag": tag, "value": value, "error": why, **_at(s)}, critical=True)
+                                {"tag": tag, **asked, "error": why, **_at(s)}, critical=True)
             raise VigilError(f"{tag}: not written: {why}")
         try:
             result = self.runtime.write(device, point, value)
         except Exception as e:
+            error = "the write failed" if private else str(e)
             self.journal.append("setpoint.failed", s.user,
-                                {"tag": tag, "value": value, "error": str(e), **_at(s)}, critical=True)
+                                {"tag": tag, **asked, "error": error, **_at(s)}, critical=True)
             raise
-        self.journal.append(
-            "setpoint.write",
-            s.user,
-            {"tag": tag, "old": result.old, "new": result.new, "readback": result.readback, **_at(s)},
-            critical=True,
-        )
+        values: dict[str, Any] = (
+            {"value_ref": {"tag": tag, "t": time.time()}} if private
+            else {"old": result.old, "new": result.new, "readback": result.readback})
+        self.journal.append("setpoint.write", s.user, {"tag": tag, **values, **_at(s)}, critical=True)
         return result
 
     def note(self, text: str, session: Session | None = None) -> None:

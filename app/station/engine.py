@@ -28,6 +28,7 @@ from typing import Any
 from app import __version__
 from app.core import atrest
 from app.core.alarms import AlarmEngine, plant_alarms
+from app.core.alarms.definitions import vital_sign_devices
 from app.core.alarms.store import last_repaired_seq, repair_history
 from app.core.clockstep import ClockStepDetector
 from app.core.detection import DetectorEngine, ModelInfo
@@ -253,6 +254,8 @@ class Core:
                 "plant_sha256": plant.sha256,
                 "profiles": {d: p.sha256 for d, p in sorted(plant.profiles.items())},
                 "version": __version__,
+                # whose values are patient data: `vigil history`/`alarms` reads fail closed on them
+                "vital_sign_devices": sorted(vital_sign_devices(plant)),
             },
             critical=True,
         )
@@ -264,6 +267,7 @@ class Core:
         _repair_alarm_history(self.data_dir / "alarms.sqlite", journal, plant)
         alarms = AlarmEngine(journal, state_path=self.data_dir / "alarms.sqlite")
         stack.callback(_quietly, "alarms", alarms.close)
+        alarms.set_private_devices(vital_sign_devices(plant))  # vital values stay out of the journal
         # a device still awaiting its register map has its COMM alarm meanwhile
         alarms.configure_definitions(plant_alarms(plant) + [comm_alarm(d) for d in awaiting])
         for d in awaiting:

@@ -175,3 +175,10 @@ def plant_alarms(plant: Plant) -> list[AlarmDefinition]:
         for point in profile.points:
             out.extend(point_alarms(dev.name, point, profile.word_order(point)))
     return out
+
+
+def vital_sign_devices(plant: Plant) -> frozenset[str]:
+    """The devices whose values are patient data: their profile says ``alarm_signals =
+    "medical"`` (bedside monitors). Their values stay out of the journal."""
+    return frozenset(name for name, profile in plant.profiles.items()
+                     if profile.device.alarm_signals == "medical")

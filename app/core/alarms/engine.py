@@ -40,7 +40,7 @@ from typing import Any
 
 from app.core.alarms import design
 from app.core.alarms.comm import COMM_ON_DELAY_S, CommTracker
-from app.core.alarms.definitions import alarm_id, plant_alarms
+from app.core.alarms.definitions import alarm_id, plant_alarms, vital_sign_devices
 from app.core.alarms.evaluation import Evaluator
 from app.core.alarms.machine import CHATTER_COUNT, CHATTER_WINDOW_S, AlarmMachine, JournalLike
 from app.core.alarms.record import AlarmRecord, Chatter
@@ -151,7 +151,14 @@ class AlarmEngine:
     def configure(self, plant: Plant) -> None:
         """Build the plant's alarms from its profiles; on the first call also restore the state
         saved by the previous run, and say so in the journal."""
+        self.set_private_devices(vital_sign_devices(plant))
         self.configure_definitions(plant_alarms(plant))
+
+    def set_private_devices(self, devices: Iterable[str]) -> None:
+        """Devices whose measured values are patient data: their alarm transitions journal a
+        reference to the historian sample (``value_ref``), never the value."""
+        with self._lock:
+            self._machine.private_devices = frozenset(devices)
 
     def configure_definitions(self, definitions: Iterable[AlarmDefinition]) -> None:
         """Like :meth:`configure` for a ready list of definitions (tests, plugins)."""

@@ -31,6 +31,8 @@ S = AlarmState
 CHATTER_COUNT = 3
 #: ... within this many seconds is flagged as chattering in the window
 CHATTER_WINDOW_S = 600.0
+#: kinds whose ``value`` is a communication reason, never a measured value
+_VALUE_FREE_KINDS = frozenset({AlarmKind.COMM, AlarmKind.DEVICE, AlarmKind.SYSTEM})
 
 
 class JournalLike(Protocol):
@@ -79,6 +81,10 @@ class AlarmMachine:
         self.shelf_heap: list[ShelfExpiry] = []
         self._drops_reported = 0
         self.journal_errors = 0
+        #: devices whose values are patient data (``alarm_signals = "medical"``): the journal,
+        #: which retention never deletes, gets a reference to the historian sample instead of
+        #: the value, so the historian's retention can delete it; the store keeps the value
+        self.private_devices: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ lookup and views
 
@@ -254,7 +260,7 @@ class AlarmMachine:
                 "alarm": a.d.id,
                 "from": str(frm),
                 "to": str(to),
-                "value": value,
+                **self.journal_value(a, value, now),
                 "limit": limit,
                 "priority": a.d.priority.label,
                 "source": a.d.source,
@@ -290,6 +296,15 @@ class AlarmMachine:
             EventRow(now, a.d.id, a.d.source, a.d.device, a.d.priority.label,
                      kind.removeprefix("alarm."), str(a.state), None, None, None, actor, body)
         )
+
+    def journal_value(self, a: AlarmRecord, value: Value, now: float) -> dict[str, Any]:
+        """The value part of a journaled transition: the value itself, or for a vital-signs
+        device a reference to it, ``value_ref``: the historian's last sample of ``tag`` at or
+        before ``t`` (anomaly explanations quote values too, so they are referenced the same
+        way). Communication reasons are no measurement and stay."""
+        if a.d.device in self.private_devices and a.d.kind not in _VALUE_FREE_KINDS:
+            return {"value_ref": {"tag": a.d.source, "t": now}}
+        return {"value": value}
 
     # ------------------------------------------------------------------ time-driven work
 

@@ -385,8 +385,10 @@ def repair_history(
             source = str(b.get("source", ""))
             rows.append(EventRow(key[0], key[1], source, device_of(key[1], source),
                                  str(b.get("priority", "")), "transition", b.get("from"), key[2],
-                                 b.get("value"), b.get("limit"), actor,
-                                 {"cause": b.get("cause"), "repaired_from": "journal"}).as_params())
+                                 _journaled_value(b), b.get("limit"), actor,
+                                 {"cause": b.get("cause"), "repaired_from": "journal",
+                                  **({"value_ref": b["value_ref"]} if "value_ref" in b else {})}
+                                 ).as_params())
         con.execute("BEGIN")
         con.executemany(_INSERT_EVENT, rows)
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -395,6 +397,16 @@ def repair_history(
         return len(rows)
     finally:
         con.close()
+
+
+#: what a repaired row shows for a value the journal only references (a vital sign)
+SEE_HISTORIAN = "see historian"
+
+
+def _journaled_value(body: dict[str, Any]) -> Any:
+    """A transition's value as the journal has it; a vital sign's is only referenced there
+    (``value_ref``: the historian's sample of that tag at or before that time)."""
+    return SEE_HISTORIAN if "value_ref" in body else body.get("value")
 
 
 def last_repaired_seq(path: Path) -> int:
