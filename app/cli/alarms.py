@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import re
 import sys
@@ -31,6 +32,7 @@ from app.core.alarms import (
 )
 from app.core.alarms.kpis import FLOOD_WINDOW_S, kpis_from_records
 from app.core.alarms.store import read_kpi_inputs
+from app.core.errors import VigilError
 from app.core.paths import DataDirError, resolve_data_dir
 from app.core.textsafe import csv_cell
 
@@ -79,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--actor", help="who: a user name, system, detector:<name>")
     h.add_argument("--text", help="part of an alarm id, tag, device, actor or reason (any case)")
     h.add_argument("--limit", type=int, default=10_000, help="at most this many (the newest); default 10000")
+    h.add_argument("--as", dest="as_user", metavar="NAME",
+                   help="your account, recorded with the OS user in the journal's access record "
+                        "(password asked)")
     h.set_defaults(func=_history)
 
     c = psub.add_parser(
@@ -154,13 +159,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_history(data_dir: Path, q: AlarmQuery, events: list[dict[str, Any]], as_user: str | None) -> None:
+    """Journal who reads which alarm history before it is shown, with the same scope the
+    window records; fails closed for patient data the journal cannot record (`app.cli.access`)."""
+    from app.cli.access import journal_read
+
+    scope = {k: v for k, v in dataclasses.asdict(q).items() if v not in (None, (), "")}
+    journal_read(data_dir, "alarm_history", scope, {str(e["alarm_id"]) for e in events}, as_user,
+                 "vigil alarms history")
+
+
 def _history(args: argparse.Namespace) -> int:
     q = AlarmQuery(since=args.since, until=args.until, tag=args.tag, priority=args.priority,
                    state=args.state, actor=args.actor, limit=max(1, args.limit), text=args.text)
     try:
         path = _state_path(args)
         events = query_events(path, q)
-    except (StoreError, DataDirError) as e:
+        _record_history(path.parent, q, events, args.as_user)
+    except (StoreError, DataDirError, VigilError) as e:
         print(f"vigil alarms history: {e}", file=sys.stderr)
         return 1
     if args.json:

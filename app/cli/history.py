@@ -14,6 +14,7 @@ from pathlib import Path
 
 from app.cli._common import parse_when as parse_time
 from app.core import atrest
+from app.core.errors import VigilError
 from app.core.historian import HistorianError, HistorianReader, export_csv, iso_utc
 from app.core.historian.export import RESOLUTIONS, export_summaries
 from app.core.paths import DataDirError, resolve_data_dir
@@ -49,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="raw samples (default), or one row per tag and bucket: time,tag,count,good,uncertain,bad,"
         "mean,min,max,first,last (from the rollups; 1s from raw samples)",
     )
+    e.add_argument("--as", dest="as_user", metavar="NAME",
+                   help="your account, recorded with the OS user in the journal's access record "
+                        "(password asked)")
     e.set_defaults(func=_export)
 
     i = hsub.add_parser(
@@ -108,13 +112,14 @@ def _export(args: argparse.Namespace) -> int:
             if len(unknown) == len(args.tags):
                 print("none of the requested tags were recorded; nothing exported", file=sys.stderr)
                 return 1
+        _record_export(db.parent, args, args.tags or reader.tags())
         if args.resolution == "raw":
             rows = export_csv(db, args.out, args.tags, args.t_from, args.t_to)
         else:
             rows = export_summaries(
                 db, args.out, RESOLUTIONS[args.resolution], args.tags, args.t_from, args.t_to
             )
-    except HistorianError as e:
+    except (HistorianError, VigilError) as e:
         print(str(e), file=sys.stderr)
         return 1
     except OSError as e:
@@ -122,6 +127,16 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.out}: {rows} rows")
     return 0
+
+
+def _record_export(data_dir: Path, args: argparse.Namespace, tags: list[str]) -> None:
+    """Journal who exports which scope before a row is written (fails closed for patient
+    data the journal cannot record: `app.cli.access`)."""
+    from app.cli.access import journal_read
+
+    scope = {"tags": sorted(args.tags) if args.tags else "all",
+             "from": args.t_from, "to": args.t_to, "resolution": args.resolution, "out": str(args.out)}
+    journal_read(data_dir, "history_export", scope, tags, args.as_user, "vigil history export")
 
 
 def _tags(args: argparse.Namespace) -> int:
