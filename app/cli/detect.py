@@ -164,7 +164,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _list_models(args: argparse.Namespace) -> None:
     from app.core.detection.provenance import journaled_model_hashes
-    from app.core.detection.store import ModelError, decode_model, sha256_bytes
+    from app.core.detection.store import ModelError, decode_model, read_model_bytes, sha256_bytes
     from app.core.paths import DataDirError, resolve_data_dir
 
     try:
@@ -177,7 +177,11 @@ def _list_models(args: argparse.Namespace) -> None:
     files = sorted((data_dir / MODELS_DIR).glob("*.npz"))
     print(f"models in {data_dir / MODELS_DIR}:" if files else f"no models in {data_dir / MODELS_DIR}")
     for f in files:
-        data = f.read_bytes()
+        try:
+            data = read_model_bytes(f)
+        except ModelError as e:
+            print(f"  {f.name}  {e}")
+            continue
         sha = sha256_bytes(data)
         status = "journaled" if sha in vouched else "NOT IN JOURNAL (will be refused)"
         try:

@@ -20,6 +20,13 @@ so opening a reader connection costs nothing). Kept in the OS keyring when one i
 folder: a backup of the data folder must not carry its own key. A key that cannot be found
 is an error naming where it was looked for; an encrypted file is then never opened, moved or
 overwritten.
+
+**Files that are not databases** (trained detector models in ``models/``) are sealed with
+AES-256-GCM (``cryptography``) under a key derived from the same data key with HKDF-SHA256, so
+one key opens everything and a key used for SQLCipher pages is never used as is for GCM.
+A sealed file is ``MAGIC``, a 12-byte random nonce, then the ciphertext with its tag; the magic
+is the associated data. What a model's journaled SHA-256 vouches for is the plain file's bytes,
+so sealing (and migrating an old plain model) leaves its provenance checkable.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ else:
 
 __all__ = [
     "MARKER",
+    "SEALED_MAGIC",
     "AtRestError",
     "DataKey",
     "KeyMissing",
@@ -59,6 +67,9 @@ __all__ = [
     "is_encrypted",
     "load_key",
     "migrate",
+    "open_sealed",
+    "seal",
+    "sealed",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,7 +221,7 @@ def load_key(data_dir: Path) -> DataKey | None:
         hint = ("set VIGIL_KEY_DIR to the folder that holds it, or copy it back (mode 0600)"
                 if store == "file" else "unlock the keyring or restore the entry")
         raise KeyMissing(
-            f"{data_dir}: historian and alarm store are encrypted and their key was not found in "
+            f"{data_dir}: historian, alarm store and models are encrypted and their key was not found in "
             f"{where}. Nothing was opened or changed. Restore the key ({hint}); without it the "
             f"encrypted stores cannot be read")
     try:
@@ -359,3 +370,79 @@ def _row_counts(conn: dbapi.Connection, schema: str) -> dict[str, int]:
     names = [r[0] for r in conn.execute(
         f"SELECT name FROM {schema}.sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
     return {n: conn.execute(f'SELECT count(*) FROM {schema}."{n}"').fetchone()[0] for n in sorted(names)}
+
+
+# -- sealed files (models) --------------------------------------------------------------------
+
+#: the first bytes of a sealed file (format and version)
+SEALED_MAGIC = b"VIGILSEAL1\x00"
+_NONCE_BYTES = 12
+_FILE_KEY_INFO = b"vigil at-rest file key v1"
+
+
+def _file_key(key: DataKey) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_FILE_KEY_INFO).derive(key.raw)
+
+
+def sealed(data: bytes) -> bool:
+    """Is ``data`` a sealed file (rather than a plain one)?"""
+    return data.startswith(SEALED_MAGIC)
+
+
+def seal(key: DataKey, data: bytes) -> bytes:
+    """``data`` encrypted and authenticated under the data folder's key."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return SEALED_MAGIC + nonce + AESGCM(_file_key(key)).encrypt(nonce, data, SEALED_MAGIC)
+
+
+def open_sealed(key: DataKey, data: bytes, source: str) -> bytes:
+    """The plain bytes of a sealed file. Raises `WrongKey` naming ``source`` when the key does
+    not open it (another folder's key, or a changed file: GCM cannot tell them apart)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not sealed(data):
+        raise AtRestError(f"{source}: not a sealed file")
+    body = data[len(SEALED_MAGIC):]
+    nonce, ciphertext = body[:_NONCE_BYTES], body[_NONCE_BYTES:]
+    try:
+        return AESGCM(_file_key(key)).decrypt(nonce, ciphertext, SEALED_MAGIC)
+    except (InvalidTag, ValueError):
+        raise WrongKey(f"{source}: cannot be decrypted with the data folder's key in {key.where} "
+                       "(the file was changed, or it belongs to another data folder); the file was "
+                       "left as it is") from None
+
+
+def read_private_file(path: Path, data_dir: Path) -> bytes:
+    """The plain bytes of a file of ``data_dir`` that may be sealed: a sealed one is opened with
+    the folder's key (`KeyMissing` when it is not there: nothing is changed); a plain one (an
+    older Vigil's, not migrated yet) is returned as it is."""
+    data = Path(path).read_bytes()
+    if not sealed(data):
+        return data
+    key = load_key(data_dir)
+    if key is None:
+        raise KeyMissing(f"{path}: is encrypted but its data folder {data_dir} has no {MARKER} naming "
+                         "the key; restore the marker from a backup of the data folder")
+    return open_sealed(key, data, str(path))
+
+
+def write_private_file(path: Path, data: bytes, data_dir: Path) -> None:
+    """Write a file of ``data_dir`` atomically and 0600, sealed when the folder is encrypted."""
+    key = load_key(data_dir)
+    write_private(Path(path), seal(key, data) if key is not None else data)
+
+
+def seal_in_place(path: Path, key: DataKey) -> bool:
+    """Seal a plain file in place (atomic replace); False when it already is sealed or empty."""
+    path = Path(path)
+    data = path.read_bytes()
+    if not data or sealed(data):
+        return False
+    write_private(path, seal(key, data))
+    return True

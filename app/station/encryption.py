@@ -2,9 +2,10 @@
 
 At every start, before the historian and the alarm store are opened: the data folder gets its
 key (made on the first start), and a store an older Vigil left plain is turned into an
-encrypted one in place. Both are journaled, as is the place of the key (never the key). A key
-that cannot be found stops the start with a message naming where it was looked for; the
-encrypted stores are then left exactly as they were.
+encrypted one in place, and so is a model file (``models/*.npz``, sealed with AES-GCM; its
+journaled SHA-256 is the plain model's and stays valid). All are journaled, as is the place
+of the key (never the key). A key that cannot be found stops the start with a message naming
+where it was looked for; the encrypted stores are then left exactly as they were.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from app.core.journal import Journal
 
 #: the stores that hold patient and plant values
 ENCRYPTED_STORES = ("historian.sqlite", "alarms.sqlite")
+#: trained detector models (learnt from those values), sealed whole
+MODEL_FILES = "models/*.npz"
 
 
 def encrypt_stores(data_dir: Path, journal: Journal) -> atrest.DataKey:
@@ -32,4 +35,8 @@ def encrypt_stores(data_dir: Path, journal: Journal) -> atrest.DataKey:
         if atrest.migrate(path, key):
             journal.append(
                 "atrest.migrated", "system", {"path": str(path), "key_id": key.key_id}, critical=True)
+    for path in sorted(data_dir.glob(MODEL_FILES)):
+        if atrest.seal_in_place(path, key):
+            journal.append("atrest.migrated", "system",
+                           {"path": str(path), "key_id": key.key_id, "sealed": "aes-256-gcm"}, critical=True)
     return key

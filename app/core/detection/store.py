@@ -7,6 +7,11 @@ UTF-8 JSON (detector, tags, threshold, parameters, training window). It is read 
 The file's SHA-256 is journaled when the model is trained (``model.trained``). Loading hashes the
 exact bytes it is about to parse and refuses a model whose hash the journal does not vouch for,
 so a swapped or edited model file is caught before it can silence (or invent) alarms.
+
+In a data folder encrypted at rest (`app.core.atrest`: ``models/`` sits in the data folder,
+which holds ``atrest.json``) the file on disk is sealed (AES-GCM under the folder's key); the
+hash the journal keeps is the plain model's, checked after it is opened, so sealing a model an
+older Vigil left plain does not break its provenance.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from app.core import atrest
 from app.core.errors import VigilError
 from app.core.ports.detector import DetectorState
-from app.core.private import write_private
 
 MODEL_FORMAT = "vigil-detector-model"
 MODEL_FORMAT_VERSION = 1
@@ -79,12 +84,33 @@ def encode_model(state: DetectorState, extra: dict[str, Any] | None = None) -> b
     return buf.getvalue()
 
 
+def data_folder(path: Path) -> Path:
+    """The data folder of a model file: models live in ``<data folder>/models``."""
+    return Path(path).resolve().parent.parent
+
+
 def save_model(state: DetectorState, path: Path, extra: dict[str, Any] | None = None) -> str:
-    """Write the model atomically (temp file + rename) and return its SHA-256."""
+    """Write the model atomically (temp file + rename), sealed when its data folder is encrypted,
+    and return the SHA-256 of the plain model (what the journal records)."""
     data = encode_model(state, extra)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(path, data)
+    try:
+        atrest.write_private_file(path, data, data_folder(path))
+    except atrest.AtRestError as e:
+        raise ModelError(f"{path}: not saved: {e}") from None
     return sha256_bytes(data)
+
+
+def read_model_bytes(path: Path) -> bytes:
+    """The plain bytes of a model file, opened with its data folder's key when sealed. Raises
+    `ModelError` naming the file (a missing key changes nothing on disk)."""
+    path = Path(path)
+    try:
+        return atrest.read_private_file(path, data_folder(path))
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    except atrest.AtRestError as e:
+        raise ModelError(f"{path}: cannot open the encrypted model: {e}") from None
 
 
 def decode_model(data: bytes, source: str) -> tuple[DetectorState, dict[str, Any]]:
@@ -112,10 +138,7 @@ def load_model(path: Path, vouches: Callable[[str], bool]) -> LoadedModel:
     """Read, hash, check the hash with ``vouches`` (the journal), then parse. Raises
     `ModelRefused` / `ModelError` with the file named; never returns an unvouched model."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ModelError(f"{path}: cannot read model file ({e.strerror or e})") from None
+    data = read_model_bytes(path)
     digest = sha256_bytes(data)
     if not vouches(digest):
         raise ModelRefused(
