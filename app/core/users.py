@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
@@ -184,14 +185,24 @@ class UserStore:
         path: Path,
         journal: JournalLike | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        monotonic: Callable[[], float] | None = None,
     ):
+        """``clock`` stamps records (log-in times, delays shown to people); ``monotonic`` measures
+        how old a session is, so a wall-clock step (NTP, a person) neither extends nor ends one.
+        By default ``time.monotonic`` with the real wall clock, the injected ``clock`` otherwise."""
         self.path = Path(path)
         self.journal = journal
         self.clock = clock
+        if monotonic is None:
+            monotonic = time.monotonic if clock is time.time else clock
+        self.monotonic = monotonic
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
         #: token -> (user name, issued at, station) of every session issued and not yet ended
         self._sessions: dict[str, tuple[str, float, str]] = {}
+        #: token -> when (``monotonic``) each of those sessions was issued: its age, never the wall's
+        self._issued_mono: dict[str, float] = {}
         #: unused emergency codes, from the journal (`reconcile`): code id -> its creation event
         self._emergency: dict[str, dict[str, Any]] = {}
         #: token -> role of each live break-glass session
@@ -340,6 +351,7 @@ class UserStore:
                         _set_hash(u, password)  # upgrade an older, cheaper hash now we know it
                     session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16), station)
                     self._sessions[session.token] = (u.name, now, station)
+                    self._issued_mono[session.token] = self.monotonic()
                     reason = ""
                 else:
                     u.failed += 1
@@ -369,6 +381,7 @@ class UserStore:
     def logout(self, session: Session, reason: str = "logout") -> None:
         with self._lock:
             self._sessions.pop(session.token, None)
+            self._issued_mono.pop(session.token, None)
         self._journal("user.logout", session.user, {"reason": reason, **_at(session.station)}, critical=False)
 
     def check_session(self, session: Session) -> None:
@@ -394,6 +407,10 @@ class UserStore:
             self._check_session_locked(session)
             return session
 
+    def _age(self, token: str) -> float:
+        """Seconds since the session was issued, on the monotonic clock."""
+        return self.monotonic() - self._issued_mono.get(token, -math.inf)
+
     def _check_session_locked(self, session: Session) -> None:
         issued = self._sessions.get(session.token) if session.token else None
         u = self._users.get(session.user)
@@ -401,7 +418,7 @@ class UserStore:
         if glass is not None and issued is not None and issued[0] == session.user:
             if glass is not session.role:
                 reason = "not the role this emergency session was given"
-            elif self.clock() - issued[1] > EMERGENCY_SESSION_S:
+            elif self._age(session.token) > EMERGENCY_SESSION_S:
                 self._sessions.pop(session.token, None)
                 reason = f"the emergency session is older than {EMERGENCY_SESSION_S / 60:.0f} min"
             else:
@@ -412,7 +429,7 @@ class UserStore:
             reason = "the account has been disabled"
         elif Role.parse(u.role) is not session.role:
             reason = "the account's role has changed; log in again"
-        elif self.clock() - issued[1] > SESSION_MAX_S:
+        elif self._age(session.token) > SESSION_MAX_S:
             self._sessions.pop(session.token, None)
             reason = f"the session is older than {SESSION_MAX_S / 3600:.0f} h; log in again"
         else:
@@ -456,6 +473,7 @@ class UserStore:
                 role = Role.parse(str(rec["role"]))
                 session = Session(f"{EMERGENCY_USER}:{code_id}", role, now, secrets.token_hex(16), station)
                 self._sessions[session.token] = (session.user, now, station)
+                self._issued_mono[session.token] = self.monotonic()
                 self._emergency_sessions[session.token] = role
                 return session, ""
         return None, "wrong emergency code"

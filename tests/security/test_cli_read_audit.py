@@ -56,7 +56,8 @@ def test_patient_export_fails_closed_while_the_journal_is_held(
 ) -> None:
     data = running.data_dir
     out = tmp_path / "hr.csv"
-    rc = main(["history", "export", "--data-dir", str(data), "--out", str(out), "--tags", "vitals.heart_rate"])
+    rc = main(["history", "export", "--data-dir", str(data), "--out", str(out),
+               "--tags", "vitals.heart_rate"])
     err = capsys.readouterr().err
     assert rc == 1 and not out.exists()
     assert "patient data" in err and "cannot record who reads it" in err

@@ -37,7 +37,8 @@ def _train(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> Pa
         w = csv.writer(fh)
         w.writerow(["datetime", "flow", "pressure", "current"])
         for i in range(300):
-            w.writerow([f"2024-01-01 00:{i // 60:02d}:{i % 60:02d}", *(f"{v:.5f}" for v in rng.normal(size=3))])
+            stamp = f"2024-01-01 00:{i // 60:02d}:{i % 60:02d}"
+            w.writerow([stamp, *(f"{v:.5f}" for v in rng.normal(size=3))])
     rc = main(["detect", "train", str(src), "--detector", "pca_t2q", "--group", "dev",
                "--data-dir", str(data)])
     assert rc == 0, capsys.readouterr().err
