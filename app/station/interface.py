@@ -58,6 +58,12 @@ class PluginRow(NamedTuple):
     source: str
     state: str
     reason: str
+    #: the digest of its files now, for a plugin awaiting approval ('' otherwise)
+    sha256: str = ""
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return bool(self.sha256) and self.reason.startswith("awaiting approval")
 
     @property
     def usable(self) -> bool:
@@ -263,6 +269,13 @@ class Station(Protocol):
 
     def problems(self) -> list[ConfigProblem]:
         """Failed or rejected plugins, refused profiles, then other configuration problems."""
+        ...
+
+    def approve_plugin(self, plugin_id: str, sha256: str) -> str:
+        """Approve a plugin that is not built in, as the person at the console (the same
+        role-checked action as ``vigil plugins approve``: an administrator's), only if its files
+        still have the digest ``sha256`` they were shown with. Returns who approved it; raises
+        (journaled) when refused. It loads from the next start."""
         ...
 
     def dropped_counts(self) -> dict[str, int]:

@@ -238,6 +238,21 @@ class LocalStation:
             rows.append(PluginRow(*(str(d.get(k, "") or "") for k in PluginRow._fields)))
         return rows
 
+    def approve_plugin(self, plugin_id: str, sha256: str) -> str:
+        import getpass
+
+        from app.station.plugin_admin import approve_plugin
+
+        core = self.core
+        try:
+            commissioning = getpass.getuser()  # before any account exists, as the CLI does
+        except Exception:
+            commissioning = "system"
+        actor, _digest = approve_plugin(
+            core.plugins, core.services.users, core.actions.authz, core.actions.session, plugin_id,
+            core.journal, commissioning_actor=commissioning, expected_sha256=sha256)
+        return actor
+
     def problems(self) -> list[ConfigProblem]:
         out = [
             ConfigProblem("plugin", r.id, r.reason or r.state) for r in (self.plugins() or []) if not r.usable

@@ -15,6 +15,7 @@ from app.core.errors import VigilError
 from app.core.journal import Journal
 from app.core.users import Authorizer, PermissionDenied, Role, Session, UserStore
 from app.plugin_host import PluginHost
+from app.plugin_host.loader import fingerprint
 
 
 def set_plugin_enabled(
@@ -53,12 +54,16 @@ def approve_plugin(
     journal: Journal,
     *,
     commissioning_actor: str,
+    expected_sha256: str | None = None,
 ) -> tuple[str, str]:
     """Approve a plugin that is not built in, as it is on disk now: ``plugin.approve`` (an
     administrator's permission), checked like `set_plugin_enabled`. The approval is journaled
     as a critical event and this waits until it is committed and sealed by a signed checkpoint,
     so it exists before the plugin's code can be imported at the next start. Returns (who,
-    SHA-256). Raises when it may not, or when the journal could not seal it in time."""
+    SHA-256). Raises when it may not, or when the journal could not seal it in time.
+
+    ``expected_sha256``: the digest the person was shown (the window's confirmation); files
+    that changed since are refused, so what is approved is what was looked at."""
     if session is None:
         if not users.is_empty():
             authz.require(Session("anonymous", Role.VIEWER, 0.0), "plugin.approve", plugin=plugin_id)
@@ -68,6 +73,15 @@ def approve_plugin(
         users.check_session(session)
         authz.require(session, "plugin.approve", plugin=plugin_id)
         actor = session.user
+    if expected_sha256 is not None:
+        rec = host.record(plugin_id)
+        try:
+            now = fingerprint(rec.location)[0] if rec is not None else ""
+        except OSError as e:
+            raise VigilError(f"'{plugin_id}' not approved: its files cannot be read ({e})") from None
+        if now != expected_sha256:
+            raise VigilError(f"'{plugin_id}' not approved: its files changed since they were shown "
+                             f"(SHA-256 now {now[:16]}..., shown {expected_sha256[:16]}...); look again")
     digest = host.approve(plugin_id, actor)
     if not journal.flush(timeout=30.0):
         raise VigilError(f"the journal did not confirm the approval of '{plugin_id}' in time; "

@@ -564,7 +564,9 @@ class MainWindow(QMainWindow):
         return self.users_dialog
 
     def open_plugins(self) -> PluginsDialog:
-        dlg = PluginsDialog(self.station.plugins(), self)
+        dlg = PluginsDialog(self.station.plugins(), self, station=self.station,
+                            may_approve=self.gate.allows("plugin.approve"),
+                            refusal=refusal_tip(self.gate.session, "plugin.approve"))
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
         return dlg

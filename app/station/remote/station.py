@@ -717,6 +717,10 @@ class RemoteStation:
     def plugins(self) -> list[PluginRow] | None:
         return None  # plugins run on the nodes; their failures are listed under problems()
 
+    def approve_plugin(self, plugin_id: str, sha256: str) -> str:
+        raise VigilError("plugins are approved on each node "
+                         "(vigil plugins approve ... --data-dir <node data>)")
+
     def problems(self) -> list[ConfigProblem]:
         out: list[ConfigProblem] = []
         with self._lock:
