@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.alarms.store import SEE_HISTORIAN, query_events, repair_history
+from app.core.alarms.store import query_events, repair_history
 from app.core.alarms.types import AlarmQuery, AlarmState
 from app.core.journal import read_events
 from app.core.users import Role
@@ -103,7 +103,7 @@ def test_plant_alarms_keep_their_value_in_the_journal(station: LocalStation) -> 
 def test_history_repaired_from_the_journal_says_see_historian(tmp_path: Path) -> None:
     """A lost alarm-history row re-derived from the journal has no value to show: it says
     where the value is, and keeps the reference."""
-    from app.core.alarms.store import AlarmStore
+    from app.core.alarms.store import SEE_HISTORIAN, AlarmStore
 
     path = tmp_path / "alarms.sqlite"
     store = AlarmStore(path)
