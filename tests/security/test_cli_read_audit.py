@@ -41,6 +41,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
                 assert time.monotonic() < deadline, "the heart-rate alarm never came"
                 time.sleep(0.1)
             core.services.historian.flush(10.0)
+            core.services.alarms.flush(10.0)
             core.journal.flush(timeout=10.0)
             yield core
         finally:

@@ -74,6 +74,7 @@ def test_vital_alarm_journals_a_historian_reference_not_the_value(station: Local
     assert len(series) and series.value[-1] >= 120.0
 
     # the alarm store (encrypted) keeps the value the window and `vigil alarms history` show
+    assert core.services.alarms.flush(10.0)
     rows = query_events(core.data_dir / "alarms.sqlite", AlarmQuery(tag="vitals.heart_rate"))
     stored = [r for r in rows if r["alarm_id"] == HR_HI and r["to_state"] == "unack_active"]
     assert stored and isinstance(stored[0]["value"], (int, float)) and stored[0]["value"] >= 120.0
@@ -116,3 +117,39 @@ def test_history_repaired_from_the_journal_says_see_historian(tmp_path: Path) ->
     (row,) = query_events(path, AlarmQuery(tag="vitals.heart_rate"))
     assert row["value"] == SEE_HISTORIAN
     assert row["detail"]["value_ref"] == {"tag": "vitals.heart_rate", "t": t}
+
+
+def _as_vital_signs_device(core: Core, device: str) -> None:
+    """Make ``device``'s profile say what a bedside device's does (``alarm_signals =
+    "medical"``): the demo's monitor has no writable point, an infusion pump would."""
+    profile = core.plant.profiles[device]
+    core.plant.profiles[device] = profile.model_copy(
+        update={"device": profile.device.model_copy(update={"alarm_signals": "medical"})})
+
+
+def test_a_setpoint_write_on_a_vital_signs_device_journals_a_reference(station: LocalStation) -> None:
+    core = station.core
+    _as_vital_signs_device(core, "tank")
+    assert station.login("ada", "admin-pass-1")
+    result = station.write_setpoint("tank", "valve_setpoint", 37.0)
+    assert result.new == 37.0  # the write itself is unchanged
+    core.journal.flush(timeout=10.0)
+    (e,) = read_events(core.data_dir / "journal", kind="setpoint.write")
+    assert e.actor == "ada" and e.critical
+    assert not {"old", "new", "readback", "value"} & set(e.body)
+    assert e.body["value_ref"]["tag"] == "tank.valve_setpoint"
+
+
+def test_an_anomaly_on_a_vital_signs_device_keeps_its_explanation_out_of_the_journal(
+    station: LocalStation,
+) -> None:
+    core = station.core
+    text = "abnormal behaviour, heart_rate 151 /min (normal 58-88)"
+    aid = core.services.alarms.set_anomaly("bedside", True, tag_or_device="vitals", explanation=text)
+    core.journal.flush(timeout=10.0)
+    (e,) = [e for e in read_events(core.data_dir / "journal", kind="alarm.transition")
+            if e.body["alarm"] == aid]
+    assert "151" not in json.dumps(e.body) and e.body["value_ref"]["tag"] == "vitals"
+    assert core.services.alarms.flush(10.0)
+    rows = query_events(core.data_dir / "alarms.sqlite", AlarmQuery(alarm_id=aid))
+    assert rows and rows[0]["value"] == text  # the store (encrypted) keeps it for the window
