@@ -164,7 +164,8 @@ class Actions:
         try:
             result = self.runtime.write(device, point, value)
         except Exception as e:
-            error = "the write failed" if private else str(e)
+            # a driver's message may quote the value: on a vital-signs device only its kind
+            error = f"the write failed ({type(e).__name__})" if private else str(e)
             self.journal.append("setpoint.failed", s.user,
                                 {"tag": tag, **asked, "error": error, **_at(s)}, critical=True)
             raise
