@@ -1,4 +1,5 @@
-"""The Modbus driver's one-step register reply decoding gives exactly what pymodbus's own gives."""
+"""The Modbus driver's one-step reply decoding (registers and bits) gives exactly what pymodbus's
+own gives."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import struct
 import pytest
 from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import DecodePDU
+from pymodbus.pdu.bit_message import ReadCoilsResponse, ReadDiscreteInputsResponse
 from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 from vigil_modbus.driver import TcpDriver
-from vigil_modbus.responses import FastReadHoldingRegistersResponse, FastReadInputRegistersResponse
+from vigil_modbus.responses import (
+    FastReadCoilsResponse,
+    FastReadDiscreteInputsResponse,
+    FastReadHoldingRegistersResponse,
+    FastReadInputRegistersResponse,
+)
 
 from app.sdk import LinkConfig
 from poll.servers import Registers, make_device, start_server
@@ -20,6 +27,10 @@ from poll.servers import Registers, make_device, start_server
 PAIRS = [
     (ReadHoldingRegistersResponse, FastReadHoldingRegistersResponse),
     (ReadInputRegistersResponse, FastReadInputRegistersResponse),
+]
+BIT_PAIRS = [
+    (ReadCoilsResponse, FastReadCoilsResponse),
+    (ReadDiscreteInputsResponse, FastReadDiscreteInputsResponse),
 ]
 
 
@@ -49,6 +60,16 @@ def test_fast_decode_agrees_with_pymodbus_on_every_payload(stock, fast):
         assert got.registers == want.registers, payload.hex()
         assert type(got.registers) is list
         assert got.count == want.count
+
+
+@pytest.mark.parametrize(("stock", "fast"), BIT_PAIRS)
+def test_fast_bit_decode_agrees_with_pymodbus_on_every_payload(stock, fast):
+    for payload in _payloads():
+        want, got = stock(), fast()
+        want.decode(payload)
+        got.decode(payload)
+        assert got.bits == want.bits, payload.hex()
+        assert all(type(b) is bool for b in got.bits)
 
 
 def test_full_range_registers_decode_exactly():
@@ -92,19 +113,27 @@ def test_driver_clients_decode_register_replies_with_the_fast_classes():
         await drv.connect()
         try:
             decoder: DecodePDU = drv._client.ctx.framer.decoder
-            classes = {fc: decoder.lookupPduClass(bytes([1, fc, 2, 0, 0])) for fc in (3, 4)}
+            classes = {fc: decoder.lookupPduClass(bytes([1, fc, 2, 0, 0])) for fc in (1, 2, 3, 4)}
             holding = await drv.read(1, "holding", 0, 125)
             inputs = await drv.read(1, "input", 0, 125)
+            for a in (0, 5, 17, 200):
+                regs.set_bit("coil", a, True)
+            regs.set_bit("discrete", 9, True)
+            coils = await drv.read(1, "coil", 0, 201)
+            discrete = await drv.read(1, "discrete", 3, 10)
             # a reconnect makes a new client, which gets the fast classes too
             await drv.connect()
             again = drv._client.ctx.framer.decoder.lookupPduClass(bytes([1, 3, 2, 0, 0]))
         finally:
             await drv.close()
             await server.shutdown()
-        return classes, holding, inputs, words, again
+        return classes, holding, inputs, words, again, coils, discrete
 
-    classes, holding, inputs, words, again = asyncio.run(scenario())
-    assert classes == {3: FastReadHoldingRegistersResponse, 4: FastReadInputRegistersResponse}
+    classes, holding, inputs, words, again, coils, discrete = asyncio.run(scenario())
+    assert classes == {1: FastReadCoilsResponse, 2: FastReadDiscreteInputsResponse,
+                       3: FastReadHoldingRegistersResponse, 4: FastReadInputRegistersResponse}
+    assert coils == [a in (0, 5, 17, 200) for a in range(201)]
+    assert discrete == [a == 9 for a in range(3, 13)]
     assert again is FastReadHoldingRegistersResponse
     assert holding == words
     assert inputs == words[::-1]
