@@ -7,6 +7,9 @@ round runs, one after the other and for the same time:
 
   raw      a plain pymodbus loop: one AsyncModbusTcpClient per device issuing exactly the block
            reads Vigil's planner makes, on absolute ticks, and nothing else (the baseline);
+  raw/fast-replies  the same loop with the Modbus driver's one-step register reply decoding
+           registered on each client (``vigil_modbus.responses``): how much of Vigil's figure
+           is its own pipeline rather than pymodbus used the same way;
   vigil    the Runtime with the Modbus driver plugin, decoding every point into Samples and
            handing them to a sink that only notes the age of each batch;
   +hist    the same plus the real Historian (SQLite WAL in a temp dir) as a second sink, to see
@@ -19,7 +22,9 @@ round runs, one after the other and for the same time:
 
 Printed per phase: medians over rounds of samples/s, requests/s, slowest device's achieved rate,
 overruns, p50/p99 age at the sink (and when stored), and process CPU (time.process_time) as
-seconds and % of one core, with the ratio vigil/raw. No assertion: read the figures.
+seconds and % of one core, with the ratio vigil/raw, and CPU per completed poll (which does not
+flatter a phase that skipped polls on a busy machine). ``--phases`` runs a subset (raw is
+always run: it is the baseline). No assertion: read the figures.
 
 Because the machine is shared, whole-process CPU moves by +-20 % between phases; so the
 historian's own CPU is also measured directly (its ``on_samples`` on the core thread plus its
@@ -104,8 +109,10 @@ def device_addresses(n_devices: int, ports: list[int]) -> list[tuple[int, int]]:
 
 
 # ----------------------------------------------------------------------------- raw baseline
-def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) -> dict:
+def run_raw(addresses, blocks, interval: float, duration: float, warmup: float,
+            fast_replies: bool = False) -> dict:
     from pymodbus.client import AsyncModbusTcpClient
+    from vigil_modbus.responses import FAST_RESPONSES
 
     counts = [0] * len(addresses)
     overruns = [0]
@@ -114,6 +121,8 @@ def run_raw(addresses, blocks, interval: float, duration: float, warmup: float) 
 
     async def device(i: int, port: int, unit: int) -> None:
         client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0, reconnect_delay=0)
+        for response_class in FAST_RESPONSES if fast_replies else ():
+            client.register(response_class)
         await client.connect()
         due = time.monotonic() + i / len(addresses) * interval  # spread like the runtime does
         try:
@@ -291,6 +300,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds run before measuring (connects)")
     ap.add_argument("--no-historian", action="store_true")
+    ap.add_argument("--phases", default="", help="comma-separated subset of the phases (raw always runs)")
     args = ap.parse_args()
     duration = min(max(args.duration, 1.0), 60.0)
     rounds = min(max(args.rounds, 1), 10)
@@ -323,14 +333,21 @@ def main() -> int:
     print(f"poll benchmark: {n} devices x {POINTS} points at {args.hz:g} Hz, {len(blocks)} block read(s) "
           f"per poll, {duration:g} s per phase, {rounds} round(s), {os.cpu_count()} CPUs; "
           f"servers in pid {proc.pid}, client in pid {os.getpid()}")
-    phases = ["raw", "vigil"] + ([] if args.no_historian else ["vigil+hist/samples", "vigil+historian",
-                                                                "vigil+hist/encrypted"])
+    phases = ["raw", "raw/fast-replies", "vigil"] + ([] if args.no_historian else [
+        "vigil+hist/samples", "vigil+historian", "vigil+hist/encrypted"])
+    if args.phases:
+        wanted = {p.strip() for p in args.phases.split(",")}
+        unknown = wanted - set(phases)
+        if unknown:
+            ap.error(f"unknown phase(s) {', '.join(sorted(unknown))}; choose from {', '.join(phases)}")
+        phases = ["raw"] + [p for p in phases[1:] if p in wanted]
     results: dict[str, list[dict]] = {p: [] for p in phases}
     try:
         for r in range(rounds):
             for phase in phases:
-                if phase == "raw":
-                    res = run_raw(addresses, blocks, interval, duration, args.warmup)
+                if phase.startswith("raw"):
+                    res = run_raw(addresses, blocks, interval, duration, args.warmup,
+                                  fast_replies=phase == "raw/fast-replies")
                 else:
                     res = run_vigil(plant, duration, args.warmup, phase != "vigil",
                                     columns=phase != "vigil+hist/samples",
@@ -349,7 +366,8 @@ def main() -> int:
 
     print()
     print(f"{'phase':20s}{'samples/s':>12s}{'polls/s':>10s}{'min dev Hz':>12s}{'overruns':>10s}"
-          f"{'age p50':>11s}{'age p99':>11s}{'stored p99':>12s}{'CPU s':>8s}{'CPU %':>8s}{'x raw':>8s}")
+          f"{'age p50':>11s}{'age p99':>11s}{'stored p99':>12s}{'CPU s':>8s}{'CPU %':>8s}{'x raw':>8s}"
+          f"{'us/poll':>9s}")
     raw_cpu = median([r["cpu_s"] / r["wall_s"] for r in results["raw"]])
     for phase in phases:
         rs = results[phase]
@@ -360,14 +378,19 @@ def main() -> int:
               f"{fmt_ms(median([r['age_p50'] for r in rs])):>11s}"
               f"{fmt_ms(median([r['age_p99'] for r in rs])):>11s}"
               f"{fmt_ms(median([r['stored_p99'] for r in rs])):>12s}"
-              f"{median([r['cpu_s'] for r in rs]):>8.2f}{cpu_frac * 100:>7.1f}%{cpu_frac / raw_cpu:>8.2f}")
+              f"{median([r['cpu_s'] for r in rs]):>8.2f}{cpu_frac * 100:>7.1f}%{cpu_frac / raw_cpu:>8.2f}"
+              f"{median([r['cpu_s'] / max(r['polls'], 1) * 1e6 for r in rs]):>9.0f}")
     for phase in phases[1:]:
         ratios = [
             (v["cpu_s"] / v["wall_s"]) / (r["cpu_s"] / r["wall_s"])
             for v, r in zip(results[phase], results["raw"], strict=True)
         ]
+        per_poll = [
+            (v["cpu_s"] / max(v["polls"], 1)) / (r["cpu_s"] / max(r["polls"], 1))
+            for v, r in zip(results[phase], results["raw"], strict=True)
+        ]
         print(f"{phase}: CPU / raw CPU in the same round: {', '.join(f'{x:.2f}' for x in ratios)} "
-              f"(median {median(ratios):.2f})")
+              f"(median {median(ratios):.2f}); per poll: median {median(per_poll):.2f}")
     raw_s = median([r["cpu_s"] for r in results["raw"]])
     for phase in phases:
         gc_med = median([r["gc_s"] for r in results[phase]])

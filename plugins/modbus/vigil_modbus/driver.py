@@ -31,6 +31,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from app.sdk import CommError, DeviceException, LinkConfig, MalformedReply
+from vigil_modbus.responses import FAST_RESPONSES
 
 _READ_FC = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 _READ_METHOD = {
@@ -87,6 +88,8 @@ class _ModbusDriver:
     async def connect(self) -> None:
         await self.close()
         self._client = self._make_client()
+        for response_class in FAST_RESPONSES:
+            self._client.register(response_class)
         try:
             ok = await self._client.connect()
         except (OSError, ModbusException, ValueError) as e:  # serial port errors, bad host...
