@@ -106,8 +106,21 @@ def write_from_json(d: dict[str, Any]) -> WriteResult:
 
 
 # ---------------------------------------------------------------- diagnostics, detectors
+_DIAGNOSTICS_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceDiagnostics))
+
+
 def diagnostics_to_json(d: DeviceDiagnostics) -> dict[str, Any]:
-    return dict(_finite(dataclasses.asdict(d)))
+    """Field by field (the node's status carries one per device every few seconds, and
+    `dataclasses.asdict`'s deep copy cost more than the rest of the status)."""
+    out: dict[str, Any] = {}
+    for name in _DIAGNOSTICS_FIELDS:
+        v = getattr(d, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        elif isinstance(v, dict):
+            v = {str(k): n for k, n in v.items()}
+        out[name] = v
+    return out
 
 
 def diagnostics_from_json(d: dict[str, Any]) -> DeviceDiagnostics:
