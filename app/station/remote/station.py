@@ -136,6 +136,8 @@ class RemoteStation:
         self.host = SparkplugHost(group, self._on_samples, self._publish_raw,
                                   reorder_timeout_s=reorder_timeout_s, on_node=self._on_node)
         self.rebirths_sent: list[str] = []
+        #: how often `plant` was replaced after connect() (a node joined or changed its plant)
+        self.plant_changes = 0
         self._client = make_client(broker, self.station_id)
         self._client.will_set(self.state_topic, self._state(False), qos=1, retain=True)
         self._client.on_connect = self._on_connect
@@ -154,8 +156,8 @@ class RemoteStation:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
 
     def connect(self, wait_s: float = 10.0, settle_s: float = 0.5) -> RemoteStation:
-        """Connect and wait for the nodes' retained plant descriptions; the window's plant tree
-        is every node that answered by then (a node that joins later needs a reconnect)."""
+        """Connect and wait for the nodes' retained plant descriptions; `plant` is every node
+        that answered by then, and grows when another node of the group starts later."""
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=5)
         self._client.loop_start()
         deadline = time.monotonic() + wait_s
@@ -171,12 +173,9 @@ class RemoteStation:
                              f"within {wait_s:.0f} s ({why})")
         time.sleep(settle_s)  # the other nodes' retained plants arrive together
         with self._lock:
-            born = sorted((name, n.plant) for name, n in self._nodes.items() if n.plant is not None)
-            where = f"{'node' if len(born) == 1 else 'nodes'} {', '.join(x[0] for x in born)} " \
-                    f"via {self.broker.describe()}"
-            self._plant = wire.merge_plants([x[1] for x in born], where)
-            unborn = [n.name for n in self._nodes.values() if n.plant is not None]
-        for node in unborn:  # a host that joins late asks every node it has not seen born
+            self._plant = self._merged_plant()
+            known = [n.name for n in self._nodes.values() if n.plant is not None]
+        for node in known:  # a host that joins late asks every node it has not seen born
             self.host.request_birth(node)
         self._ticker = threading.Thread(target=self._tick, name="vigil-remote-tick", daemon=True)
         self._ticker.start()
@@ -247,12 +246,30 @@ class RemoteStation:
         except Exception:  # a hostile or broken message must not stop the network thread
             log.exception("remote station: message on %s ignored", msg.topic)
 
+    def _merged_plant(self) -> Plant:
+        """The window's plant: every node's that this station has, by node name (lock held)."""
+        born = sorted((name, n.plant) for name, n in self._nodes.items() if n.plant is not None)
+        where = f"{'node' if len(born) == 1 else 'nodes'} {', '.join(x[0] for x in born)} " \
+                f"via {self.broker.describe()}"
+        return wire.merge_plants([x[1] for x in born], where)
+
     def _on_plant(self, node: str, payload: bytes) -> None:
+        """A node's plant (retained). After `connect`, a node that starts later, or comes back
+        with another plant, joins the station's plant here: its values arrive from its births,
+        its alarms and status from their topics, and requests reach it, with no reconnect."""
         if not payload:
             return
         plant = wire.plant_from_json(json.loads(payload))
         with self._lock:
-            self._nodes.setdefault(node, _Node(node)).plant = plant
+            n = self._nodes.setdefault(node, _Node(node))
+            joined = n.plant is None
+            n.plant = plant
+            if self._plant is not None:
+                self._plant = self._merged_plant()
+                self.plant_changes += 1
+        if joined and self._plant is not None:
+            log.info("remote station: node %s joined group %s (%d devices)", node, self.group,
+                     len(plant.devices))
 
     def _on_status(self, node: str, payload: bytes) -> None:
         if not payload:
@@ -721,9 +738,14 @@ class RemoteStation:
         out: list[ConfigProblem] = []
         with self._lock:
             nodes = list(self._nodes.values())
+        session = self._session
         for n in nodes:
             if n.plant is not None and not n.online:
                 out.append(ConfigProblem("node", n.name, "offline: its values are shown STALE"))
+            elif n.plant is not None and session is not None and n.session is None:
+                why = (f"'{session.user}' is not logged in there (it joined after the log-in, or "
+                       "refused it): log in again to act on it")
+                out.append(ConfigProblem("node", n.name, why))
             for row in n.status.get("problems", []):
                 prob = wire.problem_from_json(row)
                 out.append(prob._replace(what=f"{n.name}: {prob.what}" if prob.what else n.name))
