@@ -291,3 +291,21 @@ def test_one_login_acts_on_every_node_and_actions_go_to_the_node_that_owns_them(
             assert [e.body.get("station") for e in n.journal("user.logout") if e.actor == "olga"] == ["ws1"]
     finally:
         other.stop()
+
+
+def test_a_display_opened_at_a_station_nobody_logged_in_at_is_journaled_with_the_station(node, stations):
+    ws = stations("ward-3")
+    assert ws.session is None
+    ws.record_access("display_opened", "beds: vitals")
+    [event] = node.journal("access.display_opened")
+    assert event.actor == "anonymous"
+    assert event.body == {"scope": "beds: vitals", "role": "viewer", "station": "ward-3"}
+    # logged in, the operator and the station are recorded
+    ws.login("vera", USERS["vera"][0])
+    ws.record_access("display_opened", "beds: vitals")
+    event = node.journal("access.display_opened")[-1]
+    assert (event.actor, event.body["station"], event.body["role"]) == ("vera", "ward-3", "viewer")
+    # the node still refuses an anonymous request for anything but a read or an access record
+    ws.logout()
+    with pytest.raises(AuthError, match="log in first"):
+        ws._request(NODE, "note", {"text": "nobody here"}, token="")

@@ -231,6 +231,10 @@ READ_ONLY = frozenset(
 )
 
 
+#: requests also served with nobody logged in at the station (as an anonymous viewer there)
+ANONYMOUS = frozenset({"record_access"})
+
+
 class ProtocolError(ValueError):
     """A message that does not follow this protocol (named in the reply)."""
 

@@ -78,7 +78,7 @@ class StationProtocolServer:
             "off_delay": lambda s, a, st: self.core.set_off_delay(a.alarm_id, a.seconds, s),
             "write": self._write,
             "note": lambda s, a, st: self.core.note(a.text, s),
-            "record_access": lambda s, a, st: self.core.record_access(a.kind, a.scope, s),
+            "record_access": self._record_access,
             "silence": lambda s, a, st: self.core.silence(a.sounding, a.until_ts, audio=a.audio, session=s),
             "console_setting": self._console_setting,
             "preview_normal": lambda s, a, st: wire.candidate_to_json(
@@ -272,7 +272,7 @@ class StationProtocolServer:
         if req.kind == "login":
             return Session("anonymous", Role.VIEWER, time.time(), station=req.station)
         if not req.token:
-            if req.kind in p.READ_ONLY:
+            if req.kind in p.READ_ONLY or req.kind in p.ANONYMOUS:
                 return Session("anonymous", Role.VIEWER, time.time(), station=req.station)
             raise AuthError(f"{req.kind}: nobody is logged in at station '{req.station}'; log in first")
         session = self.core.users.session_for_token(req.token)
@@ -300,6 +300,15 @@ class StationProtocolServer:
     # ------------------------------------------------------------------ handlers
     def _login(self, s: Session, a: p.LoginArgs, station: str) -> dict[str, Any]:
         return wire.session_to_json(self.core.users.authenticate(a.user, a.password, station=station))
+
+    def _record_access(self, s: Session, a: p.AccessArgs, station: str) -> None:
+        """A station's viewer read patient or plant data: journaled whoever it is. With nobody
+        logged in there it is ``anonymous`` at that station (the values reach a station without a
+        log-in, so the record must not wait for one)."""
+        if s.token:
+            self.core.record_access(a.kind, a.scope, s)
+        else:
+            self.core.record_access(a.kind, a.scope, None, station=station)
 
     def _write(self, s: Session, a: p.WriteArgs, station: str) -> dict[str, Any]:
         r = self.core.write_setpoint(a.device, a.point, a.value, s)

@@ -621,13 +621,18 @@ class RemoteStation:
         self._each_logged_in("note", {"text": text})
 
     def record_access(self, kind: str, scope: str) -> None:
-        """Journaled on every node this station is logged in at. The Sparkplug data itself
-        reaches a station without a log-in, so a viewer nobody logged in as is not recorded:
-        on a ward, give stations broker accounts only where a log-in is required."""
-        with self._lock:
-            logged_in = any(n.session is not None for n in self._nodes.values())
-        if logged_in:
-            self._each_logged_in("record_access", {"kind": kind, "scope": scope})
+        """Journaled on every node of the group: as the operator where one is logged in, else
+        as ``anonymous`` at this station (the Sparkplug data reaches a station without a log-in,
+        so an access is recorded whoever looks)."""
+        args = {"kind": kind, "scope": scope}
+        failed = []
+        for node in self._node_names():  # one node away must not keep the others from recording
+            try:
+                self._request(node, "record_access", args)
+            except VigilError as e:
+                failed.append(str(e))
+        if failed:
+            raise VigilError(f"{kind} not recorded: {'; '.join(failed)}")
 
     def record_console_setting(self, name: str, value: float) -> None:
         with self._lock:
