@@ -720,20 +720,71 @@ class RemoteStation:
         raise VigilError("the first administrator is created on the node "
                          "(vigil users add NAME --role administrator --data-dir <node data>)")
 
-    def users(self) -> list[UserRow]:
-        return []
+    def _logged_in_nodes(self, what: str) -> list[str]:
+        with self._lock:
+            nodes = sorted(n.name for n in self._nodes.values() if n.session is not None)
+        if not nodes:
+            raise RemoteAuthError(f"{what}: nobody is logged in at this station")
+        return nodes
 
-    def _accounts_on_node(self) -> VigilError:
-        return VigilError("accounts are managed on each node (vigil users ... --data-dir <node data>)")
+    def users(self) -> list[UserRow]:
+        """The accounts of every node this station is logged in at (each node checks that the
+        session is an administrator's). An account that differs between nodes shows each
+        node's role, and counts as disabled or locked if it is so on any of them."""
+        by_name: dict[str, list[tuple[str, UserRow]]] = {}
+        nodes, errors = [], []
+        for node in self._logged_in_nodes("list accounts"):
+            try:
+                rows = self._request(node, "users")
+            except VigilError as e:  # the others' accounts are still worth showing
+                errors.append(e)
+                continue
+            nodes.append(node)
+            for row in rows:
+                u = wire.user_from_json(row)
+                by_name.setdefault(u.name, []).append((node, u))
+        if errors and not nodes:
+            raise errors[0]
+        for error in errors:
+            log.warning("remote station: accounts not listed: %s", error)
+        out = []
+        for name, rows in sorted(by_name.items()):
+            same = len(rows) == len(nodes) and len({u.role for _, u in rows}) == 1
+            role = rows[0][1].role if same else ", ".join(f"{node}: {u.role}" for node, u in rows)
+            out.append(UserRow(name, role, any(u.disabled for _, u in rows), any(u.locked for _, u in rows),
+                               min(u.created for _, u in rows)))
+        return out
+
+    def _on_every_node(self, what: str, kind: str, args: dict[str, Any]) -> None:
+        """An account change on every node this station is logged in at (accounts are each
+        node's own); all are tried, and one that refuses is named with what the others did."""
+        done, failed = [], []
+        for node in self._logged_in_nodes(what):
+            try:
+                self._request(node, kind, args)
+                done.append(node)
+            except VigilError as e:
+                failed.append((e, str(e)))
+        if failed:
+            text = "; ".join(t for _, t in failed)
+            if done:
+                text += f" ({what} done on {', '.join(done)})"
+            first = failed[0][0]
+            if isinstance(first, RemoteAuthError):
+                raise RemoteAuthError(text)
+            raise RemoteError(text, getattr(first, "kind", "error"))
 
     def add_user(self, name: str, password: str, role: Role) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"add user {name}", "user_add",
+                            {"name": name, "password": password, "role": role.label})
 
     def set_user_disabled(self, name: str, disabled: bool) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"{'disable' if disabled else 'enable'} user {name}", "user_disable",
+                            {"name": name, "disabled": disabled})
 
     def set_user_password(self, name: str, password: str) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"set the password of {name}", "user_password",
+                            {"name": name, "password": password})
 
     # ------------------------------------------------------------------ what is missing
     def plugins(self) -> list[PluginRow] | None:

@@ -24,7 +24,7 @@ from app.core.plant import DeviceConfig, HistorianSettings, Plant, PlantInfo
 from app.core.profiles import Profile
 from app.core.runtime import WriteResult
 from app.core.users import Role, Session
-from app.station.interface import ConfigProblem
+from app.station.interface import ConfigProblem, UserRow
 
 from . import protocol
 
@@ -89,6 +89,16 @@ def alarm_from_json(d: dict[str, Any]) -> AlarmView:
     kw = {k: v for k, v in d.items() if k in names}
     kw["state"] = AlarmState(kw["state"])
     return AlarmView(**kw)
+
+
+# ---------------------------------------------------------------- accounts
+def user_to_json(u: UserRow) -> dict[str, Any]:
+    return u._asdict()
+
+
+def user_from_json(d: dict[str, Any]) -> UserRow:
+    return UserRow(str(d["name"]), str(d["role"]), bool(d["disabled"]), bool(d["locked"]),
+                   float(d["created"]))
 
 
 # ---------------------------------------------------------------- sessions, writes
