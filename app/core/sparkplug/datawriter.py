@@ -66,6 +66,15 @@ def uvarint(v: int) -> bytes:
 
 ValueEncoder = Callable[[SpValue], bytes]
 
+_INT16_FIELDS: list[bytes] = []
+
+
+def _int16_fields() -> list[bytes]:
+    """``int_value`` fields of 0..65535, built on first use (about 2 MB)."""
+    if not _INT16_FIELDS:
+        _INT16_FIELDS.extend(_INT_VALUE + uvarint(v) for v in range(1 << 16))
+    return _INT16_FIELDS
+
 
 def value_encoder(datatype: SpDataType) -> ValueEncoder:
     """value -> its Metric value field (tag and payload) for ``datatype``; PayloadError when the
@@ -94,6 +103,19 @@ def value_encoder(datatype: SpDataType) -> ValueEncoder:
                 raise PayloadError(f"{v!r} is not valid text: {e}") from None
             return _STRING_VALUE + uvarint(len(raw)) + raw
         return string
+    if datatype in (SpDataType.UInt8, SpDataType.UInt16, SpDataType.Int8, SpDataType.Int16):
+        # a register's worth: every encoding written once, looked up by the wire value
+        table = _int16_fields()
+        bits16 = SIGNED_BITS.get(datatype)
+        low16 = -(1 << (bits16 - 1)) if bits16 else 0
+        high16 = 1 << (bits16 - 1) if bits16 else 1 << 16
+        wrap16 = 1 << bits16 if bits16 else 0
+
+        def small(v: SpValue) -> bytes:
+            if type(v) is int and low16 <= v < high16:
+                return table[v + wrap16 if v < 0 else v]
+            return _INT_VALUE + uvarint(convert(v))  # type: ignore[arg-type]
+        return small
     if datatype in INT_VALUE_TYPES or datatype in LONG_VALUE_TYPES:
         tag = _INT_VALUE if datatype in INT_VALUE_TYPES else _LONG_VALUE
         bits = SIGNED_BITS.get(datatype)
@@ -117,15 +139,26 @@ def value_encoder(datatype: SpDataType) -> ValueEncoder:
 
 class DataMetric:
     """One metric as DATA messages carry it: its alias field written once, its value encoder
-    chosen once."""
+    chosen once, and the start of its metric field (tag, length, alias) kept per length."""
 
-    __slots__ = ("_alias_field", "alias", "datatype", "encode_value")
+    __slots__ = ("_alias_field", "_heads", "alias", "datatype", "encode_value")
 
     def __init__(self, alias: int, datatype: SpDataType) -> None:
         self.alias = alias
         self.datatype = datatype
         self.encode_value = value_encoder(datatype)
         self._alias_field = _METRIC_ALIAS + uvarint(alias)
+        self._heads: dict[int, bytes] = {}
+
+    def head(self, rest: int) -> bytes:
+        """Payload field 2's tag, the metric's length and its alias field, for a metric whose
+        timestamp and value fields take ``rest`` bytes."""
+        head = self._heads.get(rest)
+        if head is None:
+            head = _PAYLOAD_METRIC + uvarint(len(self._alias_field) + rest) + self._alias_field
+            if len(self._heads) < 64:
+                self._heads[rest] = head
+        return head
 
 
 class DataWriter:
@@ -133,11 +166,12 @@ class DataWriter:
     then `finish` writes the payload. ``add`` raises PayloadError for a value that does not fit
     (nothing is added then; the caller may `add_null` instead)."""
 
-    __slots__ = ("_parts", "_timestamp_field", "count")
+    __slots__ = ("_parts", "_timestamp_field", "_ts_len", "count")
 
     def __init__(self, metric_timestamp_ms: int) -> None:
         self._parts: list[bytes] = []
         self._timestamp_field = _METRIC_TIMESTAMP + uvarint(metric_timestamp_ms)
+        self._ts_len = len(self._timestamp_field)
         self.count = 0
 
     def add(self, m: DataMetric, value: SpValue) -> None:
@@ -145,17 +179,15 @@ class DataWriter:
             self.add_null(m)
             return
         vb = m.encode_value(value)
-        head = m._alias_field
-        ts = self._timestamp_field
-        parts = self._parts
-        parts.append(_PAYLOAD_METRIC + uvarint(len(head) + len(ts) + len(vb)) + head)
-        parts.append(ts)
-        parts.append(vb)
+        rest = self._ts_len + len(vb)
+        head = m._heads.get(rest)  # the common case without a call
+        if head is None:
+            head = m.head(rest)
+        self._parts += (head, self._timestamp_field, vb)
         self.count += 1
 
     def add_null(self, m: DataMetric) -> None:
-        body = m._alias_field + self._timestamp_field + _METRIC_NULL
-        self._parts.append(_PAYLOAD_METRIC + uvarint(len(body)) + body)
+        self._parts += (m.head(self._ts_len + len(_METRIC_NULL)), self._timestamp_field, _METRIC_NULL)
         self.count += 1
 
     def add_message(self, metric: pb.Payload.Metric) -> None:

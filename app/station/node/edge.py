@@ -372,6 +372,7 @@ class EdgeNode:
             if not self._born or not self._alive.get(dev.name, False):
                 return  # the hosts learn it from the next birth
             out = DataWriter(to_ms(poll.t))
+            add = out.add
             sent_values, sent_qualities = st.values, st.qualities
             qualities = poll.qualities
             if qualities is None:
@@ -385,7 +386,10 @@ class EdgeNode:
                     elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
                         continue
                     else:
-                        _add_value(out, m, value)
+                        try:
+                            add(m.data, value)
+                        except PayloadError as e:
+                            _sent_as_null(out, m, e)
                     sent_values[i] = value
             else:
                 for m, value, code in zip(lane, poll.values, qualities, strict=True):
@@ -399,7 +403,10 @@ class EdgeNode:
                     elif sent_values[i] == value:
                         continue
                     else:
-                        _add_value(out, m, value)
+                        try:
+                            add(m.data, value)
+                        except PayloadError as e:
+                            _sent_as_null(out, m, e)
                     sent_values[i] = value
             if out.count:
                 data = out.finish(to_ms(self.clock()), self.seq.take())
@@ -461,12 +468,9 @@ class _DeviceState:
         return out
 
 
-def _add_value(out: DataWriter, m: MetricDef, value: Value) -> None:
-    try:
-        out.add(m.data, value)
-    except PayloadError as e:
-        log.warning("%s: %s; sent as null", m.tag, e)
-        out.add_null(m.data)
+def _sent_as_null(out: DataWriter, m: MetricDef, e: PayloadError) -> None:
+    log.warning("%s: %s; sent as null", m.tag, e)
+    out.add_null(m.data)
 
 
 def _add_with_quality(out: DataWriter, m: MetricDef, value: Value, quality: Quality, t: float) -> None:
