@@ -68,6 +68,8 @@ _QUALITY = {int(q): q for q in Quality}
 DEVICE_CHECK_S = 0.25
 #: after a poll arrives, the publisher waits this long for more before publishing them all
 GATHER_S = 0.05
+#: sets of tags per device whose newest poll is kept as such (more are folded together)
+MAX_TAG_SETS = 64
 #: MQTT keepalive: the broker publishes the NDEATH this long (x1.5) after the node vanishes
 KEEPALIVE_S = 5
 #: commands waiting to be executed; beyond it a command is refused (and journaled)
@@ -355,7 +357,7 @@ class EdgeNode:
         if dev is None:
             return None
         st = self._device_state(dev)
-        st.last[poll.tags] = poll
+        st.remember(poll)
         return st
 
     def _handle_poll(self, poll: Poll) -> None:
@@ -367,6 +369,8 @@ class EdgeNode:
         dev = st.dev
         lane = st.lanes.get(poll.tags)
         if lane is None:
+            if len(st.lanes) >= MAX_TAG_SETS:
+                st.lanes.clear()
             lane = st.lanes[poll.tags] = tuple(dev.by_tag.get(tag) for tag in poll.tags)
         with self._lock:
             if not self._born or not self._alive.get(dev.name, False):
@@ -457,6 +461,20 @@ class _DeviceState:
         #: a poll's tags -> the metric of each (None: not a metric of this device)
         self.lanes: dict[tuple[str, ...], tuple[MetricDef | None, ...]] = {}
         self.last: dict[tuple[str, ...], Poll] = {}
+
+    def remember(self, poll: Poll) -> None:
+        """Polls come in a few fixed sets of tags (scan groups; all of a device's tags when it
+        goes offline); anything beyond that bound is folded into one record per source time."""
+        last = self.last
+        last[poll.tags] = poll
+        if len(last) > MAX_TAG_SETS:
+            by_t: dict[float, list[tuple[str, Value, Quality]]] = {}
+            for tag, (value, quality, t) in self.latest().items():
+                by_t.setdefault(t, []).append((tag, value, quality))
+            last.clear()
+            for t, rows in by_t.items():
+                tags = tuple(r[0] for r in rows)
+                last[tags] = Poll(poll.device, t, tags, [r[1] for r in rows], bytes(int(r[2]) for r in rows))
 
     def latest(self) -> dict[str, tuple[Value, Quality, float]]:
         """Tag -> the newest value, quality and source time the node has processed."""
