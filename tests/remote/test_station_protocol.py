@@ -317,9 +317,9 @@ def test_accounts_are_administered_from_a_station_role_checked_and_journaled_on_
     ws = stations("ws1")
     # an operator may not: refused by the node and journaled with the station
     ws.login("olga", USERS["olga"][0])
-    with pytest.raises(VigilError, match="user.manage"):
+    with pytest.raises(VigilError, match=r"user\.manage"):
         ws.add_user("mallory", "mallory-password-1", Role.ADMINISTRATOR)
-    with pytest.raises(VigilError, match="user.manage"):
+    with pytest.raises(VigilError, match=r"user\.manage"):
         ws.users()
     refused = [e for e in node.journal("action.refused") if e.actor == "olga"]
     assert {e.body["action"] for e in refused} >= {"user.add", "user.list"}
