@@ -181,14 +181,18 @@ class Actions:
         self.journal.append("note", s.user, {"text": text, **_at(s)})
 
     # ------------------------------------------------------------------ access audit
-    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
+    def record_access(self, kind: str, scope: str, session: Session | None = None, *,
+                      station: str | None = None) -> None:
         """Who read or exported patient or plant data, and what (HIPAA audit controls):
         journaled as ``access.<kind>`` with the user and the scope, never the values read.
-        Nobody logged in is recorded as ``anonymous``; a forged session is refused."""
+        Nobody logged in is recorded as ``anonymous``; a forged session is refused. A remote
+        workstation is named (its session's, or for nobody logged in there, ``station``)."""
         if not kind.replace("_", "").isalnum():
             raise VigilError(f"access kind '{kind}': letters, digits and '_' only")
         s = self.resolve(session)
-        self.journal.append(f"access.{kind}", s.user, {"scope": scope[:1000], "role": s.role.label})
+        where = s.station or station
+        self.journal.append(f"access.{kind}", s.user, {"scope": scope[:1000], "role": s.role.label,
+                                                       **({"station": where} if where else {})})
 
     # ------------------------------------------------------------------ console: sound, closing
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,

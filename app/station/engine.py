@@ -430,8 +430,9 @@ class Core:
     def note(self, text: str, session: Session | None = None) -> None:
         self.actions.note(text, session)
 
-    def record_access(self, kind: str, scope: str, session: Session | None = None) -> None:
-        self.actions.record_access(kind, scope, session)
+    def record_access(self, kind: str, scope: str, session: Session | None = None, *,
+                      station: str | None = None) -> None:
+        self.actions.record_access(kind, scope, session, station=station)
 
     def silence(self, sounding: Sequence[str], until_ts: float, *, audio: str,
                 session: Session | None = None) -> None:

@@ -47,7 +47,9 @@ print(json.dumps(out))
 """
 
 
-def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("device", "ints"), [("pump", 0), ("vitals", 1)])  # vitals: unscaled UInt16s
+def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, tmp_path: Path,
+                                                   device: str, ints: int) -> None:
     gen = tmp_path / "gen"
     gen.mkdir()
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"--proto_path={PROTO_DIR}",
@@ -56,12 +58,12 @@ def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, 
     with watch(mosquitto.config()) as probe:
         node = start_node(tmp_path, mosquitto.config())
         try:
-            wait_until(lambda: len(HostView.of(probe).of_type(MessageType.DDATA, "pump")) >= 3, 20,
-                       "pump data")
+            wait_until(lambda: len(HostView.of(probe).of_type(MessageType.DDATA, device)) >= 3, 20,
+                       f"{device} data")
             view = HostView.of(probe)
             nbirth = view.of_type(MessageType.NBIRTH)[0]
-            dbirth = view.of_type(MessageType.DBIRTH, "pump")[0]
-            ddatas = view.of_type(MessageType.DDATA, "pump")[:3]
+            dbirth = view.of_type(MessageType.DBIRTH, device)[0]
+            ddatas = view.of_type(MessageType.DDATA, device)[:3]
             files = []
             for i, d in enumerate([nbirth, dbirth, *ddatas]):
                 f = tmp_path / f"msg{i}.bin"
@@ -71,14 +73,14 @@ def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, 
                 [sys.executable, "-I", "-c", DECODER, str(gen), *files], cwd=gen, check=True,
                 capture_output=True, timeout=60, text=True).stdout)
             historian = node.core.historian
-            profile = node.core.plant.profiles["pump"]
+            profile = node.core.plant.profiles[device]
             stored = {}
             for msg in decoded[2:]:
                 for m in msg["metrics"]:
                     t = m["timestamp"] / 1000.0
                     stored[(m["alias"], m["timestamp"])] = t
             aliases = {m["alias"]: m["name"] for m in decoded[1]["metrics"]}
-            tags = {alias: f"pump.{name}" for alias, name in aliases.items()}
+            tags = {alias: f"{device}.{name}" for alias, name in aliases.items()}
             wait_until(lambda: all(len(historian.query([tags[a]], t - 0.001, t + 0.001)[tags[a]].t)
                                    for (a, _), t in stored.items()), 5, "the polls stored")
             truth = {key: historian.query([tags[key[0]]], t - 0.001, t + 0.001)[tags[key[0]]].value[-1]
@@ -102,7 +104,7 @@ def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, 
         if p.unit:
             assert m["properties"]["engUnit"] == p.unit
     # DDATA: aliases only, no names or datatypes, values equal to what the historian stored
-    checked = 0
+    checked = checked_ints = 0
     assert [d["seq"] for d in decoded[2:]] == sorted(d["seq"] for d in decoded[2:])
     for msg in decoded[2:]:
         for m in msg["metrics"]:
@@ -114,10 +116,18 @@ def test_payloads_decode_with_protoc_generated_code(mosquitto: MosquittoBroker, 
             if kind == "String":
                 assert (m["field"], m["value"]) == ("string_value", expected)
                 continue
+            bits = {"Int8": 8, "Int16": 16, "Int32": 32, "Int64": 64}.get(kind)
+            if kind.startswith(("Int", "UInt")):  # unsigned on the wire, two's complement if signed
+                assert m["field"] == ("long_value" if kind.endswith("64") else "int_value")
+                raw = int(m["value"])
+                value = raw - (1 << bits) if bits is not None and raw >= 1 << (bits - 1) else raw
+                assert value == int(expected)
+                checked_ints += 1
+                continue
             field = {"Float": "float_value", "Double": "double_value", "Boolean": "boolean_value"}.get(kind)
-            if field is None:
-                continue  # unscaled integers: their encoding is checked in test_sparkplug_codec
+            assert field is not None, kind
             assert m["field"] == field
             assert float(m["value"]) == pytest.approx(float(expected), rel=1e-6, abs=1e-9)
             checked += 1
     assert checked >= 5
+    assert checked_ints >= ints

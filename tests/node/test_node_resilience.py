@@ -15,6 +15,7 @@ from mqtt_support import MosquittoBroker
 
 from app.core.sparkplug import BDSEQ, REBIRTH, MessageType, SpDataType
 from app.core.sparkplug.payload import add_metric, new_payload
+from node.mqtt_probe import Probe
 from node.sp_host import GROUP, HostView, start_node, wait_until, watch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,12 @@ def _bdseq(d) -> int:  # type: ignore[no-untyped-def]
     value = d.payload.by_name()[BDSEQ].value
     assert isinstance(value, int)
     return value
+
+
+def _since_last_nbirth(probe: Probe) -> int:
+    """Messages seen from the last NBIRTH on (it included)."""
+    view = HostView.of(probe)
+    return len(view.messages) - view.messages.index(view.of_type(MessageType.NBIRTH)[-1])
 
 
 def _rebirth_request() -> bytes:
@@ -61,6 +68,7 @@ def test_broker_restart_is_survived_with_a_rebirth_and_no_historian_gap(
                 probe.publish(f"spBv1.0/{GROUP}/NCMD/area-1", _rebirth_request())
                 wait_until(lambda: len(HostView.of(probe).of_type(MessageType.NBIRTH)) >= 2, 15,
                            "the node's NBIRTH after the broker came back")
+            wait_until(lambda: _since_last_nbirth(probe) >= 5, 5, "the DBIRTHs that follow the NBIRTH")
             view = HostView.of(probe)
             births = view.of_type(MessageType.NBIRTH)
             assert _bdseq(births[-1]) == _bdseq(births[0]) + 1  # a new session, a new bdSeq

@@ -291,3 +291,64 @@ def test_one_login_acts_on_every_node_and_actions_go_to_the_node_that_owns_them(
             assert [e.body.get("station") for e in n.journal("user.logout") if e.actor == "olga"] == ["ws1"]
     finally:
         other.stop()
+
+
+def test_a_display_opened_at_a_station_nobody_logged_in_at_is_journaled_with_the_station(node, stations):
+    ws = stations("ward-3")
+    assert ws.session is None
+    ws.record_access("display_opened", "beds: vitals")
+    [event] = node.journal("access.display_opened")
+    assert event.actor == "anonymous"
+    assert event.body == {"scope": "beds: vitals", "role": "viewer", "station": "ward-3"}
+    # logged in, the operator and the station are recorded
+    ws.login("vera", USERS["vera"][0])
+    ws.record_access("display_opened", "beds: vitals")
+    event = node.journal("access.display_opened")[-1]
+    assert (event.actor, event.body["station"], event.body["role"]) == ("vera", "ward-3", "viewer")
+    # the node still refuses an anonymous request for anything but a read or an access record
+    ws.logout()
+    with pytest.raises(AuthError, match="log in first"):
+        ws._request(NODE, "note", {"text": "nobody here"}, token="")
+
+
+def test_accounts_are_administered_from_a_station_role_checked_and_journaled_on_the_node(node, stations):
+    from app.core.users import Role
+
+    ws = stations("ws1")
+    # an operator may not: refused by the node and journaled with the station
+    ws.login("olga", USERS["olga"][0])
+    with pytest.raises(VigilError, match=r"user\.manage"):
+        ws.add_user("mallory", "mallory-password-1", Role.ADMINISTRATOR)
+    with pytest.raises(VigilError, match=r"user\.manage"):
+        ws.users()
+    refused = [e for e in node.journal("action.refused") if e.actor == "olga"]
+    assert {e.body["action"] for e in refused} >= {"user.add", "user.list"}
+    assert all(e.body["station"] == "ws1" for e in refused)
+    assert "mallory" not in {u["name"] for u in node.core.users.list()}
+    # ... but changes her own password
+    ws.set_user_password("olga", "olga-password-2")
+    assert node.core.users.authenticate("olga", "olga-password-2").user == "olga"
+    # an administrator adds, resets and disables, each change journaled by the node's user store
+    ws.login("admin", USERS["admin"][0])
+    ws.add_user("nina", "nina-password-1", Role.OPERATOR)
+    assert ("nina", "operator", False) in {(u.name, u.role, u.disabled) for u in ws.users()}
+    ws.set_user_password("nina", "nina-password-2")
+    ws.set_user_disabled("nina", True)
+    assert next(u for u in ws.users() if u.name == "nina").disabled
+    with pytest.raises(AuthError):
+        node.core.users.authenticate("nina", "nina-password-2")
+    assert node.journal("user.added")[-1].actor == "admin"
+    assert node.journal("user.added")[-1].body == {"user": "nina", "role": "operator"}
+    assert [(e.actor, e.body["user"]) for e in node.journal("user.password_changed")] == [
+        ("olga", "olga"), ("admin", "nina")]
+    assert [(e.actor, e.body["user"]) for e in node.journal("user.disabled")] == [("admin", "nina")]
+    remote = [(e.actor, e.body["action"], e.body.get("user"), e.body["station"])
+              for e in node.journal("action.remote") if e.body.get("permission") == "user.manage"]
+    assert remote == [("admin", "user.add", "nina", "ws1"), ("admin", "user.list", None, "ws1"),
+                      ("admin", "user.passwd", "nina", "ws1"), ("admin", "user.disable", "nina", "ws1"),
+                      ("admin", "user.list", None, "ws1")]
+    assert "password" not in str([e.body for e in node.journal("action.remote")])
+    # a station with nobody logged in is told so, and the node is not asked
+    ws.logout()
+    with pytest.raises(AuthError, match="nobody is logged in"):
+        ws.set_user_disabled("nina", False)

@@ -139,3 +139,56 @@ def test_a_station_over_tls_with_a_ca_made_in_the_test(tmp_path):
             if ws is not None:
                 ws.close()
             svc.stop()
+
+
+def _area2_plant(tmp_path: Path, port: int) -> Path:
+    """A second plant area on the same simulator: devices pump2, meter2, tank2, vitals2."""
+    import re
+
+    from app.sim.server import demo_plant_toml
+
+    text = re.sub(r'name = "(pump|meter|tank|vitals)"', r'name = "\g<1>2"', demo_plant_toml(port))
+    plant = tmp_path / "area2.toml"
+    plant.write_text(text.replace('name = "Demo plant"', 'name = "Area 2"'))
+    return plant
+
+
+def test_a_node_started_after_the_station_joins_it_without_a_reconnect(tmp_path, mosquitto, stations):
+    first = start_node(tmp_path / "node1", mosquitto.config(), "area1")
+    try:
+        ws = stations("ws1")
+        assert {d.name for d in ws.plant.devices} == {"pump", "meter", "tank", "vitals"}
+        ws.login("olga", USERS["olga"][0])
+        assert first.core.simulator is not None
+        t_start = time.time()
+        second = start_node(tmp_path / "node2", mosquitto.config(), "area2",
+                            plant_path=_area2_plant(tmp_path, first.core.simulator.port))
+        try:
+            # the plant tree grows by the new node's devices (its retained plant) ...
+            assert wait_until(lambda: "tank2" in {d.name for d in ws.plant.devices}, 15)
+            assert {d.name for d in ws.plant.devices} >= {"tank", "tank2", "vitals2"}
+            assert "area1" in ws.plant.info.name and "area2" in ws.plant.info.name
+            assert wait_until(lambda: ws.nodes().get("area2") is True, 10)
+            # ... its values arrive from its Sparkplug births and data, GOOD and current ...
+            assert wait_until(lambda: ws.latest().get("tank2.level") is not None
+                              and ws.latest()["tank2.level"].quality is Quality.GOOD
+                              and ws.latest()["tank2.level"].t > t_start, 15)
+            # ... and the station protocol reaches it: its alarms, and a log-in there (the earlier
+            # one could not be: the node did not exist), said as a problem until then
+            assert any(p.what == "area2" and "log in again" in p.reason for p in ws.problems())
+            second.core.alarms.set_system_condition("test", True, message="test condition")
+            assert wait_until(lambda: "area2/station.test:SYSTEM" in {a.id for a in ws.alarms()}, 10)
+            ws.login("olga", USERS["olga"][0])
+            assert not [p for p in ws.problems() if p.what == "area2"]
+            assert ws.write_setpoint("tank2", "valve_setpoint", 23.0).readback == pytest.approx(23.0)
+            series = ws.history(["tank2.level"], t_start, time.time(), 100)["tank2.level"]
+            assert len(series.t) > 0
+            from app.core.journal import read_events
+
+            second.core.journal.flush(timeout=5)
+            writes = [e for e in read_events(second.core.data_dir / "journal") if e.kind == "setpoint.write"]
+            assert [(e.actor, e.body["station"]) for e in writes] == [("olga", "ws1")]
+        finally:
+            second.stop()
+    finally:
+        first.stop()

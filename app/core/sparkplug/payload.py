@@ -113,7 +113,10 @@ def value_field(datatype: SpDataType) -> tuple[str, Callable[[SpValue], object]]
 def _as_float(value: SpValue) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(f"{value!r} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise PayloadError(f"{value!r} is too large for a floating-point number") from None
 
 
 def _as_int(value: SpValue) -> int:

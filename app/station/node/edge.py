@@ -49,6 +49,7 @@ from app.core.sparkplug import (
     to_ms,
 )
 from app.core.sparkplug import payload as sp
+from app.core.sparkplug.datawriter import DataWriter
 from app.station.mqtt_link import BrokerConfig, make_client
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
@@ -65,6 +66,10 @@ _QUALITY = {int(q): q for q in Quality}
 
 #: the publisher wakes at least this often (polls and state changes also wake it)
 DEVICE_CHECK_S = 0.25
+#: after a poll arrives, the publisher waits this long for more before publishing them all
+GATHER_S = 0.05
+#: sets of tags per device whose newest poll is kept as such (more are folded together)
+MAX_TAG_SETS = 64
 #: MQTT keepalive: the broker publishes the NDEATH this long (x1.5) after the node vanishes
 KEEPALIVE_S = 5
 #: commands waiting to be executed; beyond it a command is refused (and journaled)
@@ -105,6 +110,7 @@ class EdgeNode:
         self.group = check_id("group id", group)
         self.node_id = check_id("node id", node_id)
         self.keepalive_s = keepalive_s
+        self.gather_s = GATHER_S
         self.clock = clock
         self.model = NodeModel(core.plant)
         self.stats = EdgeStats()
@@ -118,9 +124,9 @@ class EdgeNode:
         self._alive: dict[str, bool] = {}  # device -> born (DBIRTH sent, no DDEATH since)
         #: device -> answering, as the runtime last reported a state change (any thread writes)
         self._answering: dict[str, bool] = {}
-        #: last value and quality per tag as processed / as the hosts were told
-        self._latest: dict[str, tuple[Value, Quality, float]] = {}
-        self._sent: dict[str, tuple[Value, Quality]] = {}
+        #: per device: what the hosts were told, and the newest polls (for births)
+        self._states: dict[str, _DeviceState] = {}
+        self._plant_size = (0, 0)
         self._stop = threading.Event()
         self._commands: queue.Queue[tuple[str, bytes] | None] = queue.Queue(MAX_QUEUED_COMMANDS)
         self._executor = CommandExecutor(core, self.model, group=self.group, node_id=self.node_id,
@@ -260,15 +266,20 @@ class EdgeNode:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.tap.wake.wait(DEVICE_CHECK_S)
+            # polls arrive one device at a time: gathering them for a moment publishes them in
+            # a few wake-ups of this thread (and of paho's) instead of one per poll
+            self._stop.wait(self.gather_s)
             self.tap.wake.clear()
             if self._stop.is_set():
                 break
             try:
                 self._refresh_model()
+                polls = self.tap.drain()
                 with self._lock:
                     if self._need_birth and self._connected:
+                        for poll in polls:  # a birth states the newest values the node has
+                            self._remember(poll)
                         self._publish_births_locked()
-                polls = self.tap.drain()
                 for poll in polls:
                     self._handle_poll(poll)
                 if self._devices_changed:
@@ -278,15 +289,21 @@ class EdgeNode:
                 log.exception("sparkplug publisher error (going on)")
 
     def _refresh_model(self) -> None:
-        if len(self.model.devices) < len(self.core.plant.enabled_devices()):
-            added = self.model.refresh(self.core.plant)
+        plant = self.core.plant
+        size = (len(plant.devices), len(plant.profiles))
+        if size != self._plant_size:  # a device discovered since (it gains its profile then)
+            self._plant_size = size
+            added = self.model.refresh(plant)
             if added:  # a discovered device: hosts need the new aliases
                 with self._lock:
                     self._need_birth = True
 
     def _publish(self, topic: str, payload: sp.Payload, metrics: int) -> None:
+        self._publish_bytes(topic, payload.SerializeToString(), metrics)
+
+    def _publish_bytes(self, topic: str, data: bytes, metrics: int) -> None:
         assert self._client is not None
-        self._client.publish(topic, payload.SerializeToString(), qos=0)
+        self._client.publish(topic, data, qos=0)
         self.stats.messages += 1
         self.stats.metrics += metrics
 
@@ -311,11 +328,14 @@ class EdgeNode:
     def _publish_dbirth(self, dev: DeviceDef) -> None:
         now = self.clock()
         p = new_payload(to_ms(now), self.seq.take())
+        st = self._device_state(dev)
+        latest = st.latest()
         for m in dev.metrics:
-            value, quality, t = self._latest.get(m.tag, (None, Quality.STALE, now))
+            value, quality, t = latest.get(m.tag, (None, Quality.STALE, now))
             _add(p, m, value, name=m.name, timestamp_ms=to_ms(t), with_datatype=True,
                  properties=(*_quality_props(quality), *m.properties))
-            self._sent[m.tag] = (value, quality)
+            st.values[m.index] = value
+            st.qualities[m.index] = quality
         self._publish(self._device_topic(MessageType.DBIRTH, dev.name), p, len(dev.metrics))
         self._alive[dev.name] = True
 
@@ -325,51 +345,76 @@ class EdgeNode:
         self._alive[device] = False
         self.stats.ddeaths += 1
 
-    def _handle_poll(self, poll: Poll) -> None:
+    def _device_state(self, dev: DeviceDef) -> _DeviceState:
+        st = self._states.get(dev.name)
+        if st is None:
+            st = self._states[dev.name] = _DeviceState(dev)
+        return st
+
+    def _remember(self, poll: Poll) -> _DeviceState | None:
+        """Keep ``poll`` as its device's newest for its tags; None if not a device of the node."""
         dev = self.model.devices.get(poll.device)
         if dev is None:
+            return None
+        st = self._device_state(dev)
+        st.remember(poll)
+        return st
+
+    def _handle_poll(self, poll: Poll) -> None:
+        """The node's hot path (every value of every poll): compare with what the hosts were
+        told, by metric position, and write the changed values straight into the DDATA."""
+        st = self._remember(poll)
+        if st is None:
             return
-        latest, sent, by_tag = self._latest, self._sent, dev.by_tag
-        t = poll.t
-        qualities = poll.qualities
-        changed: list[tuple[MetricDef, Value, Quality, bool]] = []
-        # the hot loop of the node (every value of every poll): kept to plain dict operations
-        for i, tag in enumerate(poll.tags):
-            m = by_tag.get(tag)
-            if m is None:
-                continue
-            value = poll.values[i]
-            quality = _GOOD if qualities is None else _QUALITY[qualities[i]]
-            latest[tag] = (value, quality, t)
-            before = sent.get(tag)
-            if before is None or before[1] is not quality:
-                changed.append((m, value, quality, True))
-            elif before[0] != value:  # a NaN is always "changed": sent again, never lost
-                changed.append((m, value, quality, False))
-        if not changed:
-            return
+        dev = st.dev
+        lane = st.lanes.get(poll.tags)
+        if lane is None:
+            if len(st.lanes) >= MAX_TAG_SETS:
+                st.lanes.clear()
+            lane = st.lanes[poll.tags] = tuple(dev.by_tag.get(tag) for tag in poll.tags)
         with self._lock:
             if not self._born or not self._alive.get(dev.name, False):
                 return  # the hosts learn it from the next birth
-            p = new_payload(to_ms(self.clock()), self.seq.take())
-            ts = to_ms(t)
-            add = p.metrics.add
-            for m, value, quality, quality_changed in changed:
-                if quality_changed:
-                    _add(p, m, value, name=None, timestamp_ms=ts, with_datatype=False,
-                         properties=_quality_props(quality))
-                else:  # the common case, kept lean: alias, time and value only
-                    pm = add(alias=m.alias, timestamp=ts)
-                    if value is None:
-                        pm.is_null = True
+            out = DataWriter(to_ms(poll.t))
+            add = out.add
+            sent_values, sent_qualities = st.values, st.qualities
+            qualities = poll.qualities
+            if qualities is None:
+                for m, value in zip(lane, poll.values, strict=True):
+                    if m is None:
+                        continue
+                    i = m.index
+                    if sent_qualities[i] is not _GOOD:
+                        _add_with_quality(out, m, value, _GOOD, poll.t)
+                        sent_qualities[i] = _GOOD
+                    elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
+                        continue
                     else:
                         try:
-                            setattr(pm, m.field, m.wire(value))
+                            add(m.data, value)
                         except PayloadError as e:
-                            log.warning("%s: %s; sent as null", m.tag, e)
-                            pm.is_null = True
-                sent[m.tag] = (value, quality)
-            self._publish(self._device_topic(MessageType.DDATA, dev.name), p, len(changed))
+                            _sent_as_null(out, m, e)
+                    sent_values[i] = value
+            else:
+                for m, value, code in zip(lane, poll.values, qualities, strict=True):
+                    if m is None:
+                        continue
+                    i = m.index
+                    quality = _QUALITY[code]
+                    if sent_qualities[i] is not quality:
+                        _add_with_quality(out, m, value, quality, poll.t)
+                        sent_qualities[i] = quality
+                    elif sent_values[i] == value:
+                        continue
+                    else:
+                        try:
+                            add(m.data, value)
+                        except PayloadError as e:
+                            _sent_as_null(out, m, e)
+                    sent_values[i] = value
+            if out.count:
+                data = out.finish(to_ms(self.clock()), self.seq.take())
+                self._publish_bytes(self._device_topic(MessageType.DDATA, dev.name), data, out.count)
 
     def _device_states(self) -> dict[str, bool]:
         """Device -> answering (False: the runtime has it offline, or disabled)."""
@@ -400,6 +445,58 @@ class EdgeNode:
                 self._executor.execute(device, data)
             except Exception:
                 log.exception("DCMD to %s failed unexpectedly", device)
+
+
+class _DeviceState:
+    """One device as the node's hosts know it: the value and quality they were last told per
+    metric (by its position; None: never told), and the newest poll per set of tags, which a
+    birth restates."""
+
+    __slots__ = ("dev", "lanes", "last", "qualities", "values")
+
+    def __init__(self, dev: DeviceDef) -> None:
+        self.dev = dev
+        self.values: list[Value] = [None] * len(dev.metrics)
+        self.qualities: list[Quality | None] = [None] * len(dev.metrics)
+        #: a poll's tags -> the metric of each (None: not a metric of this device)
+        self.lanes: dict[tuple[str, ...], tuple[MetricDef | None, ...]] = {}
+        self.last: dict[tuple[str, ...], Poll] = {}
+
+    def remember(self, poll: Poll) -> None:
+        """Polls come in a few fixed sets of tags (scan groups; all of a device's tags when it
+        goes offline); anything beyond that bound is folded into one record per source time."""
+        last = self.last
+        last[poll.tags] = poll
+        if len(last) > MAX_TAG_SETS:
+            by_t: dict[float, list[tuple[str, Value, Quality]]] = {}
+            for tag, (value, quality, t) in self.latest().items():
+                by_t.setdefault(t, []).append((tag, value, quality))
+            last.clear()
+            for t, rows in by_t.items():
+                tags = tuple(r[0] for r in rows)
+                last[tags] = Poll(poll.device, t, tags, [r[1] for r in rows], bytes(int(r[2]) for r in rows))
+
+    def latest(self) -> dict[str, tuple[Value, Quality, float]]:
+        """Tag -> the newest value, quality and source time the node has processed."""
+        out: dict[str, tuple[Value, Quality, float]] = {}
+        for poll in sorted(self.last.values(), key=lambda p: p.t):
+            for i, tag in enumerate(poll.tags):
+                q = _GOOD if poll.qualities is None else _QUALITY[poll.qualities[i]]
+                out[tag] = (poll.values[i], q, poll.t)
+        return out
+
+
+def _sent_as_null(out: DataWriter, m: MetricDef, e: PayloadError) -> None:
+    log.warning("%s: %s; sent as null", m.tag, e)
+    out.add_null(m.data)
+
+
+def _add_with_quality(out: DataWriter, m: MetricDef, value: Value, quality: Quality, t: float) -> None:
+    """A metric whose quality changed: with the quality properties (built with protobuf)."""
+    scratch = sp.Payload()
+    _add(scratch, m, value, name=None, timestamp_ms=to_ms(t), with_datatype=False,
+         properties=_quality_props(quality))
+    out.add_message(scratch.metrics[0])
 
 
 def _add(p: sp.Payload, m: MetricDef, value: Value, *, name: str | None, timestamp_ms: int,

@@ -3,7 +3,6 @@ with a fixed alias and datatype, and the metric properties another Sparkplug hos
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app import __version__
@@ -12,6 +11,7 @@ from app.core.plant import Plant
 from app.core.profiles import Point, Profile
 from app.core.sparkplug import REBIRTH, SpDataType, datatype_for_point
 from app.core.sparkplug import payload as sp
+from app.core.sparkplug.datawriter import DataMetric
 
 #: node metrics (besides bdSeq, which has no alias: the NDEATH names it)
 NODE_VERSION = "Node Info/Vigil Version"
@@ -27,9 +27,10 @@ class MetricDef:
     point: Point
     #: the birth's fixed properties (unit, range, limits...); quality is added per value
     properties: tuple[tuple[str, sp.PropertyItem], ...]
-    #: the Metric value field for this datatype and the conversion to it (DDATA's fast path)
-    field: str = ""
-    wire: Callable[[sp.SpValue], object] = bool
+    #: position in its device's metrics
+    index: int
+    #: alias and value encoder of DDATA's hand-written path
+    data: DataMetric
 
 
 @dataclass
@@ -76,9 +77,9 @@ class NodeModel:
         d = DeviceDef(name)
         for p in profile.points:
             datatype = datatype_for_point(p)
-            field, wire = sp.value_field(datatype)
             d.add(MetricDef(p.name, self._next_alias, datatype, tag_name(name, p.name), p,
-                            tuple(point_properties(p)), field, wire))
+                            tuple(point_properties(p)), len(d.metrics),
+                            DataMetric(self._next_alias, datatype)))
             self._next_alias += 1
         return d
 

@@ -197,6 +197,26 @@ class JournalArgs(_Msg):
     limit: int = Field(500, ge=1, le=100_000)
 
 
+class UsersArgs(_Msg):
+    pass
+
+
+class UserAddArgs(_Msg):
+    name: str = Field(min_length=1, max_length=128)
+    password: str = Field(max_length=1024)
+    role: str = Field(min_length=1, max_length=32)
+
+
+class UserPasswordArgs(_Msg):
+    name: str = Field(min_length=1, max_length=128)
+    password: str = Field(max_length=1024)
+
+
+class UserDisableArgs(_Msg):
+    name: str = Field(min_length=1, max_length=128)
+    disabled: bool
+
+
 #: every request kind and its arguments; ``login`` is the one kind sent without a token
 ARGS: dict[str, type[_Msg]] = {
     "login": LoginArgs,
@@ -223,12 +243,20 @@ ARGS: dict[str, type[_Msg]] = {
     "journal_head": NoArgs,
     "diagnostics": NoArgs,
     "problems": NoArgs,
+    "users": UsersArgs,
+    "user_add": UserAddArgs,
+    "user_password": UserPasswordArgs,
+    "user_disable": UserDisableArgs,
 }
 #: kinds a station with nobody logged in may send (an anonymous viewer's reads)
 READ_ONLY = frozenset(
     {"alarms", "alarm_history", "kpis", "detectors", "history", "journal", "verify", "journal_head",
      "diagnostics", "problems"}
 )
+
+
+#: requests also served with nobody logged in at the station (as an anonymous viewer there)
+ANONYMOUS = frozenset({"record_access"})
 
 
 class ProtocolError(ValueError):

@@ -78,7 +78,7 @@ class StationProtocolServer:
             "off_delay": lambda s, a, st: self.core.set_off_delay(a.alarm_id, a.seconds, s),
             "write": self._write,
             "note": lambda s, a, st: self.core.note(a.text, s),
-            "record_access": lambda s, a, st: self.core.record_access(a.kind, a.scope, s),
+            "record_access": self._record_access,
             "silence": lambda s, a, st: self.core.silence(a.sounding, a.until_ts, audio=a.audio, session=s),
             "console_setting": self._console_setting,
             "preview_normal": lambda s, a, st: wire.candidate_to_json(
@@ -96,6 +96,10 @@ class StationProtocolServer:
             "diagnostics": lambda s, a, st: {k: wire.diagnostics_to_json(d)
                                             for k, d in self.view.diagnostics().items()},
             "problems": lambda s, a, st: [list(x) for x in self.view.problems()],
+            "users": self._users,
+            "user_add": self._user_add,
+            "user_password": self._user_password,
+            "user_disable": self._user_disable,
         }
         assert set(self._handlers) == set(p.ARGS), "every request kind needs a handler"
 
@@ -272,7 +276,7 @@ class StationProtocolServer:
         if req.kind == "login":
             return Session("anonymous", Role.VIEWER, time.time(), station=req.station)
         if not req.token:
-            if req.kind in p.READ_ONLY:
+            if req.kind in p.READ_ONLY or req.kind in p.ANONYMOUS:
                 return Session("anonymous", Role.VIEWER, time.time(), station=req.station)
             raise AuthError(f"{req.kind}: nobody is logged in at station '{req.station}'; log in first")
         session = self.core.users.session_for_token(req.token)
@@ -300,6 +304,45 @@ class StationProtocolServer:
     # ------------------------------------------------------------------ handlers
     def _login(self, s: Session, a: p.LoginArgs, station: str) -> dict[str, Any]:
         return wire.session_to_json(self.core.users.authenticate(a.user, a.password, station=station))
+
+    def _record_access(self, s: Session, a: p.AccessArgs, station: str) -> None:
+        """A station's viewer read patient or plant data: journaled whoever it is. With nobody
+        logged in there it is ``anonymous`` at that station (the values reach a station without a
+        log-in, so the record must not wait for one)."""
+        if s.token:
+            self.core.record_access(a.kind, a.scope, s)
+        else:
+            self.core.record_access(a.kind, a.scope, None, station=station)
+
+    # account administration: the node's own user store checks the role and journals the
+    # change (``user.added``...); the station it came from is journaled beside it
+    def _admin(self, s: Session, action: str, station: str, **context: Any) -> None:
+        """An administrator's remote account action: ``action.remote`` with the station before
+        it runs; anyone else is refused (``action.refused``, with the station)."""
+        where = {"action": action, "permission": "user.manage", **context, "station": station}
+        if not s.can("user.manage"):
+            self.core.journal.append("action.refused", s.user, {**where, "role": s.role.label},
+                                     critical=True)
+            raise PermissionDenied(s.user, s.role, "user.manage")
+        self.core.journal.append("action.remote", s.user, where, critical=True)
+
+    def _users(self, s: Session, a: p.UsersArgs, station: str) -> list[dict[str, Any]]:
+        self._admin(s, "user.list", station)
+        return [wire.user_to_json(u) for u in self.view.users()]
+
+    def _user_add(self, s: Session, a: p.UserAddArgs, station: str) -> None:
+        role = Role.parse(a.role)
+        self._admin(s, "user.add", station, user=a.name, role=role.label)
+        self.core.users.add(s, a.name, a.password, role)
+
+    def _user_password(self, s: Session, a: p.UserPasswordArgs, station: str) -> None:
+        if a.name != s.user:  # one's own password needs no administrator
+            self._admin(s, "user.passwd", station, user=a.name)
+        self.core.users.set_password(s, a.name, a.password)
+
+    def _user_disable(self, s: Session, a: p.UserDisableArgs, station: str) -> None:
+        self._admin(s, "user.disable" if a.disabled else "user.enable", station, user=a.name)
+        self.core.users.set_disabled(s, a.name, a.disabled)
 
     def _write(self, s: Session, a: p.WriteArgs, station: str) -> dict[str, Any]:
         r = self.core.write_setpoint(a.device, a.point, a.value, s)

@@ -136,6 +136,8 @@ class RemoteStation:
         self.host = SparkplugHost(group, self._on_samples, self._publish_raw,
                                   reorder_timeout_s=reorder_timeout_s, on_node=self._on_node)
         self.rebirths_sent: list[str] = []
+        #: how often `plant` was replaced after connect() (a node joined or changed its plant)
+        self.plant_changes = 0
         self._client = make_client(broker, self.station_id)
         self._client.will_set(self.state_topic, self._state(False), qos=1, retain=True)
         self._client.on_connect = self._on_connect
@@ -154,8 +156,8 @@ class RemoteStation:
         return json.dumps({"online": online, "timestamp": int(time.time() * 1000)}).encode()
 
     def connect(self, wait_s: float = 10.0, settle_s: float = 0.5) -> RemoteStation:
-        """Connect and wait for the nodes' retained plant descriptions; the window's plant tree
-        is every node that answered by then (a node that joins later needs a reconnect)."""
+        """Connect and wait for the nodes' retained plant descriptions; `plant` is every node
+        that answered by then, and grows when another node of the group starts later."""
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=5)
         self._client.loop_start()
         deadline = time.monotonic() + wait_s
@@ -171,12 +173,9 @@ class RemoteStation:
                              f"within {wait_s:.0f} s ({why})")
         time.sleep(settle_s)  # the other nodes' retained plants arrive together
         with self._lock:
-            born = sorted((name, n.plant) for name, n in self._nodes.items() if n.plant is not None)
-            where = f"{'node' if len(born) == 1 else 'nodes'} {', '.join(x[0] for x in born)} " \
-                    f"via {self.broker.describe()}"
-            self._plant = wire.merge_plants([x[1] for x in born], where)
-            unborn = [n.name for n in self._nodes.values() if n.plant is not None]
-        for node in unborn:  # a host that joins late asks every node it has not seen born
+            self._plant = self._merged_plant()
+            known = [n.name for n in self._nodes.values() if n.plant is not None]
+        for node in known:  # a host that joins late asks every node it has not seen born
             self.host.request_birth(node)
         self._ticker = threading.Thread(target=self._tick, name="vigil-remote-tick", daemon=True)
         self._ticker.start()
@@ -247,12 +246,30 @@ class RemoteStation:
         except Exception:  # a hostile or broken message must not stop the network thread
             log.exception("remote station: message on %s ignored", msg.topic)
 
+    def _merged_plant(self) -> Plant:
+        """The window's plant: every node's that this station has, by node name (lock held)."""
+        born = sorted((name, n.plant) for name, n in self._nodes.items() if n.plant is not None)
+        where = f"{'node' if len(born) == 1 else 'nodes'} {', '.join(x[0] for x in born)} " \
+                f"via {self.broker.describe()}"
+        return wire.merge_plants([x[1] for x in born], where)
+
     def _on_plant(self, node: str, payload: bytes) -> None:
+        """A node's plant (retained). After `connect`, a node that starts later, or comes back
+        with another plant, joins the station's plant here: its values arrive from its births,
+        its alarms and status from their topics, and requests reach it, with no reconnect."""
         if not payload:
             return
         plant = wire.plant_from_json(json.loads(payload))
         with self._lock:
-            self._nodes.setdefault(node, _Node(node)).plant = plant
+            n = self._nodes.setdefault(node, _Node(node))
+            joined = n.plant is None
+            n.plant = plant
+            if self._plant is not None:
+                self._plant = self._merged_plant()
+                self.plant_changes += 1
+        if joined and self._plant is not None:
+            log.info("remote station: node %s joined group %s (%d devices)", node, self.group,
+                     len(plant.devices))
 
     def _on_status(self, node: str, payload: bytes) -> None:
         if not payload:
@@ -604,13 +621,18 @@ class RemoteStation:
         self._each_logged_in("note", {"text": text})
 
     def record_access(self, kind: str, scope: str) -> None:
-        """Journaled on every node this station is logged in at. The Sparkplug data itself
-        reaches a station without a log-in, so a viewer nobody logged in as is not recorded:
-        on a ward, give stations broker accounts only where a log-in is required."""
-        with self._lock:
-            logged_in = any(n.session is not None for n in self._nodes.values())
-        if logged_in:
-            self._each_logged_in("record_access", {"kind": kind, "scope": scope})
+        """Journaled on every node of the group: as the operator where one is logged in, else
+        as ``anonymous`` at this station (the Sparkplug data reaches a station without a log-in,
+        so an access is recorded whoever looks)."""
+        args = {"kind": kind, "scope": scope}
+        failed = []
+        for node in self._node_names():  # one node away must not keep the others from recording
+            try:
+                self._request(node, "record_access", args)
+            except VigilError as e:
+                failed.append(str(e))
+        if failed:
+            raise VigilError(f"{kind} not recorded: {'; '.join(failed)}")
 
     def record_console_setting(self, name: str, value: float) -> None:
         with self._lock:
@@ -698,20 +720,71 @@ class RemoteStation:
         raise VigilError("the first administrator is created on the node "
                          "(vigil users add NAME --role administrator --data-dir <node data>)")
 
-    def users(self) -> list[UserRow]:
-        return []
+    def _logged_in_nodes(self, what: str) -> list[str]:
+        with self._lock:
+            nodes = sorted(n.name for n in self._nodes.values() if n.session is not None)
+        if not nodes:
+            raise RemoteAuthError(f"{what}: nobody is logged in at this station")
+        return nodes
 
-    def _accounts_on_node(self) -> VigilError:
-        return VigilError("accounts are managed on each node (vigil users ... --data-dir <node data>)")
+    def users(self) -> list[UserRow]:
+        """The accounts of every node this station is logged in at (each node checks that the
+        session is an administrator's). An account that differs between nodes shows each
+        node's role, and counts as disabled or locked if it is so on any of them."""
+        by_name: dict[str, list[tuple[str, UserRow]]] = {}
+        nodes, errors = [], []
+        for node in self._logged_in_nodes("list accounts"):
+            try:
+                rows = self._request(node, "users")
+            except VigilError as e:  # the others' accounts are still worth showing
+                errors.append(e)
+                continue
+            nodes.append(node)
+            for row in rows:
+                u = wire.user_from_json(row)
+                by_name.setdefault(u.name, []).append((node, u))
+        if errors and not nodes:
+            raise errors[0]
+        for error in errors:
+            log.warning("remote station: accounts not listed: %s", error)
+        out = []
+        for name, rows in sorted(by_name.items()):
+            same = len(rows) == len(nodes) and len({u.role for _, u in rows}) == 1
+            role = rows[0][1].role if same else ", ".join(f"{node}: {u.role}" for node, u in rows)
+            out.append(UserRow(name, role, any(u.disabled for _, u in rows), any(u.locked for _, u in rows),
+                               min(u.created for _, u in rows)))
+        return out
+
+    def _on_every_node(self, what: str, kind: str, args: dict[str, Any]) -> None:
+        """An account change on every node this station is logged in at (accounts are each
+        node's own); all are tried, and one that refuses is named with what the others did."""
+        done, failed = [], []
+        for node in self._logged_in_nodes(what):
+            try:
+                self._request(node, kind, args)
+                done.append(node)
+            except VigilError as e:
+                failed.append((e, str(e)))
+        if failed:
+            text = "; ".join(t for _, t in failed)
+            if done:
+                text += f" ({what} done on {', '.join(done)})"
+            first = failed[0][0]
+            if isinstance(first, RemoteAuthError):
+                raise RemoteAuthError(text)
+            raise RemoteError(text, getattr(first, "kind", "error"))
 
     def add_user(self, name: str, password: str, role: Role) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"add user {name}", "user_add",
+                            {"name": name, "password": password, "role": role.label})
 
     def set_user_disabled(self, name: str, disabled: bool) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"{'disable' if disabled else 'enable'} user {name}", "user_disable",
+                            {"name": name, "disabled": disabled})
 
     def set_user_password(self, name: str, password: str) -> None:
-        raise self._accounts_on_node()
+        self._on_every_node(f"set the password of {name}", "user_password",
+                            {"name": name, "password": password})
 
     # ------------------------------------------------------------------ what is missing
     def plugins(self) -> list[PluginRow] | None:
@@ -725,9 +798,14 @@ class RemoteStation:
         out: list[ConfigProblem] = []
         with self._lock:
             nodes = list(self._nodes.values())
+        session = self._session
         for n in nodes:
             if n.plant is not None and not n.online:
                 out.append(ConfigProblem("node", n.name, "offline: its values are shown STALE"))
+            elif n.plant is not None and session is not None and n.session is None:
+                why = (f"'{session.user}' is not logged in there (it joined after the log-in, or "
+                       "refused it): log in again to act on it")
+                out.append(ConfigProblem("node", n.name, why))
             for row in n.status.get("problems", []):
                 prob = wire.problem_from_json(row)
                 out.append(prob._replace(what=f"{n.name}: {prob.what}" if prob.what else n.name))

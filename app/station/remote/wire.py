@@ -24,7 +24,7 @@ from app.core.plant import DeviceConfig, HistorianSettings, Plant, PlantInfo
 from app.core.profiles import Profile
 from app.core.runtime import WriteResult
 from app.core.users import Role, Session
-from app.station.interface import ConfigProblem
+from app.station.interface import ConfigProblem, UserRow
 
 from . import protocol
 
@@ -91,6 +91,16 @@ def alarm_from_json(d: dict[str, Any]) -> AlarmView:
     return AlarmView(**kw)
 
 
+# ---------------------------------------------------------------- accounts
+def user_to_json(u: UserRow) -> dict[str, Any]:
+    return u._asdict()
+
+
+def user_from_json(d: dict[str, Any]) -> UserRow:
+    return UserRow(str(d["name"]), str(d["role"]), bool(d["disabled"]), bool(d["locked"]),
+                   float(d["created"]))
+
+
 # ---------------------------------------------------------------- sessions, writes
 def session_to_json(s: Session) -> dict[str, Any]:
     return {"user": s.user, "role": s.role.label, "since": s.since, "token": s.token, "station": s.station}
@@ -106,8 +116,21 @@ def write_from_json(d: dict[str, Any]) -> WriteResult:
 
 
 # ---------------------------------------------------------------- diagnostics, detectors
+_DIAGNOSTICS_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceDiagnostics))
+
+
 def diagnostics_to_json(d: DeviceDiagnostics) -> dict[str, Any]:
-    return dict(_finite(dataclasses.asdict(d)))
+    """Field by field (the node's status carries one per device every few seconds, and
+    `dataclasses.asdict`'s deep copy cost more than the rest of the status)."""
+    out: dict[str, Any] = {}
+    for name in _DIAGNOSTICS_FIELDS:
+        v = getattr(d, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        elif isinstance(v, dict):
+            v = {str(k): n for k, n in v.items()}
+        out[name] = v
+    return out
 
 
 def diagnostics_from_json(d: dict[str, Any]) -> DeviceDiagnostics:
