@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -40,6 +40,9 @@ from app.ui.annunciator import SIGNAL_COLOURS
 from app.ui.displays.live import LiveModel, TagView
 from app.ui.formatting import format_value, quality_text
 from app.ui.palette import Scheme
+
+if TYPE_CHECKING:
+    from app.ui.displays.layer import SymbolLayer
 
 PRIORITY_NUMBER = {"urgent": "1", "high": "2", "medium": "3", "low": "4"}
 Look = tuple[Any, ...]
@@ -135,12 +138,15 @@ def _number(v: TagView) -> float | None:
 
 
 class SymbolItem(QGraphicsItem):
-    """One bound element. Subclasses give ``look()`` and ``draw()``."""
+    """One bound element. Subclasses give ``look()``, ``draw()`` and, where part of the symbol
+    never changes, ``draw_static()``.
+
+    On a display the item paints nothing itself: the display's `SymbolLayer` draws it into the
+    display's picture when its look changes (`attach`), and the item is there for clicks,
+    tooltips and the cursor. Alone in a scene (a faceplate's sparkline) it paints itself, kept
+    by Qt as a pixmap of its current look."""
 
     kind = "symbol"
-    #: every symbol is kept as a pixmap of its current look: a repaint of the region around a
-    #: changed symbol blits its unchanged neighbours instead of drawing them again in Python
-    cached = True
     #: how far the drawing may reach left and right of the box (a label wider than its symbol)
     margin = 2.0
 
@@ -156,9 +162,10 @@ class SymbolItem(QGraphicsItem):
         self.setPos(b.x, b.y)
         self._look: Look | None = None
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
-        self.setCacheMode(
-            QGraphicsItem.CacheMode.DeviceCoordinateCache if self.cached else QGraphicsItem.CacheMode.NoCache
-        )
+        #: the item's rectangle on the scene (symbols never move), the area it draws into
+        self.scene_bounds = self._bounds.translated(b.x, b.y)
+        self.layer: SymbolLayer | None = None
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # what never changes while the display is open, worked out once
         self._point = self.point()
         rng = self._point.engineering_range if self._point is not None else None
@@ -166,10 +173,6 @@ class SymbolItem(QGraphicsItem):
         self._label = self.label()
         self._unit = self.unit()
         self._digits = self.digits()
-        #: the parts that never change (scale, frame, label), painted once into a pixmap
-        self.static_layer: StaticLayer | None = None
-        if type(self).draw_static is not SymbolItem.draw_static:
-            self.static_layer = StaticLayer(self)
         if binding.goto or binding.tag or binding.attrs.get("device"):
             self.setCursor(Qt.CursorShape.PointingHandCursor)
             tip = (binding.goto and f"open {binding.goto}") or binding.tag or binding.attrs.get("device", "")
@@ -232,8 +235,23 @@ class SymbolItem(QGraphicsItem):
             return False
         self._look = look
         self.repaints += 1
-        self.update()
+        if self.layer is not None:
+            self.layer.changed(self)
+        else:
+            self.update()
         return True
+
+    def current_look(self) -> Look:
+        """The look last worked out (worked out now if there is none yet)."""
+        if self._look is None:
+            self._look = self.look()
+        return self._look
+
+    def attach(self, layer: SymbolLayer) -> None:
+        """Be drawn by ``layer`` (the display's picture) instead of painting itself."""
+        self.layer = layer
+        self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
 
     def look(self) -> Look:
         v = self.view()
@@ -242,10 +260,9 @@ class SymbolItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self._look is None:
-            self._look = self.look()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.draw(painter, self._look)
+        self.draw_static(painter)
+        self.draw(painter, self.current_look())
 
     def draw(self, painter: QPainter, look: Look) -> None:
         raise NotImplementedError
@@ -256,9 +273,8 @@ class SymbolItem(QGraphicsItem):
     def restyle(self) -> None:
         """The palette changed: draw everything again."""
         self._look = None
-        if self.static_layer is not None:
-            self.static_layer.update()
-        self.update()
+        if self.layer is None:
+            self.update()
 
     # -- shared drawing --------------------------------------------------------------------
     def draw_value_box(
@@ -311,27 +327,6 @@ class SymbolItem(QGraphicsItem):
         painter.drawText(
             rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, quality_text(quality)
         )
-
-
-class StaticLayer(QGraphicsItem):
-    """A symbol's unchanging parts, cached by Qt as a pixmap (repainted only on a palette change
-    or a zoom), drawn behind the symbol's live parts."""
-
-    def __init__(self, owner: SymbolItem):
-        super().__init__(owner)
-        self.owner = owner
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-
-    def boundingRect(self) -> QRectF:
-        return self.owner._bounds
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.owner.draw_static(painter)
 
 
 # ---------------------------------------------------------------------- value
@@ -553,7 +548,7 @@ class VesselItem(SymbolItem):
         painter.drawPath(path)
         if py is not None:
             painter.save()
-            painter.setClipPath(path)
+            painter.setClipPath(path, Qt.ClipOperation.IntersectClip)
             fill = QRectF(body.left(), py, body.width(), body.bottom() - py)
             bad = quality is not None and quality is not Quality.GOOD
             painter.fillRect(fill, st.brush_bad if bad else QBrush(st.fill))

@@ -1,0 +1,231 @@
+"""The picture of one display as one image at the view's resolution, kept current symbol by
+symbol.
+
+A display of thousands of symbols cannot be composed by the scene item by item on every frame:
+each item costs Qt a cache look-up, a transform and a blit, and each Python item costs
+virtual calls besides, which for 2,000 elements is more than a frame. Here the scene holds a
+single painted item. It owns two images of the whole display at the view's scale: the *base*
+(the static SVG picture and every symbol's unchanging parts, drawn when the display opens, the
+zoom changes or the palette changes) and the *picture* (the base plus every symbol's live
+parts). A symbol whose look changed is drawn again into the picture alone: its rectangle is
+restored from the base and the live parts of the symbols that reach into that rectangle are
+drawn again, clipped to it. A repaint of the view is then one blit of the exposed rectangle.
+
+The symbols stay in the scene as items without contents, for clicks, tooltips and cursors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRect, QRectF, QSizeF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QTransform
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+if TYPE_CHECKING:
+    from app.ui.displays.symbols import SymbolItem
+
+
+class SymbolLayer(QGraphicsItem):
+    def __init__(self, size: QSizeF, renderer: QSvgRenderer, window: QColor):
+        super().__init__()
+        self._rect = QRectF(QPointF(0, 0), size)
+        self.renderer = renderer
+        self.paper = window
+        self.symbols: list[SymbolItem] = []
+        self._order: dict[SymbolItem, int] = {}
+        self._reach: dict[SymbolItem, list[SymbolItem]] = {}
+        #: per symbol at the current scale: its rectangle on the picture, its transform there
+        self._placement: dict[SymbolItem, tuple[QRect, QTransform]] = {}
+        self.base: QImage | None = None
+        self.picture: QImage | None = None
+        #: (x scale, y scale, device pixel ratio) the images were drawn at
+        self._scale: tuple[float, float, float] | None = None
+        #: symbols changed outside a batch, drawn before the next blit
+        self._pending: dict[SymbolItem, None] = {}
+        self._painter: QPainter | None = None
+        self._batch_rect = QRectF()
+        self.rebuilds = 0  # how often the whole picture was drawn (tests read it)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setZValue(-1)
+
+    def set_symbols(self, symbols: Sequence[SymbolItem]) -> None:
+        self.symbols = list(symbols)
+        self._order = {s: i for i, s in enumerate(self.symbols)}
+        self._reach.clear()
+        self.invalidate()
+
+    def set_background(self, renderer: QSvgRenderer, window: QColor) -> None:
+        self.renderer = renderer
+        self.paper = window
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Draw everything again at the next paint (palette or symbols changed)."""
+        self._scale = None
+        self._pending.clear()
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    # -- changes ---------------------------------------------------------------------------
+    def changed(self, symbol: SymbolItem) -> None:
+        """``symbol``'s look changed: draw it now when a batch is open, else before the next
+        blit."""
+        if self._scale is None:
+            return  # the whole picture is drawn at the next paint anyway
+        if self._painter is not None:
+            self._draw_symbol(self._painter, symbol)
+            return
+        self._pending[symbol] = None
+        self.update(symbol.scene_bounds)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Symbols changed within are drawn with one painter and shown with one update."""
+        if self._scale is None or self.picture is None or self._painter is not None:
+            yield
+            return
+        self._painter = self._begin(self.picture)
+        self._batch_rect = QRectF()
+        try:
+            self._draw_pending(self._painter)
+            yield
+        finally:
+            self._painter.end()
+            self._painter = None
+            if not self._batch_rect.isEmpty():
+                self.update(self._batch_rect)
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _begin(self, image: QImage) -> QPainter:
+        p = QPainter(image)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        return p
+
+    def _rebuild(self, sx: float, sy: float, dpr: float) -> None:
+        self._scale = (sx, sy, dpr)
+        self._placement.clear()
+        w = max(1, math.ceil(self._rect.width() * sx * dpr))
+        h = max(1, math.ceil(self._rect.height() * sy * dpr))
+        base = QImage(w, h, QImage.Format.Format_RGB32)
+        base.setDevicePixelRatio(dpr)
+        base.fill(self.paper)
+        p = self._begin(base)
+        p.scale(sx, sy)
+        self.renderer.render(p, QRectF(QPointF(0, 0), QSizeF(self.renderer.defaultSize())))
+        for s in self.symbols:
+            p.save()
+            p.translate(s.pos())
+            s.draw_static(p)
+            p.restore()
+        p.end()
+        picture = base.copy()
+        picture.setDevicePixelRatio(dpr)
+        p = self._begin(picture)
+        p.scale(sx, sy)
+        for s in self.symbols:
+            p.save()
+            p.translate(s.pos())
+            s.draw(p, s.current_look())
+            p.restore()
+        p.end()
+        self.base, self.picture = base, picture
+        self._pending.clear()
+        self.rebuilds += 1
+
+    def _draw_pending(self, p: QPainter) -> None:
+        pending, self._pending = self._pending, {}
+        for s in pending:
+            self._draw_symbol(p, s)
+
+    def _reaching(self, symbol: SymbolItem) -> list[SymbolItem]:
+        """The symbols (``symbol`` among them) whose rectangles overlap its own, in drawing
+        order; worked out once per symbol. Rectangles that only touch do not count: a symbol
+        keeps a margin inside its rectangle, so the pixel they may share is background."""
+        found = self._reach.get(symbol)
+        if found is None:
+            area = symbol.scene_bounds
+            scene = self.scene()
+            candidates = (
+                self.symbols
+                if scene is None
+                else scene.items(area, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
+            )
+            near = {s for s in candidates if s in self._order and s.scene_bounds.intersects(area)}
+            near.add(symbol)
+            found = sorted(near, key=self._order.__getitem__)
+            self._reach[symbol] = found
+        return found
+
+    def _place(self, symbol: SymbolItem) -> tuple[QRect, QTransform]:
+        placed = self._placement.get(symbol)
+        if placed is None:
+            assert self._scale is not None
+            sx, sy, _ = self._scale
+            pos = symbol.pos()
+            device = QTransform.fromScale(sx, sy).mapRect(symbol.scene_bounds).toAlignedRect()
+            placed = (device, QTransform(sx, 0, 0, sy, sx * pos.x(), sy * pos.y()))
+            self._placement[symbol] = placed
+        return placed
+
+    def _draw_symbol(self, p: QPainter, symbol: SymbolItem) -> None:
+        assert self.base is not None and self._scale is not None
+        device, _ = self._place(symbol)
+        p.setWorldTransform(QTransform())
+        p.setClipping(False)
+        # the base is opaque: drawing it over the old picture replaces it
+        p.drawImage(device, self.base, _physical(device, self._scale[2]))
+        p.setClipRect(device)
+        for s in self._reaching(symbol):
+            p.save()
+            p.setWorldTransform(self._place(s)[1])
+            s.draw(p, s.current_look())
+            p.restore()
+        p.setClipping(False)
+        self._batch_rect = self._batch_rect.united(symbol.scene_bounds)
+
+    # -- the item --------------------------------------------------------------------------
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        t = painter.worldTransform()
+        device = painter.device()
+        dpr = device.devicePixelRatioF() if device is not None else 1.0
+        scale = (t.m11(), t.m22(), dpr)
+        if self._scale != scale or self.picture is None:
+            self._rebuild(*scale)
+        elif self._pending:
+            p = self._begin(self.picture)
+            self._draw_pending(p)
+            p.end()
+        assert self.picture is not None
+        origin = t.map(QPointF(0, 0))
+        ox, oy = round(origin.x()), round(origin.y())
+        exposed = t.mapRect(option.exposedRect).toAlignedRect().translated(-ox, -oy)
+        source = exposed.intersected(QRect(0, 0, math.ceil(self._rect.width() * t.m11()),
+                                           math.ceil(self._rect.height() * t.m22())))
+        if source.isEmpty():
+            return
+        painter.save()
+        painter.setWorldTransform(QTransform())
+        painter.drawImage(source.translated(ox, oy), self.picture, _physical(source, dpr))
+        painter.restore()
+
+
+def _physical(rect: QRect, dpr: float) -> QRect:
+    if dpr == 1.0:
+        return rect
+    return QRect(
+        math.floor(rect.x() * dpr),
+        math.floor(rect.y() * dpr),
+        math.ceil(rect.width() * dpr),
+        math.ceil(rect.height() * dpr),
+    )
