@@ -5,11 +5,13 @@ A display of thousands of symbols cannot be composed by the scene item by item o
 each item costs Qt a cache look-up, a transform and a blit, and each Python item costs
 virtual calls besides, which for 2,000 elements is more than a frame. Here the scene holds a
 single painted item. It owns two images of the whole display at the view's scale: the *base*
-(the static SVG picture and every symbol's unchanging parts, drawn when the display opens, the
-zoom changes or the palette changes) and the *picture* (the base plus every symbol's live
-parts). A symbol whose look changed is drawn again into the picture alone: its rectangle is
-restored from the base and the live parts of the symbols that reach into that rectangle are
-drawn again, clipped to it. A repaint of the view is then one blit of the exposed rectangle.
+(the static SVG picture, drawn when the display opens, the zoom changes or the palette changes)
+and the *picture* (the base with every symbol on it, in the order of the file). A symbol's
+unchanging parts (scale, label) are kept as a small image of their own. A symbol whose look
+changed is drawn again into the picture alone: its rectangle is restored from the base, and
+the symbols whose rectangles overlap it are drawn again in order (unchanging parts blitted,
+live parts drawn), clipped to it. A repaint of the view is then one blit of the exposed
+rectangle.
 
 The symbols stay in the scene as items without contents, for clicks, tooltips and cursors.
 """
@@ -40,7 +42,8 @@ class SymbolLayer(QGraphicsItem):
         self._order: dict[SymbolItem, int] = {}
         self._reach: dict[SymbolItem, list[SymbolItem]] = {}
         #: per symbol at the current scale: its rectangle on the picture, its transform there
-        self._placement: dict[SymbolItem, tuple[QRect, QTransform]] = {}
+        #: and the image of its unchanging parts (None: it has none)
+        self._placement: dict[SymbolItem, tuple[QRect, QTransform, QImage | None]] = {}
         self.base: QImage | None = None
         self.picture: QImage | None = None
         #: (x scale, y scale, device pixel ratio) the images were drawn at
@@ -50,6 +53,7 @@ class SymbolLayer(QGraphicsItem):
         self._painter: QPainter | None = None
         self._batch_rect = QRectF()
         self.rebuilds = 0  # how often the whole picture was drawn (tests read it)
+        self.draws = 0  # how often a changed symbol was drawn into the picture (tests read it)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setZValue(-1)
@@ -121,23 +125,14 @@ class SymbolLayer(QGraphicsItem):
         p = self._begin(base)
         p.scale(sx, sy)
         self.renderer.render(p, QRectF(QPointF(0, 0), QSizeF(self.renderer.defaultSize())))
-        for s in self.symbols:
-            p.save()
-            p.translate(s.pos())
-            s.draw_static(p)
-            p.restore()
         p.end()
         picture = base.copy()
         picture.setDevicePixelRatio(dpr)
-        p = self._begin(picture)
-        p.scale(sx, sy)
-        for s in self.symbols:
-            p.save()
-            p.translate(s.pos())
-            s.draw(p, s.current_look())
-            p.restore()
-        p.end()
         self.base, self.picture = base, picture
+        p = self._begin(picture)
+        for s in self.symbols:
+            self._draw_one(p, s)
+        p.end()
         self._pending.clear()
         self.rebuilds += 1
 
@@ -165,58 +160,83 @@ class SymbolLayer(QGraphicsItem):
             self._reach[symbol] = found
         return found
 
-    def _place(self, symbol: SymbolItem) -> tuple[QRect, QTransform]:
+    def _place(self, symbol: SymbolItem) -> tuple[QRect, QTransform, QImage | None]:
         placed = self._placement.get(symbol)
         if placed is None:
             assert self._scale is not None
-            sx, sy, _ = self._scale
+            sx, sy, dpr = self._scale
             pos = symbol.pos()
             device = QTransform.fromScale(sx, sy).mapRect(symbol.scene_bounds).toAlignedRect()
-            placed = (device, QTransform(sx, 0, 0, sy, sx * pos.x(), sy * pos.y()))
+            transform = QTransform(sx, 0, 0, sy, sx * pos.x(), sy * pos.y())
+            static: QImage | None = None
+            if symbol.has_static() and not device.isEmpty():
+                phys = _physical(device, dpr)
+                static = QImage(phys.width(), phys.height(), QImage.Format.Format_ARGB32_Premultiplied)
+                static.setDevicePixelRatio(dpr)
+                static.fill(Qt.GlobalColor.transparent)
+                sp = self._begin(static)
+                sp.setWorldTransform(transform * QTransform.fromTranslate(-device.x(), -device.y()))
+                symbol.draw_static(sp)
+                sp.end()
+            placed = (device, transform, static)
             self._placement[symbol] = placed
         return placed
 
+    def _draw_one(self, p: QPainter, s: SymbolItem) -> None:
+        """``s`` over what is already there: its unchanging parts, then its live parts."""
+        device, transform, static = self._place(s)
+        if static is not None:
+            p.setWorldTransform(QTransform())
+            p.drawImage(device.topLeft(), static)
+        p.save()
+        p.setWorldTransform(transform)
+        s.draw(p, s.current_look())
+        p.restore()
+
     def _draw_symbol(self, p: QPainter, symbol: SymbolItem) -> None:
         assert self.base is not None and self._scale is not None
-        device, _ = self._place(symbol)
+        self.draws += 1
+        device = self._place(symbol)[0]
         p.setWorldTransform(QTransform())
         p.setClipping(False)
         # the base is opaque: drawing it over the old picture replaces it
         p.drawImage(device, self.base, _physical(device, self._scale[2]))
         p.setClipRect(device)
         for s in self._reaching(symbol):
-            p.save()
-            p.setWorldTransform(self._place(s)[1])
-            s.draw(p, s.current_look())
-            p.restore()
+            self._draw_one(p, s)
         p.setClipping(False)
         self._batch_rect = self._batch_rect.united(symbol.scene_bounds)
 
     # -- the item --------------------------------------------------------------------------
+    def prepare(self, sx: float, sy: float, dpr: float = 1.0) -> QImage:
+        """The picture at this scale, current: drawn whole when the scale changed (or the
+        palette), else with the symbols changed since the last batch drawn into it."""
+        if self._scale != (sx, sy, dpr) or self.picture is None:
+            self._rebuild(sx, sy, dpr)
+        elif self._pending:
+            p = self._begin(self.picture)
+            self._draw_pending(p)
+            p.end()
+        assert self.picture is not None
+        return self.picture
+
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         t = painter.worldTransform()
         device = painter.device()
         dpr = device.devicePixelRatioF() if device is not None else 1.0
-        scale = (t.m11(), t.m22(), dpr)
-        if self._scale != scale or self.picture is None:
-            self._rebuild(*scale)
-        elif self._pending:
-            p = self._begin(self.picture)
-            self._draw_pending(p)
-            p.end()
-        assert self.picture is not None
+        picture = self.prepare(t.m11(), t.m22(), dpr)
+        # the picture's pixels land on the device's: one blit of the exposed part, unscaled
         origin = t.map(QPointF(0, 0))
         ox, oy = round(origin.x()), round(origin.y())
-        exposed = t.mapRect(option.exposedRect).toAlignedRect().translated(-ox, -oy)
-        source = exposed.intersected(QRect(0, 0, math.ceil(self._rect.width() * t.m11()),
-                                           math.ceil(self._rect.height() * t.m22())))
+        whole = QRect(0, 0, math.ceil(self._rect.width() * t.m11()), math.ceil(self._rect.height() * t.m22()))
+        source = t.mapRect(option.exposedRect).toAlignedRect().translated(-ox, -oy).intersected(whole)
         if source.isEmpty():
             return
         painter.save()
         painter.setWorldTransform(QTransform())
-        painter.drawImage(source.translated(ox, oy), self.picture, _physical(source, dpr))
+        painter.drawImage(source.translated(ox, oy), picture, _physical(source, dpr))
         painter.restore()
 
 

@@ -270,6 +270,10 @@ class SymbolItem(QGraphicsItem):
     def draw_static(self, painter: QPainter) -> None:
         """The parts that do not depend on the live state (overridden where there are any)."""
 
+    def has_static(self) -> bool:
+        """Whether ``draw_static`` draws anything (a display keeps that as an image)."""
+        return type(self).draw_static is not SymbolItem.draw_static
+
     def restyle(self) -> None:
         """The palette changed: draw everything again."""
         self._look = None
@@ -349,6 +353,9 @@ class ValueItem(SymbolItem):
     def look(self) -> Look:
         v = self.view()
         return (self.value_text(v), v.quality, self.alarm_priority())
+
+    def has_static(self) -> bool:
+        return self._has_label
 
     def draw_static(self, painter: QPainter) -> None:
         if not self._has_label:
