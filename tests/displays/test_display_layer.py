@@ -101,11 +101,14 @@ def test_a_change_below_the_displayed_precision_draws_nothing(qtbot: Any) -> Non
 
 
 OVERLAP = (
-    # a navigation button under a value, an indicator over part of both, a vessel beside them
+    # a device tile under all; a navigation button under a value, an indicator over part of both,
+    # a vessel beside them
+    '<rect id="tile" x="5" y="5" width="280" height="185" vigil:symbol="tile" vigil:device="dev"/>\n'
     '<rect id="nav" x="20" y="20" width="200" height="60" vigil:symbol="nav" vigil:goto="other"/>\n'
     '<rect id="val" x="40" y="30" width="120" height="40" vigil:symbol="value" vigil:tag="dev.a" '
     'vigil:label="flow"/>\n'
     '<rect id="ind" x="130" y="50" width="150" height="40" vigil:symbol="indicator" vigil:tag="dev.b"/>\n'
+    '<rect id="low" x="30" y="120" width="100" height="40" vigil:symbol="value" vigil:tag="dev.b"/>\n'
     '<rect id="ves" x="290" y="10" width="90" height="150" vigil:symbol="vessel" vigil:tag="dev.c"/>\n'
     '<rect id="alm" x="300" y="165" width="24" height="24" vigil:symbol="alarm" vigil:tag="dev.c"/>\n'
 )

@@ -182,12 +182,15 @@ class SymbolLayer(QGraphicsItem):
             self._placement[symbol] = placed
         return placed
 
-    def _draw_one(self, p: QPainter, s: SymbolItem) -> None:
-        """``s`` over what is already there: its unchanging parts, then its live parts."""
+    def _draw_one(self, p: QPainter, s: SymbolItem, area: QRectF | None = None) -> None:
+        """``s`` over what is already there: its unchanging parts, then its live parts unless
+        they stay outside ``area``."""
         device, transform, static = self._place(s)
         if static is not None:
             p.setWorldTransform(QTransform())
             p.drawImage(device.topLeft(), static)
+        if area is not None and not s.scene_live_area().intersects(area):
+            return
         p.save()
         p.setWorldTransform(transform)
         s.draw(p, s.current_look())
@@ -202,8 +205,9 @@ class SymbolLayer(QGraphicsItem):
         # the base is opaque: drawing it over the old picture replaces it
         p.drawImage(device, self.base, _physical(device, self._scale[2]))
         p.setClipRect(device)
+        area = symbol.scene_bounds
         for s in self._reaching(symbol):
-            self._draw_one(p, s)
+            self._draw_one(p, s, area)
         p.setClipping(False)
         self._batch_rect = self._batch_rect.united(symbol.scene_bounds)
 

@@ -164,6 +164,7 @@ class SymbolItem(QGraphicsItem):
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
         #: the item's rectangle on the scene (symbols never move), the area it draws into
         self.scene_bounds = self._bounds.translated(b.x, b.y)
+        self._scene_live: QRectF | None = None
         self.layer: SymbolLayer | None = None
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # what never changes while the display is open, worked out once
@@ -241,6 +242,11 @@ class SymbolItem(QGraphicsItem):
             self.update()
         return True
 
+    def scene_live_area(self) -> QRectF:
+        if self._scene_live is None:
+            self._scene_live = self.live_area().translated(self.pos())
+        return self._scene_live
+
     def current_look(self) -> Look:
         """The look last worked out (worked out now if there is none yet)."""
         if self._look is None:
@@ -273,6 +279,11 @@ class SymbolItem(QGraphicsItem):
     def has_static(self) -> bool:
         """Whether ``draw_static`` draws anything (a display keeps that as an image)."""
         return type(self).draw_static is not SymbolItem.draw_static
+
+    def live_area(self) -> QRectF:
+        """Where ``draw`` may draw, in item coordinates: a symbol drawn again under a
+        neighbour that changed is drawn only if this reaches the neighbour."""
+        return self._bounds
 
     def restyle(self) -> None:
         """The palette changed: draw everything again."""
@@ -982,8 +993,15 @@ class TileItem(SymbolItem):
         counts = self.ctx.live.alarm_counts(dev)
         return (self.ctx.live.comm_state(dev), tuple(sorted(counts.items())))
 
-    def draw(self, painter: QPainter, look: Look) -> None:
-        comm, counts = look
+    def _row(self) -> QRectF:
+        r = self.rect
+        return QRectF(r.x() + 12, r.y() + 54, r.width() - 24, 24)
+
+    def live_area(self) -> QRectF:
+        return self._row()
+
+    def draw_static(self, painter: QPainter) -> None:
+        """The tile, its device and description: the indicators on it are drawn over these."""
         st = self.ctx.style
         r = self.rect
         dev = self.binding.attrs.get("device", "")
@@ -1014,8 +1032,12 @@ class TileItem(SymbolItem):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             label,
         )
+
+    def draw(self, painter: QPainter, look: Look) -> None:
+        comm, counts = look
+        st = self.ctx.style
         # communication: plain words when online, the quality colour otherwise
-        row = QRectF(r.x() + 12, r.y() + 54, r.width() - 24, 24)
+        row = self._row()
         painter.setFont(st.font)
         if comm == "online":
             painter.setPen(st.muted)
