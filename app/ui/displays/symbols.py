@@ -44,6 +44,9 @@ from app.ui.palette import Scheme
 if TYPE_CHECKING:
     from app.ui.displays.layer import SymbolLayer
 
+#: where a value is written in its box, per alignment asked for (flag arithmetic is slow in
+#: Python, and a display writes thousands of values a second)
+_H_ALIGN: dict[Qt.AlignmentFlag, str] = {}
 PRIORITY_NUMBER = {"urgent": "1", "high": "2", "medium": "3", "low": "4"}
 Look = tuple[Any, ...]
 
@@ -81,7 +84,7 @@ class SymbolStyle:
         self.font_bold = QFont(self.font)
         self.font_bold.setBold(True)
         self._fonts: dict[tuple[int, bool], QFont] = {}
-        self._texts: dict[tuple[str, int, bool], QStaticText] = {}
+        self._texts: dict[tuple[str, int], tuple[QStaticText, float, float, QFont]] = {}
 
     def sized(self, px: float, bold: bool = False) -> QFont:
         key = (max(6, int(px)), bold)
@@ -93,17 +96,21 @@ class SymbolStyle:
             self._fonts[key] = f
         return f
 
-    def static_text(self, text: str, font: QFont) -> QStaticText:
-        key = (text, font.pixelSize(), font.bold())
-        st = self._texts.get(key)
-        if st is None:
+    def static_text(self, text: str, font: QFont) -> tuple[QStaticText, float, float]:
+        """``text`` laid out in ``font`` (one of this style's fonts), with its width and height.
+        Kept per font object: the entry holds the font, so its id is not reused meanwhile."""
+        key = (text, id(font))
+        laid = self._texts.get(key)
+        if laid is None:
             if len(self._texts) > 20_000:  # bounded: a long run of new numbers starts over
                 self._texts.clear()
             st = QStaticText(text)
             st.setTextFormat(Qt.TextFormat.PlainText)
             st.prepare(font=font)
-            self._texts[key] = st
-        return st
+            size = st.size()
+            laid = (st, size.width(), size.height(), font)
+            self._texts[key] = laid
+        return laid[0], laid[1], laid[2]
 
     def alarm_colour(self, priority: str) -> QColor:
         if self.medical:  # IEC 60601-1-8: high red, medium yellow, low cyan
@@ -323,15 +330,23 @@ class SymbolItem(QGraphicsItem):
             painter.setPen(st.text)
         # the hot path of a live display: a laid-out text, shared by every symbol that shows the
         # same number in the same font, drawn without laying it out again
-        static = st.static_text(full, font)
-        size = static.size()
-        if align & Qt.AlignmentFlag.AlignRight:
-            x = rect.right() - 3 - size.width()
-        elif align & Qt.AlignmentFlag.AlignHCenter:
-            x = rect.center().x() - size.width() / 2
+        static, w, h = st.static_text(full, font)
+        where = _H_ALIGN.get(align)
+        if where is None:
+            where = _H_ALIGN[align] = (
+                "right"
+                if align & Qt.AlignmentFlag.AlignRight
+                else "centre"
+                if align & Qt.AlignmentFlag.AlignHCenter
+                else "left"
+            )
+        if where == "right":
+            x = rect.right() - 3 - w
+        elif where == "centre":
+            x = rect.center().x() - w / 2
         else:
             x = rect.left() + 3
-        painter.drawStaticText(QPointF(x, rect.center().y() - size.height() / 2), static)
+        painter.drawStaticText(QPointF(x, rect.center().y() - h / 2), static)
 
     def draw_quality_note(self, painter: QPainter, rect: QRectF, quality: Quality | None) -> None:
         if quality is None or quality is Quality.GOOD:
@@ -430,6 +445,7 @@ class IndicatorItem(SymbolItem):
         vw = r.width() * 0.4
         self._value_rect = QRectF(self._top.right() - vw, self._top.y() + 1, vw, self._top.height() - 2)
         self._sp_tag = binding.attrs.get("setpoint")
+        self._pointers: dict[int, QPolygonF] = {}
 
     def _x(self, value: float) -> float:
         lo, hi = self._span
@@ -505,14 +521,16 @@ class IndicatorItem(SymbolItem):
         if px is None:
             return
         # pointer: a solid triangle above the scale (hollow violet when not to be trusted)
-        h = max(6.0, track.height())
-        tri = QPolygonF(
-            [
-                QPointF(px, track.top() + h * 0.5),
-                QPointF(px - h * 0.6, track.top() - h * 0.6),
-                QPointF(px + h * 0.6, track.top() - h * 0.6),
-            ]
-        )
+        tri = self._pointers.get(px)
+        if tri is None:  # one per pixel of the scale at most, kept
+            h = max(6.0, track.height())
+            tri = self._pointers[px] = QPolygonF(
+                [
+                    QPointF(px, track.top() + h * 0.5),
+                    QPointF(px - h * 0.6, track.top() - h * 0.6),
+                    QPointF(px + h * 0.6, track.top() - h * 0.6),
+                ]
+            )
         if quality is not None and quality is not Quality.GOOD:
             painter.setPen(st.pen_bad)
             painter.setBrush(Qt.BrushStyle.NoBrush)
