@@ -1,9 +1,9 @@
 """The ISA-101 symbol library: grey and calm, colour only for abnormal.
 
-Each symbol is one light `QGraphicsItem` drawn with QPainter. Its ``look()`` boils the live
-state down to what is visible (formatted text, pixel positions, state names); ``refresh()``
-repaints only when that look changed, so a value that wanders inside one pixel or one digit
-costs nothing. Pens, brushes and fonts come from one `SymbolStyle` shared by every item of a
+Each symbol is one light `QGraphicsItem` drawn with QPainter (on a display, into the display's
+picture by its `SymbolLayer`). Its ``look()`` boils the live state down to what is visible
+(formatted text, pixel positions, state names); ``refresh()`` has it drawn again only when
+that look changed, so a value that wanders inside one pixel or one digit costs nothing. Pens, brushes and fonts come from one `SymbolStyle` shared by every item of a
 display (rebuilt only when the palette changes): the shared renderer of each symbol kind.
 
 Bad or stale quality is drawn the way the tag table draws it: the number struck through on the
