@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter
 
+from app.core.alarms.types import AlarmState, AlarmView
 from app.core.displays import Display, parse_display
 from app.core.model import Quality, Sample
 from app.core.staleness import StaleRule
@@ -157,3 +158,34 @@ def test_the_picture_shows_each_symbol_as_the_symbol_paints_itself(qtbot: Any) -
             worst = max(worst, abs(a.red() - b.red()), abs(a.green() - b.green()), abs(a.blue() - b.blue()))
     # the labels are kept as images of their own, so their anti-aliased edges may round apart
     assert worst <= 2, worst
+
+
+def alarm(ident: str, priority: str, state: AlarmState, tag: str = "dev.a") -> AlarmView:
+    return AlarmView(
+        id=ident, kind="HI", priority=priority, state=state, condition=True, source=tag,
+        device=tag.split(".")[0], description="", unit="", value=99.0, limit=90.0,
+        activated_at=1.0, last_change=1.0,
+    )
+
+
+def test_the_alarm_a_symbol_shows_follows_every_alarm_change(qtbot: Any) -> None:
+    scene, live = scene_of(display(OVERLAP))
+    feed(scene, live, {"dev.a": 12.0, "dev.b": 30.0, "dev.c": 40.0})
+    settle(scene)
+    val, ind = symbol(scene, "val"), symbol(scene, "ind")
+    assert val.current_look()[2] is None
+
+    def change(*views: AlarmView) -> None:
+        scene.mark(live.apply_alarms(views))
+        settle(scene)
+
+    change(alarm("a:HI", "low", AlarmState.UNACK_ACTIVE))
+    assert val.current_look()[2] == ("low", True)
+    change(alarm("a:HIHI", "high", AlarmState.UNACK_ACTIVE))  # the more important one shows
+    assert val.current_look()[2] == ("high", True)
+    change(alarm("a:HIHI", "high", AlarmState.ACK_ACTIVE))
+    assert val.current_look()[2] == ("high", False)
+    change(alarm("a:HIHI", "high", AlarmState.NORMAL), alarm("a:HI", "low", AlarmState.NORMAL))
+    assert val.current_look()[2] is None
+    assert ind.current_look()[2] is None  # another tag's symbol never took the alarm
+    assert live.device_alarm("dev") is None

@@ -95,6 +95,8 @@ class DisplayScene(QGraphicsScene):
             self.symbols.append(item)
             for key in {*b.tags(), *([b.attrs["device"]] if b.attrs.get("device") else [])}:
                 self.items_by_key[key].append(item)
+        #: per key, its items as a dict ready to merge into the marks
+        self._marks = {key: dict.fromkeys(items) for key, items in self.items_by_key.items()}
         #: marked items in the order they were marked (a dict: ordered, no duplicates)
         self._dirty: dict[SymbolItem, None] = {}
         self._flush_timer = QTimer(self)
@@ -117,10 +119,11 @@ class DisplayScene(QGraphicsScene):
 
     # -- live ------------------------------------------------------------------------------
     def mark(self, keys: Iterable[str]) -> None:
+        marks = self._marks
         for key in keys:
-            items = self.items_by_key.get(key)
+            items = marks.get(key)
             if items:
-                self._dirty.update(dict.fromkeys(items))
+                self._dirty.update(items)
         if self._dirty and not self._flush_timer.isActive():
             self._flush_timer.start()
 

@@ -3,8 +3,9 @@
 Each symbol is one light `QGraphicsItem` drawn with QPainter (on a display, into the display's
 picture by its `SymbolLayer`). Its ``look()`` boils the live state down to what is visible
 (formatted text, pixel positions, state names); ``refresh()`` has it drawn again only when
-that look changed, so a value that wanders inside one pixel or one digit costs nothing. Pens, brushes and fonts come from one `SymbolStyle` shared by every item of a
-display (rebuilt only when the palette changes): the shared renderer of each symbol kind.
+that look changed, so a value that wanders inside one pixel or one digit costs nothing. Pens,
+brushes and fonts come from one `SymbolStyle` shared by every item of a display (rebuilt only
+when the palette changes): the shared renderer of each symbol kind.
 
 Bad or stale quality is drawn the way the tag table draws it: the number struck through on the
 violet quality colour with the quality named, and the symbol's own mark (pointer, fill, body)
