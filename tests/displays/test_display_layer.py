@@ -116,7 +116,7 @@ OVERLAP = (
 
 
 def test_a_symbol_drawn_alone_leaves_the_picture_drawing_everything_gives(qtbot: Any) -> None:
-    for scale in ((1.0, 1.0), (0.75, 0.75), (1.3, 0.9)):
+    for scale in ((1.0, 1.0, 1.0), (0.75, 0.75, 1.0), (1.3, 0.9, 1.0), (1.0, 1.0, 2.0), (0.8, 0.8, 1.5)):
         scene, live = scene_of(display(OVERLAP))
         feed(scene, live, {"dev.a": 12.0, "dev.b": 30.0, "dev.c": 40.0})
         settle(scene)
