@@ -42,8 +42,11 @@ class SymbolLayer(QGraphicsItem):
         self._order: dict[SymbolItem, int] = {}
         self._reach: dict[SymbolItem, list[SymbolItem]] = {}
         #: per symbol at the current scale: its rectangle on the picture, its transform there
-        #: and the image of its unchanging parts (None: it has none)
-        self._placement: dict[SymbolItem, tuple[QRect, QTransform, QImage | None]] = {}
+        #: and where its unchanging parts are in ``statics`` (physical pixels; None: none)
+        self._placement: dict[SymbolItem, tuple[QRect, QTransform, QRect | None]] = {}
+        #: every symbol's unchanging parts, each alone in a cell of its own (one image, so
+        #: drawing the whole display costs one allocation and one painter for them)
+        self.statics: QImage | None = None
         self.base: QImage | None = None
         self.picture: QImage | None = None
         #: (x scale, y scale, device pixel ratio) the images were drawn at
@@ -129,6 +132,7 @@ class SymbolLayer(QGraphicsItem):
         picture = base.copy()
         picture.setDevicePixelRatio(dpr)
         self.base, self.picture = base, picture
+        self._draw_statics(sx, sy, dpr)
         p = self._begin(picture)
         for s in self.symbols:
             self._draw_one(p, s)
@@ -160,35 +164,65 @@ class SymbolLayer(QGraphicsItem):
             self._reach[symbol] = found
         return found
 
-    def _place(self, symbol: SymbolItem) -> tuple[QRect, QTransform, QImage | None]:
+    def _place(self, symbol: SymbolItem) -> tuple[QRect, QTransform, QRect | None]:
         placed = self._placement.get(symbol)
         if placed is None:
             assert self._scale is not None
-            sx, sy, dpr = self._scale
+            sx, sy, _ = self._scale
             pos = symbol.pos()
             device = QTransform.fromScale(sx, sy).mapRect(symbol.scene_bounds).toAlignedRect()
-            transform = QTransform(sx, 0, 0, sy, sx * pos.x(), sy * pos.y())
-            static: QImage | None = None
-            if symbol.has_static() and not device.isEmpty():
-                phys = _physical(device, dpr)
-                static = QImage(phys.width(), phys.height(), QImage.Format.Format_ARGB32_Premultiplied)
-                static.setDevicePixelRatio(dpr)
-                static.fill(Qt.GlobalColor.transparent)
-                sp = self._begin(static)
-                sp.setWorldTransform(transform * QTransform.fromTranslate(-device.x(), -device.y()))
-                symbol.draw_static(sp)
-                sp.end()
-            placed = (device, transform, static)
+            placed = (device, QTransform(sx, 0, 0, sy, sx * pos.x(), sy * pos.y()), None)
             self._placement[symbol] = placed
         return placed
+
+    def _draw_statics(self, sx: float, sy: float, dpr: float) -> None:
+        """Every symbol's unchanging parts into ``statics``, shelf by shelf, each clipped to its
+        cell and on the same pixel grid as its place on the picture."""
+        assert self.picture is not None
+        width = self.picture.width()
+        cells: list[tuple[SymbolItem, QRect]] = []
+        x = y = shelf = 0
+        for s in self.symbols:
+            if not s.has_static():
+                continue
+            device = self._place(s)[0]
+            w, h = _physical(device, dpr).size().toTuple()
+            if w <= 0 or h <= 0:
+                continue
+            if x + w > width and x > 0:
+                x, y, shelf = 0, y + shelf, 0
+            cells.append((s, QRect(x, y, w, h)))
+            x += w
+            shelf = max(shelf, h)
+        self.statics = None
+        if not cells:
+            return
+        statics = QImage(max(width, max(c.right() + 1 for _, c in cells)), y + shelf,
+                         QImage.Format.Format_ARGB32_Premultiplied)
+        statics.setDevicePixelRatio(dpr)
+        statics.fill(Qt.GlobalColor.transparent)
+        p = self._begin(statics)
+        for s, cell in cells:
+            device, transform, _ = self._place(s)
+            p.setWorldTransform(QTransform())
+            p.setClipRect(QRectF(cell.x() / dpr, cell.y() / dpr, cell.width() / dpr, cell.height() / dpr))
+            p.setWorldTransform(
+                transform * QTransform.fromTranslate(cell.x() / dpr - device.x(), cell.y() / dpr - device.y())
+            )
+            p.save()
+            s.draw_static(p)
+            p.restore()
+            self._placement[s] = (device, transform, cell)
+        p.end()
+        self.statics = statics
 
     def _draw_one(self, p: QPainter, s: SymbolItem, area: QRectF | None = None) -> None:
         """``s`` over what is already there: its unchanging parts, then its live parts unless
         they stay outside ``area``."""
-        device, transform, static = self._place(s)
-        if static is not None:
+        device, transform, cell = self._place(s)
+        if cell is not None and self.statics is not None:
             p.setWorldTransform(QTransform())
-            p.drawImage(device.topLeft(), static)
+            p.drawImage(QPointF(device.topLeft()), self.statics, QRectF(cell))
         if area is not None and not s.scene_live_area().intersects(area):
             return
         p.save()
