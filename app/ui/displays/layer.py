@@ -6,8 +6,9 @@ each item costs Qt a cache look-up, a transform and a blit, and each Python item
 virtual calls besides, which for 2,000 elements is more than a frame. Here the scene holds a
 single painted item. It owns two images of the whole display at the view's scale: the *base*
 (the static SVG picture, drawn when the display opens, the zoom changes or the palette changes)
-and the *picture* (the base with every symbol on it, in the order of the file). A symbol's
-unchanging parts (scale, label) are kept as a small image of their own. A symbol whose look
+and the *picture* (the base with every symbol on it, in the order of the file), and a third
+with every symbol's unchanging parts (scale, label, a tile's body), a cell each: about three
+times the display's area at the view's scale in memory, 4 bytes a pixel. A symbol whose look
 changed is drawn again into the picture alone: its rectangle is restored from the base, and
 the symbols whose rectangles overlap it are drawn again in order (unchanging parts blitted,
 live parts drawn), clipped to it. A repaint of the view is then one blit of the exposed
