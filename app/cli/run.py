@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 after_s=args.after if args.screenshot else 0.0,
                 duration_s=args.duration,
                 dark=args.dark,
+                display=args.display,
             )
     finally:
         core.stop()

@@ -39,6 +39,10 @@ class LiveModel:
         #: the same alarms indexed by tag and by device, so a symbol finds its own at once
         self._by_source: dict[str, dict[str, AlarmView]] = {}
         self._by_device: dict[str, dict[str, AlarmView]] = {}
+        #: the most important alarm per tag and per device, asked for on every look of every
+        #: symbol: worked out once per alarm change
+        self._top_by_source: dict[str, AlarmView | None] = {}
+        self._top_by_device: dict[str, AlarmView | None] = {}
         self.diagnostics: dict[str, DeviceDiagnostics] = {}
         self.devices_down: set[str] = set()
         self.now = time.time()
@@ -64,6 +68,12 @@ class LiveModel:
             self._by_device.setdefault(v.device, {})[v.id] = v
             changed.add(v.source)
             changed.add(v.device)
+            if old is not None:
+                changed.add(old.source)
+                changed.add(old.device)
+        for key in changed:
+            self._top_by_source.pop(key, None)
+            self._top_by_device.pop(key, None)
         return changed
 
     def apply_diagnostics(self, diags: dict[str, DeviceDiagnostics]) -> set[str]:
@@ -87,12 +97,20 @@ class LiveModel:
 
     def tag_alarm(self, tag: str) -> AlarmView | None:
         """The most important alarm on the operator's list for ``tag`` (None: none)."""
-        views = self._by_source.get(tag)
-        return _top(views.values()) if views else None
+        try:
+            return self._top_by_source[tag]
+        except KeyError:
+            views = self._by_source.get(tag)
+            top = self._top_by_source[tag] = _top(views.values()) if views else None
+            return top
 
     def device_alarm(self, device: str) -> AlarmView | None:
-        views = self._by_device.get(device)
-        return _top(views.values()) if views else None
+        try:
+            return self._top_by_device[device]
+        except KeyError:
+            views = self._by_device.get(device)
+            top = self._top_by_device[device] = _top(views.values()) if views else None
+            return top
 
     def alarm_counts(self, device: str) -> dict[str, int]:
         """Alarms on the operator's list for ``device``, by priority."""

@@ -1,10 +1,12 @@
-"""One display on one QGraphicsScene: the static picture from one shared SVG renderer, and a
-symbol item per bound element.
+"""One display on one QGraphicsScene: the static picture from one shared SVG renderer and the
+symbols, drawn together by one `SymbolLayer`, and a symbol item per bound element.
 
 Updates arrive per bridge tick (samples, alarm changes, diagnostics) and only mark the items
-whose tags changed; the marks are flushed once per frame (coalesced on a single-shot timer), and
-an item outside the visible part of the view stays marked until it scrolls into sight. An item
-repaints only when its look changed, so a quiet plant repaints nothing.
+whose tags changed; the marks are flushed once per frame (coalesced on a single-shot timer), so
+however many samples arrive, an item is looked at and drawn at most once a frame, and an item
+outside the visible part of the view stays marked until it scrolls into sight. An item is drawn
+again only when its look (the text, pixel positions and states it shows) changed, so a quiet
+plant draws nothing.
 """
 
 from __future__ import annotations
@@ -13,28 +15,25 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QRectF, QTimer
-from PySide6.QtGui import QColor, QPixmapCache
+from PySide6.QtCore import QRectF, QSizeF, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtSvgWidgets import QGraphicsSvgItem
 from PySide6.QtWidgets import QGraphicsScene
 
 from app.core.displays import Display
 from app.core.model import Sample
 from app.core.profiles import Point
 from app.station.interface import AlarmView, DeviceDiagnostics
+from app.ui.displays.layer import SymbolLayer
 from app.ui.displays.live import LiveModel
 from app.ui.displays.symbols import SYMBOL_ITEMS, Context, SymbolItem, SymbolStyle
 from app.ui.palette import LIGHT, Scheme
 
 #: a frame at ~60 Hz: marks made within it are painted together
 FRAME_MS = 16
-#: the most one flush spends refreshing symbols; painting what changed costs about as much
+#: the most one flush spends working out and drawing changed symbols; what is left waits for
+#: the next frame, so the window answers within a frame however much changed
 FLUSH_BUDGET_S = 0.008
-#: every symbol keeps two small pixmaps (its look and its static parts); Qt's default 10 MB
-#: pixmap cache holds those of about 1,500 symbols, and a display that does not fit redraws
-#: every symbol on every frame
-PIXMAP_CACHE_KB = 128 * 1024
 
 #: the light palette's colours a display file may use, and what each one is, so the dark
 #: palette can draw the same picture (a display is drawn in the light palette's colours)
@@ -70,8 +69,6 @@ class DisplayScene(QGraphicsScene):
         visible_rect: Callable[[], QRectF] | None = None,
     ):
         super().__init__()
-        if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:
-            QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
         self.display = display
         self.live = live
         self.points = points
@@ -80,12 +77,12 @@ class DisplayScene(QGraphicsScene):
         self.visible_rect = visible_rect
         self.setSceneRect(QRectF(0, 0, display.width, display.height))
         self.setBackgroundBrush(QColor(scheme.window))
-        # symbols never move: the BSP index finds those in an exposed region without asking
-        # every one of them for its bounds
+        # symbols never move: the BSP index finds those under the mouse without asking every
+        # one of them for its bounds
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
-        self.background: QGraphicsSvgItem | None = None
-        self.renderer: QSvgRenderer | None = None
-        self._set_background(scheme)
+        self.renderer = QSvgRenderer(themed_svg(display.background, scheme))
+        self.layer = SymbolLayer(QSizeF(display.width, display.height), self.renderer, QColor(scheme.window))
+        self.addItem(self.layer)
         self.items_by_key: dict[str, list[SymbolItem]] = defaultdict(list)
         self.symbols: list[SymbolItem] = []
         for b in display.bindings:
@@ -93,10 +90,13 @@ class DisplayScene(QGraphicsScene):
             if factory is None:
                 continue
             item = factory(b, self.ctx)
+            item.attach(self.layer)
             self.addItem(item)
             self.symbols.append(item)
             for key in {*b.tags(), *([b.attrs["device"]] if b.attrs.get("device") else [])}:
                 self.items_by_key[key].append(item)
+        #: per key, its items as a dict ready to merge into the marks
+        self._marks = {key: dict.fromkeys(items) for key, items in self.items_by_key.items()}
         #: marked items in the order they were marked (a dict: ordered, no duplicates)
         self._dirty: dict[SymbolItem, None] = {}
         self._flush_timer = QTimer(self)
@@ -106,31 +106,24 @@ class DisplayScene(QGraphicsScene):
         self.flushes = 0
         for item in self.symbols:
             item.refresh()
-
-    def _set_background(self, scheme: Scheme) -> None:
-        if self.background is not None:
-            self.removeItem(self.background)
-        self.renderer = QSvgRenderer(themed_svg(self.display.background, scheme))
-        self.background = QGraphicsSvgItem()
-        self.background.setSharedRenderer(self.renderer)
-        self.background.setZValue(-1)
-        self.background.setCacheMode(QGraphicsSvgItem.CacheMode.DeviceCoordinateCache)
-        self.addItem(self.background)
+        self.layer.set_symbols(self.symbols)
 
     def set_scheme(self, scheme: Scheme) -> None:
         self.symbol_style = SymbolStyle(scheme, self.symbol_style.medical)
         self.ctx.style = self.symbol_style
         self.setBackgroundBrush(QColor(scheme.window))
-        self._set_background(scheme)
+        self.renderer = QSvgRenderer(themed_svg(self.display.background, scheme))
         for item in self.symbols:
             item.restyle()
+        self.layer.set_background(self.renderer, QColor(scheme.window))
 
     # -- live ------------------------------------------------------------------------------
     def mark(self, keys: Iterable[str]) -> None:
+        marks = self._marks
         for key in keys:
-            items = self.items_by_key.get(key)
+            items = marks.get(key)
             if items:
-                self._dirty.update(dict.fromkeys(items))
+                self._dirty.update(items)
         if self._dirty and not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -167,14 +160,15 @@ class DisplayScene(QGraphicsScene):
         visible = self.visible_rect() if self.visible_rect is not None else None
         t_end = time.perf_counter() + FLUSH_BUDGET_S
         left_in_sight = False
-        for item in list(self._dirty):
-            if visible is not None and not visible.intersects(item.sceneBoundingRect()):
-                continue
-            if time.perf_counter() > t_end:
-                left_in_sight = True
-                break
-            del self._dirty[item]
-            item.refresh()
+        with self.layer.batch():
+            for item in list(self._dirty):
+                if visible is not None and not visible.intersects(item.scene_bounds):
+                    continue
+                if time.perf_counter() > t_end:
+                    left_in_sight = True
+                    break
+                del self._dirty[item]
+                item.refresh()
         if left_in_sight:
             self._flush_timer.start()
 

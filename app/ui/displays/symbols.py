@@ -1,10 +1,11 @@
 """The ISA-101 symbol library: grey and calm, colour only for abnormal.
 
-Each symbol is one light `QGraphicsItem` drawn with QPainter. Its ``look()`` boils the live
-state down to what is visible (formatted text, pixel positions, state names); ``refresh()``
-repaints only when that look changed, so a value that wanders inside one pixel or one digit
-costs nothing. Pens, brushes and fonts come from one `SymbolStyle` shared by every item of a
-display (rebuilt only when the palette changes): the shared renderer of each symbol kind.
+Each symbol is one light `QGraphicsItem` drawn with QPainter (on a display, into the display's
+picture by its `SymbolLayer`). Its ``look()`` boils the live state down to what is visible
+(formatted text, pixel positions, state names); ``refresh()`` has it drawn again only when
+that look changed, so a value that wanders inside one pixel or one digit costs nothing. Pens,
+brushes and fonts come from one `SymbolStyle` shared by every item of a display (rebuilt only
+when the palette changes): the shared renderer of each symbol kind.
 
 Bad or stale quality is drawn the way the tag table draws it: the number struck through on the
 violet quality colour with the quality named, and the symbol's own mark (pointer, fill, body)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -41,6 +42,12 @@ from app.ui.displays.live import LiveModel, TagView
 from app.ui.formatting import format_value, quality_text
 from app.ui.palette import Scheme
 
+if TYPE_CHECKING:
+    from app.ui.displays.layer import SymbolLayer
+
+#: where a value is written in its box, per alignment asked for (flag arithmetic is slow in
+#: Python, and a display writes thousands of values a second)
+_H_ALIGN: dict[Qt.AlignmentFlag, str] = {}
 PRIORITY_NUMBER = {"urgent": "1", "high": "2", "medium": "3", "low": "4"}
 Look = tuple[Any, ...]
 
@@ -78,7 +85,7 @@ class SymbolStyle:
         self.font_bold = QFont(self.font)
         self.font_bold.setBold(True)
         self._fonts: dict[tuple[int, bool], QFont] = {}
-        self._texts: dict[tuple[str, int, bool], QStaticText] = {}
+        self._texts: dict[tuple[str, int], tuple[QStaticText, float, float, QFont]] = {}
 
     def sized(self, px: float, bold: bool = False) -> QFont:
         key = (max(6, int(px)), bold)
@@ -90,17 +97,21 @@ class SymbolStyle:
             self._fonts[key] = f
         return f
 
-    def static_text(self, text: str, font: QFont) -> QStaticText:
-        key = (text, font.pixelSize(), font.bold())
-        st = self._texts.get(key)
-        if st is None:
+    def static_text(self, text: str, font: QFont) -> tuple[QStaticText, float, float]:
+        """``text`` laid out in ``font`` (one of this style's fonts), with its width and height.
+        Kept per font object: the entry holds the font, so its id is not reused meanwhile."""
+        key = (text, id(font))
+        laid = self._texts.get(key)
+        if laid is None:
             if len(self._texts) > 20_000:  # bounded: a long run of new numbers starts over
                 self._texts.clear()
             st = QStaticText(text)
             st.setTextFormat(Qt.TextFormat.PlainText)
             st.prepare(font=font)
-            self._texts[key] = st
-        return st
+            size = st.size()
+            laid = (st, size.width(), size.height(), font)
+            self._texts[key] = laid
+        return laid[0], laid[1], laid[2]
 
     def alarm_colour(self, priority: str) -> QColor:
         if self.medical:  # IEC 60601-1-8: high red, medium yellow, low cyan
@@ -135,12 +146,15 @@ def _number(v: TagView) -> float | None:
 
 
 class SymbolItem(QGraphicsItem):
-    """One bound element. Subclasses give ``look()`` and ``draw()``."""
+    """One bound element. Subclasses give ``look()``, ``draw()`` and, where part of the symbol
+    never changes, ``draw_static()``.
+
+    On a display the item paints nothing itself: the display's `SymbolLayer` draws it into the
+    display's picture when its look changes (`attach`), and the item is there for clicks,
+    tooltips and the cursor. Alone in a scene (a faceplate's sparkline) it paints itself, kept
+    by Qt as a pixmap of its current look."""
 
     kind = "symbol"
-    #: every symbol is kept as a pixmap of its current look: a repaint of the region around a
-    #: changed symbol blits its unchanged neighbours instead of drawing them again in Python
-    cached = True
     #: how far the drawing may reach left and right of the box (a label wider than its symbol)
     margin = 2.0
 
@@ -156,9 +170,11 @@ class SymbolItem(QGraphicsItem):
         self.setPos(b.x, b.y)
         self._look: Look | None = None
         self.repaints = 0  # how often the look changed (tests and the benchmark read it)
-        self.setCacheMode(
-            QGraphicsItem.CacheMode.DeviceCoordinateCache if self.cached else QGraphicsItem.CacheMode.NoCache
-        )
+        #: the item's rectangle on the scene (symbols never move), the area it draws into
+        self.scene_bounds = self._bounds.translated(b.x, b.y)
+        self._scene_live: QRectF | None = None
+        self.layer: SymbolLayer | None = None
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # what never changes while the display is open, worked out once
         self._point = self.point()
         rng = self._point.engineering_range if self._point is not None else None
@@ -166,10 +182,6 @@ class SymbolItem(QGraphicsItem):
         self._label = self.label()
         self._unit = self.unit()
         self._digits = self.digits()
-        #: the parts that never change (scale, frame, label), painted once into a pixmap
-        self.static_layer: StaticLayer | None = None
-        if type(self).draw_static is not SymbolItem.draw_static:
-            self.static_layer = StaticLayer(self)
         if binding.goto or binding.tag or binding.attrs.get("device"):
             self.setCursor(Qt.CursorShape.PointingHandCursor)
             tip = (binding.goto and f"open {binding.goto}") or binding.tag or binding.attrs.get("device", "")
@@ -232,8 +244,28 @@ class SymbolItem(QGraphicsItem):
             return False
         self._look = look
         self.repaints += 1
-        self.update()
+        if self.layer is not None:
+            self.layer.changed(self)
+        else:
+            self.update()
         return True
+
+    def scene_live_area(self) -> QRectF:
+        if self._scene_live is None:
+            self._scene_live = self.live_area().translated(self.pos())
+        return self._scene_live
+
+    def current_look(self) -> Look:
+        """The look last worked out (worked out now if there is none yet)."""
+        if self._look is None:
+            self._look = self.look()
+        return self._look
+
+    def attach(self, layer: SymbolLayer) -> None:
+        """Be drawn by ``layer`` (the display's picture) instead of painting itself."""
+        self.layer = layer
+        self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
 
     def look(self) -> Look:
         v = self.view()
@@ -242,10 +274,9 @@ class SymbolItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        if self._look is None:
-            self._look = self.look()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.draw(painter, self._look)
+        self.draw_static(painter)
+        self.draw(painter, self.current_look())
 
     def draw(self, painter: QPainter, look: Look) -> None:
         raise NotImplementedError
@@ -253,12 +284,20 @@ class SymbolItem(QGraphicsItem):
     def draw_static(self, painter: QPainter) -> None:
         """The parts that do not depend on the live state (overridden where there are any)."""
 
+    def has_static(self) -> bool:
+        """Whether ``draw_static`` draws anything (a display keeps that as an image)."""
+        return type(self).draw_static is not SymbolItem.draw_static
+
+    def live_area(self) -> QRectF:
+        """Where ``draw`` may draw, in item coordinates: a symbol drawn again under a
+        neighbour that changed is drawn only if this reaches the neighbour."""
+        return self._bounds
+
     def restyle(self) -> None:
         """The palette changed: draw everything again."""
         self._look = None
-        if self.static_layer is not None:
-            self.static_layer.update()
-        self.update()
+        if self.layer is None:
+            self.update()
 
     # -- shared drawing --------------------------------------------------------------------
     def draw_value_box(
@@ -292,15 +331,23 @@ class SymbolItem(QGraphicsItem):
             painter.setPen(st.text)
         # the hot path of a live display: a laid-out text, shared by every symbol that shows the
         # same number in the same font, drawn without laying it out again
-        static = st.static_text(full, font)
-        size = static.size()
-        if align & Qt.AlignmentFlag.AlignRight:
-            x = rect.right() - 3 - size.width()
-        elif align & Qt.AlignmentFlag.AlignHCenter:
-            x = rect.center().x() - size.width() / 2
+        static, w, h = st.static_text(full, font)
+        where = _H_ALIGN.get(align)
+        if where is None:
+            where = _H_ALIGN[align] = (
+                "right"
+                if align & Qt.AlignmentFlag.AlignRight
+                else "centre"
+                if align & Qt.AlignmentFlag.AlignHCenter
+                else "left"
+            )
+        if where == "right":
+            x = rect.right() - 3 - w
+        elif where == "centre":
+            x = rect.center().x() - w / 2
         else:
             x = rect.left() + 3
-        painter.drawStaticText(QPointF(x, rect.center().y() - size.height() / 2), static)
+        painter.drawStaticText(QPointF(x, rect.center().y() - h / 2), static)
 
     def draw_quality_note(self, painter: QPainter, rect: QRectF, quality: Quality | None) -> None:
         if quality is None or quality is Quality.GOOD:
@@ -311,27 +358,6 @@ class SymbolItem(QGraphicsItem):
         painter.drawText(
             rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, quality_text(quality)
         )
-
-
-class StaticLayer(QGraphicsItem):
-    """A symbol's unchanging parts, cached by Qt as a pixmap (repainted only on a palette change
-    or a zoom), drawn behind the symbol's live parts."""
-
-    def __init__(self, owner: SymbolItem):
-        super().__init__(owner)
-        self.owner = owner
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemStacksBehindParent, True)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-
-    def boundingRect(self) -> QRectF:
-        return self.owner._bounds
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.owner.draw_static(painter)
 
 
 # ---------------------------------------------------------------------- value
@@ -354,6 +380,9 @@ class ValueItem(SymbolItem):
     def look(self) -> Look:
         v = self.view()
         return (self.value_text(v), v.quality, self.alarm_priority())
+
+    def has_static(self) -> bool:
+        return self._has_label
 
     def draw_static(self, painter: QPainter) -> None:
         if not self._has_label:
@@ -417,6 +446,7 @@ class IndicatorItem(SymbolItem):
         vw = r.width() * 0.4
         self._value_rect = QRectF(self._top.right() - vw, self._top.y() + 1, vw, self._top.height() - 2)
         self._sp_tag = binding.attrs.get("setpoint")
+        self._pointers: dict[int, QPolygonF] = {}
 
     def _x(self, value: float) -> float:
         lo, hi = self._span
@@ -492,14 +522,16 @@ class IndicatorItem(SymbolItem):
         if px is None:
             return
         # pointer: a solid triangle above the scale (hollow violet when not to be trusted)
-        h = max(6.0, track.height())
-        tri = QPolygonF(
-            [
-                QPointF(px, track.top() + h * 0.5),
-                QPointF(px - h * 0.6, track.top() - h * 0.6),
-                QPointF(px + h * 0.6, track.top() - h * 0.6),
-            ]
-        )
+        tri = self._pointers.get(px)
+        if tri is None:  # one per pixel of the scale at most, kept
+            h = max(6.0, track.height())
+            tri = self._pointers[px] = QPolygonF(
+                [
+                    QPointF(px, track.top() + h * 0.5),
+                    QPointF(px - h * 0.6, track.top() - h * 0.6),
+                    QPointF(px + h * 0.6, track.top() - h * 0.6),
+                ]
+            )
         if quality is not None and quality is not Quality.GOOD:
             painter.setPen(st.pen_bad)
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -553,7 +585,7 @@ class VesselItem(SymbolItem):
         painter.drawPath(path)
         if py is not None:
             painter.save()
-            painter.setClipPath(path)
+            painter.setClipPath(path, Qt.ClipOperation.IntersectClip)
             fill = QRectF(body.left(), py, body.width(), body.bottom() - py)
             bad = quality is not None and quality is not Quality.GOOD
             painter.fillRect(fill, st.brush_bad if bad else QBrush(st.fill))
@@ -980,8 +1012,15 @@ class TileItem(SymbolItem):
         counts = self.ctx.live.alarm_counts(dev)
         return (self.ctx.live.comm_state(dev), tuple(sorted(counts.items())))
 
-    def draw(self, painter: QPainter, look: Look) -> None:
-        comm, counts = look
+    def _row(self) -> QRectF:
+        r = self.rect
+        return QRectF(r.x() + 12, r.y() + 54, r.width() - 24, 24)
+
+    def live_area(self) -> QRectF:
+        return self._row()
+
+    def draw_static(self, painter: QPainter) -> None:
+        """The tile, its device and description: the indicators on it are drawn over these."""
         st = self.ctx.style
         r = self.rect
         dev = self.binding.attrs.get("device", "")
@@ -1012,8 +1051,12 @@ class TileItem(SymbolItem):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             label,
         )
+
+    def draw(self, painter: QPainter, look: Look) -> None:
+        comm, counts = look
+        st = self.ctx.style
         # communication: plain words when online, the quality colour otherwise
-        row = QRectF(r.x() + 12, r.y() + 54, r.width() - 24, 24)
+        row = self._row()
         painter.setFont(st.font)
         if comm == "online":
             painter.setPen(st.muted)
