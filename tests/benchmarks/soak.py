@@ -179,7 +179,8 @@ def census(win: object) -> str:
 
     objs = win.findChildren(QObject)  # type: ignore[attr-defined]
     by_class = collections.Counter(type(o).__name__ for o in objs)
-    items = sum(len(v.scene().items()) for v in win.findChildren(QGraphicsView) if v.scene())  # type: ignore[attr-defined]
+    views = win.findChildren(QGraphicsView)  # type: ignore[attr-defined]
+    items = sum(len(scene.items()) for v in views if (scene := v.scene()) is not None)
     used, free, arena = malloc_mb()
     top = ", ".join(f"{k} {n}" for k, n in by_class.most_common(6))
     return (f"    qobjects={len(objs)} widgets={len(QApplication.allWidgets())} scene_items={items} "

@@ -126,8 +126,10 @@ def explain() -> None:
             win = MainWindow(LocalStation(core))
             win.show()
             collector = settle_memory()
-            QTimer.singleShot(int(SETTLE_S * 1000), app.quit)
-            app.exec()
+            settle_end = time.monotonic() + SETTLE_S
+            while time.monotonic() < settle_end:
+                app.processEvents()
+                time.sleep(0.002)
             events = Events()
             app.installEventFilter(events)
             c0, t0 = time.thread_time(), time.monotonic()

@@ -30,7 +30,12 @@ def test_the_window_collector_trims_once_a_minute_of_its_checks(qtbot: Any, monk
     from app.ui import app as ui_app
 
     calls: list[int] = []
-    monkeypatch.setattr(memory, "trim_heap", lambda: calls.append(1) or True)
+
+    def trim() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(memory, "trim_heap", trim)
     collector = ui_app.settle_memory()
     try:
         collector.timer.stop()  # the test drives the checks

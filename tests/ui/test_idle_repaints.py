@@ -172,6 +172,7 @@ def test_the_journal_list_is_not_rebuilt_when_no_event_was_added(qtbot: Any) -> 
                        exporter=lambda p: "", run_async=lambda fn, done, err: done(fn()))
     qtbot.addWidget(view)
     table = view.findChild(QTableWidget)
+    assert table is not None
     changes: list[int] = []
     table.model().dataChanged.connect(lambda *a: changes.append(1))
     view.refresh()
@@ -182,4 +183,5 @@ def test_the_journal_list_is_not_rebuilt_when_no_event_was_added(qtbot: Any) -> 
     events.append({"seq": 4, "ts": T0 + 4, "kind": "note", "actor": "olga", "body": {"text": "n4"}})
     view.refresh()
     assert table.rowCount() == 4 and changes
-    assert table.item(0, 0).text() == "4"  # newest first
+    newest = table.item(0, 0)
+    assert newest is not None and newest.text() == "4"  # newest first
