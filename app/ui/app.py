@@ -51,13 +51,31 @@ def settle_memory() -> GarbageCollector:
     and collects on a GUI-thread timer instead. Freezing what exists at start-up matters too:
     a full collection over everything Qt, pyqtgraph and the core allocate took 215 ms on the
     GUI thread (measured, tests/benchmarks/ui.py), a visible freeze; frozen objects are skipped.
-    Returns the collector, which must be kept alive for as long as the window runs.
+    The same timer gives the C heap's free pages back to the system once a minute
+    (``app.ui.memory``): without it the window's memory crept up over hours although nothing
+    in it grew. Returns the collector, which must be kept alive for as long as the window runs.
     """
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
+    from app.ui.memory import TRIM_EVERY_S, trim_heap
+
+    class GuiGarbage(GarbageCollector):
+        def __init__(self, interval: float) -> None:
+            super().__init__(interval=interval)
+            self._trim_every = max(1, round(TRIM_EVERY_S / interval))
+            self._checks = 0
+            self.trims = 0
+
+        def check(self) -> None:
+            super().check()
+            self._checks += 1
+            if self._checks % self._trim_every == 0:
+                trim_heap()
+                self.trims += 1
+
     gc.collect()
     gc.freeze()
-    return GarbageCollector(interval=1.0)
+    return GuiGarbage(interval=1.0)
 
 
 def run_gui(

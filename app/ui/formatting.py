@@ -41,16 +41,18 @@ def format_value(value: object, digits: int = 2) -> str:
 
 
 def format_age(t: float | None, now: float | None = None) -> str:
-    """Age of a value: operators judge freshness at a glance, so keep it short."""
+    """Age of a value: operators judge freshness at a glance, so keep it short.
+
+    Whole seconds (counted down, so "3 s" means at least 3 and under 4): a table refreshed once
+    a second cannot honestly show tenths, and tenths changed on every refresh, repainting every
+    age cell of a plant where nothing happened."""
     if t is None:
         return "—"
     age = (time.time() if now is None else now) - t
     if age < 0:
         age = 0.0
-    if age < 10:
-        return f"{age:.1f} s"
     if age < 120:
-        return f"{age:.0f} s"
+        return f"{math.floor(age)} s"
     if age < 7200:
         return f"{age / 60:.0f} min"
     return f"{age / 3600:.1f} h"

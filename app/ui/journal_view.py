@@ -166,6 +166,8 @@ class JournalView(QWidget):
 
     def _show(self, rows: list[dict[str, Any]]) -> None:
         self._loading = False
+        if rows == self.rows and self.table.rowCount() == len(rows):
+            return  # the 5 s refresh found nothing new: 2,500 cells are not made again
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(reversed(rows)):  # newest first

@@ -193,6 +193,10 @@ class MainWindow(QMainWindow):
         self.drop_label.setVisible(False)
         self.clock_label = QLabel("")
         self.clock_label.setObjectName("muted")
+        # a fixed size: a new text then repaints the label alone, not the status bar's layout
+        metrics = self.clock_label.fontMetrics()
+        clock_width = metrics.horizontalAdvance("0000-00-00 00:00:00") + 16
+        self.clock_label.setFixedSize(clock_width, metrics.height() + 4)
         self.message_label = QLabel("")
         self.message_label.setObjectName("muted")
         sb = self.statusBar()

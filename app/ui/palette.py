@@ -146,12 +146,17 @@ SCHEMES = {"light": LIGHT, "dark": DARK}
 
 
 def stylesheet(s: Scheme) -> str:
-    """The few rules QPalette cannot express: flat dock titles, quiet borders, the banner."""
+    """The few rules QPalette cannot express: flat dock titles, quiet borders, the banner.
+
+    No border or background rule on item views: either makes Qt draw their viewport through
+    the style sheet instead of filling it, and a viewport that is not opaque repaints the dock,
+    the panel and the main window under every changed cell (twice the cost of a tag table
+    update). Their frame comes from the palette (Mid and Dark are the border colour)."""
     return f"""
 QMainWindow, QDialog {{ background: {s.window}; }}
 QDockWidget {{ color: {s.text}; }}
 QDockWidget::title {{ background: {s.panel}; padding: 3px 6px; border-bottom: 1px solid {s.border}; }}
-QTableView, QTreeView, QListView {{ gridline-color: {s.border}; border: 1px solid {s.border}; }}
+QTableView, QTreeView, QListView {{ gridline-color: {s.border}; }}
 QHeaderView::section {{ background: {s.panel}; color: {s.text}; border: 0px;
     border-right: 1px solid {s.border}; border-bottom: 1px solid {s.border}; padding: 2px 4px; }}
 QStatusBar {{ background: {s.panel}; color: {s.text}; border-top: 1px solid {s.border}; }}

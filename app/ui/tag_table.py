@@ -12,7 +12,7 @@ rate, off the GUI thread, and not at all while the table cannot be seen.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,14 @@ class TagRow:
     scale: tuple[float, float] | None = None
 
 
+#: what a row's live cells show: value text, quality shown, age text
+_Look = tuple[str, Quality | None, str]
+
+
+def _is_bad(q: Quality | None) -> bool:
+    return q is not None and not q.is_good
+
+
 def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted row numbers as (first, last) runs of consecutive rows: {1, 2, 3, 7} -> [(1, 3), (7, 7)]."""
     out: list[tuple[int, int]] = []
@@ -119,9 +127,17 @@ def rows_from_plant(plant: Plant) -> list[TagRow]:
 
 
 class TagTableModel(QAbstractTableModel):
-    """Latest sample per tag. Updated in batches (one dataChanged per batch, not per sample)."""
+    """Latest sample per tag. Updated in batches; a batch, an age tick or a device going down
+    repaints only the on-screen cells whose text or colour changed (see ``_repaint_changed``)."""
 
-    def __init__(self, rows: Sequence[TagRow], scheme: Scheme = LIGHT, parent: QObject | None = None):
+    def __init__(
+        self,
+        rows: Sequence[TagRow],
+        scheme: Scheme = LIGHT,
+        parent: QObject | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         super().__init__(parent)
         self._rows = list(rows)
         self._index = {r.tag: i for i, r in enumerate(self._rows)}
@@ -135,14 +151,20 @@ class TagTableModel(QAbstractTableModel):
         self._bold = QFont()
         self._bold.setBold(True)
         self._sparks: dict[str, Spark] = {}
+        #: per row, the look of its live cells as last asked to paint (None: not known)
+        self._shown: list[_Look | None] = [None] * len(self._rows)
+        #: the source rows on screen now, or None for every row (set by the view; a row out of
+        #: sight is not repainted, it is painted afresh when it scrolls in)
+        self.visible_rows: Callable[[], Container[int] | None] | None = None
+        self._clock = clock  # wall time: ages and staleness count from the samples' time stamps
 
     # -- updates ----------------------------------------------------------------------------
     def apply_samples(self, batch: Iterable[Sample]) -> None:
-        """Take a batch of samples; one dataChanged per run of adjacent changed rows.
+        """Take a batch of samples; repaint only the cells whose look changed.
 
-        A device's points are adjacent rows, so a tick that brings two devices' polls gives two
-        short runs: one range from the first to the last changed row would repaint every row
-        in between as well (the table's paint is the GUI thread's largest block)."""
+        The demo plant's noise changes most values at the shown precision but never a unit, and
+        rarely a quality or a whole-second age: the table's paint was the idle window's largest
+        cost, so a cell that would be painted exactly as it is on screen is not asked for."""
         changed: set[int] = set()
         for s in batch:
             i = self._index.get(s.tag)
@@ -157,8 +179,48 @@ class TagTableModel(QAbstractTableModel):
             r.quality = s.quality
             r.t = s.t
             changed.add(i)
-        for lo, hi in _runs(changed):
-            self.dataChanged.emit(self.index(lo, COL_VALUE), self.index(hi, COL_AGE))
+        if changed:
+            self._repaint_changed(changed)
+
+    def _look(self, r: TagRow, now: float) -> _Look:
+        """What the live cells of a row show now (the value's text, the quality shown, the age's
+        text): two equal looks paint the same pixels."""
+        value = format_value(r.value) if r.quality is not None else "—"
+        return value, self.quality_of(r, now), format_age(r.t_value, now)
+
+    def _repaint_changed(self, rows: Iterable[int] | None = None) -> None:
+        """Emit dataChanged for the cells of ``rows`` (None: all) whose look differs from the
+        one last painted, one signal per run of adjacent rows in a column, and only for rows
+        on screen (``visible_rows``): a row out of sight is painted afresh when it scrolls in,
+        so its look is forgotten instead."""
+        now = self._clock()
+        visible = self.visible_rows() if self.visible_rows is not None else None
+        by_column: dict[int, list[int]] = {}
+        for i in (range(len(self._rows)) if rows is None else rows):
+            if visible is not None and i not in visible:
+                self._shown[i] = None
+                continue
+            look = self._look(self._rows[i], now)
+            old = self._shown[i]
+            if old == look:
+                continue
+            self._shown[i] = look
+            if old is None:
+                by_column.setdefault(-1, []).append(i)  # not known to be on screen: all live cells
+                continue
+            bad, was_bad = _is_bad(look[1]), _is_bad(old[1])
+            if look[0] != old[0] or bad != was_bad:
+                by_column.setdefault(COL_VALUE, []).append(i)
+            if look[1] != old[1]:
+                by_column.setdefault(COL_QUALITY, []).append(i)
+                if bad != was_bad:
+                    by_column.setdefault(COL_SPARK, []).append(i)  # muted line while bad
+            if look[2] != old[2]:
+                by_column.setdefault(COL_AGE, []).append(i)
+        for col, changed in by_column.items():
+            first, last = (COL_VALUE, COL_SPARK) if col < 0 else (col, col)
+            for lo, hi in _runs(changed):
+                self.dataChanged.emit(self.index(lo, first), self.index(hi, last))
 
     def apply_alarms(self, views: Iterable[AlarmView]) -> None:
         touched: set[str] = set()
@@ -212,7 +274,7 @@ class TagTableModel(QAbstractTableModel):
         down = set(devices)
         if down != self._down:
             self._down = down
-            self.refresh_ages()
+            self._repaint_changed()
 
     def quality_of(self, r: TagRow, now: float | None = None) -> Quality | None:
         """The quality to show: the sample's, or STALE once a good value is too old or its
@@ -220,13 +282,13 @@ class TagTableModel(QAbstractTableModel):
         if r.quality is not Quality.GOOD:
             return r.quality
         return self._stale_rule.quality(
-            r.tag, r.quality, r.t, time.time() if now is None else now, device_down=r.device in self._down
+            r.tag, r.quality, r.t, self._clock() if now is None else now, device_down=r.device in self._down
         )
 
     def refresh_ages(self) -> None:
-        """Once a second: ages change, and a value may have just become stale."""
-        if self._rows:
-            self.dataChanged.emit(self.index(0, COL_VALUE), self.index(len(self._rows) - 1, COL_AGE))
+        """Once a second: an age may have reached its next whole second, and a value may have
+        just become stale; only the cells where that happened are repainted."""
+        self._repaint_changed()
 
     def set_scheme(self, scheme: Scheme) -> None:
         self.scheme = scheme
@@ -276,7 +338,7 @@ class TagTableModel(QAbstractTableModel):
             if c == COL_VALUE:
                 return format_value(r.value) if r.quality is not None else "—"
             if c == COL_AGE:
-                return format_age(r.t_value)
+                return format_age(r.t_value, self._clock())
             if c == COL_QUALITY:
                 return quality_text(self.quality_of(r))
             if c == COL_TAG:
@@ -476,6 +538,9 @@ class TagTable(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.view)
+        model.visible_rows = self._rows_to_repaint
+        # a model that outlives its view repaints every changed row again, not a deleted view's
+        self.destroyed.connect(lambda: setattr(model, "visible_rows", None))
         self._age_timer = QTimer(self)
         self._age_timer.setInterval(1000)
         self._age_timer.timeout.connect(model.refresh_ages)
@@ -504,8 +569,8 @@ class TagTable(QWidget):
         row = self.model.row_of(tag)
         return row.scale if row is not None else None
 
-    def visible_tags(self) -> list[str]:
-        """Numeric tags in the rows on screen now; none while the table cannot be seen."""
+    def visible_source_rows(self) -> list[int]:
+        """The model rows on screen now; none while the table cannot be seen."""
         if not self.isVisible() or self.view.visibleRegion().isEmpty() or self.proxy.rowCount() == 0:
             return []
         top = self.view.rowAt(0)
@@ -514,12 +579,20 @@ class TagTable(QWidget):
             return []
         if bottom < 0:
             bottom = self.proxy.rowCount() - 1
-        out = []
-        for i in range(top, bottom + 1):
-            r = self.model.row(self.proxy.mapToSource(self.proxy.index(i, 0)).row())
-            if r.numeric:
-                out.append(r.tag)
-        return out
+        return [self.proxy.mapToSource(self.proxy.index(i, 0)).row() for i in range(top, bottom + 1)]
+
+    def _rows_to_repaint(self) -> set[int] | None:
+        """For the model's change detection: the rows on screen, or None (every row) while the
+        proxy sorts or keeps only abnormal rows, because it re-sorts and re-filters on the
+        changes it is told about, seen or not."""
+        if self.proxy.only_abnormal or self.proxy.sortColumn() >= 0:
+            return None
+        return set(self.visible_source_rows())
+
+    def visible_tags(self) -> list[str]:
+        """Numeric tags in the rows on screen now; none while the table cannot be seen."""
+        rows = (self.model.row(i) for i in self.visible_source_rows())
+        return [r.tag for r in rows if r.numeric]
 
     def refresh_sparks(self) -> None:
         """Fetch the visible sparklines that are missing or due, in one query on a worker."""

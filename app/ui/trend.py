@@ -27,7 +27,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QHideEvent, QPen, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -178,8 +178,7 @@ class TrendWidget(QWidget):
         self._last_frame = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000 / fps)))
-        self._timer.timeout.connect(self.draw_frame)
-        self._timer.start()
+        self._timer.timeout.connect(self.draw_frame)  # runs only while shown (showEvent)
         # a paced frame's remaining pens, drawn one event-loop turn at a time (see draw_frame)
         self._frame_pens: list[PenInfo] = []
         self._frame_window: _FrameGrid = ((0.0, 1.0), 100, (0, 0, 0))
@@ -193,6 +192,16 @@ class TrendWidget(QWidget):
         self._hist_timer.timeout.connect(self._fetch_history)
         self.apply_scheme(scheme)
         self._update_readout(None)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """A trend behind another tab or in a closed dock draws nothing, so it does not wake
+        up 30 times a second to find that out; shown again, its first frame catches up."""
+        super().hideEvent(event)
+        self._timer.stop()
 
     # -- pens -------------------------------------------------------------------------------
     def add_pen(self, tag: str, unit: str | None = None) -> PenInfo:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import math
 import os
 import statistics
 import sys
@@ -117,7 +119,8 @@ def baseline(seconds: float, every: float) -> dict[str, float]:
         return slopes(s.rows, 0.0)
 
 
-def run(mode: str, minutes: float, every: float, warmup: float, interval_ms: int, data_dir: Path) -> Sampler:
+def run(mode: str, minutes: float, every: float, warmup: float, interval_ms: int, data_dir: Path,
+        show_census: bool = False) -> Sampler:
     from app.station import Core
 
     core = Core(data_dir, demo_interval_ms=interval_ms, window=(mode == "window"))
@@ -130,7 +133,7 @@ def run(mode: str, minutes: float, every: float, warmup: float, interval_ms: int
                 print_row(sampler.sample())
                 time.sleep(max(0.0, min(every, end - time.monotonic())))
         else:
-            _run_window(core, sampler, end, every)
+            _run_window(core, sampler, end, every, show_census)
         h = core.historian.stats()
         tags = len(core.plant.tags())
         devices = len(core.plant.enabled_devices())
@@ -145,7 +148,47 @@ def run(mode: str, minutes: float, every: float, warmup: float, interval_ms: int
     return sampler
 
 
-def _run_window(core: object, sampler: Sampler, end: float, every: float) -> None:
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+        "keepcost")]
+
+
+def malloc_mb() -> tuple[float, float, float]:
+    """glibc's heap: bytes in use (uordblks + hblkhd), free inside the arenas (fordblks), and
+    arena size, in MB; (nan, nan, nan) where mallinfo2 is missing. RSS that grows while "in use"
+    stays flat is the allocator holding freed memory, not a leak."""
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return (math.nan, math.nan, math.nan)
+    fn.restype = _MallInfo2
+    m = fn()
+    return ((m.uordblks + m.hblkhd) / 1e6, m.fordblks / 1e6, m.arena / 1e6)
+
+
+def census(win: object) -> str:
+    """What the window holds now: live Qt objects under it by class (the growing ones first
+    matter), Python objects tracked by the collector, and the heap. Printed with ``--census``
+    so a slope in memory can be matched with a count that grows with it."""
+    import collections
+    import gc
+
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QApplication, QGraphicsView
+
+    objs = win.findChildren(QObject)  # type: ignore[attr-defined]
+    by_class = collections.Counter(type(o).__name__ for o in objs)
+    views = win.findChildren(QGraphicsView)  # type: ignore[attr-defined]
+    items = sum(len(scene.items()) for v in views if (scene := v.scene()) is not None)
+    used, free, arena = malloc_mb()
+    top = ", ".join(f"{k} {n}" for k, n in by_class.most_common(6))
+    return (f"    qobjects={len(objs)} widgets={len(QApplication.allWidgets())} scene_items={items} "
+            f"py_objects={len(gc.get_objects())} heap_used={used:.1f} MB heap_free={free:.1f} MB "
+            f"arena={arena:.1f} MB | {top}")
+
+
+def _run_window(core: object, sampler: Sampler, end: float, every: float, show_census: bool = False) -> None:
     from PySide6.QtCore import QTimer
 
     from app.station import LocalStation
@@ -159,6 +202,8 @@ def _run_window(core: object, sampler: Sampler, end: float, every: float) -> Non
 
     def tick() -> None:
         print_row(sampler.sample())
+        if show_census:
+            print(census(win), flush=True)
         if time.monotonic() >= end:
             win.close()
             app.quit()
@@ -181,6 +226,8 @@ def main() -> int:
                     help="minutes left out of the fit (default: a fifth, at most 5)")
     ap.add_argument("--interval-ms", type=int, default=20, help="demo plant poll interval (20 = 50 Hz)")
     ap.add_argument("--baseline-s", type=float, default=60.0)
+    ap.add_argument("--census", action="store_true",
+                    help="window mode: also print Qt objects, scene items, Python objects and the heap")
     ap.add_argument("--data-dir", help="keep the data here (default: a temporary folder)")
     args = ap.parse_args()
     if not 0 < args.minutes <= MAX_MINUTES:
@@ -193,7 +240,8 @@ def main() -> int:
     base = baseline(args.baseline_s, args.every)
     with tempfile.TemporaryDirectory(prefix="vigil-soak-") as tmp:
         data_dir = Path(args.data_dir) if args.data_dir else Path(tmp)
-        sampler = run(args.mode, args.minutes, args.every, warmup, args.interval_ms, data_dir)
+        sampler = run(args.mode, args.minutes, args.every, warmup, args.interval_ms, data_dir,
+                      args.census)
     got = slopes(sampler.rows, warmup)
     loads = [r[-1] for r in sampler.rows]
     kept = len([r for r in sampler.rows if r[0] >= warmup])

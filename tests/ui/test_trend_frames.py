@@ -76,7 +76,7 @@ def test_a_forced_render_draws_every_pen_at_once(qtbot):
 
 def test_the_tag_table_repaints_only_the_runs_of_rows_that_changed(qtbot):
     from app.core.model import Quality, Sample
-    from app.ui.tag_table import COL_AGE, COL_VALUE, TagRow, TagTableModel
+    from app.ui.tag_table import COL_SPARK, COL_VALUE, TagRow, TagTableModel
 
     model = TagTableModel([TagRow(f"d.p{i}", "d", f"p{i}", "m", "", False) for i in range(10)])
     ranges: list[tuple[int, int, int, int]] = []
@@ -85,7 +85,7 @@ def test_the_tag_table_repaints_only_the_runs_of_rows_that_changed(qtbot):
     )
     now = time.time()
     model.apply_samples([Sample(f"d.p{i}", float(i), Quality.GOOD, now) for i in (7, 1, 2, 3)])
-    assert ranges == [(1, 3, COL_VALUE, COL_AGE), (7, 7, COL_VALUE, COL_AGE)]
+    assert ranges == [(1, 3, COL_VALUE, COL_SPARK), (7, 7, COL_VALUE, COL_SPARK)]
     assert [model.row(i).value for i in (1, 2, 3, 7)] == [1.0, 2.0, 3.0, 7.0]
     ranges.clear()
     model.apply_samples([Sample("d.p1", 5.0, Quality.GOOD, now - 10)])  # older: ignored
