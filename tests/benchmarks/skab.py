@@ -43,15 +43,15 @@ BATCH_ROWS = 10
 EXTRA_POINTS: list[tuple[str, dict[str, object], dict[str, float] | None, str]] = [
     ("pca_t2q", {"margin": 7.0}, None, "pca_t2q, margin 7 (sensitive)"),
     ("pca_t2q", {"margin": 12.0}, None, "pca_t2q, margin 12 (cautious)"),
-    ("pca_t2q", {}, {"alarm_follow": 0.0}, "pca_t2q, nothing followed in alarm (0.3)"),
-    ("pca_t2q", {}, {"alarm_follow": 0.0, "max_rate_noise": 0.0},
-     "pca_t2q, also rate limit in sd only (0.2)"),
+    ("pca_t2q", {}, {"alarm_follow": 0.0, "max_rate": 120.0}, "pca_t2q, previous guard (0.3)"),
+    ("pca_t2q", {}, {"alarm_follow": 0.0, "max_rate": 120.0, "max_rate_noise": 0.0},
+     "pca_t2q, guard of 0.2 (rate in sd only)"),
     ("pca_t2q", {}, {"drift_s": 0.0}, "pca_t2q, drift guard off"),
 ]
 #: drift guard variants on the anomaly-free recording: (label suffix, drift settings)
 DRIFT_VARIANTS: list[tuple[str, dict[str, float] | None]] = [
     ("", None),
-    (" (nothing followed in alarm)", {"alarm_follow": 0.0}),
+    (" (previous guard, 0.3)", {"alarm_follow": 0.0, "max_rate": 120.0}),
     (" (drift guard off)", {"drift_s": 0.0}),
 ]
 #: the SKAB README's outlier-detection leaderboard (waico/SKAB, 2024; F1, FAR %, MAR %), all

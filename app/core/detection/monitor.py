@@ -55,7 +55,7 @@ ADAPT_BLOCK = 10
 #: default re-baselining settings (recorded with every model, so replays match live)
 DRIFT_DEFAULTS: dict[str, float] = {
     "drift_s": 100.0,  # time constant of the re-baselining, in seconds (0 = off)
-    "max_rate": 120.0,  # the fastest drift followed, in training standard deviations per hour
+    "max_rate": 240.0,  # the fastest drift followed, in training standard deviations per hour
     # ... and in multiples of the tag's row-to-row noise per hour: a smooth signal (a
     # thermocouple) wanders over a window far more than it jitters, so its standard deviation
     # alone would let a sensor running away be followed
