@@ -219,7 +219,7 @@ def main() -> int:
     default = None
     for name in names:
         r = run_detector(name, overrides.get(name, {}), files)
-        default = r if name == "pca_t2q" else default
+        default = r if name == "pca_t2q" and not overrides.get(name) else default
         print(f"{name:42s} {r['f1']:6.3f} {r['far']:7.2f} {r['mar']:7.2f} {r['delay']:8.1f} "
               f"{r['detected']:>4d}/{r['episodes']:<4d}")
     if not args.detectors:
