@@ -113,8 +113,8 @@ def test_the_drift_settings_a_model_was_trained_with_come_back_with_it(engine) -
     [group] = eng._groups.values()
     assert group.monitor.drift_settings == DRIFT_DEFAULTS
     # a model saved before the noise limit existed keeps working as it did: limit off
-    old = {k: v for k, v in DRIFT_DEFAULTS.items() if k != "max_rate_noise"}
-    assert recorded_drift(old) == {**old, "max_rate_noise": 0.0}
+    old = {k: v for k, v in DRIFT_DEFAULTS.items() if k not in ("max_rate_noise", "alarm_follow")}
+    assert recorded_drift(old) == {**old, "max_rate_noise": 0.0, "alarm_follow": 0.0}
     assert recorded_drift(None) is None
 
 
@@ -213,3 +213,45 @@ def test_the_host_checks_declared_parameter_ranges_for_plugins_too(engine) -> No
     eng.detector_class = lambda name: Declared
     with pytest.raises(DetectorError, match="'alpha' must be"):  # refused before construction
         eng.learn_rows("dev", TAGS, plant_rows(300), detector="declared", params={"alpha": -1.0})
+
+
+def warming_rows(n: int, seed: int, per_row: float) -> np.ndarray:
+    """plant_rows with the current replaced by a smooth temperature (spread about 0.05, jitter
+    0.005) that warms up by ``per_row`` a row after the first 1,200 rows."""
+    x = plant_rows(n, seed=seed)
+    rng = np.random.default_rng(seed + 200)
+    wander = np.zeros(n)
+    for i in range(1, n):
+        wander[i] = wander[i - 1] * (1 - 1 / 100) + 0.007 * rng.standard_normal()
+    warm = per_row * np.clip(np.arange(n) - 1200, 0, None)
+    x[:, 2] = 30 + wander + warm + 0.005 * rng.standard_normal(n)
+    return x
+
+
+def test_a_smooth_tag_keeps_warming_up_during_another_tags_alarm() -> None:
+    """During a vibration alarm the temperature keeps being followed (it is not to blame), so
+    when the vibration is back to normal the alarm clears instead of standing on the
+    temperature's warm-up. Frozen during the alarm, the warm-up keeps the alarm up."""
+    data = warming_rows(4200, seed=6, per_row=2.4 / 3600)  # 2.4 units/h, under the rate limit
+    train, live = data[:1200], data[1200:].copy()
+    live[600:1800, 3] += 15 * VIB_SIGMA  # a 20-minute vibration fault
+    follow = monitor(train)
+    _, alarm = stream(follow, live)
+    _, frozen = stream(monitor(train, alarm_follow=0.0), live)
+    assert alarm[600:700].any() and frozen[600:700].any(), "the vibration fault was not alarmed"
+    assert frozen[2000:].mean() > 0.9, "the warm-up should hold a frozen alarm (else no test)"
+    assert not alarm[1900:].any(), "the alarm stood on the temperature's warm-up"
+    [episode] = follow.history
+    assert episode.tags[0] == "dev.vibration" and "dev.current" not in episode.tags
+
+
+def test_a_smooth_tag_to_blame_is_not_followed_during_its_alarm() -> None:
+    """A temperature that jumps and stays high is the alarm's cause: it is never absorbed."""
+    data = warming_rows(4200, seed=7, per_row=0.0)
+    train, live = data[:1200], data[1200:].copy()
+    live[300:, 2] += 1.0  # +20 spreads, held for 45 minutes (the rate limit absorbs 1.0 in 20)
+    mon = monitor(train)
+    _, alarm = stream(mon, live)
+    assert alarm[300:400].any() and alarm[-600:].all(), "the held temperature was absorbed"
+    assert mon.episode is not None and mon.episode.tags[0] == "dev.current"
+    assert mon.drift.smooth[2] and not mon.drift.smooth[3]

@@ -12,6 +12,9 @@ code and show the same figures:
   are calm: no alarm active and
   severity below ``guard``. A developing fault raises the severity before it has moved the
   baseline far, which stops the re-baselining, so the fault is alarmed instead of absorbed.
+  During an alarm only smooth tags (temperatures) the episode does not name keep being
+  followed, at the same rate limits, so a warm-up that went on under a vibration alarm does
+  not hold that alarm up once the vibration is back to normal.
   Updates happen at fixed row counts from the start of the stream (every ``ADAPT_BLOCK`` rows),
   so the result does not depend on how the rows were batched into calls.
 * **Severity**: a bounded 0-100 figure with the alarm threshold at exactly 50
@@ -52,16 +55,20 @@ ADAPT_BLOCK = 10
 #: default re-baselining settings (recorded with every model, so replays match live)
 DRIFT_DEFAULTS: dict[str, float] = {
     "drift_s": 100.0,  # time constant of the re-baselining, in seconds (0 = off)
-    "max_rate": 120.0,  # the fastest drift followed, in training standard deviations per hour
+    "max_rate": 240.0,  # the fastest drift followed, in training standard deviations per hour
     # ... and in multiples of the tag's row-to-row noise per hour: a smooth signal (a
     # thermocouple) wanders over a window far more than it jitters, so its standard deviation
     # alone would let a sensor running away be followed
     "max_rate_noise": 600.0,
     "guard": 40.0,  # only rows below this severity (and no alarm active) move the baseline
     "max_gain": 3.0,  # the most the tolerated short-term spread of a tag may grow
+    # during an alarm, tags whose row-to-row noise is below this fraction of their training
+    # spread (smooth tags: temperatures) keep being followed, at the rate limits, unless the
+    # episode names them; 0 = nothing is followed during an alarm
+    "alarm_follow": 0.7,
 }
 #: settings added after models were first saved, with the value that reproduces those models
-SETTINGS_BEFORE = {"max_rate_noise": 0.0}
+SETTINGS_BEFORE = {"max_rate_noise": 0.0, "alarm_follow": 0.0}
 
 
 def recorded_drift(saved: object) -> dict[str, float] | None:
@@ -157,9 +164,11 @@ class DriftGuard:
     guard: float = DRIFT_DEFAULTS["guard"]
     max_gain: float = DRIFT_DEFAULTS["max_gain"]
     max_rate_noise: float = DRIFT_DEFAULTS["max_rate_noise"]
+    alarm_follow: float = DRIFT_DEFAULTS["alarm_follow"]
     offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gain: np.ndarray = field(default_factory=lambda: np.zeros(0))
     _rows: list[np.ndarray] = field(default_factory=list)
+    _busy: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.offset.shape != self.centre.shape:
@@ -181,14 +190,35 @@ class DriftGuard:
             per_hour = np.minimum(per_hour, self.max_rate_noise * self.noise)
         return per_hour
 
-    def observe(self, rows: np.ndarray, calm: np.ndarray) -> None:
-        """Remember the calm rows of the current block."""
-        if self.enabled and calm.any():
-            self._rows.append(rows[calm])
+    @property
+    def smooth(self) -> np.ndarray:
+        """The tags followed during an alarm (when not to blame): row-to-row noise below
+        ``alarm_follow`` times the training spread, i.e. slow, smooth signals."""
+        return self.noise < self.alarm_follow * self.scale
 
-    def end_block(self, period_s: float = 1.0) -> None:
+    def observe(self, rows: np.ndarray, calm: np.ndarray) -> None:
+        """Remember the calm rows of the current block, and the others (see `end_block`)."""
+        if not self.enabled:
+            return
+        if calm.any():
+            self._rows.append(rows[calm])
+        if self.alarm_follow > 0 and not calm.all():
+            self._busy.append(rows[~calm])
+
+    def end_block(self, period_s: float = 1.0, follow: np.ndarray | None = None) -> None:
         """Move offset and gain towards the calm rows' level and spread, by the seconds those
-        rows cover (``period_s`` per row)."""
+        rows cover (``period_s`` per row). A block without a calm row moves only the ``follow``
+        tags (smooth tags not to blame for the active alarm), by their level alone, under the
+        same rate limits: a smooth tag's slow warm-up goes on while another tag is in alarm, and
+        is not left as a standing offset when that alarm's cause has gone."""
+        if self._busy and not self._rows and follow is not None and follow.any():
+            busy = np.vstack(self._busy)
+            seconds = len(busy) * period_s
+            step = min(1.0, seconds / self.drift_s) * (busy.mean(axis=0) - self.centre - self.offset)
+            limit = self.rate_limit() * seconds / 3600.0
+            self.offset = np.where(follow, self.offset + np.clip(step, -limit, limit),
+                                   self.offset)
+        self._busy = []
         if self._rows:
             calm = np.vstack(self._rows)
             seconds = len(calm) * period_s
@@ -286,7 +316,8 @@ class Monitor:
                                 max_rate=float(settings["max_rate"]),
                                 guard=float(settings["guard"]),
                                 max_gain=float(settings["max_gain"]),
-                                max_rate_noise=float(settings["max_rate_noise"]))
+                                max_rate_noise=float(settings["max_rate_noise"]),
+                                alarm_follow=float(settings["alarm_follow"]))
         self.period_s = 1.0  # seconds per row, learned from the row times
         self._last_t: float | None = None
         self._period_known = False
@@ -300,7 +331,8 @@ class Monitor:
     def drift_settings(self) -> dict[str, float]:
         d = self.drift
         return {"drift_s": d.drift_s, "max_rate": d.max_rate, "guard": d.guard,
-                "max_gain": d.max_gain, "max_rate_noise": d.max_rate_noise}
+                "max_gain": d.max_gain, "max_rate_noise": d.max_rate_noise,
+                "alarm_follow": d.alarm_follow}
 
     # ------------------------------------------------------------------ streaming
 
@@ -364,10 +396,18 @@ class Monitor:
         self._learn_period(t)
         self.rows_seen += len(x)
         if self.rows_seen % ADAPT_BLOCK == 0:
-            self.drift.end_block(self.period_s)
+            self.drift.end_block(self.period_s, self._followed())
         if len(sev):
             self.last_severity = float(sev[-1])
         return scores.score, sev, alarm
+
+    def _followed(self) -> np.ndarray | None:
+        """During an episode: the smooth tags it does not name (see `DriftGuard.smooth`)."""
+        if self.episode is None or self.drift.alarm_follow <= 0:
+            return None
+        follow = self.drift.smooth.copy()
+        follow[[self.tags.index(tag) for tag in self.episode.tags]] = False
+        return follow
 
     def _learn_period(self, t: np.ndarray) -> None:
         """Seconds per row, a slow average of the row spacing (gaps of more than a minute,
