@@ -214,7 +214,8 @@ def _storage_error(path: Path, e: BaseException, storage: str) -> JournalError:
     # over a temporary condition
     return JournalError(
         f"{path}: cannot write the journal database: {storage} ({e}). The journal is not "
-        "damaged: free space (or fix the disk) and start again; do not move the journal aside"
+        "damaged: free space (SQLite needs about 1 MB to open its files; once open, Vigil runs "
+        "on a full disk) or fix the disk, and start again; do not move the journal aside"
     )
 
 
