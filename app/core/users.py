@@ -184,10 +184,16 @@ class UserStore:
         path: Path,
         journal: JournalLike | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
     ):
         self.path = Path(path)
         self.journal = journal
         self.clock = clock
+        #: times how old a session is, so a wall-clock step neither ends one early nor keeps it
+        #: past its limit (default: time.monotonic with the real wall clock, the injected one otherwise)
+        self._monotonic = monotonic or (time.monotonic if clock is time.time else clock)
+        #: token -> when the session was issued, on that steady clock
+        self._started: dict[str, float] = {}
         self._lock = threading.Lock()
         self._users: dict[str, UserRecord] = {}
         #: token -> (user name, issued at, station) of every session issued and not yet ended
@@ -340,6 +346,7 @@ class UserStore:
                         _set_hash(u, password)  # upgrade an older, cheaper hash now we know it
                     session = Session(u.name, Role.parse(u.role), now, secrets.token_hex(16), station)
                     self._sessions[session.token] = (u.name, now, station)
+                    self._note_start(session.token)
                     reason = ""
                 else:
                     u.failed += 1
@@ -394,6 +401,15 @@ class UserStore:
             self._check_session_locked(session)
             return session
 
+    def _note_start(self, token: str) -> None:
+        """Remember when ``token`` was issued on the steady clock (and forget ended sessions)."""
+        self._started = {t: v for t, v in self._started.items() if t in self._sessions}
+        self._started[token] = self._monotonic()
+
+    def _session_age(self, token: str, issued_wall: float) -> float:
+        started = self._started.get(token)
+        return self.clock() - issued_wall if started is None else self._monotonic() - started
+
     def _check_session_locked(self, session: Session) -> None:
         issued = self._sessions.get(session.token) if session.token else None
         u = self._users.get(session.user)
@@ -401,7 +417,7 @@ class UserStore:
         if glass is not None and issued is not None and issued[0] == session.user:
             if glass is not session.role:
                 reason = "not the role this emergency session was given"
-            elif self.clock() - issued[1] > EMERGENCY_SESSION_S:
+            elif self._session_age(session.token, issued[1]) > EMERGENCY_SESSION_S:
                 self._sessions.pop(session.token, None)
                 reason = f"the emergency session is older than {EMERGENCY_SESSION_S / 60:.0f} min"
             else:
@@ -412,7 +428,7 @@ class UserStore:
             reason = "the account has been disabled"
         elif Role.parse(u.role) is not session.role:
             reason = "the account's role has changed; log in again"
-        elif self.clock() - issued[1] > SESSION_MAX_S:
+        elif self._session_age(session.token, issued[1]) > SESSION_MAX_S:
             self._sessions.pop(session.token, None)
             reason = f"the session is older than {SESSION_MAX_S / 3600:.0f} h; log in again"
         else:
@@ -456,6 +472,7 @@ class UserStore:
                 role = Role.parse(str(rec["role"]))
                 session = Session(f"{EMERGENCY_USER}:{code_id}", role, now, secrets.token_hex(16), station)
                 self._sessions[session.token] = (session.user, now, station)
+                self._note_start(session.token)
                 self._emergency_sessions[session.token] = role
                 return session, ""
         return None, "wrong emergency code"
