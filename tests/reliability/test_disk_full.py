@@ -118,3 +118,35 @@ def test_a_journal_that_cannot_be_created_on_a_full_disk_is_refused_naming_the_d
     disk.free()
     Journal.open(disk.folder / "journal").close()  # and it starts once there is room
     assert verify(disk.folder / "journal").status == "intact"
+
+
+def test_a_journal_on_a_full_disk_holds_a_bounded_number_of_events_without_stalling_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    jdir = disk.folder / "journal"
+    Journal.open(jdir).close()
+    disk.fill()
+    journal = Journal.open(jdir, queue_max=50)
+    try:
+        assert _wait(lambda: disk.refused >= 1)
+        t0 = time.monotonic()
+        for i in range(120):  # more than it may hold
+            journal.append("alarm.transition", "system", {"i": i})
+        # the callers (alarm engine, screen) never wait on a disk that refuses: on main each
+        # append beyond the bound waited 2 s for room first
+        assert time.monotonic() - t0 < 10.0
+        stats = journal.stats()
+        assert stats.backlog_waits == 0 and stats.queued <= 50 and stats.dropped > 0, stats
+        disk.free()
+        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+    finally:
+        journal.close()
+    events = list(read_events(jdir))
+    held = [e.body for e in events if e.kind == "storage.journal_held"]
+    assert len(held) == 1 and held[0]["lost_events"] == stats.dropped, held
+    lost = [e for e in events if e.kind == "system.dropped"]
+    assert lost and lost[0].critical and sum(e.body["lost_events"] for e in lost) == stats.dropped
+    kept = [e.body["i"] for e in events if e.kind == "alarm.transition"]
+    assert kept == list(range(len(kept))) and len(kept) + stats.dropped == 120  # the oldest kept
+    assert verify(jdir).status == "intact"

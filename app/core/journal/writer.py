@@ -401,6 +401,7 @@ class Journal:
                 # marks the journal open before its first commit, and holds events until then
                 self._opening = tail
                 self._held_since = now
+                self._writer_dead = True  # appenders must not wait for room meanwhile
                 self._last_error = self._held_error = f"{path}: {e} ({storage})"
         except (sqlite3.DatabaseError, ValueError, TypeError) as e:
             self._con.close()
@@ -958,10 +959,12 @@ class Journal:
                     self._wake.wait(delay)
                 delay = min(delay * 2, 2.0)
                 attempts += 1
-                if attempts >= STALLED_AFTER_ATTEMPTS:
-                    # the disk has refused for minutes: appenders stop waiting for room (a full
-                    # queue then drops, counted and journaled as system.dropped once a commit
-                    # succeeds), but this group is kept and retried, not thrown away
+                if attempts >= STALLED_AFTER_ATTEMPTS or self._held_since is not None:
+                    # the disk refuses (full, failing), or something has for minutes: appenders
+                    # stop waiting for room, which would stall the alarm engine and the screen
+                    # for nothing (a full queue then drops, counted and journaled as
+                    # system.dropped once a commit succeeds), but this group is kept and
+                    # retried, not thrown away
                     self._writer_dead = True
         with self._done_cv:
             self._done += accepted
