@@ -203,4 +203,8 @@ def _status_line(core: Core) -> str:
     diags = core.diagnostics()
     online = sum(1 for d in diags.values() if d.state == "online")
     active = sum(1 for a in core.alarms.alarms() if a.annunciating)
-    return f"vigil: {online}/{len(diags)} devices online, {active} alarms active"
+    line = f"vigil: {online}/{len(diags)} devices online, {active} alarms active"
+    journal = core.journal.stats()
+    if journal.held_since is not None:  # the disk refuses writes: say what waits in memory
+        line += f"; disk refusing writes: {journal.queued} journal events held in memory"
+    return line

@@ -315,7 +315,9 @@ class Core:
             self.data_dir, alarms, journal, self.config_problems,
             lambda: _storage_losses(historian, alarms, journal),
             min_free_mb=plant.station.disk_alarm_free_mb,
+            held=lambda: _storage_held(alarms, journal),
         )
+        disk_watch.check()  # a disk already full (or almost) is alarmed from the first moment
 
         def periodic_checks() -> None:
             clock_watch.check()
@@ -537,7 +539,8 @@ def _repair_alarm_history(path: Path, journal: Journal, plant: Plant) -> None:
         events = read_events(journal.dir, kind="alarm.transition", after_seq=last_repaired_seq(path))
         n = repair_history(path, [(e.seq, e.actor, e.body) for e in events],
                            lambda aid, source: devices.get(aid) or source.split(".")[0])
-    except (sqlite3.Error, VigilError, OSError) as e:  # the store's own open reports a bad file
+    except (sqlite3.Error, atrest.dbapi.Error, VigilError, OSError) as e:
+        # the store's own open reports a bad file; a full disk: checked at the next start
         log.warning("%s: alarm history not checked against the journal: %s", path, e)
         return
     if n:
@@ -550,6 +553,15 @@ def _storage_losses(historian: Historian, alarms: AlarmEngine, journal: Journal)
         "historian_samples": int(historian.stats().failed),
         "alarm_store_rows": int(alarms.store_dropped),
         "journal_events": int(journal.stats().dropped),
+    }
+
+
+def _storage_held(alarms: AlarmEngine, journal: Journal) -> dict[str, int]:
+    """Writes the disk refused that are kept in memory until it takes them, by kind."""
+    j = journal.stats()
+    return {
+        "journal_events": j.queued if j.held_since is not None else 0,
+        "alarm_store_rows": alarms.store_held,
     }
 
 

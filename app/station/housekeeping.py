@@ -39,6 +39,7 @@ class DropReporter:
         self._period_s = period_s
         self._stop = threading.Event()
         self._reported: dict[str, int] = {}
+        self._checking = threading.Lock()  # the thread's period and run_checks() take turns
         self._thread = threading.Thread(target=self._loop, name="vigil-housekeeping", daemon=True)
 
     def start(self) -> None:
@@ -52,10 +53,15 @@ class DropReporter:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._period_s):
+            self.run_checks()
+        self.report()
+
+    def run_checks(self) -> None:
+        """One period's work now (also from another thread, e.g. right after start)."""
+        with self._checking:
             self.report()
             if self._also is not None:
                 self._also()
-        self.report()
 
     def report(self) -> None:
         try:
@@ -87,8 +93,11 @@ class DiskWatch:
     whose commit failed, alarm-history writes given up, journal events lost); while any of them
     grows the disk is failing: one critical ``storage.failing`` event starts the episode (the
     journal holds it in memory until it can commit), the alarm says so, and the problem list
-    shows it. When the counters stop growing, one critical ``storage.recovered`` event gives
-    the episode's span and what was lost, by kind, and the problem list keeps that summary.
+    shows it. ``held()`` gives the writes kept in memory now because the disk refused them
+    (journal events, alarm-history writes): while any are held the disk is failing too, even
+    if nothing is lost yet (a start on a disk that is already full). When the counters stop
+    growing and nothing is held, one critical ``storage.recovered`` event gives the episode's
+    span and what was lost, by kind, and the problem list keeps that summary.
     """
 
     def __init__(
@@ -102,12 +111,14 @@ class DiskWatch:
         min_free_mb: float = 500.0,
         disk_usage: Callable[[Path], tuple[int, int, int]] = shutil.disk_usage,
         clock: Callable[[], float] = time.time,
+        held: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self._dir = data_dir
         self._alarms = alarms
         self._journal = journal
         self._problems = problems
         self._losses = losses
+        self._held = held
         self._min_free = min_free_mb * 1e6
         self._disk_usage = disk_usage
         self._clock = clock
@@ -128,20 +139,22 @@ class DiskWatch:
         except OSError:
             free = None
         counts = self._losses()
+        held = {k: n for k, n in self._held().items() if n > 0}
         seen = self._seen if self._seen is not None else {}  # every counter starts at 0
         grew = {k: v - seen.get(k, 0) for k, v in counts.items() if v > seen.get(k, 0)}
         self._seen = counts
         now = self._clock()
         free_mb = None if free is None else round(free / 1e6, 1)
-        if grew and self._episode is None:
+        if (grew or held) and self._episode is None:
             problem = (f"the disk of {self._dir} is refusing writes since {_iso(now)} "
-                       f"({free_mb} MB free): data is being lost; free space")
+                       f"({free_mb} MB free): journal events and alarm-history writes are held "
+                       "in memory until space returns, historian samples are lost; free space")
             self._episode = (now, seen, problem)
             self._problems.append(problem)
             self._journal.append("storage.failing", "system", {
-                "dir": str(self._dir), "free_mb": free_mb, "lost_so_far": grew,
+                "dir": str(self._dir), "free_mb": free_mb, "lost_so_far": grew, "held": held,
             }, critical=True)
-        elif not grew and self._episode is not None:
+        elif not grew and not held and self._episode is not None:
             since, before, problem = self._episode
             self._episode = None
             lost = {k: v - before.get(k, 0) for k, v in counts.items() if v > before.get(k, 0)}

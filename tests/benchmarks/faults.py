@@ -237,14 +237,15 @@ def clock() -> None:
         engine = AlarmEngine(journal, Path(d) / "a.sqlite", clock=wall, monotonic=mono, comm_on_delay_s=10.0)
         engine.configure(plant)
 
-        def until(cond, step: float = -HOUR, limit: float = 2 * HOUR) -> float:
+        def until(cond, step: float = -HOUR, limit: float = 2 * HOUR,
+                  quality: Quality = Quality.GOOD) -> float:
             waited, stepped = 0.0, False
             while not cond() and waited < limit:
                 mono.t += 0.5
                 wall.t += 0.5 + (0.0 if stepped else step)
                 stepped = True
                 waited += 0.5
-                engine.on_samples([Sample("tank.p", 60.0, Quality.GOOD, wall.t)])
+                engine.on_samples([Sample("tank.p", 60.0, quality, wall.t)])
                 engine.tick()
             return waited
 
@@ -252,11 +253,13 @@ def clock() -> None:
         took = until(lambda: engine.alarm("tank.p:HI").condition)
         print(f"  HI on-delay 5 s, wall clock stepped back 1 h: raised after {took:.1f} s steady time")
         engine.on_device_state("tank", False, "no answer")
-        took = until(lambda: engine.alarm("tank:COMM").condition)
+        # what the runtime then delivers: BAD_COMM values (a GOOD one would say it answered)
+        took = until(lambda: engine.alarm("tank:COMM").condition, quality=Quality.BAD_COMM)
         print(f"  COMM on-delay 10 s, wall clock stepped back 1 h: raised after {took:.1f} s steady time")
+        journal.append("test.event", "faults", {})  # sealed at once: the interval is long past
         journal.flush()
         before = journal.stats().checkpoints
-        journal.append("test.event", "faults", {})
+        journal.append("test.event", "faults", {})  # this one waits for the interval
         journal.flush()
         wall.t -= HOUR
         waited = 0.0
@@ -299,7 +302,8 @@ def disk() -> None:
     try:
         _disk_run(mnt)
     finally:
-        subprocess.run(["umount", str(mnt)], check=False)
+        if subprocess.run(["umount", str(mnt)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
         mnt.rmdir()
 
 
@@ -369,15 +373,56 @@ def _disk_run(mnt: Path) -> None:
         core.stop()
     print(f"  filled just before stop: stop took {time.monotonic() - t0:.1f} s, "
           f"stop recorded: {core.stop_recorded}")
-    # and a start on the full disk
-    try:
-        core = Core(data, demo_interval_ms=100, window=False)
-        core.start()
-        print("  start on the full disk: started")
-        core.stop()
-    except Exception as e:
-        print(f"  start on the full disk: refused: {e}")
+    # and a start on a disk that is already full (after a clean stop, so the journal's opening
+    # write is refused): first with 0 bytes free, then with 1 MB free, which the historian
+    # fills within seconds: degraded, not refused
     (mnt / "filler").unlink(missing_ok=True)
+    core = Core(data, demo_interval_ms=100, window=False)
+    core.start()
+    core.stop()
+    (mnt / "one-mb").write_bytes(bytes(1_000_000))
+    _fill(mnt / "filler")
+    before = sorted(p.name for p in data.rglob("*"))
+    for free_mb in (0, 1):
+        if free_mb:
+            (mnt / "one-mb").unlink()
+        try:
+            t0 = time.monotonic()
+            core = Core(data, demo_interval_ms=100, window=False, demo_faults=["dead:vitals@3"])
+            core.start()
+            started = time.monotonic() - t0
+        except Exception as e:
+            print(f"  start with {shutil.disk_usage(mnt).free} bytes free: refused: {e}", flush=True)
+            continue
+        try:
+            disk_alarm = {a.id: a for a in core.alarms.alarms()}.get("station.disk:SYSTEM")
+            print(f"  start with {free_mb} MB free: started in {started:.1f} s; disk alarm at once: "
+                  f"{disk_alarm.description if disk_alarm and disk_alarm.condition else 'not active'}")
+            time.sleep(10)
+            diags = core.diagnostics()
+            active = sorted(a.id for a in core.alarms.alarms() if a.condition)
+            js = core.journal.stats()
+            print(f"  10 s later ({shutil.disk_usage(mnt).free} bytes free): devices online "
+                  f"{sum(d.state == 'online' for d in diags.values())}/{len(diags)}, latest values "
+                  f"{len(core.latest())}, alarms active {active}, journal held "
+                  f"{js.queued if js.held_since else 0} (dropped {js.dropped}), historian failed "
+                  f"{core.historian.stats().failed}")
+            gone = sorted(set(before) - set(p.name for p in data.rglob("*")))
+            print(f"  files gone meanwhile (nothing may be moved aside): {gone}", flush=True)
+            (mnt / "filler").unlink()
+            deadline = time.monotonic() + 30
+            while not core.journal.flush(1.0) and time.monotonic() < deadline:
+                pass
+            time.sleep(6)  # one housekeeping period: the disk watch sees writes succeed
+            print(f"  space back: problems {[p for p in core.config_problems if 'disk' in p]}")
+        finally:
+            core.stop()
+        print(f"  stop recorded: {core.stop_recorded}; journal verify: {verify(data / 'journal').status}")
+        for kind in ("storage.journal_held", "storage.recovered"):
+            found = read_events(data / "journal", kind=kind)
+            if found:
+                print(f"  journal: {kind} {found[-1].body}")
+        break
 
 
 def main() -> int:

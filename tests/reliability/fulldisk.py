@@ -59,6 +59,14 @@ class FullDisk:
                     raise full_error(module)
                 super().commit()
 
+            def __exit__(self, exc_type: Any, *rest: Any) -> Any:
+                # ``with connection:`` commits from C, past the commit() above
+                if exc_type is None and disk.full.is_set() and self.in_transaction:
+                    disk.refused += 1
+                    super().rollback()
+                    raise full_error(module)
+                return super().__exit__(exc_type, *rest)
+
             def rollback(self) -> None:
                 # as seen on a full tmpfs: SQLite rolled the refused commit back itself, so the
                 # rollback that ``with connection:`` tries next fails and hides the full disk

@@ -31,6 +31,14 @@ address = 0
 type = "int16"
 hi = 50.0
 on_delay_s = 5.0
+
+[[points]]
+name = "flow"
+table = "holding"
+address = 1
+type = "int16"
+hi = 50.0
+off_delay_s = 5.0
 """
 
 
@@ -66,8 +74,8 @@ class Rig:
         self.mono.advance(seconds)
         self.wall.advance(seconds + step)
 
-    def feed(self, value: float) -> None:
-        self.engine.on_samples([Sample("tank.pressure", value, Quality.GOOD, self.wall())])
+    def feed(self, value: float, point: str = "pressure") -> None:
+        self.engine.on_samples([Sample(f"tank.{point}", value, Quality.GOOD, self.wall())])
 
     def close(self) -> None:
         self.engine.close()
@@ -93,6 +101,22 @@ def test_a_forward_step_does_not_cut_an_on_delay_short(tmp_path):
         rig.pass_time(1.0, step=+HOUR)
         rig.feed(60.0)
         assert not rig.engine.alarm("tank.pressure:HI").condition, "raised after 1 s of a 5 s delay"
+    finally:
+        rig.close()
+
+
+def test_a_clock_step_neither_hastens_nor_delays_an_off_delay(tmp_path):
+    rig = Rig(tmp_path)
+    try:
+        rig.feed(60.0, "flow")
+        assert rig.engine.alarm("tank.flow:HI").condition
+        rig.feed(10.0, "flow")  # back to normal: the 5 s off-delay holds the alarm
+        rig.pass_time(1.0, step=+HOUR)
+        rig.feed(10.0, "flow")
+        assert rig.engine.alarm("tank.flow:HI").condition, "cleared after 1 s of a 5 s off-delay"
+        rig.pass_time(5.0, step=-2 * HOUR)
+        rig.feed(10.0, "flow")
+        assert not rig.engine.alarm("tank.flow:HI").condition, "held an hour longer"
     finally:
         rig.close()
 
@@ -169,3 +193,23 @@ def test_a_clock_step_is_journaled_and_listed_as_a_problem(tmp_path):
         assert steps[0].critical
     finally:
         journal.close()
+
+
+def test_a_clock_step_neither_ends_a_session_early_nor_keeps_it_past_its_limit(tmp_path):
+    """Session expiry (12 h, 1 h for break-glass) is measured on the steady clock: a backward
+    step must not keep a session alive past 12 h of real time, a forward one must not end it."""
+    import pytest
+
+    from app.core.users import SESSION_MAX_S, AuthError, Role, UserStore
+
+    wall, mono = Clock(1_750_000_000.0), Clock(1000.0)
+    store = UserStore(tmp_path / "users.json", clock=wall, monotonic=mono)
+    store.add(None, "ada", "correct horse battery", Role.ADMINISTRATOR)
+    session = store.authenticate("ada", "correct horse battery")
+    mono.advance(60.0)
+    wall.advance(60.0 + 13 * HOUR)  # the wall clock jumps 13 h ahead: the shift goes on
+    store.check_session(session)
+    mono.advance(SESSION_MAX_S)
+    wall.advance(SESSION_MAX_S - 14 * HOUR)  # 12 h more really pass, and the clock steps back
+    with pytest.raises(AuthError, match="older than 12 h"):
+        store.check_session(session)

@@ -1,56 +1,152 @@
 """Issue #18, defect 3: on a full disk the journal must not be called damaged (the advice that
-follows, "move the journal folder aside", would break the audit chain over a temporary
-condition). The disk-full answer comes from SQLite itself (SQLITE_FULL), injected where the
-journal writes its first change at open."""
+followed, "move the journal folder aside", would break the audit chain over a temporary
+condition), and a station must not refuse to start over it: the journal opens degraded, holds
+its events in memory and writes them, with a critical ``storage.journal_held`` event, once the
+disk takes writes again. The disk-full answer comes from SQLite itself (SQLITE_FULL), injected
+where the journal writes (``fulldisk.py``)."""
 
 from __future__ import annotations
 
-import sqlite3
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import app.core.journal.writer as writer_module
-from app.core.journal import Journal, JournalError, verify
+from app.core.journal import Journal, JournalError, read_events, verify
+
+from .fulldisk import FullDisk
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-class _FullDisk:
-    """A real journal connection whose first write at open answers like a full disk."""
-
-    def __init__(self, con: sqlite3.Connection) -> None:
-        self._con = con
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        if sql.startswith("UPDATE meta SET value='open'"):
-            e = sqlite3.OperationalError("database or disk is full")
-            e.sqlite_errorcode = 13  # SQLITE_FULL, as sqlite3 sets it
-            e.sqlite_errorname = "SQLITE_FULL"
-            raise e
-        return self._con.execute(sql, *args)
-
-    def __enter__(self) -> _FullDisk:
-        self._con.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._con.__exit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._con, name)
+def _wait(cond, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
 
 
-def test_a_full_disk_at_open_is_not_called_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    journal_dir = tmp_path / "journal"
-    Journal.open(journal_dir).close()
-    real_open = writer_module.open_writer
-    monkeypatch.setattr(writer_module, "open_writer", lambda *a, **k: _FullDisk(real_open(*a, **k)))
+def test_a_journal_opened_on_a_full_disk_holds_its_events_and_writes_them_when_space_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    jdir = disk.folder / "journal"
+    Journal.open(jdir).close()
+    disk.fill()
+    journal = Journal.open(jdir)  # on main: JournalError, "the disk is full ... start again"
+    try:
+        assert not journal.problems, journal.problems  # not damaged, nothing to quarantine
+        for i in range(30):
+            journal.append("alarm.transition", "system", {"i": i})
+        t0 = time.monotonic()
+        assert journal.flush(5.0) is False
+        assert time.monotonic() - t0 < 4.0, "flush must not wait out its timeout on a refusing disk"
+        stats = journal.stats()
+        assert stats.held_since is not None and stats.queued >= 31 and stats.committed == 0, stats
+        assert "disk is full" in (stats.last_error or "")
+        assert _wait(lambda: disk.refused >= 2)  # the writer keeps trying
+        assert verify(jdir).status == "intact"  # the file on disk is untouched meanwhile
+        disk.free()
+        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+        assert journal.stats().held_since is None
+    finally:
+        assert journal.close() is True
+    assert verify(jdir).status == "intact"
+    events = list(read_events(jdir))
+    held = [e for e in events if e.kind == "storage.journal_held"]
+    assert len(held) == 1 and held[0].critical
+    assert held[0].body["held_events"] >= 31 and held[0].body["lost_events"] == 0, held[0].body
+    assert "disk is full" in held[0].body["error"]
+    assert [e.body["i"] for e in events if e.kind == "alarm.transition"] == list(range(30))
+    assert [e.kind for e in events].count("app.start") == 2
+    assert "journal.unclean_shutdown" not in [e.kind for e in events]
+
+
+CRASHING_WRITER = r"""
+import sys, time
+from app.core.journal import Journal
+j = Journal.open(sys.argv[1], checkpoint_every=1000, checkpoint_interval_s=600)
+j.flush(5)  # the start-up events, sealed (journal.created is critical)
+for i in range(5):
+    j.append("alarm.transition", "system", {"i": i})
+j.flush(5)
+print("committed", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_crashed_journal_opened_on_a_full_disk_seals_its_tail_once_space_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    jdir = tmp_path / "disk" / "journal"
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(jdir)], cwd=ROOT,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "committed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    disk.fill()
+    journal = Journal.open(jdir)
+    try:
+        assert journal.stats().held_since is not None
+        disk.free()
+        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+    finally:
+        assert journal.close() is True
+    assert verify(jdir).status == "intact"
+    unclean = read_events(jdir, kind="journal.unclean_shutdown")
+    assert len(unclean) == 1 and unclean[0].body["recovered"]["events"] == 5, unclean
+
+
+def test_a_journal_that_cannot_be_created_on_a_full_disk_is_refused_naming_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    disk.fill()
     with pytest.raises(JournalError) as ei:
-        Journal.open(journal_dir)
+        Journal.open(disk.folder / "journal")
     msg = str(ei.value)
-    assert "disk is full" in msg, msg
-    assert "database is damaged" not in msg and "do not move" in msg, msg
-    monkeypatch.undo()
-    # and indeed: the journal verifies intact and opens once space is back
-    assert verify(journal_dir).status == "intact"
-    Journal.open(journal_dir).close()
+    assert "cannot create the journal database: the disk is full" in msg, msg
+    assert "damaged" not in msg
+    disk.free()
+    Journal.open(disk.folder / "journal").close()  # and it starts once there is room
+    assert verify(disk.folder / "journal").status == "intact"
+
+
+def test_a_journal_on_a_full_disk_holds_a_bounded_number_of_events_without_stalling_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    disk = FullDisk(tmp_path / "disk", monkeypatch)
+    jdir = disk.folder / "journal"
+    Journal.open(jdir).close()
+    disk.fill()
+    journal = Journal.open(jdir, queue_max=50)
+    try:
+        assert _wait(lambda: disk.refused >= 1)
+        t0 = time.monotonic()
+        for i in range(120):  # more than it may hold
+            journal.append("alarm.transition", "system", {"i": i})
+        # the callers (alarm engine, screen) never wait on a disk that refuses: on main each
+        # append beyond the bound waited 2 s for room first
+        assert time.monotonic() - t0 < 10.0
+        stats = journal.stats()
+        assert stats.backlog_waits == 0 and stats.queued <= 50 and stats.dropped > 0, stats
+        disk.free()
+        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+    finally:
+        journal.close()
+    events = list(read_events(jdir))
+    held = [e.body for e in events if e.kind == "storage.journal_held"]
+    assert len(held) == 1 and held[0]["lost_events"] == stats.dropped, held
+    lost = [e for e in events if e.kind == "system.dropped"]
+    assert lost and lost[0].critical and sum(e.body["lost_events"] for e in lost) == stats.dropped
+    kept = [e.body["i"] for e in events if e.kind == "alarm.transition"]
+    assert kept == list(range(len(kept))) and len(kept) + stats.dropped == 120  # the oldest kept
+    assert verify(jdir).status == "intact"

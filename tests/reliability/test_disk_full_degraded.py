@@ -32,7 +32,7 @@ from app.core.alarms.store import (
 from app.core.alarms.types import AlarmQuery
 from app.core.atrest import dbapi as cipher
 from app.core.historian import Historian
-from app.core.journal import Journal, JournalError, read_events, verify
+from app.core.journal import Journal, read_events, verify
 from app.core.model import Quality, Sample
 
 from .fulldisk import FullDisk, full_error
@@ -217,21 +217,6 @@ def test_vigil_run_exits_non_zero_when_the_stop_record_could_not_be_written(tmp_
     assert "stop record could not be written" in err, err
     # found while running, and printed: headless, the terminal is the only screen
     assert "configuration problem: the disk of" in out and "refusing writes" in out, out
-
-
-def test_a_journal_whose_open_is_refused_by_a_full_disk_is_not_called_damaged(tmp_path, monkeypatch):
-    disk = FullDisk(tmp_path / "disk", monkeypatch)
-    jdir = disk.folder / "journal"
-    Journal.open(jdir).close()
-    disk.fill()
-    with pytest.raises(JournalError) as ei:
-        Journal.open(jdir)
-    msg = str(ei.value)
-    assert "disk is full" in msg and "not damaged" in msg, msg
-    assert "move the journal folder aside" not in msg, msg
-    disk.free()
-    Journal.open(jdir).close()
-    assert verify(jdir).status == "intact"
 
 
 def test_journal_events_refused_for_minutes_are_kept_and_committed_when_space_returns(

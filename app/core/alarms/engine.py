@@ -478,6 +478,11 @@ class AlarmEngine:
     def store_dropped(self) -> int:
         return self._store.dropped
 
+    @property
+    def store_held(self) -> int:
+        """Alarm-history writes the disk refused, kept in memory until it takes them."""
+        return self._store.stats().held
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the state table holds everything so far (the journal has its own flush)."""
         return self._store.flush(timeout)

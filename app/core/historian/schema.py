@@ -104,6 +104,11 @@ def create_schema(path: Path) -> None:
                 f"{path}: historian schema version {version} is newer than this Vigil understands "
                 f"({SCHEMA_VERSION})"
             )
+        if version == SCHEMA_VERSION:
+            # written last, after every table of this version: nothing to add, and nothing is
+            # written, so an existing historian opens on a disk that is full (samples are then
+            # counted as lost until it has room)
+            return
         db.table("tags").create(
             {"id": int, "name": str, "kind": str},
             pk="id",

@@ -600,7 +600,8 @@ class Historian:
         except Exception as e:  # disk full, I/O error, corruption: count it, keep running
             if conn.in_transaction:
                 conn.rollback()
-            self._record_failure(n, f"{self.path}: {n} samples not stored ({type(e).__name__}: {e})")
+            self._record_failure(n, f"{self.path}: {n} samples not stored ({type(e).__name__}: {e})",
+                                 repeats=True)
             return
         tag_ids.update(new_tags)
         layouts.update(new_layouts)
@@ -828,13 +829,34 @@ class Historian:
             return budget <= 0 or rollup_budget <= 0  # a full budget at the very end: check once more
         return True
 
-    def _record_failure(self, n: int, message: str) -> None:
-        log.error("%s", message)
+    #: a disk that stays full fails every group commit: the log says so once a minute, with
+    #: the count since its last line, instead of ten lines a second (the counter has them all)
+    FAILURE_LOG_EVERY_S = 60.0
+    _failure_logged_at: float | None = None
+    _failed_unlogged = 0
+
+    def _record_failure(self, n: int, message: str, *, repeats: bool = False) -> None:
+        """Count ``n`` samples as lost. ``repeats``: a refused commit, which a full disk repeats
+        for every group: logged at most once per ``FAILURE_LOG_EVERY_S``."""
+        now = time.monotonic()
         with self._cond:
             self._failed += n
             self._done += n
             self._last_error = message
+            last = self._failure_logged_at if repeats else None
+            if repeats:
+                self._failed_unlogged += n
+            due = last is None or now - last >= self.FAILURE_LOG_EVERY_S
+            if due and repeats:
+                unlogged, self._failed_unlogged = self._failed_unlogged, 0
+                self._failure_logged_at = now
             self._cond.notify_all()
+        if not repeats:
+            log.error("%s", message)
+        elif due:
+            more = (f"; {unlogged} samples not stored since the last report {now - last:.0f} s ago"
+                    if last is not None and unlogged > n else "")
+            log.error("%s%s", message, more)
 
     def _fail_everything(self, message: str) -> None:
         with self._cond:

@@ -75,6 +75,17 @@ class _Pending(NamedTuple):
     critical: bool
 
 
+class _TailPlan(NamedTuple):
+    """What opening does to the rows after the last checkpoint (see ``Journal._plan_tail``)."""
+
+    keep: list[tuple[Any, ...]]  # chained on after a crash: sealed as ``recovered``
+    bad: list[tuple[Any, ...]]  # moved to the quarantine table, never sealed
+    why: str
+    now: float
+    recovered: dict[str, Any] | None
+    quarantined: dict[str, Any] | None
+
+
 @dataclass
 class _ChainState:
     """Where the chain and the checkpoint sequence stand after the last commit."""
@@ -100,6 +111,8 @@ class JournalStats:
     backlog_waits: int
     dropped: int
     last_error: str | None = None
+    #: since when (wall clock) the disk refuses commits; the queued events are held meanwhile
+    held_since: float | None = None
 
 
 def _has_meta(con: sqlite3.Connection) -> bool:
@@ -201,7 +214,8 @@ def _storage_error(path: Path, e: BaseException, storage: str) -> JournalError:
     # over a temporary condition
     return JournalError(
         f"{path}: cannot write the journal database: {storage} ({e}). The journal is not "
-        "damaged: free space (or fix the disk) and start again; do not move the journal aside"
+        "damaged: free space (SQLite needs about 1 MB to open its files; once open, Vigil runs "
+        "on a full disk) or fix the disk, and start again; do not move the journal aside"
     )
 
 
@@ -319,6 +333,13 @@ class Journal:
         self.problems: list[str] = []
         #: held by every commit; a key rotation takes it to slot its own transaction in between
         self._commit_lock = threading.Lock()
+        #: the opening the disk refused at start, carried out by the writer before its first commit
+        self._opening: _TailPlan | None = None
+        #: while commits are refused: since when (wall clock), and the counters then, for the
+        #: critical ``storage.journal_held`` event once a commit succeeds again
+        self._held_since: float | None = None
+        self._held_from: tuple[int, int] = (0, 0)  # (events committed, events dropped)
+        self._held_error: str | None = None
 
         path = self.dir / DB_FILE
         startup_events: list[_Pending] = []
@@ -347,7 +368,14 @@ class Journal:
             meta, missing = {}, []
         now = clock()
         if "journal_id" not in meta:
-            startup_events += self._create(meta, passphrase, now, missing)
+            try:
+                startup_events += self._create(meta, passphrase, now, missing)
+            except sqlite3.DatabaseError as e:
+                self._con.close()
+                storage = _storage_problem(e)
+                # a journal that does not exist yet cannot hold anything for later: refused
+                raise JournalError(f"{path}: cannot create the journal database: "
+                                   f"{storage or 'SQLite refused'} ({e})") from None
             if continued is not None:
                 if continued["verify"] != "intact":
                     self.problems.append(
@@ -361,10 +389,20 @@ class Journal:
         try:
             self._state = self._load_state()
             problem = self._tail_problem(meta.get("state"))
-            recovered, quarantined = self._settle_tail(meta.get("state"), now)
-            with self._con:
-                self._con.execute("BEGIN IMMEDIATE")
-                self._con.execute("UPDATE meta SET value='open' WHERE key='state'")
+            tail = self._plan_tail(meta.get("state"), now)
+            try:
+                self._open_for_writing(tail)
+            except sqlite3.DatabaseError as e:
+                storage = _storage_problem(e)
+                if storage is None:
+                    raise
+                # the journal is fine and the disk is not: start degraded rather than refuse
+                # (a station must keep watching its plant); the writer settles the tail and
+                # marks the journal open before its first commit, and holds events until then
+                self._opening = tail
+                self._held_since = now
+                self._writer_dead = True  # appenders must not wait for room meanwhile
+                self._last_error = self._held_error = f"{path}: {e} ({storage})"
         except (sqlite3.DatabaseError, ValueError, TypeError) as e:
             self._con.close()
             storage = _storage_problem(e)
@@ -374,6 +412,7 @@ class Journal:
                 f"{path}: the journal database is damaged ({e}); run 'vigil journal verify', keep "
                 "this file as evidence and move the journal folder aside to start a new journal"
             ) from None
+        recovered, quarantined = tail.recovered, tail.quarantined
         unclean = meta.get("state") == "open"
 
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
@@ -388,7 +427,9 @@ class Journal:
                 {
                     "message": "the previous run did not close the journal cleanly "
                     "(crash, kill or power loss); events not yet committed then are lost",
-                    "last_seq": self._state.size,
+                    # the last event of the previous run (its tail may be sealed later, by
+                    # the writer, when the disk refused writes at open)
+                    "last_seq": tail.keep[-1][0] if tail.keep else self._state.size,
                     "recovered": recovered,
                 },
                 critical=True,
@@ -560,14 +601,15 @@ class Journal:
             prev_hash, expected, last_ts, good = h, expected + 1, ts, good + 1
         return rows, good
 
-    def _settle_tail(self, state: str | None, now: float) -> tuple[dict[str, Any] | None,
-                                                                  dict[str, Any] | None]:
+    def _plan_tail(self, state: str | None, now: float) -> _TailPlan:
         """Never seal what this writer did not write (see FORMAT.md, "The writer at open").
 
         After a clean shutdown there is no tail, so any row after the last checkpoint was put
         there by something else: it is moved to ``quarantine``, never sealed. After a crash the
         rows that chain on are sealed under reason ``recovered`` (the caller journals how many
-        and their hash range); rows that do not chain are quarantined.
+        and their hash range); rows that do not chain are quarantined. This only reads: the
+        plan is carried out by :meth:`_open_for_writing`, at open or, when the disk refuses
+        writes then, by the writer before its first commit.
         """
         rows, good = self._chaining_tail()
         s = self._state
@@ -579,37 +621,46 @@ class Journal:
         keep = good if state == chain.STATE_OPEN else 0
         bad = rows[keep:]
         quarantined = None
+        why = ("appended after a clean shutdown, so not written by Vigil"
+               if state == chain.STATE_CLEAN else "not chained on from the journal")
+        if bad:
+            hashes = [r[7].hex() if isinstance(r[7], bytes) else repr(r[7]) for r in bad]
+            quarantined = {
+                "message": f"{len(bad)} event(s) (seq {bad[0][0]}..{bad[-1][0]}) after "
+                f"checkpoint #{s.checkpoints} were {why}; they were moved to the quarantine "
+                "table and not sealed",
+                "events": len(bad), "first_seq": bad[0][0], "last_seq": bad[-1][0],
+                "first_hash": hashes[0], "last_hash": hashes[-1],
+            }
+        return _TailPlan(rows[:keep], bad, why, now, recovered, quarantined)
+
+    def _open_for_writing(self, tail: _TailPlan) -> None:
+        """Settle the tail as planned and mark the journal open, in one transaction. On a
+        refusal nothing changed: the chain state is read back and the error raised."""
+        s = self._state
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
-            if bad:
-                found = chain.to_micros(now)
-                why = ("appended after a clean shutdown, so not written by Vigil"
-                       if state == chain.STATE_CLEAN else "not chained on from the journal")
+            if tail.bad:
+                found = chain.to_micros(tail.now)
                 con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                [(*r, found, why) for r in bad])
-                con.execute("DELETE FROM events WHERE seq > ?", (s.checkpoint_size + keep,))
-                hashes = [r[7].hex() if isinstance(r[7], bytes) else repr(r[7]) for r in bad]
-                quarantined = {
-                    "message": f"{len(bad)} event(s) (seq {bad[0][0]}..{bad[-1][0]}) after "
-                    f"checkpoint #{s.checkpoints} were {why}; they were moved to the quarantine "
-                    "table and not sealed",
-                    "events": len(bad), "first_seq": bad[0][0], "last_seq": bad[-1][0],
-                    "first_hash": hashes[0], "last_hash": hashes[-1],
-                }
-            if keep:
-                last = rows[keep - 1]
+                                [(*r, found, tail.why) for r in tail.bad])
+                con.execute("DELETE FROM events WHERE seq > ?", (s.checkpoint_size + len(tail.keep),))
+            if tail.keep:
+                last = tail.keep[-1]
                 s.size, s.head = last[0], last[7]
-                self._seal_now("recovered", now)
-            elif bad:
+                self._seal_now("recovered", tail.now)
+            elif tail.bad:
                 s.size, s.head = s.checkpoint_size, self._checkpoint_head()
+            con.execute("UPDATE meta SET value='open' WHERE key='state'")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            self._state = self._load_state()
             raise
-        if keep:
-            s.last_ts = max([s.last_ts, *(r[1] for r in rows[:keep] if type(r[1]) is int)])
-        return recovered, quarantined
+        if tail.keep:
+            s.last_ts = max([s.last_ts, *(r[1] for r in tail.keep if type(r[1]) is int)])
 
     def _checkpoint_head(self) -> bytes:
         s = self._state
@@ -648,7 +699,7 @@ class Journal:
         sealed_row = con.execute("SELECT hash, ts FROM events WHERE seq = ?", (cp_size,)).fetchone()
         last_ts = sealed_row[1] if sealed_row and type(sealed_row[1]) is int else 0
         head = bytes(sealed_row[0]) if sealed_row else bytes.fromhex(cp_head)
-        del row  # the tail after the checkpoint is judged by _settle_tail
+        del row  # the tail after the checkpoint is judged by _plan_tail
         return _ChainState(cp_size, head, number, cp_size, chain.checkpoint_link(msg, sig), cp_ts,
                            last_ts)
 
@@ -703,7 +754,8 @@ class Journal:
         with self._done_cv:
             while self._done < target:
                 left = deadline - time.monotonic()
-                if left <= 0 or self._writer_dead:
+                if left <= 0 or self._writer_dead or self._held_since is not None:
+                    # commits are being refused: the events are held, waiting saves nothing
                     return self._done >= target
                 self._done_cv.wait(left)
         return True
@@ -807,6 +859,7 @@ class Journal:
             committed=self._done, queued=len(self._buf), size=s.size,
             checkpoints=s.checkpoints, unsealed=s.size - s.checkpoint_size,
             backlog_waits=self._backlog_waits, dropped=self._dropped, last_error=self._last_error,
+            held_since=self._held_since,
         )
 
     def __enter__(self) -> Journal:
@@ -874,9 +927,14 @@ class Journal:
         while True:
             try:
                 with self._commit_lock:
-                    self._commit(group, final=final)
+                    if self._opening is not None:  # the start the disk refused, first
+                        self._open_for_writing(self._opening)
+                        self._opening = None
+                    held = [self._held_event()] if self._held_since is not None else []
+                    self._commit(group + held, final=final)
                 self._last_error = None
                 self._writer_dead = False
+                self._held_since = None
                 if final:
                     self.stop_recorded = True
                 break
@@ -884,6 +942,11 @@ class Journal:
                 self._last_error = f"{self.dir / DB_FILE}: {e}"
                 with contextlib.suppress(sqlite3.Error):
                     self._con.execute("ROLLBACK")
+                if self._held_since is None and _storage_problem(e) is not None:
+                    # the disk (not a lock) refuses: an episode the journal reports afterwards
+                    self._held_since = self._clock()
+                    self._held_from = (self._done, self._dropped)
+                    self._held_error = self._last_error
                 if self._stop_requested:  # shutting down: a bounded last try, not minutes
                     now = time.monotonic()
                     if self._stop_deadline is None:
@@ -896,14 +959,30 @@ class Journal:
                     self._wake.wait(delay)
                 delay = min(delay * 2, 2.0)
                 attempts += 1
-                if attempts >= STALLED_AFTER_ATTEMPTS:
-                    # the disk has refused for minutes: appenders stop waiting for room (a full
-                    # queue then drops, counted and journaled as system.dropped once a commit
-                    # succeeds), but this group is kept and retried, not thrown away
+                if attempts >= STALLED_AFTER_ATTEMPTS or self._held_since is not None:
+                    # the disk refuses (full, failing), or something has for minutes: appenders
+                    # stop waiting for room, which would stall the alarm engine and the screen
+                    # for nothing (a full queue then drops, counted and journaled as
+                    # system.dropped once a commit succeeds), but this group is kept and
+                    # retried, not thrown away
                     self._writer_dead = True
         with self._done_cv:
             self._done += accepted
             self._done_cv.notify_all()
+
+    def _held_event(self) -> _Pending:
+        """The critical ``storage.journal_held`` event committed with the first group the disk
+        takes after refusing: since when, how many events waited in memory, how many were lost."""
+        with self._lock:
+            accepted = self._tickets
+        done, dropped = self._held_from
+        now = self._clock()
+        return _Pending(now, "storage.journal_held", "system", canonical_json({
+            "message": "the disk refused the journal's writes; the events were held in memory "
+                       "and are written now",
+            "since": self._held_since, "until": now, "held_events": accepted - done,
+            "lost_events": self._dropped - dropped, "error": self._held_error,
+        }), True)
 
     def _commit(self, group: list[_Pending], *, final: bool) -> None:
         """Chain, insert and seal one group in a single transaction.
