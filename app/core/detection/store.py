@@ -110,7 +110,7 @@ def read_model_bytes(path: Path) -> bytes:
     except OSError as e:
         raise ModelError(f"{path}: cannot read model file ({e.strerror or e})") from None
     except atrest.AtRestError as e:
-        raise ModelError(f"{path}: cannot open the encrypted model: {e}") from None
+        raise ModelError(f"{path}: refused: the encrypted model cannot be opened: {e}") from None
 
 
 def decode_model(data: bytes, source: str) -> tuple[DetectorState, dict[str, Any]]:
