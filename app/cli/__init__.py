@@ -34,7 +34,9 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only`` (a sub-command's name) just that sub-command's, so a
+    command does not pay for importing every other one (profiles, numpy, pydantic...)."""
     parser = argparse.ArgumentParser(
         prog="vigil",
         description="Vigil SCADA workstation. With no command, opens the workstation on the "
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start offscreen, check core, plugins, profiles, journal and a plot; exit 0 or 1",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only not in COMMAND_MODULES else [only]:
         try:
             module = importlib.import_module(f"app.cli.{name}")
         except ModuleNotFoundError as e:
@@ -62,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"vigil {__version__}")  # answered before importing every sub-command
         return 0
-    parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
     if given and given[0].startswith("--connect"):
-        argv = ["run", *given]  # `vigil --connect URL ...` is `vigil run --connect URL ...`
+        argv = given = ["run", *given]  # `vigil --connect URL ...` is `vigil run --connect URL ...`
+    parser = build_parser(given[0] if given else None)
     args = parser.parse_args(argv)
     if args.self_test:
         from app.cli.selftest import self_test
