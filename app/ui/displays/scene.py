@@ -31,6 +31,9 @@ from app.ui.palette import LIGHT, Scheme
 
 #: a frame at ~60 Hz: marks made within it are painted together
 FRAME_MS = 16
+#: after a flush that ran out of budget: the pause before the next one, long enough for the
+#: window's other events and the paint of what was drawn
+BACKLOG_MS = 4
 #: the most one flush spends working out and drawing changed symbols; what is left waits for
 #: the next frame, so the window answers within a frame however much changed
 FLUSH_BUDGET_S = 0.008
@@ -125,12 +128,12 @@ class DisplayScene(QGraphicsScene):
             if items:
                 self._dirty.update(items)
         if self._dirty and not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(FRAME_MS)
 
     def mark_all(self) -> None:
         self._dirty.update(dict.fromkeys(self.symbols))
         if self._dirty and not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(FRAME_MS)
 
     def on_samples(self, batch: list[Sample]) -> None:
         self.mark(self.live_tags(batch))
@@ -170,7 +173,7 @@ class DisplayScene(QGraphicsScene):
                 del self._dirty[item]
                 item.refresh()
         if left_in_sight:
-            self._flush_timer.start()
+            self._flush_timer.start(BACKLOG_MS)
 
     def pending(self) -> int:
         return len(self._dirty)
