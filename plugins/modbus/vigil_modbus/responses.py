@@ -55,52 +55,41 @@ def _short_text(pdu: ModbusPDU) -> str:
             f"{len(pdu.registers)} registers, {len(pdu.bits)} bits)")
 
 
-class FastReadHoldingRegistersResponse(ReadHoldingRegistersResponse):
+class _QuietText(ModbusPDU):
+    """The reply's long text (every value) only while pymodbus's DEBUG log could print it."""
+
+    def __str__(self) -> str:
+        if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
+            return super().__str__()
+        return _short_text(self)
+
+
+class FastReadHoldingRegistersResponse(_QuietText, ReadHoldingRegistersResponse):
     """Function code 3 reply: registers decoded at once."""
 
     def decode(self, data: bytes) -> None:
         _decode_registers(self, data)
 
-    def __str__(self) -> str:
-        if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
-            return super().__str__()
-        return _short_text(self)
 
-
-class FastReadInputRegistersResponse(ReadInputRegistersResponse):
+class FastReadInputRegistersResponse(_QuietText, ReadInputRegistersResponse):
     """Function code 4 reply: registers decoded at once."""
 
     def decode(self, data: bytes) -> None:
         _decode_registers(self, data)
 
-    def __str__(self) -> str:
-        if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
-            return super().__str__()
-        return _short_text(self)
 
-
-class FastReadCoilsResponse(ReadCoilsResponse):
+class FastReadCoilsResponse(_QuietText, ReadCoilsResponse):
     """Function code 1 reply: bits decoded by table."""
 
     def decode(self, data: bytes) -> None:
         _decode_bits(self, data)
 
-    def __str__(self) -> str:
-        if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
-            return super().__str__()
-        return _short_text(self)
 
-
-class FastReadDiscreteInputsResponse(ReadDiscreteInputsResponse):
+class FastReadDiscreteInputsResponse(_QuietText, ReadDiscreteInputsResponse):
     """Function code 2 reply: bits decoded by table."""
 
     def decode(self, data: bytes) -> None:
         _decode_bits(self, data)
-
-    def __str__(self) -> str:
-        if _PYMODBUS_LOG.isEnabledFor(logging.DEBUG):
-            return super().__str__()
-        return _short_text(self)
 
 
 #: what a driver registers with every client it makes
