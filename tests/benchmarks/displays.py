@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from process_cpu import load, process_cpu  # noqa: E402
 from PySide6.QtCore import QEvent, QObject, QRectF, QTimer  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
@@ -56,9 +56,6 @@ LIVE_SECONDS = 10.0
 IDLE_SETTLE_S = 20.0
 IDLE_WINDOW_S = 30.0
 
-
-def load() -> str:
-    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 class PaintCounter(QObject):
@@ -273,28 +270,6 @@ def display_figures() -> None:
         core.stop()
 
 
-def cpu_of(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """% of one core a process uses between IDLE_SETTLE_S and IDLE_SETTLE_S + IDLE_WINDOW_S."""
-    tick = os.sysconf("SC_CLK_TCK")
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(IDLE_SETTLE_S)
-
-        def cpu() -> float:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / tick
-
-        c0, t0 = cpu(), time.monotonic()
-        time.sleep(IDLE_WINDOW_S)
-        c1, t1 = cpu(), time.monotonic()
-        return 100.0 * (c1 - c0) / (t1 - t0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 def idle_figures(base_tree: Path | None) -> None:
     py = sys.executable
@@ -311,7 +286,7 @@ def idle_figures(base_tree: Path | None) -> None:
             with tempfile.TemporaryDirectory(prefix="vigil-idle-") as data:
                 env = dict(os.environ, QT_QPA_PLATFORM="offscreen", VIGIL_DATA_DIR=data)
                 cmd = [py, "-c", "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))", *args]
-                results[name].append(cpu_of(cmd, tree, env))
+                results[name].append(process_cpu(cmd, tree, env, IDLE_SETTLE_S, IDLE_WINDOW_S))
     print(f"idle CPU, demo plant at its own poll intervals, {IDLE_WINDOW_S:.0f} s window after "
           f"{IDLE_SETTLE_S:.0f} s start-up (% of one core, two runs each, alternating):")
     for name, values in results.items():

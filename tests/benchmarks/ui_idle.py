@@ -21,43 +21,18 @@ from __future__ import annotations
 import collections
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from process_cpu import load, process_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTLE_S = 20.0
 WINDOW_S = 30.0
 
 
-def load() -> str:
-    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def cpu_of(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """% of one core the process uses between SETTLE_S and SETTLE_S + WINDOW_S."""
-    tick = os.sysconf("SC_CLK_TCK")
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(SETTLE_S)
-
-        def cpu() -> float:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / tick
-
-        c0, t0 = cpu(), time.monotonic()
-        time.sleep(WINDOW_S)
-        c1, t1 = cpu(), time.monotonic()
-        return 100.0 * (c1 - c0) / (t1 - t0)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def measure(base_tree: Path | None, rounds: int) -> None:
@@ -77,7 +52,7 @@ def measure(base_tree: Path | None, rounds: int) -> None:
                 env.pop("PYTHONPATH", None)
                 entry = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
                 cmd = [sys.executable, "-c", entry, *args]
-                results[name].append(cpu_of(cmd, tree, env))
+                results[name].append(process_cpu(cmd, tree, env, SETTLE_S, WINDOW_S))
                 loads.append(os.getloadavg()[0])
                 print(f"  {name}: {results[name][-1]:.1f} %  [load {load()}]", flush=True)
     print(f"\nidle CPU, demo plant at its own poll intervals, {WINDOW_S:.0f} s after {SETTLE_S:.0f} s of "
