@@ -16,6 +16,7 @@ from app.core.errors import VigilError
 
 if TYPE_CHECKING:
     from app.core.journal import Journal
+    from app.core.users import UserStore
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -80,6 +81,16 @@ def os_user() -> str:
         return "system"
 
 
+def account_store(data_dir: Path, journal: Journal) -> UserStore:
+    """The data folder's accounts, reconciled with the journal's account events (so an edited or
+    deleted ``users.json`` is never taken for commissioning)."""
+    from app.core.users import UserStore, account_events
+
+    store = UserStore(data_dir / "users.json", journal=journal)
+    store.reconcile(account_events(data_dir / "journal"))
+    return store
+
+
 def cli_actor(data_dir: Path, journal: Journal, as_user: str | None, permission: str, fallback: str) -> str:
     """Who a changing CLI command acts as, checked like the workstation checks it.
 
@@ -87,10 +98,9 @@ def cli_actor(data_dir: Path, journal: Journal, as_user: str | None, permission:
     Once accounts exist, the person names themself (``--as``), gives their password, and their
     role must hold ``permission``; refusals and logins are journaled like the workstation's.
     """
-    from app.core.users import Authorizer, UserStore, account_events
+    from app.core.users import Authorizer
 
-    store = UserStore(data_dir / "users.json", journal=journal)
-    store.reconcile(account_events(data_dir / "journal"))  # a deleted store is no commissioning
+    store = account_store(data_dir, journal)
     if store.is_empty():
         return fallback
     if not as_user:

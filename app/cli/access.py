@@ -19,9 +19,12 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.errors import VigilError
+
+if TYPE_CHECKING:
+    from app.core.journal import Journal
 
 #: the ``config.load`` body field naming the devices whose values are patient data
 VITAL_DEVICES_FIELD = "vital_sign_devices"
@@ -96,26 +99,23 @@ def journal_read(
     return actor
 
 
-def _open(journal_dir: Path) -> Any:
-    from app.cli.journal import journal_passphrase
-    from app.core.journal import Journal
+def _open(journal_dir: Path) -> Journal:
+    from app.cli.journal import open_keyed_journal
 
     try:
-        return Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+        return open_keyed_journal(journal_dir)
     except VigilError:
         raise
     except Exception as e:  # a locked or damaged file: the same answer, it cannot record
         raise VigilError(str(e)) from None
 
 
-def _account(data_dir: Path, journal: Any, as_user: str) -> tuple[str, str]:
+def _account(data_dir: Path, journal: Journal, as_user: str) -> tuple[str, str]:
     """``--as NAME``: the account, proved with its password (asked for), checked like a log-in
     at the workstation (refusals journaled there)."""
-    from app.cli._common import read_secret
-    from app.core.users import UserStore, account_events
+    from app.cli._common import account_store, read_secret
 
-    store = UserStore(data_dir / "users.json", journal=journal)
-    store.reconcile(account_events(data_dir / "journal"))
+    store = account_store(data_dir, journal)
     session = store.authenticate(as_user, read_secret(f"password for {as_user}: "))
     store.logout(session, reason="command finished")
     return session.user, session.role.label

@@ -231,7 +231,6 @@ def _replay(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from app.core.detection.engine import DetectionEngine
     from app.core.detection.provenance import JournalProvenance
-    from app.core.journal import Journal
     from app.core.paths import resolve_data_dir
 
     if bool(args.csv) == bool(args.device):
@@ -243,9 +242,9 @@ def _train(args: argparse.Namespace) -> int:
         check_detector_params(make, params, args.detector)
         make(**params)  # refuse bad parameters (or a broken plugin) before opening the journal
         rows, tags, window, group = _training_data(args, data_dir)
-        from app.cli.journal import journal_passphrase
+        from app.cli.journal import open_keyed_journal
 
-        journal = Journal.open(data_dir / "journal", passphrase=journal_passphrase(data_dir / "journal"))
+        journal = open_keyed_journal(data_dir / "journal")
     except (VigilError, DetectorError, OSError) as e:
         return _fail(str(e))
     try:

@@ -86,6 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.set_defaults(func=_note)
 
 
+def open_keyed_journal(journal_dir: Path) -> Journal:
+    """The journal opened for writing with its signing key (its passphrase asked for when the key
+    is protected): what every CLI command that records something opens."""
+    return Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+
+
 def journal_passphrase(journal_dir: Path) -> str | None:
     """The signing key's passphrase: $VIGIL_JOURNAL_PASSPHRASE, else asked for when the key is
     protected (from the terminal, or one line of standard input in scripts), else None."""
@@ -202,7 +208,7 @@ def _note(args: argparse.Namespace) -> int:
         return 2
     try:
         jdir = resolve_data_dir(args.data_dir) / "journal"
-        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+        journal = open_keyed_journal(jdir)
     except VigilError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -229,7 +235,7 @@ def _witness(args: argparse.Namespace) -> int:
     try:
         heads = [(path, head) for path in args.heads for head in parse_heads(path)]
         jdir = resolve_data_dir(args.data_dir) / "journal"
-        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+        journal = open_keyed_journal(jdir)
     except VigilError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -257,7 +263,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
             if not new_passphrase:
                 print("error: the new passphrase is empty", file=sys.stderr)
                 return 2
-        journal = Journal.open(jdir, passphrase=journal_passphrase(jdir))
+        journal = open_keyed_journal(jdir)
     except (VigilError, DataDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.cli._common import os_user
 from app.core.errors import VigilError
 from app.core.paths import DataDirError, resolve_data_dir
 
@@ -143,8 +143,7 @@ def _check(args: argparse.Namespace) -> int:
 def _set_enabled(args: argparse.Namespace) -> int:
     """Fail closed: the change is made only when the journal can record it and, once accounts
     exist, only by a logged-in engineer or administrator (``--as``)."""
-    from app.cli.journal import journal_passphrase
-    from app.core.journal import Journal
+    from app.cli.journal import open_keyed_journal
     from app.core.users import Authorizer
     from app.station.plugin_admin import set_plugin_enabled
 
@@ -154,7 +153,7 @@ def _set_enabled(args: argparse.Namespace) -> int:
         return _fail(str(e))
     journal_dir = data_dir / "journal"
     try:
-        journal = Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+        journal = open_keyed_journal(journal_dir)
     except Exception as e:
         return _fail(f"not changed: the journal in {journal_dir} cannot record it ({e}). Stop the "
                      "workstation using this data folder (or give the signing key's passphrase) "
@@ -167,7 +166,7 @@ def _set_enabled(args: argparse.Namespace) -> int:
             print(f"note: no installed plugin has id '{args.id}'; it is disabled anyway", file=sys.stderr)
         try:
             set_plugin_enabled(host, store, Authorizer(journal), session, args.id, args.enabled,
-                               commissioning_actor=_os_user())
+                               commissioning_actor=os_user())
         finally:
             if session is not None:
                 store.logout(session, reason="command finished")
@@ -185,8 +184,7 @@ def _set_enabled(args: argparse.Namespace) -> int:
 def _approve(args: argparse.Namespace) -> int:
     """Fail closed, like enable/disable: only when the journal can record and seal it and,
     once accounts exist, only by a logged-in administrator (``--as``)."""
-    from app.cli.journal import journal_passphrase
-    from app.core.journal import Journal
+    from app.cli.journal import open_keyed_journal
     from app.core.users import Authorizer
     from app.station.plugin_admin import approve_plugin
 
@@ -196,7 +194,7 @@ def _approve(args: argparse.Namespace) -> int:
         return _fail(str(e))
     journal_dir = data_dir / "journal"
     try:
-        journal = Journal.open(journal_dir, passphrase=journal_passphrase(journal_dir))
+        journal = open_keyed_journal(journal_dir)
     except Exception as e:
         return _fail(f"not approved: the journal in {journal_dir} cannot record it ({e}). Stop the "
                      "workstation using this data folder (or give the signing key's passphrase) "
@@ -205,7 +203,7 @@ def _approve(args: argparse.Namespace) -> int:
         store, session = _identify(data_dir, journal, args.as_user, "administrator")
         try:
             actor, digest = approve_plugin(_host(args, journal, data_dir), store, Authorizer(journal),
-                                           session, args.id, journal, commissioning_actor=_os_user())
+                                           session, args.id, journal, commissioning_actor=os_user())
         finally:
             if session is not None:
                 store.logout(session, reason="command finished")
@@ -224,11 +222,9 @@ def _identify(
 ) -> tuple[UserStore, Session | None]:
     """The account store, checked against the journal, and the session of ``--as`` (asked for
     its password); no session before the first account exists (commissioning)."""
-    from app.cli._common import read_secret
-    from app.core.users import UserStore, account_events
+    from app.cli._common import account_store, read_secret
 
-    store = UserStore(data_dir / "users.json", journal=journal)
-    store.reconcile(account_events(data_dir / "journal"))
+    store = account_store(data_dir, journal)
     if store.is_empty():
         return store, None
     if not as_user:
@@ -237,8 +233,3 @@ def _identify(
     return store, store.authenticate(as_user, read_secret(f"password for {as_user}: "))
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "system"
