@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +21,16 @@ from typing import Any
 import pytest
 
 from app.core.atrest import dbapi as cipher
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 20.0) -> bool:
+    """Whether ``cond()`` became true within ``timeout`` seconds (polled; checked once more at the end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return bool(cond())
 
 
 def full_error(module: ModuleType = sqlite3) -> Exception:

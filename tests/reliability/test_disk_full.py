@@ -17,18 +17,10 @@ import pytest
 
 from app.core.journal import Journal, JournalError, read_events, verify
 
-from .fulldisk import FullDisk
+from .fulldisk import FullDisk, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _wait(cond, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def test_a_journal_opened_on_a_full_disk_holds_its_events_and_writes_them_when_space_returns(
@@ -49,10 +41,10 @@ def test_a_journal_opened_on_a_full_disk_holds_its_events_and_writes_them_when_s
         stats = journal.stats()
         assert stats.held_since is not None and stats.queued >= 31 and stats.committed == 0, stats
         assert "disk is full" in (stats.last_error or "")
-        assert _wait(lambda: disk.refused >= 2)  # the writer keeps trying
+        assert wait_for(lambda: disk.refused >= 2)  # the writer keeps trying
         assert verify(jdir).status == "intact"  # the file on disk is untouched meanwhile
         disk.free()
-        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+        assert wait_for(lambda: journal.flush(1.0), timeout=30.0)
         assert journal.stats().held_since is None
     finally:
         assert journal.close() is True
@@ -97,7 +89,7 @@ def test_a_crashed_journal_opened_on_a_full_disk_seals_its_tail_once_space_retur
     try:
         assert journal.stats().held_since is not None
         disk.free()
-        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+        assert wait_for(lambda: journal.flush(1.0), timeout=30.0)
     finally:
         assert journal.close() is True
     assert verify(jdir).status == "intact"
@@ -129,7 +121,7 @@ def test_a_journal_on_a_full_disk_holds_a_bounded_number_of_events_without_stall
     disk.fill()
     journal = Journal.open(jdir, queue_max=50)
     try:
-        assert _wait(lambda: disk.refused >= 1)
+        assert wait_for(lambda: disk.refused >= 1)
         t0 = time.monotonic()
         for i in range(120):  # more than it may hold
             journal.append("alarm.transition", "system", {"i": i})
@@ -139,7 +131,7 @@ def test_a_journal_on_a_full_disk_holds_a_bounded_number_of_events_without_stall
         stats = journal.stats()
         assert stats.backlog_waits == 0 and stats.queued <= 50 and stats.dropped > 0, stats
         disk.free()
-        assert _wait(lambda: journal.flush(1.0), timeout=30.0)
+        assert wait_for(lambda: journal.flush(1.0), timeout=30.0)
     finally:
         journal.close()
     events = list(read_events(jdir))

@@ -14,7 +14,6 @@ The disk fills by injection at the point SQLite reports it (see ``fulldisk.py``)
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -35,21 +34,13 @@ from app.core.historian import Historian
 from app.core.journal import Journal, read_events, verify
 from app.core.model import Quality, Sample
 
-from .fulldisk import FullDisk, full_error
+from .fulldisk import FullDisk, full_error, wait_for
 
 
 def _event(i: int) -> EventRow:
     return EventRow(1000.0 + i, f"tank.level:HI{i % 3}", "tank.level", "tank", "high", "transition",
                     "normal", "unack_active", 90.0 + i, 80.0, "system", {"cause": "condition"})
 
-
-def _wait(cond, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def test_alarm_history_refused_by_a_full_disk_is_written_when_space_returns(tmp_path, monkeypatch):
@@ -67,7 +58,7 @@ def test_alarm_history_refused_by_a_full_disk_is_written_when_space_returns(tmp_
         assert disk.refused >= 1 and store.stats().write_errors >= 1
         assert store.stats().held == 21 + 3  # 21 events, and the latest state of 3 alarms
         disk.free()
-        assert _wait(lambda: store.flush(1.0)), store.stats()
+        assert wait_for(lambda: store.flush(1.0)), store.stats()
         stats = store.stats()
         assert stats.held == 0 and stats.dropped == 0 and stats.written_late == 24
     finally:
@@ -87,7 +78,7 @@ def test_held_alarm_history_is_bounded_and_what_is_given_up_is_counted(tmp_path,
             store.put_event(_event(i))
             if i % 5 == 4:
                 store.flush()  # let the writer take them (the queue itself holds only 10)
-        assert _wait(lambda: store.stats().held + store.stats().dropped == 25)
+        assert wait_for(lambda: store.stats().held + store.stats().dropped == 25)
         assert store.stats().held == 10 and store.stats().dropped == 15
     finally:
         disk.free()
@@ -235,9 +226,9 @@ def test_journal_events_refused_for_minutes_are_kept_and_committed_when_space_re
     disk.fill()
     for i in range(50):
         journal.append("alarm.transition", "system", {"i": i})
-    assert _wait(lambda: disk.refused >= 5), disk.refused  # well past the give-up point
+    assert wait_for(lambda: disk.refused >= 5), disk.refused  # well past the give-up point
     disk.free()
-    _wait(lambda: journal.flush(1.0), timeout=30.0)  # the next retry commits
+    wait_for(lambda: journal.flush(1.0), timeout=30.0)  # the next retry commits
     journal.close()
     assert journal.stats().dropped == 0
     assert [e.body["i"] for e in read_events(jdir, kind="alarm.transition")] == list(range(50))

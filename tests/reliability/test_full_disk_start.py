@@ -19,16 +19,7 @@ from app.core.alarms.types import AlarmQuery
 from app.core.journal import read_events, verify
 from app.station import Core
 
-from .fulldisk import FullDisk
-
-
-def _wait(cond, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+from .fulldisk import FullDisk, wait_for
 
 
 def _files(folder: Path) -> set[str]:
@@ -39,7 +30,7 @@ def _ran_once(data: Path) -> None:
     core = Core(data, demo_interval_ms=100, window=False)
     core.start()
     try:
-        assert _wait(lambda: len(core.latest()) > 0)
+        assert wait_for(lambda: len(core.latest()) > 0)
         # an alarm transition the next start's history check has to look at
         core.alarms.set_system_condition("test", True, message="before the disk filled")
         assert core.alarms.flush(5.0) and core.journal.flush()
@@ -67,9 +58,9 @@ def test_a_station_starts_and_watches_the_plant_on_a_disk_that_is_already_full(t
         assert any("journal" in p and "held in memory" in p for p in core.config_problems), \
             core.config_problems
         # polling and alarming go on: values arrive, and the dead device raises its COMM alarm
-        assert _wait(lambda: len(core.latest()) >= 20)
-        assert _wait(lambda: "vitals:COMM" in {a.id for a in core.alarms.alarms() if a.condition})
-        assert _wait(lambda: core.historian.stats().failed > 0), core.historian.stats()
+        assert wait_for(lambda: len(core.latest()) >= 20)
+        assert wait_for(lambda: "vitals:COMM" in {a.id for a in core.alarms.alarms() if a.condition})
+        assert wait_for(lambda: core.historian.stats().failed > 0), core.historian.stats()
         held = core.journal.stats()
         assert held.queued > 0 and held.dropped == 0 and held.committed == 0, held
         assert disk.refused > 0
@@ -77,10 +68,10 @@ def test_a_station_starts_and_watches_the_plant_on_a_disk_that_is_already_full(t
         assert _files(data) == before, _files(data) ^ before
 
         disk.free()
-        assert _wait(lambda: core.journal.flush(1.0), timeout=30.0)
-        assert _wait(lambda: core.alarms.flush(1.0), timeout=30.0)
+        assert wait_for(lambda: core.journal.flush(1.0), timeout=30.0)
+        assert wait_for(lambda: core.alarms.flush(1.0), timeout=30.0)
         core.services.housekeeping.run_checks()  # the next look sees writes succeed again
-        assert _wait(lambda: not {a.id: a for a in core.alarms.alarms()}["station.disk:SYSTEM"].condition)
+        assert wait_for(lambda: not {a.id: a for a in core.alarms.alarms()}["station.disk:SYSTEM"].condition)
         assert any("refused writes from" in p for p in core.config_problems), core.config_problems
     finally:
         core.stop()
