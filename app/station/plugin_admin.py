@@ -32,15 +32,8 @@ def set_plugin_enabled(
 
     Raises `PermissionDenied` / `AuthError` (journaled) when it may not, and whatever the
     disabled list raises when it cannot be written (a corrupt list is never overwritten)."""
-    if session is None:
-        if not users.is_empty():
-            authz.require(Session("anonymous", Role.VIEWER, 0.0), "plugin.manage", plugin=plugin_id)
-            raise PermissionDenied("anonymous", Role.VIEWER, "plugin.manage")  # unreachable
-        actor = commissioning_actor
-    else:
-        users.check_session(session)
-        authz.require(session, "plugin.manage", plugin=plugin_id, enabled=enabled)
-        actor = session.user
+    actor = _acting(users, authz, session, "plugin.manage", commissioning_actor,
+                    plugin=plugin_id, enabled=enabled)
     host.set_enabled(plugin_id, enabled, actor=actor)
     return actor
 
@@ -64,15 +57,7 @@ def approve_plugin(
 
     ``expected_sha256``: the digest the person was shown (the window's confirmation); files
     that changed since are refused, so what is approved is what was looked at."""
-    if session is None:
-        if not users.is_empty():
-            authz.require(Session("anonymous", Role.VIEWER, 0.0), "plugin.approve", plugin=plugin_id)
-            raise PermissionDenied("anonymous", Role.VIEWER, "plugin.approve")  # unreachable
-        actor = commissioning_actor
-    else:
-        users.check_session(session)
-        authz.require(session, "plugin.approve", plugin=plugin_id)
-        actor = session.user
+    actor = _acting(users, authz, session, "plugin.approve", commissioning_actor, plugin=plugin_id)
     if expected_sha256 is not None:
         rec = host.record(plugin_id)
         try:
@@ -87,3 +72,24 @@ def approve_plugin(
         raise VigilError(f"the journal did not confirm the approval of '{plugin_id}' in time; "
                          "check `vigil plugins list` before relying on it")
     return actor, digest
+
+
+def _acting(
+    users: UserStore,
+    authz: Authorizer,
+    session: Session | None,
+    permission: str,
+    commissioning_actor: str,
+    **detail: object,
+) -> str:
+    """Who may make a plugin change: the session's user when it is live and its role holds
+    ``permission``; with no session, the commissioning actor only while no account exists.
+    Refusals raise (and are journaled by ``authz``)."""
+    if session is None:
+        if not users.is_empty():
+            authz.require(Session("anonymous", Role.VIEWER, 0.0), permission, **detail)
+            raise PermissionDenied("anonymous", Role.VIEWER, permission)  # unreachable
+        return commissioning_actor
+    users.check_session(session)
+    authz.require(session, permission, **detail)
+    return session.user
