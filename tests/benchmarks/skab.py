@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.core.detection.monitor import Monitor, NormalRange  # noqa: E402
+from app.core.detection.monitor import LiveDetector, Monitor, NormalRange  # noqa: E402
 from app.core.detection.registry import detector_class, detector_entries, use_catalog  # noqa: E402
 from app.plugin_host.builtin import builtin_catalog  # noqa: E402
-from app.sdk.detector import AlarmLatch  # noqa: E402
+from app.sdk.detector import AlarmLatch, Detector  # noqa: E402
 
 use_catalog(builtin_catalog())  # the built-in detectors, found through the plugin host
 
@@ -103,14 +104,27 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
     return out
 
 
+#: turns a trained detector and its latch into what the monitor runs (a second stage on the
+#: scores, say); ``None`` runs them as they are
+LiveStage = Callable[[Detector, AlarmLatch], tuple[LiveDetector, AlarmLatch]]
+
+
 def stream_alarms(name: str, params: dict[str, object], x: np.ndarray, tags: list[str],
                   train_rows: int, drift: dict[str, float] | None = None) -> np.ndarray:
     """Train on the first ``train_rows`` rows, stream the rest through the live `Monitor`
     (drift guard, latch) in live-sized batches; the latched alarm state per streamed row."""
-    det = detector_class(name)(**params)
+    return stream_trained(detector_class(name)(**params), x, tags, train_rows, drift)
+
+
+def stream_trained(det: Detector, x: np.ndarray, tags: list[str], train_rows: int,
+                   drift: dict[str, float] | None = None,
+                   stage: LiveStage | None = None) -> np.ndarray:
+    """`stream_alarms` for a detector object (a variant being explored), optionally behind a
+    second ``stage``."""
     det.fit(x[:train_rows], tags)
-    mon = Monitor(det, AlarmLatch.for_state(det.get_state()), NormalRange.from_rows(x[:train_rows]),
-                  drift=drift)
+    latch = AlarmLatch.for_state(det.get_state())
+    live, latch = stage(det, latch) if stage is not None else (det, latch)
+    mon = Monitor(live, latch, NormalRange.from_rows(x[:train_rows]), drift=drift)
     stream = x[train_rows:]
     return np.concatenate([mon.process(stream[i:i + BATCH_ROWS]).alarm
                            for i in range(0, len(stream), BATCH_ROWS)])
@@ -118,15 +132,26 @@ def stream_alarms(name: str, params: dict[str, object], x: np.ndarray, tags: lis
 
 def run_detector(name: str, params: dict[str, object], files: list[FileData],
                  drift: dict[str, float] | None = None) -> dict[str, float]:
+    return score_files(lambda f: stream_alarms(name, params, f.x, f.tags, TRAIN_ROWS, drift),
+                       files)
+
+
+def confusion(alarms: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) per row."""
+    return (int((alarms & truth).sum()), int((alarms & ~truth).sum()),
+            int((~alarms & truth).sum()), int((~alarms & ~truth).sum()))
+
+
+def score_files(alarms_for: Callable[[FileData], np.ndarray],
+                files: list[FileData]) -> dict[str, float]:
+    """The protocol's figures over all files, given each file's streamed alarm states."""
     tp = fp = fn = tn = 0
     delays, detected = [], 0
     for f in files:
-        alarms = stream_alarms(name, params, f.x, f.tags, TRAIN_ROWS, drift)
+        alarms = alarms_for(f)
         truth = f.y[TRAIN_ROWS:]
-        tp += int((alarms & truth).sum())
-        fp += int((alarms & ~truth).sum())
-        fn += int((~alarms & truth).sum())
-        tn += int((~alarms & ~truth).sum())
+        ctp, cfp, cfn, ctn = confusion(alarms, truth)
+        tp, fp, fn, tn = tp + ctp, fp + cfp, fn + cfn, tn + ctn
         starts = np.flatnonzero(np.diff(np.r_[0, truth.astype(int)]) == 1)
         ends = np.flatnonzero(np.diff(np.r_[truth.astype(int), 0]) == -1)
         for s, e in zip(starts, ends, strict=True):
