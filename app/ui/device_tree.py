@@ -126,6 +126,8 @@ class DeviceTree(QWidget):
         scroll = tree.verticalScrollBar().value()
         tree.setUpdatesEnabled(False)
         tree.blockSignals(True)  # the same selection again is no new choice of the operator
+        header = tree.header()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # sized once, below
         try:
             tree.clear()
             self._build(plant).setExpanded(root_open)
@@ -139,6 +141,7 @@ class DeviceTree(QWidget):
             self.update_diagnostics(self._diags, restyle=True)
             tree.verticalScrollBar().setValue(scroll)
         finally:
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
             tree.blockSignals(False)
             tree.setUpdatesEnabled(True)
 
@@ -149,9 +152,15 @@ class DeviceTree(QWidget):
         return str(name) if name else None
 
     def update_diagnostics(self, diags: dict[str, DeviceDiagnostics], *, restyle: bool = False) -> None:
-        """Twice a second: touch an item only when its state changed (every change repaints)."""
+        """Twice a second: touch an item only when its state changed (every change repaints).
+
+        The state column sizes itself to its contents, which Qt works out again over every row
+        of the tree (devices and points) at each item change: hundreds of devices changing at
+        once (a node going away, or joining) took seconds. So the changes are made with the
+        column at its width, and it is sized to its contents once after them."""
         self._diags = dict(diags)
         s = self.scheme
+        changes: list[tuple[QTreeWidgetItem, str, str, bool]] = []
         for name, item in self.items.items():
             diag = diags.get(name)
             state = device_state(diag) if diag is not None else item.text(1)
@@ -160,17 +169,26 @@ class DeviceTree(QWidget):
             if bad:
                 err = diag.last_error if diag is not None else ""
                 tip = f"{state}: {err}" if err else state
-            if item.toolTip(1) != tip:
-                item.setToolTip(1, tip)
-            if state == item.text(1) and not restyle:
-                continue
-            item.setText(1, state)
-            if bad:
-                item.setBackground(1, QBrush(s.qcolor("bad_quality")))
-                item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
-            else:
-                item.setBackground(1, QBrush())
-                item.setForeground(1, QBrush(s.qcolor("text")))
+            if item.toolTip(1) != tip or state != item.text(1) or restyle:
+                changes.append((item, state, tip, bad))
+        if changes:
+            header = self.tree.header()
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+            try:
+                for item, state, tip, bad in changes:
+                    if item.toolTip(1) != tip:
+                        item.setToolTip(1, tip)
+                    if state == item.text(1) and not restyle:
+                        continue
+                    item.setText(1, state)
+                    if bad:
+                        item.setBackground(1, QBrush(s.qcolor("bad_quality")))
+                        item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
+                    else:
+                        item.setBackground(1, QBrush())
+                        item.setForeground(1, QBrush(s.qcolor("text")))
+            finally:
+                header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self._show_details()
 
     def set_scheme(self, scheme: Scheme) -> None:
