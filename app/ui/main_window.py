@@ -403,7 +403,10 @@ class MainWindow(QMainWindow):
     def _each_second(self) -> None:
         self.clock_label.setText(time.strftime("%Y-%m-%d %H:%M:%S"))
         if self.station.plant_version != self._plant_version:
-            self.follow_plant()
+            try:
+                self.follow_plant()
+            except Exception as e:  # the window goes on showing the plant it had
+                self.show_message(f"could not show the plant as it changed: {e}")
         self._refresh_detectors()
         self.accounts.sync()
         self._refresh_problems()

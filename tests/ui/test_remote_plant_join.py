@@ -19,6 +19,7 @@ from mqtt_support import MosquittoBroker, mosquitto  # noqa: F401
 from PySide6.QtCore import QItemSelectionModel
 from remote.nodes import GROUP, start_node
 
+from app.core.alarms.annunciation import Convention
 from app.core.displays import OVERVIEW
 from app.core.model import Quality
 from app.sim.server import demo_plant_toml
@@ -120,6 +121,8 @@ def test_a_node_that_starts_later_appears_in_the_tree_the_table_and_the_overview
             assert tiles == AREA1 | AREA2
             assert "tank2.level" in win.displays.scene.items_by_key
             assert win.devices.state_of("tank2") == "online"
+            # the alarm sound follows the new bedside monitor's convention, not the plant's
+            assert win.alarm_handling.policy.conventions["vitals2"] == Convention("medical")
 
         qtbot.waitUntil(joined, timeout=20_000)
         # without a reconnect, and the first node's selection and pens are where they were
@@ -153,6 +156,7 @@ def test_a_node_that_starts_later_appears_in_the_tree_the_table_and_the_overview
         assert tiles == AREA1 | AREA2
 
     qtbot.waitUntil(stale, timeout=5_000)
+    qtbot.wait(1000)  # the display's next frames, for the screenshot
     shot(win, "after-node-stopped.png")
 
 
