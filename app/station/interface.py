@@ -5,7 +5,8 @@ in the same process; a remote one (a workstation attached to a Vigil node over M
 the same methods. So every argument and result here is a value: numbers, strings, frozen
 dataclasses and NamedTuples of plain values (`Sample`, `AlarmView`, `DeviceDiagnostics`,
 `GroupStatus`, `ModelInfo`, `WriteResult`, `Session`...), the plant configuration (`Plant`, built
-from TOML and never changed after start) and a historian `Series` (arrays). No method hands out
+from TOML; a `Plant` is never changed in place, a connected station replaces it when a node
+joins, see `plant_version`) and a historian `Series` (arrays). No method hands out
 a live service (journal, historian, alarm engine, runtime) and nothing here imports Qt.
 
 Every action runs as the session logged in at this station and is checked and journaled by the
@@ -106,6 +107,13 @@ class Station(Protocol):
     @property
     def plant(self) -> Plant:
         """The plant being supervised (devices, their profiles, points and limits)."""
+        ...
+
+    @property
+    def plant_version(self) -> int:
+        """A number that grows whenever `plant` is replaced (a node of the group joined or
+        changed its plant; never for an embedded station). A screen compares it now and then
+        and rebuilds what it made from the plant only when it moved: cheap to read, no Qt."""
         ...
 
     @property

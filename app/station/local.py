@@ -47,6 +47,10 @@ class LocalStation:
         return self.core.plant
 
     @property
+    def plant_version(self) -> int:
+        return 0  # the plant is read once at start and never replaced in this process
+
+    @property
     def data_dir(self) -> Path:
         return self.core.data_dir
 

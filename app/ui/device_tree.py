@@ -66,6 +66,26 @@ class DeviceTree(QWidget):
         self.tree.header().setStretchLastSection(False)
         self.items: dict[str, QTreeWidgetItem] = {}
         self._diags: dict[str, DeviceDiagnostics] = {}
+        self._build(plant).setExpanded(True)
+        self.details = QLabel("Select a device to see its communication diagnostics.")
+        self.details.setObjectName("muted")
+        self.details.setWordWrap(True)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.tree)
+        split.addWidget(self.details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+        self.tree.currentItemChanged.connect(self._selected)
+
+    def _build(self, plant: Plant) -> QTreeWidgetItem:
+        """One item per device (its points beneath it) under one root named after the plant,
+        which it returns."""
+        self.items = {}
         root = QTreeWidgetItem([plant.info.name, ""])
         self.tree.addTopLevelItem(root)
         for dev in plant.devices:
@@ -86,26 +106,61 @@ class DeviceTree(QWidget):
                     item.addChild(child)
             root.addChild(item)
             self.items[dev.name] = item
-        root.setExpanded(True)
-        self.details = QLabel("Select a device to see its communication diagnostics.")
-        self.details.setObjectName("muted")
-        self.details.setWordWrap(True)
-        self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.tree)
-        split.addWidget(self.details)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
-        self.tree.currentItemChanged.connect(self._selected)
+        return root
+
+    def set_plant(self, plant: Plant) -> None:
+        """The plant changed (a node joined the group, or changed its plant): show it as it is
+        now. What the operator made of the tree stays where it still applies: the device or
+        point selected, the devices expanded, the scroll position; each device's state is shown
+        at once from the last diagnostics, not as "waiting" until the next ones. Drawn once,
+        after the rebuild, so nothing flickers."""
+        tree = self.tree
+        root = tree.topLevelItem(0)
+        root_open = root is None or root.isExpanded()
+        expanded = {name for name, item in self.items.items() if item.isExpanded()}
+        current = tree.currentItem()
+        selected: tuple[str, str | None] | None = None
+        if current is not None and current.data(0, Qt.ItemDataRole.UserRole):
+            device = str(current.data(0, Qt.ItemDataRole.UserRole))
+            selected = (device, None if current.parent() is root else current.text(0))
+        scroll = tree.verticalScrollBar().value()
+        tree.setUpdatesEnabled(False)
+        tree.blockSignals(True)  # the same selection again is no new choice of the operator
+        header = tree.header()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # sized once, below
+        try:
+            tree.clear()
+            self._build(plant).setExpanded(root_open)
+            for name in expanded & self.items.keys():
+                self.items[name].setExpanded(True)
+            if selected is not None and selected[0] in self.items:
+                device_item = self.items[selected[0]]
+                points = [device_item.child(i) for i in range(device_item.childCount())]
+                point = next((c for c in points if c is not None and c.text(0) == selected[1]), None)
+                tree.setCurrentItem(point or device_item)
+            self.update_diagnostics(self._diags, restyle=True)
+            tree.verticalScrollBar().setValue(scroll)
+        finally:
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+            tree.blockSignals(False)
+            tree.setUpdatesEnabled(True)
+
+    def selected_device(self) -> str | None:
+        """The device of the item selected (itself or one of its points), if any."""
+        cur = self.tree.currentItem()
+        name = cur.data(0, Qt.ItemDataRole.UserRole) if cur is not None else None
+        return str(name) if name else None
 
     def update_diagnostics(self, diags: dict[str, DeviceDiagnostics], *, restyle: bool = False) -> None:
-        """Twice a second: touch an item only when its state changed (every change repaints)."""
+        """Twice a second: touch an item only when its state changed (every change repaints).
+
+        The state column sizes itself to its contents, which Qt works out again over every row
+        of the tree (devices and points) at each item change: hundreds of devices changing at
+        once (a node going away, or joining) took seconds. So the changes are made with the
+        column at its width, and it is sized to its contents once after them."""
         self._diags = dict(diags)
         s = self.scheme
+        changes: list[tuple[QTreeWidgetItem, str, str, bool]] = []
         for name, item in self.items.items():
             diag = diags.get(name)
             state = device_state(diag) if diag is not None else item.text(1)
@@ -114,17 +169,26 @@ class DeviceTree(QWidget):
             if bad:
                 err = diag.last_error if diag is not None else ""
                 tip = f"{state}: {err}" if err else state
-            if item.toolTip(1) != tip:
-                item.setToolTip(1, tip)
-            if state == item.text(1) and not restyle:
-                continue
-            item.setText(1, state)
-            if bad:
-                item.setBackground(1, QBrush(s.qcolor("bad_quality")))
-                item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
-            else:
-                item.setBackground(1, QBrush())
-                item.setForeground(1, QBrush(s.qcolor("text")))
+            if item.toolTip(1) != tip or state != item.text(1) or restyle:
+                changes.append((item, state, tip, bad))
+        if changes:
+            header = self.tree.header()
+            header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+            try:
+                for item, state, tip, bad in changes:
+                    if item.toolTip(1) != tip:
+                        item.setToolTip(1, tip)
+                    if state == item.text(1) and not restyle:
+                        continue
+                    item.setText(1, state)
+                    if bad:
+                        item.setBackground(1, QBrush(s.qcolor("bad_quality")))
+                        item.setForeground(1, QBrush(s.qcolor("bad_quality_text")))
+                    else:
+                        item.setBackground(1, QBrush())
+                        item.setForeground(1, QBrush(s.qcolor("text")))
+            finally:
+                header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self._show_details()
 
     def set_scheme(self, scheme: Scheme) -> None:

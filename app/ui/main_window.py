@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
+from app.core.alarms.annunciation import Convention
 from app.core.displays import OVERVIEW, DisplayCatalogue
 from app.core.model import Sample
 from app.core.plant import Plant
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
     def __init__(self, station: Station, *, dark: bool = False, settings_path: Path | None = None):
         super().__init__()
         self.station = station
+        self._plant_version = station.plant_version  # read before the plant it numbers
         self.plant = station.plant
         self.settings = UiSettings(settings_path or station.data_dir / "settings.json")
         scheme_name = "dark" if dark else self.settings.get("scheme", "light")
@@ -400,9 +402,56 @@ class MainWindow(QMainWindow):
 
     def _each_second(self) -> None:
         self.clock_label.setText(time.strftime("%Y-%m-%d %H:%M:%S"))
+        if self.station.plant_version != self._plant_version:
+            try:
+                self.follow_plant()
+            except Exception as e:  # the window goes on showing the plant it had
+                self.show_message(f"could not show the plant as it changed: {e}")
         self._refresh_detectors()
         self.accounts.sync()
         self._refresh_problems()
+
+    def follow_plant(self) -> None:
+        """The station's plant was replaced (a node joined the group or changed its plant):
+        rebuild what was made from it, keeping the operator's state where it still applies.
+
+        The plant tree, the tag table's rows and the overview show the plant as it is now;
+        the selected device and tag, the trend's pens, the scroll positions and a hand-made
+        display stay. A node that goes away keeps its devices in the plant (shown STALE), so
+        only a node that changed its plant makes anything disappear, and then a trend pen of a
+        tag that no longer exists is removed, said in the status bar. Values and alarms that
+        arrived for the new tags before this are taken from the station at once."""
+        self._plant_version = self.station.plant_version
+        plant = self.station.plant
+        old_tags = set(self._points)
+        self.plant = plant
+        # in place: the trend and the trend setup loader hold this dict
+        self._points.clear()
+        self._points.update(
+            {f"{d.name}.{p.name}": p for d in plant.devices for p in plant.profiles[d.name].points}
+        )
+        self.setWindowTitle(f"Vigil — {plant.info.name}")
+        self.devices.set_plant(plant)
+        added = self.tag_model.set_rows(rows_from_plant(plant))
+        latest = self.station.latest()
+        self.tag_model.apply_samples(sorted((latest[t] for t in added if t in latest), key=lambda s: s.t))
+        self.detectors.devices = [d.name for d in plant.enabled_devices()]
+        self.alarm_handling.policy.conventions.update({
+            d.name: Convention(getattr(plant.profiles[d.name].device, "alarm_signals", "plant"))
+            for d in plant.devices if d.name in plant.profiles
+        })
+        self.display_catalogue = DisplayCatalogue(plant, self.station.display_folders())
+        self.displays.set_catalogue(self.display_catalogue)
+        gone = [pen for pen in list(self.trend.pens) if pen not in self._points]
+        for tag in gone:
+            self.trend.remove_pen(tag)
+        new_devices = len({t.split(".", 1)[0] for t in set(self._points) - old_tags})
+        text = f"plant updated: {len(plant.devices)} devices"
+        if new_devices:
+            text += f", {new_devices} new"
+        if gone:
+            text += f"; removed from the trend (no longer in the plant): {', '.join(gone)}"
+        self.show_message(text)
 
     def _refresh_problems(self) -> None:
         try:

@@ -236,22 +236,87 @@ class TagTableModel(QAbstractTableModel):
             i = self._index.get(tag)
             if i is None:
                 continue
-            views_here = list(self._alarms.get(tag, {}).values())
-            r = self._rows[i]
-            if views_here:
-                worst = min(views_here, key=af.importance)
-                r.alarm_priority = af.priority(worst)
-                more = len(views_here) - 1
-                r.alarm_label = af.cell_label(worst) + (f" (+{more})" if more else "")
-                r.alarm_tip = "\n".join(
-                    f"{af.kind(v)} ({af.priority(v)} priority): {af.state_label(v)}"
-                    for v in sorted(views_here, key=af.importance)
-                )
-            else:
-                r.alarm_priority = None
-                r.alarm_label = ""
-                r.alarm_tip = ""
+            self._set_alarm_cells(self._rows[i])
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def _set_alarm_cells(self, r: TagRow) -> None:
+        """A row's alarm cell from the alarms known for its tag (kept for tags without a row
+        too: a tag of a node that joins later finds its alarms here)."""
+        views_here = list(self._alarms.get(r.tag, {}).values())
+        if views_here:
+            worst = min(views_here, key=af.importance)
+            r.alarm_priority = af.priority(worst)
+            more = len(views_here) - 1
+            r.alarm_label = af.cell_label(worst) + (f" (+{more})" if more else "")
+            r.alarm_tip = "\n".join(
+                f"{af.kind(v)} ({af.priority(v)} priority): {af.state_label(v)}"
+                for v in sorted(views_here, key=af.importance)
+            )
+        else:
+            r.alarm_priority = None
+            r.alarm_label = ""
+            r.alarm_tip = ""
+
+    def set_rows(self, rows: Sequence[TagRow]) -> list[str]:
+        """The plant changed (a node joined or changed its plant): these are the rows now.
+
+        A tag that stays keeps its value, quality, age, alarm cell and sparkline, and its place
+        in the view: rows that go are removed and new rows inserted where they belong, as
+        row removals and insertions, so the views keep their selection, current row and scroll
+        position, and nothing but the new rows is painted. Only when the tags that stay come
+        in another order is the model reset. Returns the tags added (they have no value yet)."""
+        new_tags = [r.tag for r in rows]
+        wanted = set(new_tags)
+        old = {r.tag: r for r in self._rows}
+        kept_old_order = [r.tag for r in self._rows if r.tag in wanted]
+        kept_new_order = [t for t in new_tags if t in old]
+        fresh = {r.tag: r for r in rows}
+        for r in rows:  # what the plant says about a point may change; its live state stays
+            if r.tag in old:
+                o = old[r.tag]
+                r.value, r.quality, r.t, r.t_value = o.value, o.quality, o.t, o.t_value
+            self._set_alarm_cells(r)
+        if kept_old_order != kept_new_order:
+            self.beginResetModel()
+            self._rows = list(rows)
+            self._reindex()
+            self._shown = [None] * len(self._rows)
+            self.endResetModel()
+            return [t for t in new_tags if t not in old]
+        # 1. remove the rows whose tags are gone, last run first so row numbers stay valid
+        gone = [i for i, r in enumerate(self._rows) if r.tag not in wanted]
+        for lo, hi in reversed(_runs(gone)):
+            self.beginRemoveRows(QModelIndex(), lo, hi)
+            del self._rows[lo:hi + 1]
+            del self._shown[lo:hi + 1]
+            self._reindex()
+            self.endRemoveRows()
+        # 2. the rows that stay take what the plant says now, in place
+        for i, r in enumerate(self._rows):
+            self._rows[i] = fresh[r.tag]
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+        # 3. insert the new rows where the plant has them, one run at a time
+        added: list[str] = []
+        i = 0
+        while i < len(new_tags):
+            if new_tags[i] in old:
+                i += 1
+                continue
+            j = i
+            while j < len(new_tags) and new_tags[j] not in old:
+                j += 1
+            self.beginInsertRows(QModelIndex(), i, j - 1)
+            self._rows[i:i] = [fresh[t] for t in new_tags[i:j]]
+            self._shown[i:i] = [None] * (j - i)
+            self._reindex()
+            self.endInsertRows()
+            added.extend(new_tags[i:j])
+            i = j
+        return added
+
+    def _reindex(self) -> None:
+        self._index = {r.tag: i for i, r in enumerate(self._rows)}
 
     def set_sparks(self, sparks: dict[str, Spark]) -> None:
         """New sparklines for some tags: one dataChanged per run of rows, sparkline column only."""

@@ -80,6 +80,8 @@ class RemoteAuthError(AuthError):
 class _Node:
     name: str
     plant: Plant | None = None
+    #: the plant as the node published it, to tell a re-published plant from a changed one
+    plant_json: Any = None
     status: dict[str, Any] = field(default_factory=dict)
     online: bool = False
     session: Session | None = None
@@ -136,7 +138,8 @@ class RemoteStation:
         self.host = SparkplugHost(group, self._on_samples, self._publish_raw,
                                   reorder_timeout_s=reorder_timeout_s, on_node=self._on_node)
         self.rebirths_sent: list[str] = []
-        #: how often `plant` was replaced after connect() (a node joined or changed its plant)
+        #: how often `plant` was replaced after connect() (a node joined or changed its plant;
+        #: a node publishing the same plant again, as at every reconnection, is no change)
         self.plant_changes = 0
         self._client = make_client(broker, self.station_id)
         self._client.will_set(self.state_topic, self._state(False), qos=1, retain=True)
@@ -259,11 +262,17 @@ class RemoteStation:
         its alarms and status from their topics, and requests reach it, with no reconnect."""
         if not payload:
             return
-        plant = wire.plant_from_json(json.loads(payload))
+        described = json.loads(payload)
+        with self._lock:
+            known = self._nodes.get(node)
+            if known is not None and known.plant is not None and known.plant_json == described:
+                return  # the same plant again (the node reconnected): nothing to rebuild
+        plant = wire.plant_from_json(described)
         with self._lock:
             n = self._nodes.setdefault(node, _Node(node))
             joined = n.plant is None
             n.plant = plant
+            n.plant_json = described
             if self._plant is not None:
                 self._plant = self._merged_plant()
                 self.plant_changes += 1
@@ -449,6 +458,11 @@ class RemoteStation:
         if self._plant is None:
             raise VigilError("not connected: call connect() first")
         return self._plant
+
+    @property
+    def plant_version(self) -> int:
+        """Grows each time `plant` is replaced: a node joined the group or changed its plant."""
+        return self.plant_changes
 
     @property
     def data_dir(self) -> Path:

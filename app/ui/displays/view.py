@@ -218,7 +218,8 @@ class DisplayView(QWidget):
             self.stack.append((name, params))
         return self._show(name, params)
 
-    def _show(self, name: str, params: dict[str, str]) -> Display:
+    def _show(self, name: str, params: dict[str, str],
+              record: Callable[[list[str]], bool] | None = None) -> Display:
         display = self.catalogue.load(name, params)
         self.display = display
         old = self.scene
@@ -253,7 +254,7 @@ class DisplayView(QWidget):
             self.chooser.setCurrentIndex(idx)
         devices = sorted(display.devices())
         medical = [d for d in devices if self._is_medical(d)]
-        if medical:
+        if medical and (record is None or record(medical)):
             self._record_display_opened(name, medical)
         self.shown.emit(name, display.title)
         return display
@@ -314,6 +315,36 @@ class DisplayView(QWidget):
 
     def breadcrumb(self) -> list[str]:
         return [self._title_of(n) for n, _ in self.stack]
+
+    def set_catalogue(self, catalogue: DisplayCatalogue) -> None:
+        """The plant changed (a node joined or changed its plant): offer its displays, and if
+        the overview is shown, show it as the plant is now (it is generated from the plant). A
+        display someone drew is kept as it is; one that could not be drawn is tried again, since
+        the tags it missed may have just arrived. Opening the overview again is journaled only
+        when it now shows patients it did not (``access.display_opened``)."""
+        before = self.display
+        self.catalogue = catalogue
+        plant = catalogue.plant
+        # updated in place: the scene and the open faceplates hold this dict
+        self.points.clear()
+        self.points.update({
+            f"{d.name}.{p.name}": p
+            for d in plant.devices
+            if d.name in plant.profiles
+            for p in plant.profiles[d.name].points
+        })
+        self._fill_chooser()
+        if not self.stack:
+            return
+        name, params = self.stack[-1]
+        if name != OVERVIEW and (before is None or not before.problems):
+            goto = name + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+            idx = self.chooser.findData(goto)
+            if idx >= 0:
+                self.chooser.setCurrentIndex(idx)
+            return
+        medical_before = {d for d in before.devices() if self._is_medical(d)} if before else set()
+        self._show(name, params, record=lambda medical: not set(medical) <= medical_before)
 
     # ------------------------------------------------------------------ clicks
     def _activated(self, item: SymbolItem) -> None:
