@@ -33,10 +33,11 @@ use_catalog(builtin_catalog())
 
 @pytest.fixture(autouse=True)
 def _cheaper_scrypt_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process tests hash at N=2^14 (a tenth of the time): hundreds of log-ins would
-    otherwise cost minutes. The production cost (`SCRYPT_N_DEFAULT`, 2^17) is what every
-    subprocess test (`vigil users ...`, `vigil run`) uses, and tests/core/test_account_hardening.py
-    restores it to check the rehash at log-in."""
+    """In-process tests hash at N=2^10 (still scrypt, 1 MiB; about a fiftieth of the time):
+    the suite's hundreds of in-process account additions and log-ins would otherwise cost
+    minutes, and no in-process test is about the cost. The production cost (`SCRYPT_N_DEFAULT`,
+    2^17) is what every subprocess test (`vigil users ...`, `vigil run`) uses, and
+    tests/core/test_account_hardening.py restores it to check the rehash at log-in."""
     import app.core.users as users
 
-    monkeypatch.setattr(users, "SCRYPT_N", 2**14)
+    monkeypatch.setattr(users, "SCRYPT_N", 2**10)

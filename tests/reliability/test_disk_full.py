@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,10 +34,9 @@ def test_a_journal_opened_on_a_full_disk_holds_its_events_and_writes_them_when_s
         assert not journal.problems, journal.problems  # not damaged, nothing to quarantine
         for i in range(30):
             journal.append("alarm.transition", "system", {"i": i})
-        t0 = time.monotonic()
         assert journal.flush(5.0) is False
-        assert time.monotonic() - t0 < 4.0, "flush must not wait out its timeout on a refusing disk"
         stats = journal.stats()
+        assert stats.flush_timeouts == 0, "flush must not wait out its timeout on a refusing disk"
         assert stats.held_since is not None and stats.queued >= 31 and stats.committed == 0, stats
         assert "disk is full" in (stats.last_error or "")
         assert wait_for(lambda: disk.refused >= 2)  # the writer keeps trying
@@ -122,12 +120,10 @@ def test_a_journal_on_a_full_disk_holds_a_bounded_number_of_events_without_stall
     journal = Journal.open(jdir, queue_max=50)
     try:
         assert wait_for(lambda: disk.refused >= 1)
-        t0 = time.monotonic()
         for i in range(120):  # more than it may hold
             journal.append("alarm.transition", "system", {"i": i})
         # the callers (alarm engine, screen) never wait on a disk that refuses: on main each
-        # append beyond the bound waited 2 s for room first
-        assert time.monotonic() - t0 < 10.0
+        # append beyond the bound waited 2 s for room first (counted in backlog_waits)
         stats = journal.stats()
         assert stats.backlog_waits == 0 and stats.queued <= 50 and stats.dropped > 0, stats
         disk.free()

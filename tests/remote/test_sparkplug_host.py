@@ -104,7 +104,7 @@ def test_the_station_publishes_its_state_retained_with_offline_as_its_will(mosqu
         probe.loop_stop()
 
 
-def test_a_node_killed_with_sigkill_shows_stale_on_the_station_within_2_s(mosquitto, stations):
+def test_a_node_killed_with_sigkill_shows_stale_on_the_station_as_its_connection_drops(mosquitto, stations):
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "sparkplug_fake.py"), str(mosquitto.port), GROUP, "doomed"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -116,14 +116,18 @@ def test_a_node_killed_with_sigkill_shows_stale_on_the_station_within_2_s(mosqui
         assert wait_until(lambda: ws.latest().get("tank.level") and ws.latest()["tank.level"].value > 50.0)
         assert ws.latest()["tank.level"].quality is Quality.GOOD
         proc.send_signal(signal.SIGKILL)
-        t_kill = time.monotonic()
-        assert wait_until(lambda: ws.latest()["tank.level"].quality is Quality.STALE, 2.0), \
+        assert wait_until(lambda: ws.latest()["tank.level"].quality is Quality.STALE), \
             "the station still shows the dead node's value as good"
-        assert time.monotonic() - t_kill < 2.0
         assert ws.diagnostics()["tank"].state == "node offline"
         # and the alarm list does not read "no alarms": the station raises its own for the node
         lost = next(a for a in ws.alarms() if a.id == "doomed/station.node:COMM")
         assert lost.condition and lost.annunciating and lost.priority == "high"
+        # at once: the death came when the broker saw the connection drop, not when the node's
+        # keepalive ran out
+        mosquitto.stop()  # it writes its log out as it stops
+        log = mosquitto.log_path.read_text(errors="replace")
+        assert "Client doomed-fake closed its connection" in log, log[-2000:]
+        assert "exceeded timeout" not in log, log[-2000:]
     finally:
         proc.kill()
         proc.wait(10)
@@ -142,10 +146,9 @@ def test_an_action_on_an_offline_node_fails_at_once_with_its_name(mosquitto, sta
         ws = stations("ws1")
         proc.send_signal(signal.SIGKILL)
         assert wait_until(lambda: ws.nodes().get("gone") is False, 5)
-        t0 = time.monotonic()
+        # refused at the station, not sent and timed out (that error names the timeout instead)
         with pytest.raises(VigilError, match="node gone is offline"):
             ws.write_setpoint("tank", "valve_setpoint", 1.0)
-        assert time.monotonic() - t0 < ws.request_timeout_s  # refused, not timed out
         assert any(p.what == "gone" and "offline" in p.reason for p in ws.problems())
     finally:
         proc.kill()

@@ -113,6 +113,9 @@ class JournalStats:
     last_error: str | None = None
     #: since when (wall clock) the disk refuses commits; the queued events are held meanwhile
     held_since: float | None = None
+    #: ``flush`` calls that waited their whole timeout (a slow writer); one on a disk that
+    #: refuses commits returns at once instead, as waiting would save nothing
+    flush_timeouts: int = 0
 
 
 def _has_meta(con: sqlite3.Connection) -> bool:
@@ -319,6 +322,7 @@ class Journal:
         self._done = 0  # events committed (or, at worst, counted as lost by a failed writer)
         self._done_cv = threading.Condition()
         self._backlog_waits = 0
+        self._flush_timeouts = 0
         self._backlog_reported = 0
         self._dropped = 0
         self._dropped_reported = 0
@@ -754,9 +758,12 @@ class Journal:
         with self._done_cv:
             while self._done < target:
                 left = deadline - time.monotonic()
-                if left <= 0 or self._writer_dead or self._held_since is not None:
+                if left <= 0:
+                    self._flush_timeouts += 1
+                    return False
+                if self._writer_dead or self._held_since is not None:
                     # commits are being refused: the events are held, waiting saves nothing
-                    return self._done >= target
+                    return False
                 self._done_cv.wait(left)
         return True
 
@@ -859,7 +866,7 @@ class Journal:
             committed=self._done, queued=len(self._buf), size=s.size,
             checkpoints=s.checkpoints, unsealed=s.size - s.checkpoint_size,
             backlog_waits=self._backlog_waits, dropped=self._dropped, last_error=self._last_error,
-            held_since=self._held_since,
+            held_since=self._held_since, flush_timeouts=self._flush_timeouts,
         )
 
     def __enter__(self) -> Journal:
