@@ -8,6 +8,7 @@ bad ``--broker`` URL is refused with the part that is wrong named, before anythi
 
 from __future__ import annotations
 
+import select
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,50 @@ def make_client(
         client.will_set(topic, payload, qos=qos, retain=retain)
     client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
     return client
+
+
+class Backoff:
+    """The waits between reconnection attempts of a client driven without `loop_start`: as
+    paho's own (`RECONNECT_MIN_S`, doubling, capped at `RECONNECT_MAX_S`), reset on a CONNACK."""
+
+    def __init__(self, min_s: float = RECONNECT_MIN_S, max_s: float = RECONNECT_MAX_S) -> None:
+        self.min_s, self.max_s = min_s, max_s
+        self._delay: float | None = None
+
+    def next(self) -> float:
+        self._delay = self.min_s if self._delay is None else min(self._delay * 2, self.max_s)
+        return self._delay
+
+    def reset(self) -> None:
+        self._delay = None
+
+
+def pump(client: mqtt.Client, timeout: float, wake_fd: int | None = None) -> None:
+    """One turn of a paho client's network loop run in the caller's thread (paho's documented
+    ``loop_read``/``loop_write``/``loop_misc`` interface, in place of `loop_start`'s thread):
+    wait up to ``timeout`` for the socket (or ``wake_fd``, another thread's way to end the wait
+    early), then read a packet, write what is queued and keep the connection alive.
+
+    Without paho's thread a ``publish`` made on the thread that pumps is written to the socket
+    at once, on that thread: no wake-up of a second thread per message. Callbacks (on_connect,
+    on_message, on_disconnect) run here, inside the call. A lost connection leaves
+    ``client.socket()`` None (and calls on_disconnect); reconnecting is the caller's job."""
+    sock = client.socket()
+    if sock is None:
+        return
+    fd = sock.fileno()
+    rlist = [fd] if wake_fd is None else [fd, wake_fd]
+    wlist = [fd] if client.want_write() else []
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0  # TLS bytes already read
+    try:
+        readable, writable, _ = select.select(rlist, wlist, [], 0.0 if pending else max(0.0, timeout))
+    except (OSError, ValueError):  # closed under us: loop_misc notices, the caller reconnects
+        readable, writable = [], []
+    if fd in readable or pending:
+        client.loop_read()
+    if writable and client.socket() is not None:
+        client.loop_write()
+    client.loop_misc()
 
 
 def _read_password(path: Path) -> str:
