@@ -402,7 +402,8 @@ class EdgeNode:
     def _device_state(self, dev: DeviceDef) -> _DeviceState:
         st = self._states.get(dev.name)
         if st is None:
-            st = self._states[dev.name] = _DeviceState(dev)
+            st = self._states[dev.name] = _DeviceState(
+                dev, self._device_topic(MessageType.DDATA, dev.name))
         return st
 
     def _remember(self, poll: Poll) -> _DeviceState | None:
@@ -468,7 +469,7 @@ class EdgeNode:
                     sent_values[i] = value
             if out.count:
                 data = out.finish(to_ms(self.clock()), self.seq.take())
-                self._publish_bytes(self._device_topic(MessageType.DDATA, dev.name), data, out.count)
+                self._publish_bytes(st.ddata_topic, data, out.count)
 
     def _device_states(self) -> dict[str, bool]:
         """Device -> answering (False: the runtime has it offline, or disabled)."""
@@ -506,10 +507,11 @@ class _DeviceState:
     metric (by its position; None: never told), and the newest poll per set of tags, which a
     birth restates."""
 
-    __slots__ = ("dev", "lanes", "last", "qualities", "values")
+    __slots__ = ("ddata_topic", "dev", "lanes", "last", "qualities", "values")
 
-    def __init__(self, dev: DeviceDef) -> None:
+    def __init__(self, dev: DeviceDef, ddata_topic: str = "") -> None:
         self.dev = dev
+        self.ddata_topic = ddata_topic
         self.values: list[Value] = [None] * len(dev.metrics)
         self.qualities: list[Quality | None] = [None] * len(dev.metrics)
         #: a poll's tags -> the metric of each (None: not a metric of this device)

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 #: cannot queue unbounded work on the node
 MAX_PENDING = 64
 STATUS_EVERY_S = 2.0
+#: the publisher looks at the connection and resync flags at least this often
+RECHECK_S = 0.5
 
 Handler = Callable[[Session, Any, str], Any]
 
@@ -155,6 +157,8 @@ class StationProtocolServer:
             self._resync.set()  # republish everything rather than lose a state
 
     def _publisher(self) -> None:
+        """Alarm changes as they come, the status every STATUS_EVERY_S; it sleeps in between
+        (a resync, the connection coming back and stop() wake it through the outbox)."""
         next_status = 0.0
         while not self._stop.is_set():
             if self._resync.is_set() and self.connected.is_set():
@@ -162,8 +166,12 @@ class StationProtocolServer:
                 for v in self.view.alarms():
                     self._publish_alarm(v)
                 next_status = 0.0
+            if self.connected.is_set():
+                timeout = min(RECHECK_S, max(0.0, next_status - time.monotonic()))
+            else:
+                next_status, timeout = 0.0, RECHECK_S  # the status goes out once the broker is back
             try:
-                view = self._outbox.get(timeout=0.1)
+                view = self._outbox.get(timeout=timeout)
             except queue.Empty:
                 view = None
             if view is not None:
