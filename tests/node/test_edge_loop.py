@@ -4,15 +4,17 @@ before its broker and is born once the broker is up."""
 
 from __future__ import annotations
 
+import itertools
 import select
 import threading
 import time
 from pathlib import Path
 
+from mqtt_support import MosquittoBroker
+
 from app.core.sparkplug import MessageType
 from app.station.mqtt_link import RECONNECT_MAX_S, RECONNECT_MIN_S, Backoff
 from app.station.node.tap import SampleTap, Wakeup
-from mqtt_support import MosquittoBroker
 from node.sp_host import HostView, start_node, wait_until, watch
 
 
@@ -49,7 +51,7 @@ def test_reconnect_backoff_doubles_to_its_cap_and_starts_again_after_a_connectio
     b = Backoff()
     waits = [b.next() for _ in range(6)]
     assert waits[0] == RECONNECT_MIN_S and waits[-1] == RECONNECT_MAX_S
-    assert all(later >= earlier for earlier, later in zip(waits, waits[1:], strict=False))
+    assert all(later >= earlier for earlier, later in itertools.pairwise(waits))
     b.reset()
     assert b.next() == RECONNECT_MIN_S
 
@@ -71,8 +73,10 @@ def test_a_node_started_before_its_broker_is_born_when_the_broker_comes(
             wait_until(lambda: node.edge is not None and node.edge.connected, 20, "the node connected")
             wait_until(lambda: len(HostView.of(probe).of_type(MessageType.DDATA)) >= 5, 20, "DDATA")
             # the client is driven by the node's own publisher thread, not by a paho thread
-            assert not [t.name for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-vigil-node")]
+            paho = [t.name for t in threading.enumerate() if t.name.startswith("paho-mqtt-client-vigil-node")]
+            assert not paho
             node.stop()
-            wait_until(lambda: bool(HostView.of(probe).of_type(MessageType.NDEATH)), 5, "the NDEATH of a clean stop")
+            wait_until(lambda: bool(HostView.of(probe).of_type(MessageType.NDEATH)), 5,
+                       "the NDEATH of a clean stop")
     finally:
         node.stop()
