@@ -5,16 +5,27 @@ before its broker and is born once the broker is up."""
 from __future__ import annotations
 
 import itertools
+import os
 import select
+import socket
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from mqtt_support import MosquittoBroker
 
 from app.core.sparkplug import MessageType
-from app.station.mqtt_link import RECONNECT_MAX_S, RECONNECT_MIN_S, Backoff
+from app.station.mqtt_link import (
+    RECONNECT_MAX_S,
+    RECONNECT_MIN_S,
+    Backoff,
+    DirectPublisher,
+    make_client,
+    pump,
+)
 from app.station.node.tap import SampleTap, Wakeup
+from node.mqtt_probe import Probe
 from node.sp_host import HostView, start_node, wait_until, watch
 
 
@@ -80,3 +91,45 @@ def test_a_node_started_before_its_broker_is_born_when_the_broker_comes(
                        "the NDEATH of a clean stop")
     finally:
         node.stop()
+
+
+@pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
+def test_direct_qos0_frames_reach_a_subscriber_whole_and_in_order_among_pahos(
+        mosquitto: MosquittoBroker, v5: bool) -> None:
+    """Every remaining-length size (1 to 4 bytes) and a payload far bigger than a socket
+    buffer (written in parts), interleaved with paho's own QoS 1 publishes on the same
+    connection: the subscriber gets every topic and payload, byte for byte, in order."""
+    cfg = mosquitto.config()
+    sizes = [0, 1, 120, 127, 128, 5000, 16_380, 16_384, 3_000_000]
+    sent: list[tuple[str, bytes]] = []
+    with Probe(cfg, "direct-watch", subscribe=("direct/#",)) as probe:
+        probe.wait_subscribed(1)
+        client = make_client(cfg, f"direct-{v5}", protocol_v5=v5)
+        connected: list[bool] = []
+        client.on_connect = lambda c, u, f, rc, p=None: connected.append(not rc.is_failure)
+        client.connect(cfg.host, cfg.port, keepalive=10)
+        deadline = time.monotonic() + 10
+        while not connected and time.monotonic() < deadline:
+            pump(client, 0.05)
+        assert connected == [True]
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # big frames go in parts
+        direct = DirectPublisher(client, v5=v5)
+        infos = []
+        for i, size in enumerate(sizes):
+            payload = os.urandom(size)
+            assert direct.publish(f"direct/{i}/qos0", payload)  # plain TCP, nothing queued
+            sent.append((f"direct/{i}/qos0", payload))
+            infos.append(client.publish(f"direct/{i}/paho", b"paho %d" % i, qos=1))
+            sent.append((f"direct/{i}/paho", b"paho %d" % i))
+            while client.want_write():  # paho's frame out before the next direct one
+                pump(client, 0.05)
+        while not all(info.is_published() for info in infos) and time.monotonic() < deadline + 20:
+            pump(client, 0.05)
+        probe.wait_for(lambda: len(probe.messages) >= len(sent), 20, "every message")
+        assert client.socket() is not None  # the connection was never given up
+        client.disconnect()
+        got = [(m.topic, m.payload) for m in probe.messages]
+    assert [t for t, _ in got] == [t for t, _ in sent]
+    assert got == sent

@@ -53,7 +53,7 @@ from app.core.sparkplug import (
 )
 from app.core.sparkplug import payload as sp
 from app.core.sparkplug.datawriter import DataWriter
-from app.station.mqtt_link import Backoff, BrokerConfig, make_client, pump
+from app.station.mqtt_link import Backoff, BrokerConfig, DirectPublisher, make_client, pump
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
 from app.station.node.tap import Poll, SampleTap
@@ -137,6 +137,7 @@ class EdgeNode:
         self._executor = CommandExecutor(core, self.model, group=self.group, node_id=self.node_id,
                                          clock=clock)
         self._client: mqtt.Client | None = None
+        self._direct: DirectPublisher | None = None
         self._backoff = Backoff()
         self._threads: list[threading.Thread] = []
         self._last_refusal: str | None = None
@@ -172,6 +173,7 @@ class EdgeNode:
         client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
                              clean_start=True)
         self._client = client
+        self._direct = DirectPublisher(client, v5=True)  # make_client's default protocol
         self._answering.update(self._device_states())
         self.core.diagnostics_listeners.append(self._on_device_state)
         self._threads = [
@@ -356,8 +358,10 @@ class EdgeNode:
         self._publish_bytes(topic, payload.SerializeToString(), metrics)
 
     def _publish_bytes(self, topic: str, data: bytes, metrics: int) -> None:
-        assert self._client is not None
-        self._client.publish(topic, data, qos=0)
+        """QoS 0, written on this thread: directly when the connection allows, else by paho."""
+        assert self._client is not None and self._direct is not None
+        if not self._direct.publish(topic, data):
+            self._client.publish(topic, data, qos=0)
         self.stats.messages += 1
         self.stats.metrics += metrics
 
