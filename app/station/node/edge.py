@@ -292,7 +292,10 @@ class EdgeNode:
                 next_check = time.monotonic() + DEVICE_CHECK_S
                 wake.clear()
                 try:
-                    self._publish_round()
+                    if self._publish_round():
+                        # polls are coming in: gather the next round at once rather than
+                        # wait to be woken by its first poll (one select a round, not two)
+                        gather_until = time.monotonic() + self.gather_s
                 except Exception:  # the publisher must outlive any one bad message
                     log.exception("sparkplug publisher error (going on)")
         finally:
@@ -328,9 +331,9 @@ class EdgeNode:
         while client.want_write() and client.socket() is not None and time.monotonic() < deadline:
             pump(client, 0.05)
 
-    def _publish_round(self) -> None:
+    def _publish_round(self) -> int:
         """Publish what the polls gathered since the last round changed (births first, when
-        due), and DDEATH/DBIRTH for devices that changed state."""
+        due), and DDEATH/DBIRTH for devices that changed state; returns the polls taken."""
         self._refresh_model()
         polls = self.tap.drain()
         with self._lock:
@@ -343,6 +346,7 @@ class EdgeNode:
         if self._devices_changed:
             self._devices_changed = False
             self._check_devices()
+        return len(polls)
 
     def _refresh_model(self) -> None:
         plant = self.core.plant
