@@ -8,7 +8,11 @@ bad ``--broker`` URL is refused with the part that is wrong named, before anythi
 
 from __future__ import annotations
 
+import contextlib
+import select
+import socket
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -165,6 +169,133 @@ def make_client(
         client.will_set(topic, payload, qos=qos, retain=retain)
     client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
     return client
+
+
+class Backoff:
+    """The waits between reconnection attempts of a client driven without `loop_start`: as
+    paho's own (`RECONNECT_MIN_S`, doubling, capped at `RECONNECT_MAX_S`), reset on a CONNACK."""
+
+    def __init__(self, min_s: float = RECONNECT_MIN_S, max_s: float = RECONNECT_MAX_S) -> None:
+        self.min_s, self.max_s = min_s, max_s
+        self._delay: float | None = None
+
+    def next(self) -> float:
+        self._delay = self.min_s if self._delay is None else min(self._delay * 2, self.max_s)
+        return self._delay
+
+    def reset(self) -> None:
+        self._delay = None
+
+
+def pump(client: mqtt.Client, timeout: float, wake_fd: int | None = None) -> None:
+    """One turn of a paho client's network loop run in the caller's thread (paho's documented
+    ``loop_read``/``loop_write``/``loop_misc`` interface, in place of `loop_start`'s thread):
+    wait up to ``timeout`` for the socket (or ``wake_fd``, another thread's way to end the wait
+    early), then read a packet, write what is queued and keep the connection alive.
+
+    Without paho's thread a ``publish`` made on the thread that pumps is written to the socket
+    at once, on that thread: no wake-up of a second thread per message. Callbacks (on_connect,
+    on_message, on_disconnect) run here, inside the call. A lost connection leaves
+    ``client.socket()`` None (and calls on_disconnect); reconnecting is the caller's job."""
+    sock = client.socket()
+    if sock is None:
+        return
+    fd = sock.fileno()
+    rlist = [fd] if wake_fd is None else [fd, wake_fd]
+    wlist = [fd] if client.want_write() else []
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0  # TLS bytes already read
+    try:
+        readable, writable, _ = select.select(rlist, wlist, [], 0.0 if pending else max(0.0, timeout))
+    except (OSError, ValueError):  # closed under us: loop_misc notices, the caller reconnects
+        readable, writable = [], []
+    if fd in readable or pending:
+        client.loop_read()
+    if writable and client.socket() is not None:
+        client.loop_write()
+    client.loop_misc()
+
+
+#: a PUBLISH the socket took only part of is finished within this, or the connection is dropped
+PARTIAL_WRITE_WAIT_S = 5.0
+
+
+class DirectPublisher:
+    """QoS 0 PUBLISH frames written straight to the socket of a client driven with `pump`.
+
+    Why: a node sends a hundred DDATA a second, and paho's ``publish`` spends several times the
+    cost of the socket write on per-message bookkeeping a QoS 0 message does not need (a
+    message id, a `MQTTMessageInfo` with its condition variable, queue entries, callbacks).
+    A QoS 0 PUBLISH is just a fixed header, the topic and the payload (MQTT 3.1.1 §3.3; v5 adds
+    an empty property list), so it is written here on the thread that pumps the client.
+
+    Only when it is safe: on a plain TCP connection (TLS records go through paho) with nothing
+    of paho's waiting to be written (so no frame of paho's is cut in two). Otherwise `publish`
+    returns False and the caller publishes through paho. A frame the socket takes only in part
+    is finished here before anything else is written; if that fails the connection is shut
+    down (the stream cannot go on mid-frame), paho sees it closed and the node reconnects.
+    """
+
+    def __init__(self, client: mqtt.Client, *, v5: bool = True) -> None:
+        self.client = client
+        self._properties = b"\x00" if v5 else b""
+        self._heads: dict[str, bytes] = {}
+
+    def topic_head(self, topic: str) -> bytes:
+        """The variable header's topic name (and v5's empty properties) for ``topic``, kept."""
+        head = self._heads.get(topic)
+        if head is None:
+            raw = topic.encode("utf-8")
+            if not raw or len(raw) > 65535 or "+" in topic or "#" in topic:
+                raise ValueError(f"not a topic to publish on: {topic!r}")
+            head = len(raw).to_bytes(2, "big") + raw + self._properties
+            if len(self._heads) < 100_000:
+                self._heads[topic] = head
+        return head
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Write one QoS 0 PUBLISH now; False: not written (use ``client.publish``)."""
+        sock = self.client.socket()
+        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket) \
+                or self.client.want_write():
+            return False
+        head = self.topic_head(topic)
+        frame = b"".join((b"\x30", _remaining_length(len(head) + len(payload)), head, payload))
+        try:
+            sent = sock.send(frame)
+        except OSError:  # would block, or the connection is gone: paho queues it, or finds out
+            return False
+        if sent < len(frame):
+            self._finish(sock, memoryview(frame)[sent:])
+        return True
+
+    @staticmethod
+    def _finish(sock: socket.socket, rest: memoryview) -> None:
+        deadline = time.monotonic() + PARTIAL_WRITE_WAIT_S
+        try:
+            while rest:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the broker took no data")
+                if select.select([], [sock], [], left)[1]:
+                    try:
+                        rest = rest[sock.send(rest):]
+                    except BlockingIOError:
+                        continue
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _remaining_length(n: int) -> bytes:
+    """MQTT's variable byte integer (1 to 4 bytes, n < 268,435,456)."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out.append(digit | 0x80 if n else digit)
+        if not n:
+            return bytes(out)
 
 
 def _read_password(path: Path) -> str:

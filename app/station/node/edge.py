@@ -9,11 +9,14 @@ with the poll's source time. ``seq`` runs 0..255 over every node message after N
 the runtime finds offline gets a DDEATH (and a DBIRTH when it answers again). The NDEATH is the
 MQTT Will; on a clean stop it is published explicitly before disconnecting.
 
-Threads: paho's network thread only sets flags and queues commands; the ``vigil-sparkplug``
-thread publishes; the ``vigil-sparkplug-cmd`` thread executes commands (a write waits for the
-device, and must hold up neither the network loop nor the data). The broker going away never
-touches polling, alarms or the historian: they run in the core whatever the broker does, and
-the node re-births when it reconnects (paho's loop retries with a backoff capped at 5 s).
+Threads: the ``vigil-sparkplug`` thread is both the publisher and the client's network loop
+(paho driven through `mqtt_link.pump`, without paho's own thread), so a DDATA is written to the
+socket by the thread that built it, and one wake-up serves a whole gathered round of polls;
+paho's callbacks run on it and only set flags and queue commands. The ``vigil-sparkplug-cmd``
+thread executes commands (a write waits for the device, and must hold up neither the network
+loop nor the data). The broker going away never touches polling, alarms or the historian: they
+run in the core whatever the broker does, and the node re-births when it reconnects (retried
+with paho's backoff, capped at 5 s).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from app.core.sparkplug import (
 )
 from app.core.sparkplug import payload as sp
 from app.core.sparkplug.datawriter import DataWriter
-from app.station.mqtt_link import BrokerConfig, make_client
+from app.station.mqtt_link import Backoff, BrokerConfig, DirectPublisher, make_client, pump
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
 from app.station.node.tap import Poll, SampleTap
@@ -64,7 +67,7 @@ _GOOD = Quality.GOOD
 #: Quality by its code, without the enum call per value
 _QUALITY = {int(q): q for q in Quality}
 
-#: the publisher wakes at least this often (polls and state changes also wake it)
+#: the publisher looks for device state changes at least this often (polls also wake it)
 DEVICE_CHECK_S = 0.25
 #: after a poll arrives, the publisher waits this long for more before publishing them all
 GATHER_S = 0.05
@@ -117,7 +120,9 @@ class EdgeNode:
         self.seq = SeqCounter()
         #: bdSeq of the Will registered for the current (or next) connection
         self.bdseq = 0
-        self._lock = threading.Lock()  # connection state vs publishing
+        #: connection state vs publishing; re-entrant because a publish that finds the
+        #: connection lost calls on_disconnect on the same thread, inside the publish
+        self._lock = threading.RLock()
         self._connected = False
         self._born = False
         self._need_birth = False
@@ -132,6 +137,8 @@ class EdgeNode:
         self._executor = CommandExecutor(core, self.model, group=self.group, node_id=self.node_id,
                                          clock=clock)
         self._client: mqtt.Client | None = None
+        self._direct: DirectPublisher | None = None
+        self._backoff = Backoff()
         self._threads: list[threading.Thread] = []
         self._last_refusal: str | None = None
         self._devices_changed = False
@@ -161,7 +168,12 @@ class EdgeNode:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # the publisher thread makes the first connection, and every later one, so a broker
+        # that is down at start is retried like one that goes away later
+        client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
+                             clean_start=True)
         self._client = client
+        self._direct = DirectPublisher(client, v5=True)  # make_client's default protocol
         self._answering.update(self._device_states())
         self.core.diagnostics_listeners.append(self._on_device_state)
         self._threads = [
@@ -170,16 +182,11 @@ class EdgeNode:
         ]
         for t in self._threads:
             t.start()
-        # connect_async + loop_start: the first connection, and every later one, is paho's job,
-        # so a broker that is down at start is retried like one that goes away later
-        client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive_s,
-                             clean_start=True)
-        client.loop_start()
         log.info("sparkplug node %s/%s publishing to %s", self.group, self.node_id, self.broker.describe())
 
     def stop(self) -> None:
-        """Publish the NDEATH (a clean stop sends no Will), disconnect, end the threads."""
-        client = self._client
+        """Publish the NDEATH (a clean stop sends no Will), disconnect, end the threads. The
+        publisher thread does the first two on its way out: it alone drives the client."""
         if self._on_device_state in self.core.diagnostics_listeners:
             self.core.diagnostics_listeners.remove(self._on_device_state)
         self._stop.set()
@@ -187,18 +194,9 @@ class EdgeNode:
         with contextlib.suppress(queue.Full):
             self._commands.put_nowait(None)
         for t in self._threads:
-            t.join(timeout=10)
-        if client is None:
-            return
-        with self._lock:
-            connected, self._connected, self._born = self._connected, False, False
-            bdseq = self.bdseq
-        if connected:
-            info = client.publish(self._node_topic(MessageType.NDEATH), self._ndeath(bdseq), qos=1)
-            with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(NDEATH_WAIT_S)
-        client.disconnect()
-        client.loop_stop()
+            t.join(timeout=NDEATH_WAIT_S + 10)
+            if t.is_alive():
+                log.error("sparkplug thread %s did not end", t.name)
         self._client = None
 
     def _on_device_state(self, diag: DeviceDiagnostics) -> None:
@@ -217,6 +215,7 @@ class EdgeNode:
                 self._last_refusal = text
             return
         self._last_refusal = None
+        self._backoff.reset()
         client.subscribe([(self._node_topic(MessageType.NCMD), 1),
                           (str(Topic(self.group, MessageType.DCMD, self.node_id, "+")), 1)])
         with self._lock:
@@ -264,29 +263,90 @@ class EdgeNode:
 
     # ------------------------------------------------------------------ publishing thread
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.tap.wake.wait(DEVICE_CHECK_S)
-            # polls arrive one device at a time: gathering them for a moment publishes them in
-            # a few wake-ups of this thread (and of paho's) instead of one per poll
-            self._stop.wait(self.gather_s)
-            self.tap.wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self._refresh_model()
-                polls = self.tap.drain()
-                with self._lock:
-                    if self._need_birth and self._connected:
-                        for poll in polls:  # a birth states the newest values the node has
-                            self._remember(poll)
-                        self._publish_births_locked()
-                for poll in polls:
-                    self._handle_poll(poll)
-                if self._devices_changed:
-                    self._devices_changed = False
-                    self._check_devices()
-            except Exception:  # the publisher must outlive any one bad message
-                log.exception("sparkplug publisher error (going on)")
+        client = self._client
+        assert client is not None
+        wake = self.tap.wake
+        first = True
+        gather_until: float | None = None  # polls are being gathered until then
+        next_check = time.monotonic() + DEVICE_CHECK_S
+        try:
+            while not self._stop.is_set():
+                if client.socket() is None:
+                    if not first and self._stop.wait(self._backoff.next()):
+                        break
+                    first = False
+                    self._connect(client)
+                    continue
+                now = time.monotonic()
+                if gather_until is None and (wake.is_set() or now >= next_check):
+                    # polls arrive one device at a time: gathering them for a moment publishes
+                    # them in one wake-up of this thread instead of one per poll
+                    gather_until = now + self.gather_s
+                if gather_until is None:
+                    pump(client, next_check - now, wake.fileno())
+                    continue
+                pump(client, gather_until - now)
+                if time.monotonic() < gather_until or self._stop.is_set():
+                    continue
+                gather_until = None
+                next_check = time.monotonic() + DEVICE_CHECK_S
+                wake.clear()
+                try:
+                    if self._publish_round():
+                        # polls are coming in: gather the next round at once rather than
+                        # wait to be woken by its first poll (one select a round, not two)
+                        gather_until = time.monotonic() + self.gather_s
+                except Exception:  # the publisher must outlive any one bad message
+                    log.exception("sparkplug publisher error (going on)")
+        finally:
+            self._goodbye(client)
+
+    def _connect(self, client: mqtt.Client) -> None:
+        """One connection attempt; the CONNACK (on_connect) arrives through `pump`."""
+        try:
+            client.reconnect()
+        except (OSError, ValueError) as e:  # refused, unreachable, TLS failure
+            text = f"broker {self.broker.describe()} not reachable: {e}"
+            if text != self._last_refusal:  # retried with a backoff; said once per reason
+                log.warning("%s; polling and storing go on, retrying", text)
+                self._last_refusal = text
+
+    def _goodbye(self, client: mqtt.Client) -> None:
+        """On the way out: the NDEATH (acknowledged by the broker, or NDEATH_WAIT_S), then
+        DISCONNECT, so the broker does not publish the Will as well."""
+        with self._lock:
+            connected, self._connected, self._born = self._connected, False, False
+            bdseq = self.bdseq
+        if client.socket() is None:
+            return
+        if connected:
+            info = client.publish(self._node_topic(MessageType.NDEATH), self._ndeath(bdseq), qos=1)
+            deadline = time.monotonic() + NDEATH_WAIT_S
+            with contextlib.suppress(RuntimeError, ValueError):  # not queued: nothing to wait for
+                while not info.is_published() and client.socket() is not None \
+                        and time.monotonic() < deadline:
+                    pump(client, 0.05)
+        client.disconnect()
+        deadline = time.monotonic() + NDEATH_WAIT_S
+        while client.want_write() and client.socket() is not None and time.monotonic() < deadline:
+            pump(client, 0.05)
+
+    def _publish_round(self) -> int:
+        """Publish what the polls gathered since the last round changed (births first, when
+        due), and DDEATH/DBIRTH for devices that changed state; returns the polls taken."""
+        self._refresh_model()
+        polls = self.tap.drain()
+        with self._lock:
+            if self._need_birth and self._connected:
+                for poll in polls:  # a birth states the newest values the node has
+                    self._remember(poll)
+                self._publish_births_locked()
+        for poll in polls:
+            self._handle_poll(poll)
+        if self._devices_changed:
+            self._devices_changed = False
+            self._check_devices()
+        return len(polls)
 
     def _refresh_model(self) -> None:
         plant = self.core.plant
@@ -302,8 +362,10 @@ class EdgeNode:
         self._publish_bytes(topic, payload.SerializeToString(), metrics)
 
     def _publish_bytes(self, topic: str, data: bytes, metrics: int) -> None:
-        assert self._client is not None
-        self._client.publish(topic, data, qos=0)
+        """QoS 0, written on this thread: directly when the connection allows, else by paho."""
+        assert self._client is not None and self._direct is not None
+        if not self._direct.publish(topic, data):
+            self._client.publish(topic, data, qos=0)
         self.stats.messages += 1
         self.stats.metrics += metrics
 
@@ -322,7 +384,7 @@ class EdgeNode:
             self._publish_dbirth(dev)
             if not self._answering.get(dev.name, True):
                 self._publish_ddeath(dev.name)
-        self._born = True
+        self._born = self._connected  # the connection may have been lost during the births
         self.stats.births += 1
 
     def _publish_dbirth(self, dev: DeviceDef) -> None:
@@ -348,7 +410,8 @@ class EdgeNode:
     def _device_state(self, dev: DeviceDef) -> _DeviceState:
         st = self._states.get(dev.name)
         if st is None:
-            st = self._states[dev.name] = _DeviceState(dev)
+            st = self._states[dev.name] = _DeviceState(
+                dev, self._device_topic(MessageType.DDATA, dev.name))
         return st
 
     def _remember(self, poll: Poll) -> _DeviceState | None:
@@ -414,7 +477,7 @@ class EdgeNode:
                     sent_values[i] = value
             if out.count:
                 data = out.finish(to_ms(self.clock()), self.seq.take())
-                self._publish_bytes(self._device_topic(MessageType.DDATA, dev.name), data, out.count)
+                self._publish_bytes(st.ddata_topic, data, out.count)
 
     def _device_states(self) -> dict[str, bool]:
         """Device -> answering (False: the runtime has it offline, or disabled)."""
@@ -452,10 +515,11 @@ class _DeviceState:
     metric (by its position; None: never told), and the newest poll per set of tags, which a
     birth restates."""
 
-    __slots__ = ("dev", "lanes", "last", "qualities", "values")
+    __slots__ = ("ddata_topic", "dev", "lanes", "last", "qualities", "values")
 
-    def __init__(self, dev: DeviceDef) -> None:
+    def __init__(self, dev: DeviceDef, ddata_topic: str = "") -> None:
         self.dev = dev
+        self.ddata_topic = ddata_topic
         self.values: list[Value] = [None] * len(dev.metrics)
         self.qualities: list[Quality | None] = [None] * len(dev.metrics)
         #: a poll's tags -> the metric of each (None: not a metric of this device)

@@ -88,6 +88,7 @@ class NodeService:
         if self.core.started:
             self.core.journal.append("node.stop", "system", {"group": self.group, "node": self.node_id})
         self.core.stop()
+        self.tap.wake.close()
 
     def __enter__(self) -> NodeService:
         self.start()

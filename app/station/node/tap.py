@@ -9,6 +9,9 @@ current values late by at most one round instead of an ever older backlog.
 
 from __future__ import annotations
 
+import contextlib
+import select
+import socket
 import threading
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -26,6 +29,49 @@ class Poll(NamedTuple):
     qualities: bytes | None  # one Quality code per value; None: every value GOOD
 
 
+class Wakeup:
+    """A flag any thread may raise, that the publisher waits on in the same ``select`` as its
+    broker socket (one byte on a socket pair while raised). Raising a raised flag is a
+    attribute check, so a poll that arrives while the publisher gathers costs no system call."""
+
+    def __init__(self) -> None:
+        self._r, self._w = socket.socketpair()
+        self._r.setblocking(False)
+        self._w.setblocking(False)
+        self._raised = False
+
+    def set(self) -> None:
+        if not self._raised:
+            self._raised = True
+            with contextlib.suppress(OSError):  # full (so already readable), or closed at exit
+                self._w.send(b"\0")
+
+    def is_set(self) -> bool:
+        return self._raised
+
+    def clear(self) -> None:
+        """Lower the flag. Emptied before it is lowered: a `set` racing with this leaves the flag
+        raised (the consumer looks again) rather than lowered with the wake-up swallowed."""
+        try:
+            while self._r.recv(4096):
+                pass
+        except OSError:  # empty (BlockingIOError) or closed
+            pass
+        self._raised = False
+
+    def wait(self, timeout: float) -> bool:
+        if not self._raised:
+            select.select([self._r], [], [], timeout)
+        return self._raised
+
+    def fileno(self) -> int:
+        return self._r.fileno()
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+
+
 class SampleTap:
     """A `PollSink`: keep the newest pending poll per device and scan group (bounded by the
     plant's size), wake the consumer. Never raises, never blocks."""
@@ -33,7 +79,8 @@ class SampleTap:
     def __init__(self) -> None:
         self._pending: dict[tuple[str, tuple[str, ...]], Poll] = {}
         self._lock = threading.Lock()
-        self.wake = threading.Event()
+        #: raised when a poll is pending (or the publisher must look for another reason)
+        self.wake = Wakeup()
         #: polls replaced by a newer one of the same device and group before being published
         self.coalesced = 0
 

@@ -28,6 +28,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from app.core.alarms.types import AlarmQuery, AlarmState, AlarmView
+from app.core.diagnostics import DeviceDiagnostics
 from app.core.errors import VigilError
 from app.core.users import AuthError, PermissionDenied, Role, Session
 from app.station.engine import Core
@@ -43,7 +44,12 @@ log = logging.getLogger(__name__)
 #: requests waiting for a worker beyond this are refused ("busy"), so a flood of requests
 #: cannot queue unbounded work on the node
 MAX_PENDING = 64
+#: how often the node looks at its status: a change (besides the per-device counters) goes out
 STATUS_EVERY_S = 2.0
+#: the whole status, counters and latencies included, goes out at least this often
+STATUS_FULL_EVERY_S = 10.0
+#: the publisher looks at the connection and resync flags at least this often
+RECHECK_S = 0.5
 
 Handler = Callable[[Session, Any, str], Any]
 
@@ -67,6 +73,9 @@ class StationProtocolServer:
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._settings: dict[tuple[str, str], float] = {}
+        #: what the last published status said, but for the per-device counters; None: publish
+        self._status_key: tuple[object, ...] | None = None
+        self._next_full_status = 0.0
         self.connected = threading.Event()
         self._handlers: dict[str, Handler] = {
             "login": self._login,
@@ -114,6 +123,7 @@ class StationProtocolServer:
         c.on_message = self._on_message
         self._client = c
         self._unsubscribe = self.core.alarms.subscribe(self._on_alarm)
+        self.core.diagnostics_listeners.append(self._on_device_state)
         c.connect_async(self.broker.host, self.broker.port, keepalive=10)
         c.loop_start()
         self._thread = threading.Thread(target=self._publisher, name="vigil-remote-pub", daemon=True)
@@ -124,6 +134,8 @@ class StationProtocolServer:
         self._stop.set()
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._on_device_state in self.core.diagnostics_listeners:
+            self.core.diagnostics_listeners.remove(self._on_device_state)
         if self._thread is not None:
             self._thread.join(5.0)
         c = self._client
@@ -147,6 +159,10 @@ class StationProtocolServer:
         self.connected.set()
         self._resync.set()  # the publisher thread republishes status and every alarm
 
+    def _on_device_state(self, diag: DeviceDiagnostics) -> None:
+        """Core thread: a device went online, offline...: the next status look publishes."""
+        self._status_key = None
+
     def _on_alarm(self, view: AlarmView) -> None:
         """Called on a core thread: enqueue only."""
         try:
@@ -155,6 +171,8 @@ class StationProtocolServer:
             self._resync.set()  # republish everything rather than lose a state
 
     def _publisher(self) -> None:
+        """Alarm changes as they come, the status every STATUS_EVERY_S; it sleeps in between
+        (a resync, the connection coming back and stop() wake it through the outbox)."""
         next_status = 0.0
         while not self._stop.is_set():
             if self._resync.is_set() and self.connected.is_set():
@@ -162,8 +180,13 @@ class StationProtocolServer:
                 for v in self.view.alarms():
                     self._publish_alarm(v)
                 next_status = 0.0
+                self._status_key = None
+            if self.connected.is_set():
+                timeout = min(RECHECK_S, max(0.0, next_status - time.monotonic()))
+            else:
+                next_status, timeout = 0.0, RECHECK_S  # the status goes out once the broker is back
             try:
-                view = self._outbox.get(timeout=0.1)
+                view = self._outbox.get(timeout=timeout)
             except queue.Empty:
                 view = None
             if view is not None:
@@ -183,23 +206,39 @@ class StationProtocolServer:
             c.publish(topic, b"", qos=1, retain=True)
 
     def _publish_status(self) -> None:
+        """The status, when it changed: accounts, flood, detectors, problems, dropped samples
+        and device states at once (a device's state change is signalled by the core); the
+        per-device counters and latencies, which change with every poll, every
+        STATUS_FULL_EVERY_S. Gathering them for a hundred devices is what costs."""
         c = self._client
         if c is None or not self.core.started:
             return
         try:
+            dropped = self.view.dropped_counts()
+            summary: dict[str, Any] = {
+                "has_accounts": self.view.has_accounts(),
+                "in_flood": self.view.in_flood(),
+                "detectors": [wire.group_to_json(g) for g in self.view.detector_status()],
+                "problems": [list(x) for x in self.view.problems()],
+                "dropped": dropped,
+            }
+            key = (summary["has_accounts"], summary["in_flood"], p.dumps(summary["detectors"]),
+                   repr(summary["problems"]), repr(sorted(dropped.items())))
+            now = time.monotonic()
+            if key == self._status_key and now < self._next_full_status:
+                return
+            self._status_key = key  # a device state change (another thread) sets it to None after
+            self._next_full_status = now + STATUS_FULL_EVERY_S
             status = {
                 "online": True,
                 "node": self.node_id,
                 "t": time.time(),
-                "has_accounts": self.view.has_accounts(),
-                "in_flood": self.view.in_flood(),
+                **summary,
                 "diagnostics": {k: wire.diagnostics_to_json(d) for k, d in self.view.diagnostics().items()},
-                "detectors": [wire.group_to_json(g) for g in self.view.detector_status()],
-                "problems": [list(x) for x in self.view.problems()],
-                "dropped": self.view.dropped_counts(),
             }
         except Exception as e:  # a status must never stop the publisher
             log.warning("station protocol: status not published: %s", e)
+            self._status_key = None
             return
         c.publish(self.topics.status, p.dumps(status), qos=1, retain=True)
 
