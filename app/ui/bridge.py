@@ -63,6 +63,7 @@ class CoreBridge(QObject):
         self.alarm_overflow = 0
         self.last_tick_s = 0.0  # how long the last tick took (for the status bar and benchmarks)
         self.ticks = 0  # drains so far (tests and benchmarks count wake-ups with it)
+        self._running = False
         self._notifier = station if isinstance(station, SampleNotifier) else None
         #: True when the station announces its samples; else the timer runs freely at ``hz``
         self.event_driven = self._notifier is not None
@@ -96,6 +97,7 @@ class CoreBridge(QObject):
 
     # -- GUI thread -------------------------------------------------------------------------
     def start(self) -> None:
+        self._running = True
         if self._notifier is not None:
             self._notifier.notify_samples(self._post_wake)
         else:
@@ -104,6 +106,7 @@ class CoreBridge(QObject):
         QTimer.singleShot(0, self, self._beat)  # what arrived before the window was listening
 
     def stop(self) -> None:
+        self._running = False
         self._timer.stop()
         self._heartbeat.stop()
         if self._notifier is not None:
@@ -117,7 +120,7 @@ class CoreBridge(QObject):
         """Drain now, or, within 40 ms of the last drain, 40 ms from now (coalesced: one timer)."""
         with self._lock:
             self._wake_posted = False
-        if self._timer.isActive():
+        if not self._running or self._timer.isActive():
             return
         if time.monotonic() - self._last_tick >= self._min_gap_s:
             self.tick()
@@ -125,6 +128,8 @@ class CoreBridge(QObject):
             self._timer.start()
 
     def _beat(self) -> None:
+        if not self._running:
+            return  # the first beat, posted by start(), came after stop()
         self.tick()
         self._emit_diagnostics()
 

@@ -258,3 +258,25 @@ def test_without_a_signal_it_still_polls(qtbot: Any) -> None:
         qtbot.waitUntil(lambda: ann.due is not None, timeout=2000)  # nobody woke it
     finally:
         ann.stop()
+
+
+# -- the window on the real demo plant ------------------------------------------------------------
+
+def test_with_no_sample_at_all_the_overview_still_marks_values_stale_on_time(qtbot: Any, window: Any,
+                                                                             core: Any) -> None:
+    """Staleness is decided by time, not by samples: when polling stops, nothing wakes the
+    bridge any more, and the overview must still stop showing the last values as good."""
+    from tests.ui.conftest import wait_for_good
+
+    view = window.displays
+    assert view.scene is not None
+    items = view.scene.items_by_key["tank.level"]
+    assert items, "the overview shows the tank level"
+    wait_for_good(qtbot, window, "tank.level")
+    qtbot.waitUntil(lambda: all(i._look is not None and Quality.GOOD in i._look for i in items), timeout=5000)
+    core.runtime.stop()  # no poll, no sample, no wake-up from the station from now on
+    stopped = time.monotonic()
+    # STALE after three poll periods (500 ms) and a second, seen by the display's own clock
+    qtbot.waitUntil(lambda: all(Quality.STALE in i._look for i in items), timeout=8000)
+    assert time.monotonic() - stopped >= 2.0
+    assert view.live.view("tank.level").quality is Quality.STALE
