@@ -2,13 +2,14 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py [--base-tree DIR] [--rounds N]
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py --explain [--profile]
+        [--hide-docks]
 
 ``vigil run`` on the demo plant (a process of its own, its own data folder), the overview shown
 and nothing happening but the plant's polling and noise; the process's CPU (user + system, all
 threads) over ``WINDOW_S`` seconds after ``SETTLE_S`` of start-up, as % of one core. Beside it, in
 the same run and alternating so load drifts hit every variant alike: the headless core
 (``vigil run --headless``, the floor a window cannot go below) and, with ``--base-tree DIR`` (a
-git worktree of an older commit), that tree's window measured the same way.
+git worktree of an older commit), that tree's window and headless core measured the same way.
 
 ``--explain`` runs one window in this process instead and prints where the CPU went in the
 window: each thread's share (from /proc/self/task), the GUI thread's events by kind and
@@ -50,6 +51,8 @@ def measure(base_tree: Path | None, rounds: int) -> None:
     ]
     if base_tree is not None:
         runs.append((f"window, base tree {base_tree.name}", base_tree, ["run", "--duration", duration]))
+        runs.append((f"headless core, base tree {base_tree.name}", base_tree,
+                     ["run", "--headless", "--duration", duration]))
     results: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     loads: list[float] = []
     for _ in range(rounds):
@@ -72,7 +75,10 @@ def measure(base_tree: Path | None, rounds: int) -> None:
     print(f"  window minus headless core: {mine - floor:.1f} % of a core")
     if base_tree is not None:
         base = statistics.median(results[runs[2][0]])
-        print(f"  this tree / base tree: {mine / base:.2f}")
+        base_floor = statistics.median(results[runs[3][0]])
+        print(f"  base tree: window minus headless core {base - base_floor:.1f} % of a core")
+        print(f"  this tree / base tree: window {mine / base:.2f}, headless core {floor / base_floor:.2f}, "
+              f"window minus headless {(mine - floor) / (base - base_floor):.2f}")
     print(f"  load average during the runs: median {statistics.median(loads):.1f} "
           f"(min {min(loads):.1f}, max {max(loads):.1f})")
 
@@ -100,9 +106,11 @@ def thread_names() -> dict[int, str]:
     return names
 
 
-def explain(profile: bool) -> None:
+def explain(profile: bool, hide_docks: bool) -> None:
     """One window in this process: CPU per thread, the GUI thread's events over WINDOW_S (timers
-    by owner and interval, paints by widget and parent), and with ``profile`` its Python calls."""
+    by owner and interval, paints by widget and parent), and with ``profile`` its Python calls.
+    ``hide_docks``: only the process display shown (tags, trend and panels closed), to tell the
+    display's share from theirs."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     sys.path.insert(0, str(ROOT))
@@ -138,6 +146,9 @@ def explain(profile: bool) -> None:
         try:
             win = MainWindow(LocalStation(core))
             win.show()
+            if hide_docks:
+                for dock in win.docks.values():
+                    dock.hide()
             collector = settle_memory()
             settle_end = time.monotonic() + SETTLE_S
             while time.monotonic() < settle_end:
@@ -180,7 +191,7 @@ def explain(profile: bool) -> None:
 
 def main() -> int:
     if "--explain" in sys.argv:
-        explain(profile="--profile" in sys.argv)
+        explain(profile="--profile" in sys.argv, hide_docks="--hide-docks" in sys.argv)
         return 0
     base = None
     if "--base-tree" in sys.argv:
