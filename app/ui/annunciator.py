@@ -170,6 +170,7 @@ class Annunciator(QObject):
         self.visual: Due | None = None
         self.bursts = 0  # bursts handed to the sound output (only when it is available)
         self._next_burst = 0.0
+        self._burst_over = 0.0
         self._flash_on = True
         self._flash_base = ""
         self.poll = poll
@@ -218,6 +219,7 @@ class Annunciator(QObject):
                 self.changed.emit()
             self.policy.played(views)
             self._next_burst = now + max(due.pattern.repeat_s, due.pattern.burst_s + 0.5)
+            self._burst_over = now + due.pattern.burst_s + 0.1
         silenced = self.policy.is_silenced(now)
         if silenced != self._was_silenced:
             self._was_silenced = silenced
@@ -233,6 +235,8 @@ class Annunciator(QObject):
         deadlines = []
         if self.due is not None:
             deadlines.append(self._next_burst)
+            if self._burst_over > now:  # a burst in "once" mode ends what is due: look then
+                deadlines.append(self._burst_over)
         if self.policy.silenced_until is not None and self.policy.silenced_until > now:
             deadlines.append(self.policy.silenced_until)
         if not deadlines:

@@ -280,3 +280,20 @@ def test_with_no_sample_at_all_the_overview_still_marks_values_stale_on_time(qtb
     qtbot.waitUntil(lambda: all(Quality.STALE in i._look for i in items), timeout=8000)
     assert time.monotonic() - stopped >= 2.0
     assert view.live.view("tank.level").quality is Quality.STALE
+
+
+def test_a_once_mode_burst_is_over_when_it_has_played_without_being_woken(qtbot: Any) -> None:
+    views = Views()
+    ann = Annunciator(views, Annunciation({"medium": "once"}), chip=QLabel(""), poll=False)
+    try:
+        views.alarms.append(Alarm("pump.vibration:HI", "medium"))
+        ann.wake()
+        qtbot.waitUntil(lambda: ann.due is not None, timeout=2000)
+        # its one burst (0.9 s) played: nothing is due any more, and it stops looking
+        qtbot.waitUntil(lambda: ann.due is None, timeout=4000)
+        assert ann.flashing  # still unacknowledged: the banner keeps flashing
+        reads = views.reads
+        qtbot.wait(1000)
+        assert views.reads == reads
+    finally:
+        ann.stop()
