@@ -403,6 +403,12 @@ class PlantModel:
         """Simulated seconds of the current values (a multiple of ``TICK_S``)."""
         return self._tick * TICK_S
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever the values may have (a tick, a write): what a cache of encoded
+        values compares. Replay is exact, so an equal version means equal values."""
+        return (self._tick, len(self._writes))
+
     def _compute_tick(self) -> None:
         """Tick every device at the current tick; a write logged at this tick lands right
         after it was computed, exactly as it did live."""

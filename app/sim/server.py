@@ -2,9 +2,12 @@
 
 Registers are produced on demand: every request runs the device's ``action`` hook, which copies
 the current register image (the model's values encoded through the device's profile) into
-pymodbus's store before it answers, and turns client writes into model writes. The model is
-advanced on a timer (10 Hz by default) against the wall clock, so simulated time = real time
-(times ``speed``).
+pymodbus's store before it answers, and turns client writes into model writes. The model moves
+in update steps (10 Hz by default) against the wall clock, so simulated time = real time (times
+``speed``); it is brought up to the current step when someone looks (a request, or
+``SimulatorThread.call``), and a device's image is encoded again only when the model moved
+since its last request. The model's ticks are fixed, so the values are the same as stepping it
+on a timer, without waking 10 times a second to encode registers nobody reads.
 
 Faults: a ``dead`` device does not answer at all (the request is dropped, the client times out);
 an ``exception`` device answers every request with exception 4 (server device failure).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -65,7 +69,10 @@ def _sim_blocks(
 class _ServedDevice:
     """One unit id: its profile's register image and the pymodbus action hook."""
 
-    def __init__(self, key: str, unit: int, profile: Profile, model: PlantModel):
+    def __init__(
+        self, key: str, unit: int, profile: Profile, model: PlantModel,
+        catch_up: Callable[[], None] = lambda: None,
+    ):
         self.key = key
         self.unit = unit
         self.profile = profile
@@ -74,9 +81,16 @@ class _ServedDevice:
         self.sizes = self.image.sizes()
         self.requests = 0
         self.refused_writes = 0
+        self._catch_up = catch_up
+        self._image_version: tuple[int, int] | None = None  # the model state last encoded
 
     def refresh(self) -> None:
         self.image.update(self.model.values()[self.key])
+        self._image_version = self.model.version
+
+    def refresh_if_moved(self) -> None:
+        if self._image_version != self.model.version:
+            self.refresh()
 
     def sim_device(self) -> SimDevice:
         return SimDevice(id=self.unit, simdata=_sim_blocks(self.image), action=self.action)
@@ -92,6 +106,8 @@ class _ServedDevice:
     ) -> ExcCodes | None:
         """Called by pymodbus for every request to this unit, before it answers."""
         self.requests += 1
+        self._catch_up()
+        self.refresh_if_moved()
         state = self.model.device_state(self.key)
         if state == "dead":
             # with ignore_missing_devices=True pymodbus drops the request without a reply
@@ -161,32 +177,30 @@ class DemoSimulator:
         self.speed = speed
         profiles = profiles if profiles is not None else load_demo_profiles()
         self.devices = {
-            key: _ServedDevice(key, unit, profiles[key], self.model)
+            key: _ServedDevice(key, unit, profiles[key], self.model, self.catch_up)
             for key, (_pid, unit, _name, _ms) in DEMO_DEVICES.items()
         }
         self.port: int | None = None
         self.host: str | None = None
         self._server: ModbusTcpServer | None = None
-        self._ticker: asyncio.Task[None] | None = None
         self._t0 = 0.0
+        self._step = 0  # the update step the model was last brought to
 
     def unit_ids(self) -> dict[str, int]:
         return {k: d.unit for k, d in self.devices.items()}
 
-    def _refresh(self) -> None:
-        loop = asyncio.get_running_loop()
-        elapsed = (loop.time() - self._t0) * self.speed
+    def catch_up(self) -> None:
+        """Bring the model to the current update step (on the simulator's loop). A step is
+        taken once however many requests ask in it; between steps the model stands still."""
+        wall = asyncio.get_running_loop().time() - self._t0
+        step = math.floor(wall * self.update_hz)
+        if step <= self._step:
+            return
+        self._step = step
+        elapsed = wall * self.speed
         if elapsed > self.model.t:
-            self.model.values_at(elapsed)
-        for d in self.devices.values():
-            d.refresh()
-
-    async def _tick_forever(self) -> None:
-        period = 1.0 / self.update_hz
-        while True:
-            await asyncio.sleep(period)
             try:
-                self._refresh()
+                self.model.values_at(elapsed)
             except Exception:  # a bug here must not silently freeze the plant: log and go on
                 log.exception("demo simulator update failed")
 
@@ -195,7 +209,9 @@ class DemoSimulator:
         if self._server is not None:
             raise RuntimeError("simulator already started")
         self._t0 = asyncio.get_running_loop().time()
-        self._refresh()
+        self._step = 0
+        for d in self.devices.values():
+            d.refresh()
         server = ModbusTcpServer(
             [*(d.sim_device() for d in self.devices.values()), _catch_all_device()],
             address=(host, port),
@@ -217,16 +233,10 @@ class DemoSimulator:
         self._server = server
         self.host = host
         self.port = int(sockets[0].getsockname()[1])
-        self._ticker = asyncio.create_task(self._tick_forever(), name="vigil-sim-ticker")
         return self.port
 
     async def stop(self) -> None:
-        """Stop the timer and the server; safe to call twice."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        """Stop the server; safe to call twice."""
         if self._server is not None:
             server, self._server = self._server, None
             await server.shutdown()
@@ -301,6 +311,7 @@ class SimulatorThread:
             raise RuntimeError("simulator thread is not running")
 
         async def run() -> T:
+            self.simulator.catch_up()  # the model as it is now, as a request would see it
             return fn(self.simulator)
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)

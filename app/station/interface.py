@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from app.core.alarms.types import AlarmQuery, AlarmView
 from app.core.detection import GroupStatus, ModelInfo
@@ -41,6 +41,7 @@ __all__ = [
     "JournalFilter",
     "ModelInfo",
     "PluginRow",
+    "SampleNotifier",
     "Series",
     "Session",
     "StaleRule",
@@ -288,4 +289,16 @@ class Station(Protocol):
 
     def dropped_counts(self) -> dict[str, int]:
         """Everything a bounded queue had to drop so far, by queue."""
+        ...
+
+
+@runtime_checkable
+class SampleNotifier(Protocol):
+    """A station that says when samples start waiting to be drained (``LocalStation``): the
+    window then drains only when there is something to drain, instead of on a free-running
+    timer. A station without it is drained on a timer."""
+
+    def notify_samples(self, waiting: Callable[[], None] | None) -> None:
+        """Call ``waiting()`` (on a station thread: post a wake-up only) whenever samples start
+        waiting in this screen's buffer after a drain emptied it; None stops it."""
         ...

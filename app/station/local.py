@@ -76,6 +76,9 @@ class LocalStation:
     def drain_samples(self) -> list[Sample]:
         return self.core.snapshots.drain()
 
+    def notify_samples(self, waiting: Callable[[], None] | None) -> None:
+        self.core.snapshots.notify(waiting)
+
     def samples_dropped(self) -> int:
         return int(self.core.snapshots.dropped)
 

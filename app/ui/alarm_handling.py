@@ -221,7 +221,11 @@ class AlarmHandling(QObject):
             scheme_colour=lambda p: win.scheme.alarm.get(p, "#888888"),
             audio=AudioOut(),
             parent=self,
+            poll=False,
         )
+        # every change of the window's alarm list resets its model: look again then, and
+        # otherwise only at the annunciator's own deadlines
+        win.alarm_model.modelReset.connect(self.annunciator.wake)
         # -- banner: Silence and the audio state, beside the counts ---------------------------
         self.silence_btn = QPushButton("Silence")
         self.silence_btn.setToolTip("Silence the alarm sound for a while (a higher priority sounds again)")
@@ -337,6 +341,7 @@ class AlarmHandling(QObject):
         for p, m in modes.items():
             self.policy.set_mode(p, m)
         self.policy.silence_s = float(silence_s)
+        self.annunciator.wake()
         self.win.settings.set("alarm_sound", dict(self.policy.modes))
         self.win.settings.set("alarm_silence_s", self.policy.silence_s)
 

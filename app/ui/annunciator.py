@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import math
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 
 from app.core.alarms.annunciation import Annunciation, Convention, Due, Pattern, pattern
 
@@ -136,6 +137,12 @@ class Annunciator(QObject):
 
     ``views`` returns the current alarm views; ``chip`` is the banner's priority chip (a
     QLabel) or None; ``scheme_colour(priority)`` gives the palette's priority colour.
+
+    With ``poll`` (the default) it reads ``views`` ten times a second, for callers that have no
+    signal when alarms change. The window passes ``poll=False`` and calls :meth:`wake` whenever
+    its alarm list changes; between changes the annunciator sleeps until its next deadline (the
+    next burst, the end of a silence), so a quiet plant costs no wake-ups. Flashing has its own
+    timer, running only while something flashes.
     """
 
     changed = Signal()  # sounding / silenced / audio state changed (labels follow)
@@ -149,6 +156,8 @@ class Annunciator(QObject):
         audio: AudioOut | None = None,
         clock: Callable[[], float] = time.time,
         parent: QObject | None = None,
+        *,
+        poll: bool = True,
     ):
         super().__init__(parent)
         self._views = views
@@ -161,10 +170,18 @@ class Annunciator(QObject):
         self.visual: Due | None = None
         self.bursts = 0  # bursts handed to the sound output (only when it is available)
         self._next_burst = 0.0
+        self._burst_over = 0.0
         self._flash_on = True
         self._flash_base = ""
+        self.poll = poll
+        self._was_silenced = False
         self._timer = QTimer(self)
-        self._timer.setInterval(100)
+        if poll:
+            self._timer.setInterval(100)
+        else:  # one deadline at a time; precise, so a burst is not tried early and again
+            self._timer.setSingleShot(True)
+            self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+            self._timer.setInterval(0)
         self._timer.timeout.connect(self.tick)
         self._flash = QTimer(self)
         self._flash.timeout.connect(self._toggle_flash)
@@ -172,6 +189,12 @@ class Annunciator(QObject):
             for prio in ("urgent", "high", "medium", "low"):
                 self.audio.prepare(f"{conv}-{prio}", pattern(prio, conv))
         self._timer.start()
+
+    def wake(self) -> None:
+        """The alarm list or the sound settings changed: look again as soon as the event loop
+        is free (several changes in one go are looked at once)."""
+        if not self.poll:
+            self._timer.start(0)
 
     def tick(self) -> None:
         now = self._clock()
@@ -196,6 +219,30 @@ class Annunciator(QObject):
                 self.changed.emit()
             self.policy.played(views)
             self._next_burst = now + max(due.pattern.repeat_s, due.pattern.burst_s + 0.5)
+            self._burst_over = now + due.pattern.burst_s + 0.1
+        silenced = self.policy.is_silenced(now)
+        if silenced != self._was_silenced:
+            self._was_silenced = silenced
+            if not silenced:
+                self.changed.emit()  # the silence ran out: "silenced until" goes
+        self._sleep_until_next(now)
+
+    def _sleep_until_next(self, now: float) -> None:
+        """Without polling: wake at the next thing that happens by itself, the next burst or
+        the end of a silence (after which what is still unacknowledged sounds again)."""
+        if self.poll:
+            return
+        deadlines = []
+        if self.due is not None:
+            deadlines.append(self._next_burst)
+            if self._burst_over > now:  # a burst in "once" mode ends what is due: look then
+                deadlines.append(self._burst_over)
+        if self.policy.silenced_until is not None and self.policy.silenced_until > now:
+            deadlines.append(self.policy.silenced_until)
+        if not deadlines:
+            self._timer.stop()
+            return
+        self._timer.start(max(1, math.ceil((min(deadlines) - now) * 1000)))
 
     def silence(self, duration_s: float | None = None) -> float:
         until = self.policy.silence(list(self._views()), self._clock(), duration_s)

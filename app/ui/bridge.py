@@ -3,8 +3,15 @@
 The station polls on its own asyncio thread and pushes samples into a bounded snapshot buffer;
 alarm changes arrive through a subscription callback, also on a station thread. Touching widgets
 from there would crash Qt, and emitting a signal per sample would drown the GUI at 1,000
-samples/s. So this bridge drains everything on one QTimer (~25 Hz) and emits at most one signal
-of each kind per tick, always on the GUI thread.
+samples/s. So this bridge drains everything on the GUI thread, at most ~25 times a second, and
+emits at most one signal of each kind per drain.
+
+It drains only when there is something to drain: the station's thread posts one wake-up when
+samples start waiting in an empty buffer (``SampleNotifier``) or an alarm change is queued, and
+the drain follows at once, or 40 ms later when the last drain was less than 40 ms ago. A quiet plant
+costs the GUI thread nothing but the heartbeat: device diagnostics and the flood state every
+half second, which also drains whatever is waiting (a station that cannot announce its samples,
+such as a remote one, is drained on a free-running 25 Hz timer instead).
 """
 
 from __future__ import annotations
@@ -14,17 +21,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from app.station.interface import AlarmView, Station
+from app.station.interface import AlarmView, SampleNotifier, Station
 
 
 class CoreBridge(QObject):
-    """Drains the station on a timer and re-emits what changed as Qt signals (GUI thread)."""
+    """Drains the station when woken (or on a timer) and re-emits what changed as Qt signals
+    (GUI thread)."""
 
-    #: every sample since the last tick, oldest first (list[Sample])
+    #: every sample since the last drain, oldest first (list[Sample])
     samples = Signal(object)
-    #: alarm views that changed since the last tick, newest state per alarm id (list[AlarmView])
+    #: alarm views that changed since the last drain, newest state per alarm id (list[AlarmView])
     alarms_changed = Signal(object)
     #: device name -> DeviceDiagnostics snapshot
     diagnostics = Signal(object)
@@ -32,6 +40,8 @@ class CoreBridge(QObject):
     dropped = Signal(int)
     #: the alarm engine's flood state (more than 10 alarms in 10 minutes), on each diagnostics tick
     flood = Signal(bool)
+    #: posted from a station thread; delivered on the GUI thread (queued connection)
+    _wake = Signal()
 
     def __init__(
         self,
@@ -44,39 +54,90 @@ class CoreBridge(QObject):
     ):
         super().__init__(parent)
         self.station = station
-        self._diag_every = diagnostics_every_s
-        self._last_diag = 0.0
+        self._min_gap_s = 1.0 / hz
         self._last_dropped = 0
         self._lock = threading.Lock()
         self._alarm_queue: deque[AlarmView] = deque(maxlen=alarm_queue_max)
+        self._wake_posted = False  # a wake-up is on its way to the GUI thread (under _lock)
+        self._last_tick = -1.0e9  # monotonic time of the last drain
         self.alarm_overflow = 0
         self.last_tick_s = 0.0  # how long the last tick took (for the status bar and benchmarks)
-        self._unsubscribe: Callable[[], None] | None = station.subscribe_alarms(self._on_alarm)
+        self.ticks = 0  # drains so far (tests and benchmarks count wake-ups with it)
+        self._running = False
+        self._notifier = station if isinstance(station, SampleNotifier) else None
+        #: True when the station announces its samples; else the timer runs freely at ``hz``
+        self.event_driven = self._notifier is not None
         self._timer = QTimer(self)
         self._timer.setInterval(max(1, round(1000 / hz)))
+        self._timer.setSingleShot(self.event_driven)
         self._timer.timeout.connect(self.tick)
+        self._heartbeat = QTimer(self)
+        self._heartbeat.setInterval(max(1, round(1000 * diagnostics_every_s)))
+        self._heartbeat.timeout.connect(self._beat)
+        self._wake.connect(self._woken, Qt.ConnectionType.QueuedConnection)
+        self._unsubscribe: Callable[[], None] | None = station.subscribe_alarms(self._on_alarm)
 
-    # -- station thread ---------------------------------------------------------------------
+    # -- station threads ----------------------------------------------------------------------
     def _on_alarm(self, view: AlarmView) -> None:
         """Called on a station thread: only enqueue. A full queue drops the oldest change, which
-        is harmless because the next tick re-reads the whole alarm list anyway when it happens."""
+        is harmless because the next drain re-reads the whole alarm list anyway when it happens."""
         with self._lock:
             if len(self._alarm_queue) == self._alarm_queue.maxlen:
                 self.alarm_overflow += 1
             self._alarm_queue.append(view)
+        self._post_wake()
+
+    def _post_wake(self) -> None:
+        """Called on a station thread: one wake-up in flight at a time, however many batches."""
+        with self._lock:
+            if self._wake_posted:
+                return
+            self._wake_posted = True
+        self._wake.emit()
 
     # -- GUI thread -------------------------------------------------------------------------
     def start(self) -> None:
-        self._timer.start()
+        self._running = True
+        if self._notifier is not None:
+            self._notifier.notify_samples(self._post_wake)
+        else:
+            self._timer.start()
+        self._heartbeat.start()
+        QTimer.singleShot(0, self, self._beat)  # what arrived before the window was listening
 
     def stop(self) -> None:
+        self._running = False
         self._timer.stop()
+        self._heartbeat.stop()
+        if self._notifier is not None:
+            self._notifier.notify_samples(None)
+            self._notifier = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
 
+    def _woken(self) -> None:
+        """Drain now, or, within 40 ms of the last drain, 40 ms from now (coalesced: one timer)."""
+        with self._lock:
+            self._wake_posted = False
+        if not self._running or self._timer.isActive():
+            return
+        if time.monotonic() - self._last_tick >= self._min_gap_s:
+            self.tick()
+        else:
+            self._timer.start()
+
+    def _beat(self) -> None:
+        if not self._running:
+            return  # the first beat, posted by start(), came after stop()
+        self.tick()
+        self._emit_diagnostics()
+
     def tick(self) -> None:
+        """Drain the samples and alarm changes waiting, and emit them."""
         t0 = time.perf_counter()
+        self._last_tick = time.monotonic()
+        self.ticks += 1
         batch = self.station.drain_samples()
         if batch:
             self.samples.emit(batch)
@@ -92,16 +153,15 @@ class CoreBridge(QObject):
             for view in changes:
                 latest[view.id] = view
             self.alarms_changed.emit(list(latest.values()))
-        now = time.monotonic()
-        if now - self._last_diag >= self._diag_every:
-            self._last_diag = now
-            self.diagnostics.emit(self.station.diagnostics())
-            self.flood.emit(self.station.in_flood())
-            dropped = self.station.samples_dropped()
-            if dropped != self._last_dropped:
-                self._last_dropped = dropped
-                self.dropped.emit(dropped)
         self.last_tick_s = time.perf_counter() - t0
+
+    def _emit_diagnostics(self) -> None:
+        self.diagnostics.emit(self.station.diagnostics())
+        self.flood.emit(self.station.in_flood())
+        dropped = self.station.samples_dropped()
+        if dropped != self._last_dropped:
+            self._last_dropped = dropped
+            self.dropped.emit(dropped)
 
     def current_alarms(self) -> list[AlarmView]:
         return self.station.alarms()

@@ -1,17 +1,21 @@
 """Idle CPU of the workstation (issue 14), run by hand:
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py [--base-tree DIR] [--rounds N]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py --explain [--profile]
+        [--hide-docks]
 
 ``vigil run`` on the demo plant (a process of its own, its own data folder), the overview shown
 and nothing happening but the plant's polling and noise; the process's CPU (user + system, all
 threads) over ``WINDOW_S`` seconds after ``SETTLE_S`` of start-up, as % of one core. Beside it, in
 the same run and alternating so load drifts hit every variant alike: the headless core
 (``vigil run --headless``, the floor a window cannot go below) and, with ``--base-tree DIR`` (a
-git worktree of an older commit), that tree's window measured the same way.
+git worktree of an older commit), that tree's window and headless core measured the same way.
 
-``--explain`` runs one window in this process instead and prints what the GUI thread did in the
-window: its CPU, and events by kind and receiver (paints, timers, layout requests), which is
-how the tag table's repaints were found to be the idle cost.
+``--explain`` runs one window in this process instead and prints where the CPU went in the
+window: each thread's share (from /proc/self/task), the GUI thread's events by kind and
+receiver (timers by owner and interval, paints by widget and parent, layout requests), which is
+how the tag table's repaints were found to be the idle cost; ``--profile`` adds the GUI thread's
+Python calls (cProfile, cumulative, Vigil's own functions).
 
 Aim (issue 14): <= 4 % of a core. The load average is printed with every figure.
 """
@@ -19,10 +23,14 @@ Aim (issue 14): <= 4 % of a core. The load average is printed with every figure.
 from __future__ import annotations
 
 import collections
+import contextlib
+import cProfile
 import os
+import pstats
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +51,8 @@ def measure(base_tree: Path | None, rounds: int) -> None:
     ]
     if base_tree is not None:
         runs.append((f"window, base tree {base_tree.name}", base_tree, ["run", "--duration", duration]))
+        runs.append((f"headless core, base tree {base_tree.name}", base_tree,
+                     ["run", "--headless", "--duration", duration]))
     results: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     loads: list[float] = []
     for _ in range(rounds):
@@ -65,13 +75,42 @@ def measure(base_tree: Path | None, rounds: int) -> None:
     print(f"  window minus headless core: {mine - floor:.1f} % of a core")
     if base_tree is not None:
         base = statistics.median(results[runs[2][0]])
-        print(f"  this tree / base tree: {mine / base:.2f}")
+        base_floor = statistics.median(results[runs[3][0]])
+        print(f"  base tree: window minus headless core {base - base_floor:.1f} % of a core")
+        print(f"  this tree / base tree: window {mine / base:.2f}, headless core {floor / base_floor:.2f}, "
+              f"window minus headless {(mine - floor) / (base - base_floor):.2f}")
     print(f"  load average during the runs: median {statistics.median(loads):.1f} "
           f"(min {min(loads):.1f}, max {max(loads):.1f})")
 
 
-def explain() -> None:
-    """One window in this process: GUI-thread CPU and its events over WINDOW_S."""
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def thread_names() -> dict[int, str]:
+    """Python's thread names by native id; Qt's threads by their kernel name."""
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) not in names:
+            with contextlib.suppress(OSError):
+                names[int(tid)] = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+    return names
+
+
+def explain(profile: bool, hide_docks: bool) -> None:
+    """One window in this process: CPU per thread, the GUI thread's events over WINDOW_S (timers
+    by owner and interval, paints by widget and parent), and with ``profile`` its Python calls.
+    ``hide_docks``: only the process display shown (tags, trend and panels closed), to tell the
+    display's share from theirs."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     sys.path.insert(0, str(ROOT))
@@ -83,14 +122,21 @@ def explain() -> None:
 
     kinds = {QEvent.Type.Paint, QEvent.Type.Timer, QEvent.Type.LayoutRequest, QEvent.Type.MetaCall}
 
+    def owner(obj: QObject | None) -> str:
+        return "-" if obj is None else f"{type(obj).__name__} {obj.objectName()}".strip()
+
     class Events(QObject):
         def __init__(self) -> None:
             super().__init__()
             self.count: collections.Counter[tuple[str, str, str]] = collections.Counter()
 
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-            if event.type() in kinds:
-                self.count[(event.type().name, type(obj).__name__, obj.objectName())] += 1
+            kind = event.type()
+            if kind in kinds:
+                what = owner(obj)
+                if isinstance(obj, QTimer):
+                    what = f"QTimer {obj.interval()} ms{' single-shot' if obj.isSingleShot() else ''}"
+                self.count[(kind.name, what, f"in {owner(obj.parent())}")] += 1
             return False
 
     app = ensure_app()
@@ -100,6 +146,9 @@ def explain() -> None:
         try:
             win = MainWindow(LocalStation(core))
             win.show()
+            if hide_docks:
+                for dock in win.docks.values():
+                    dock.hide()
             collector = settle_memory()
             settle_end = time.monotonic() + SETTLE_S
             while time.monotonic() < settle_end:
@@ -107,14 +156,32 @@ def explain() -> None:
                 time.sleep(0.002)
             events = Events()
             app.installEventFilter(events)
-            c0, t0 = time.thread_time(), time.monotonic()
+            prof = cProfile.Profile() if profile else None
+            cpu0, c0, t0 = thread_cpu(), time.thread_time(), time.monotonic()
             QTimer.singleShot(int(WINDOW_S * 1000), app.quit)
+            if prof is not None:
+                prof.enable()
             app.exec()
-            gui = 100.0 * (time.thread_time() - c0) / (time.monotonic() - t0)
+            if prof is not None:
+                prof.disable()
+            elapsed = time.monotonic() - t0
+            gui = 100.0 * (time.thread_time() - c0) / elapsed
+            cpu1 = thread_cpu()
             app.removeEventFilter(events)
-            print(f"GUI thread {gui:.1f} % of a core over {WINDOW_S:.0f} s  [load {load()}]")
-            for (kind, cls, name), n in events.count.most_common(25):
-                print(f"  {n / WINDOW_S:7.1f}/s  {kind:14} {cls} {name}")
+            names = thread_names()
+            total = 100.0 * (sum(cpu1.values()) - sum(cpu0.get(t, 0.0) for t in cpu1)) / elapsed
+            print(f"process {total:.1f} % of a core, GUI thread {gui:.1f} %, over {WINDOW_S:.0f} s  "
+                  f"[load {load()}]")
+            for tid, c in sorted(cpu1.items(), key=lambda kv: kv[1] - cpu0.get(kv[0], 0.0), reverse=True):
+                share = 100.0 * (c - cpu0.get(tid, 0.0)) / elapsed
+                if share >= 0.01:
+                    print(f"  {share:5.2f} %  thread {names.get(tid, tid)}")
+            print("GUI-thread events a second:")
+            for (kind, what, parent), n in events.count.most_common(30):
+                print(f"  {n / WINDOW_S:7.1f}/s  {kind:14} {what} {parent}")
+            if prof is not None:
+                stats = pstats.Stats(prof)
+                stats.sort_stats("cumulative").print_stats(r"app/", 30)
             win.shutdown()
             win.close()
             collector.timer.stop()
@@ -124,7 +191,7 @@ def explain() -> None:
 
 def main() -> int:
     if "--explain" in sys.argv:
-        explain()
+        explain(profile="--profile" in sys.argv, hide_docks="--hide-docks" in sys.argv)
         return 0
     base = None
     if "--base-tree" in sys.argv:

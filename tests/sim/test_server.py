@@ -14,6 +14,7 @@ from pymodbus.exceptions import ModbusIOException
 from app.core.codec import decode, encode
 from app.core.profiles import DataType, Table
 from app.sim.demo import DEMO_DEVICES, load_demo_profiles
+from app.sim.model import PlantModel
 from app.sim.server import SimulatorThread
 from tests.sim.conftest import with_client
 
@@ -212,3 +213,33 @@ def test_stop_is_clean_and_idempotent() -> None:
         return ok
 
     assert asyncio.run(connect()) is False
+
+
+def test_a_quiet_simulator_stands_still_and_a_request_sees_the_current_step(start_sim) -> None:
+    """Nobody asks: the model does not step (no 10 Hz wake-ups for registers nobody reads). A
+    request after a quiet spell answers with the values of the current step, the same values
+    a model stepped on a timer would have had."""
+    sim = start_sim()
+    time.sleep(1.2)
+    assert sim.simulator.model.t == 0.0  # read without catching up: it has not moved by itself
+    prof = PROFILES["pump"]
+    unit = DEMO_DEVICES["pump"][1]
+    size = sim.call(lambda s: s.devices["pump"].image.sizes()[Table.INPUT])
+
+    async def read(client):
+        return await _read_table(client, unit, Table.INPUT, size)
+
+    words = with_client(sim.port, read)
+    t_seen = sim.simulator.model.t
+    assert t_seen >= 1.1  # brought to the step of the request
+    stepped = PlantModel(seed=7)
+    while stepped.t < t_seen - 1e-9:  # the same model stepped 10 times a second, as before
+        stepped.step(0.1)
+    want = stepped.values()["pump"]
+    checked = 0
+    for p in prof.points:
+        if p.table is Table.INPUT and p.type is not DataType.STRING and p.bit is None:
+            checked += 1
+            got = decode(prof, p, words[p.address : p.address + p.width])
+            assert got == decode(prof, p, encode(prof, p, want[p.name])), p.name
+    assert checked >= 3
