@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.core.journal import read_events
+from app.core.model import Quality
 from app.core.users import MAX_FAILED_LOGINS, Role
 from app.station import LocalStation
 from app.ui import alarm_fields as af
@@ -213,7 +214,14 @@ def test_idle_lock_logs_out_journals_and_keeps_the_plant_visible(qtbot, core, tm
     qtbot.addWidget(win)
     win.show()
     try:
-        wait_for_good(qtbot, win, "tank.level")
+        # the operator is busy while the plant comes up (however long that takes on a loaded
+        # machine): the lock counts idle time from the last input, not from the window's opening
+        def busy_until_good() -> None:
+            win.accounts.idle.reset()
+            row = win.tag_model.row_of("tank.level")
+            assert row is not None and row.quality is Quality.GOOD
+
+        qtbot.waitUntil(busy_until_good, timeout=5000)
         assert core.session is not None and core.session.user == OPERATOR[0]
         qtbot.keyClick(win.tags.search, Qt.Key.Key_A)  # input re-arms the watcher
         assert win.accounts.idle.idle_for() < 0.5
