@@ -603,6 +603,12 @@ class TagTable(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.view)
+        #: (what decided it, the model rows on screen, the same as a set)
+        self._visible_cache: tuple[tuple[int, int, int, int], list[int], set[int]] | None = None
+        self._proxy_generation = 0
+        for changed in (self.proxy.layoutChanged, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                        self.proxy.rowsMoved, self.proxy.modelReset):
+            changed.connect(self._forget_rows_on_screen)
         model.visible_rows = self._rows_to_repaint
         # a model that outlives its view repaints every changed row again, not a deleted view's
         self.destroyed.connect(lambda: setattr(model, "visible_rows", None))
@@ -635,9 +641,26 @@ class TagTable(QWidget):
         return row.scale if row is not None else None
 
     def visible_source_rows(self) -> list[int]:
-        """The model rows on screen now; none while the table cannot be seen."""
+        """The model rows on screen now; none while the table cannot be seen.
+
+        Worked out again only when what decides it moved (the scroll position, the viewport's
+        height, the proxy's rows or their order): every batch of samples asks, and mapping
+        each row on screen through the proxy cost more than the repaint it saved."""
         if not self.isVisible() or self.view.visibleRegion().isEmpty() or self.proxy.rowCount() == 0:
             return []
+        key = (self.view.verticalScrollBar().value(), self.view.viewport().height(),
+               self.proxy.rowCount(), self._proxy_generation)
+        if self._visible_cache is None or self._visible_cache[0] != key:
+            rows = self._rows_on_screen()
+            self._visible_cache = (key, rows, set(rows))
+        return self._visible_cache[1]
+
+    def _forget_rows_on_screen(self, *_: object) -> None:
+        """The proxy's rows moved (sorted, filtered, inserted, removed): the same scroll
+        position may show other model rows now."""
+        self._proxy_generation += 1
+
+    def _rows_on_screen(self) -> list[int]:
         top = self.view.rowAt(0)
         bottom = self.view.rowAt(self.view.viewport().height() - 1)
         if top < 0:
@@ -652,7 +675,10 @@ class TagTable(QWidget):
         changes it is told about, seen or not."""
         if self.proxy.only_abnormal or self.proxy.sortColumn() >= 0:
             return None
-        return set(self.visible_source_rows())
+        if not self.visible_source_rows():
+            return set()
+        assert self._visible_cache is not None
+        return self._visible_cache[2]
 
     def visible_tags(self) -> list[str]:
         """Numeric tags in the rows on screen now; none while the table cannot be seen."""

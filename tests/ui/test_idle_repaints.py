@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableWidget
 
 from app.core.model import Quality, Sample
@@ -185,3 +186,36 @@ def test_the_journal_list_is_not_rebuilt_when_no_event_was_added(qtbot: Any) -> 
     assert table.rowCount() == 4 and changes
     newest = table.item(0, 0)
     assert newest is not None and newest.text() == "4"  # newest first
+
+
+def test_the_rows_on_screen_follow_a_scroll_a_resize_and_a_sort(qtbot: Any) -> None:
+    """The table remembers which rows are on screen between batches; whatever moves them must
+    make it look again, or a row on screen would stop being repainted."""
+    clock = Clock()
+    model, seen = model_with(80, clock)
+    table = TagTable(model)
+    qtbot.addWidget(table)
+    table.resize(600, 200)
+    table.show()
+    qtbot.waitExposed(table)
+    first = table.visible_source_rows()
+    assert first and 79 not in first
+
+    table.view.verticalScrollBar().setValue(table.view.verticalScrollBar().maximum())
+    scrolled = table.visible_source_rows()
+    assert 79 in scrolled and 0 not in scrolled
+    model.apply_samples([good("d.p79", 5.0, T0), good("d.p0", 5.0, T0)])
+    assert rows_in(seen) == {79}  # the row now on screen is repainted, the one gone is not
+    seen.clear()
+
+    table.resize(600, 400)
+    qtbot.wait(10)
+    assert len(table.visible_source_rows()) > len(scrolled)
+
+    table.view.verticalScrollBar().setValue(0)
+    table.proxy.sort(0, Qt.SortOrder.DescendingOrder)  # the same scroll position, other rows
+    assert 79 in table.visible_source_rows() and 0 not in table.visible_source_rows()
+    table.proxy.sort(-1)
+    assert table.visible_source_rows()[0] == 0
+    model.apply_samples([good("d.p1", 6.0, T0 + 0.1)])
+    assert rows_in(seen) == {1}
