@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from app.core.errors import VigilError
+from app.core.sparkplug.datawriter import uvarint
 
 #: the URL schemes a broker may be given with, and their default ports
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
@@ -217,6 +218,8 @@ def pump(client: mqtt.Client, timeout: float, wake_fd: int | None = None) -> Non
 
 #: a PUBLISH the socket took only part of is finished within this, or the connection is dropped
 PARTIAL_WRITE_WAIT_S = 5.0
+#: the largest remaining length a 4-byte variable byte integer can say
+MQTT_MAX_REMAINING = 268_435_455
 
 
 class DirectPublisher:
@@ -259,7 +262,11 @@ class DirectPublisher:
                 or self.client.want_write():
             return False
         head = self.topic_head(topic)
-        frame = b"".join((b"\x30", _remaining_length(len(head) + len(payload)), head, payload))
+        remaining = len(head) + len(payload)
+        if remaining > MQTT_MAX_REMAINING:
+            return False
+        # MQTT's variable byte integer is the protobuf varint, at most 4 bytes (MQTT 3.1.1 §2.2.3)
+        frame = b"".join((b"\x30", uvarint(remaining), head, payload))
         try:
             sent = sock.send(frame)
         except OSError:  # would block, or the connection is gone: paho queues it, or finds out
@@ -284,18 +291,6 @@ class DirectPublisher:
         except (OSError, ValueError):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-
-def _remaining_length(n: int) -> bytes:
-    """MQTT's variable byte integer (1 to 4 bytes, n < 268,435,456)."""
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while True:
-        n, digit = n >> 7, n & 0x7F
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
 
 
 def _read_password(path: Path) -> str:
