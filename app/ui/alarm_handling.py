@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.alarms.annunciation import PRIORITY_ORDER, Annunciation, Convention, SoundMode
+from app.core.plant import Plant
 from app.ui.annunciator import Annunciator, AudioOut
 from app.ui.formatting import format_clock
 
@@ -196,6 +197,15 @@ class CloseGuard(QObject):
         return answer == QMessageBox.StandardButton.Yes
 
 
+def conventions_of(plant: Plant) -> dict[str, Convention]:
+    """Device -> the alarm-sound convention its profile declares (plant, or medical)."""
+    return {
+        d.name: Convention(getattr(plant.profiles[d.name].device, "alarm_signals", "plant"))
+        for d in plant.devices
+        if d.name in plant.profiles
+    }
+
+
 class AlarmHandling(QObject):
     """Everything ``install`` adds, reachable from the window as ``win.alarm_handling``."""
 
@@ -204,14 +214,9 @@ class AlarmHandling(QObject):
         self.win = win
         settings = win.settings
         modes = settings.get("alarm_sound", {}) or {}
-        conventions = {
-            d.name: Convention(getattr(win.plant.profiles[d.name].device, "alarm_signals", "plant"))
-            for d in win.plant.devices
-            if d.name in win.plant.profiles
-        }
         self.policy = Annunciation(
             {p: m for p, m in modes.items() if p in PRIORITY_ORDER and m in set(SoundMode)},
-            conventions,
+            conventions_of(win.plant),
             silence_s=float(settings.get("alarm_silence_s", 120.0) or 120.0),
         )
         self.annunciator = Annunciator(

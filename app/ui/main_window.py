@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.core.alarms.annunciation import Convention
 from app.core.displays import OVERVIEW, DisplayCatalogue
 from app.core.model import Sample
 from app.core.plant import Plant
@@ -47,6 +46,7 @@ from app.station.interface import (
     Station,
 )
 from app.ui import alarm_fields as af
+from app.ui.alarm_handling import conventions_of
 from app.ui.alarm_handling import install as install_alarm_handling
 from app.ui.alarm_panel import AlarmBanner, AlarmModel, AlarmPanel, ReasonDialog, ShelveDialog
 from app.ui.bridge import CoreBridge
@@ -436,10 +436,7 @@ class MainWindow(QMainWindow):
         latest = self.station.latest()
         self.tag_model.apply_samples(sorted((latest[t] for t in added if t in latest), key=lambda s: s.t))
         self.detectors.devices = [d.name for d in plant.enabled_devices()]
-        self.alarm_handling.policy.conventions.update({
-            d.name: Convention(getattr(plant.profiles[d.name].device, "alarm_signals", "plant"))
-            for d in plant.devices if d.name in plant.profiles
-        })
+        self.alarm_handling.policy.conventions.update(conventions_of(plant))
         self.display_catalogue = DisplayCatalogue(plant, self.station.display_folders())
         self.displays.set_catalogue(self.display_catalogue)
         gone = [pen for pen in list(self.trend.pens) if pen not in self._points]
