@@ -12,14 +12,17 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from mqtt_support import MosquittoBroker
 
 from app.core.sparkplug import MessageType
 from app.station.mqtt_link import (
+    BATCH_BYTES,
     RECONNECT_MAX_S,
     RECONNECT_MIN_S,
     Backoff,
+    BrokerConfig,
     DirectPublisher,
     make_client,
     pump,
@@ -93,6 +96,51 @@ def test_a_node_started_before_its_broker_is_born_when_the_broker_comes(
         node.stop()
 
 
+def _pumped_client(cfg: BrokerConfig, name: str, v5: bool) -> mqtt.Client:
+    """A paho client connected to ``cfg`` and driven with `pump` (no paho thread)."""
+    client = make_client(cfg, name, protocol_v5=v5)
+    connected: list[bool] = []
+    client.on_connect = lambda c, u, f, rc, p=None: connected.append(not rc.is_failure)
+    client.connect(cfg.host, cfg.port, keepalive=10)
+    deadline = time.monotonic() + 10
+    while not connected and time.monotonic() < deadline:
+        pump(client, 0.05)
+    assert connected == [True]
+    return client
+
+
+def test_a_batch_of_direct_frames_goes_out_when_it_ends_whole_and_in_order(
+        mosquitto: MosquittoBroker) -> None:
+    """Inside `batch` nothing reaches the broker (one write at the end, as a node's round of
+    DDATA); a frame that fills the batch writes what came before it first; the subscriber
+    gets every message in order."""
+    cfg = mosquitto.config()
+    with Probe(cfg, "batch-watch", subscribe=("batch/#",)) as probe:
+        probe.wait_subscribed(1)
+        client = _pumped_client(cfg, "batch", True)
+        direct = DirectPublisher(client, v5=True)
+        small = [(f"batch/{i}", os.urandom(700)) for i in range(20)]
+        with direct.batch():
+            for topic, payload in small:
+                assert direct.publish(topic, payload)
+            for _ in range(6):  # the network loop goes on; the batch stays here
+                pump(client, 0.05)
+            assert probe.messages == []
+        probe.wait_for(lambda: len(probe.messages) >= len(small), 10, "the batch")
+        big = [("batch/big-0", os.urandom(BATCH_BYTES)), ("batch/after", b"after")]
+        with direct.batch():
+            assert direct.publish(*small[0])
+            for topic, payload in big:
+                assert direct.publish(topic, payload)
+            probe.wait_for(lambda: len(probe.messages) >= len(small) + 2, 10,
+                           "the frames up to the one that filled the batch")
+        probe.wait_for(lambda: len(probe.messages) >= len(small) + 3, 10, "the rest")
+        assert client.socket() is not None
+        client.disconnect()
+        got = [(m.topic, m.payload) for m in probe.messages]
+    assert got == [*small, small[0], *big]
+
+
 @pytest.mark.parametrize("v5", [True, False], ids=["mqtt5", "mqtt311"])
 def test_direct_qos0_frames_reach_a_subscriber_whole_and_in_order_among_pahos(
         mosquitto: MosquittoBroker, v5: bool) -> None:
@@ -104,14 +152,8 @@ def test_direct_qos0_frames_reach_a_subscriber_whole_and_in_order_among_pahos(
     sent: list[tuple[str, bytes]] = []
     with Probe(cfg, "direct-watch", subscribe=("direct/#",)) as probe:
         probe.wait_subscribed(1)
-        client = make_client(cfg, f"direct-{v5}", protocol_v5=v5)
-        connected: list[bool] = []
-        client.on_connect = lambda c, u, f, rc, p=None: connected.append(not rc.is_failure)
-        client.connect(cfg.host, cfg.port, keepalive=10)
+        client = _pumped_client(cfg, f"direct-{v5}", v5)
         deadline = time.monotonic() + 10
-        while not connected and time.monotonic() < deadline:
-            pump(client, 0.05)
-        assert connected == [True]
         sock = client.socket()
         assert isinstance(sock, socket.socket)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # big frames go in parts

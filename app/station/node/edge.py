@@ -336,6 +336,11 @@ class EdgeNode:
         due), and DDEATH/DBIRTH for devices that changed state; returns the polls taken."""
         self._refresh_model()
         polls = self.tap.drain()
+        assert self._direct is not None
+        with self._direct.batch():
+            return self._publish_polls(polls)
+
+    def _publish_polls(self, polls: list[Poll]) -> int:
         with self._lock:
             if self._need_birth and self._connected:
                 for poll in polls:  # a birth states the newest values the node has
