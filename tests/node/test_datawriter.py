@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core.model import Quality
 from app.core.sparkplug import SpDataType, decode_payload, sparkplug_quality
 from app.core.sparkplug import payload as sp
-from app.core.sparkplug.datawriter import DataMetric, DataWriter, uvarint
+from app.core.sparkplug.datawriter import DataLane, DataMetric, DataWriter, uvarint
 
 DATATYPES = [SpDataType.Int8, SpDataType.Int16, SpDataType.Int32, SpDataType.Int64,
              SpDataType.UInt8, SpDataType.UInt16, SpDataType.UInt32, SpDataType.UInt64,
@@ -129,3 +130,61 @@ def test_varints_are_protobufs(v: int) -> None:
     p = sp.Payload()
     p.seq = v
     assert p.SerializeToString() == b"\x18" + uvarint(v)
+
+
+def _metric_fields(data: bytes) -> list[bytes]:
+    """A DATA payload's metrics, each as its own bytes, in a fixed order (a bulk write groups
+    metrics by kind; Sparkplug gives their order no meaning)."""
+    return sorted(m.SerializeToString() for m in sp.Payload.FromString(data).metrics)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lane=st.lists(st.one_of(st.none(), st.sampled_from(DATATYPES)), min_size=1, max_size=12),
+       data=st.data(), contiguous=st.booleans())
+def test_a_bulk_lane_writes_exactly_what_the_per_value_path_writes_or_declines(
+        lane: list[SpDataType | None], data: st.DataObject, contiguous: bool) -> None:
+    """Whatever the datatypes, values and what the hosts were told: either the bulk write
+    adds exactly the metrics (byte for byte) the per-value path adds for the values that
+    changed, and records them, or it adds and records nothing and says so."""
+    n = len(lane)
+    indices = list(range(3, 3 + n)) if contiguous else data.draw(st.permutations(range(n + 5)))[:n]
+    entries = [None if d is None else (indices[j], DataMetric(100 + j, d)) for j, d in enumerate(lane)]
+    sent: list[object] = [data.draw(values) for _ in range(n + 8)]
+    poll = [data.draw(st.one_of(values, st.just(sent[indices[j]]))) for j in range(n)]
+    bulk = DataLane(entries)  # type: ignore[arg-type]
+    out, after = DataWriter(1_733_000_000_123), list(sent)
+    if not bulk.write_changed(out, poll, after):  # type: ignore[arg-type]
+        assert (out.count == 0 and after == sent) or _same(after, sent)
+        return
+    reference = DataWriter(1_733_000_000_123)
+    for entry, value in zip(entries, poll, strict=True):
+        if entry is not None and sent[entry[0]] != value:
+            reference.add(entry[1], value)  # type: ignore[arg-type]  # raises if bulk took a refused value
+    assert out.count == reference.count
+    assert _metric_fields(out.finish(1, 2)) == _metric_fields(reference.finish(1, 2))
+    for entry, value in zip(entries, poll, strict=True):
+        if entry is not None:
+            assert after[entry[0]] is value or after[entry[0]] == value
+
+
+def _same(a: list[object], b: list[object]) -> bool:
+    return all(x is y or x == y for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("dtype", [SpDataType.UInt16, SpDataType.Int16, SpDataType.UInt8,
+                                   SpDataType.Float, SpDataType.Double])
+def test_registers_and_numbers_go_in_bulk(dtype: SpDataType) -> None:
+    """The values a register map delivers (integers in range, finite numbers) take the bulk
+    path: it says so, writes the changed ones and records them."""
+    number = dtype in (SpDataType.Float, SpDataType.Double)
+    lane = DataLane([(i, DataMetric(10 + i, dtype)) for i in range(50)])
+    sent: list[object] = [1.5 if number else 1] * 50
+    poll = [(-3 if dtype is SpDataType.Int16 else 7) if i % 2 else sent[i] for i in range(50)]
+    poll[4] = 2.25 if number else 200
+    out = DataWriter(5)
+    assert lane.write_changed(out, poll, sent)  # type: ignore[arg-type]
+    assert out.count == 26
+    assert sent == poll
+    got = decode_payload(out.finish(6, 0), {10 + i: dtype for i in range(50)})
+    assert sorted((m.alias, m.value) for m in got.metrics) == sorted(
+        (10 + i, poll[i]) for i in range(50) if i % 2 or i == 4)

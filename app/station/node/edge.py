@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -52,7 +52,7 @@ from app.core.sparkplug import (
     to_ms,
 )
 from app.core.sparkplug import payload as sp
-from app.core.sparkplug.datawriter import DataWriter
+from app.core.sparkplug.datawriter import DataLane, DataWriter
 from app.station.mqtt_link import Backoff, BrokerConfig, DirectPublisher, make_client, pump
 from app.station.node.commands import CommandExecutor
 from app.station.node.model import DeviceDef, MetricDef, NodeModel
@@ -402,7 +402,7 @@ class EdgeNode:
             _add(p, m, value, name=m.name, timestamp_ms=to_ms(t), with_datatype=True,
                  properties=(*_quality_props(quality), *m.properties))
             st.values[m.index] = value
-            st.qualities[m.index] = quality
+            st.set_quality(m.index, quality)
         self._publish(self._device_topic(MessageType.DBIRTH, dev.name), p, len(dev.metrics))
         self._alive[dev.name] = True
 
@@ -439,47 +439,17 @@ class EdgeNode:
         if lane is None:
             if len(st.lanes) >= MAX_TAG_SETS:
                 st.lanes.clear()
-            lane = st.lanes[poll.tags] = tuple(dev.by_tag.get(tag) for tag in poll.tags)
+            metrics = tuple(dev.by_tag.get(tag) for tag in poll.tags)
+            lane = st.lanes[poll.tags] = _Lane(
+                metrics, DataLane([None if m is None else (m.index, m.data) for m in metrics]))
         with self._lock:
             if not self._born or not self._alive.get(dev.name, False):
                 return  # the hosts learn it from the next birth
             out = DataWriter(to_ms(poll.t))
-            add = out.add
-            sent_values, sent_qualities = st.values, st.qualities
-            qualities = poll.qualities
-            if qualities is None:
-                for m, value in zip(lane, poll.values, strict=True):
-                    if m is None:
-                        continue
-                    i = m.index
-                    if sent_qualities[i] is not _GOOD:
-                        _add_with_quality(out, m, value, _GOOD, poll.t)
-                        sent_qualities[i] = _GOOD
-                    elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
-                        continue
-                    else:
-                        try:
-                            add(m.data, value)
-                        except PayloadError as e:
-                            _sent_as_null(out, m, e)
-                    sent_values[i] = value
-            else:
-                for m, value, code in zip(lane, poll.values, qualities, strict=True):
-                    if m is None:
-                        continue
-                    i = m.index
-                    quality = _QUALITY[code]
-                    if sent_qualities[i] is not quality:
-                        _add_with_quality(out, m, value, quality, poll.t)
-                        sent_qualities[i] = quality
-                    elif sent_values[i] == value:
-                        continue
-                    else:
-                        try:
-                            add(m.data, value)
-                        except PayloadError as e:
-                            _sent_as_null(out, m, e)
-                    sent_values[i] = value
+            # all GOOD, and the hosts know them GOOD: only values can have changed, in bulk
+            if poll.qualities is not None or st.unsteady \
+                    or not lane.bulk.write_changed(out, poll.values, st.values):
+                _write_each(out, st, lane.metrics, poll)
             if out.count:
                 data = out.finish(to_ms(self.clock()), self.seq.take())
                 self._publish_bytes(st.ddata_topic, data, out.count)
@@ -520,16 +490,25 @@ class _DeviceState:
     metric (by its position; None: never told), and the newest poll per set of tags, which a
     birth restates."""
 
-    __slots__ = ("ddata_topic", "dev", "lanes", "last", "qualities", "values")
+    __slots__ = ("ddata_topic", "dev", "lanes", "last", "qualities", "unsteady", "values")
 
     def __init__(self, dev: DeviceDef, ddata_topic: str = "") -> None:
         self.dev = dev
         self.ddata_topic = ddata_topic
         self.values: list[Value] = [None] * len(dev.metrics)
+        #: written through `set_quality` only, which keeps `unsteady` true to it
         self.qualities: list[Quality | None] = [None] * len(dev.metrics)
+        #: how many metrics the hosts were not told GOOD (0: a GOOD poll can go in bulk)
+        self.unsteady = len(dev.metrics)
         #: a poll's tags -> the metric of each (None: not a metric of this device)
-        self.lanes: dict[tuple[str, ...], tuple[MetricDef | None, ...]] = {}
+        self.lanes: dict[tuple[str, ...], _Lane] = {}
         self.last: dict[tuple[str, ...], Poll] = {}
+
+    def set_quality(self, i: int, quality: Quality) -> None:
+        was_good = self.qualities[i] is _GOOD
+        if was_good != (quality is _GOOD):
+            self.unsteady += 1 if was_good else -1
+        self.qualities[i] = quality
 
     def remember(self, poll: Poll) -> None:
         """Polls come in a few fixed sets of tags (scan groups; all of a device's tags when it
@@ -553,6 +532,55 @@ class _DeviceState:
                 q = _GOOD if poll.qualities is None else _QUALITY[poll.qualities[i]]
                 out[tag] = (poll.values[i], q, poll.t)
         return out
+
+
+class _Lane(NamedTuple):
+    """One set of tags a device's polls carry: the metric of each (None: no metric), and the
+    same metrics for writing a poll's changed values in bulk."""
+
+    metrics: tuple[MetricDef | None, ...]
+    bulk: DataLane
+
+
+def _write_each(out: DataWriter, st: _DeviceState, lane: tuple[MetricDef | None, ...], poll: Poll) -> None:
+    """The per-value path: compare each value and quality with what the hosts were told, by
+    metric position, and write the changed ones (a changed quality with its properties)."""
+    add = out.add
+    sent_values, sent_qualities = st.values, st.qualities
+    qualities = poll.qualities
+    if qualities is None:
+        for m, value in zip(lane, poll.values, strict=True):
+            if m is None:
+                continue
+            i = m.index
+            if sent_qualities[i] is not _GOOD:
+                _add_with_quality(out, m, value, _GOOD, poll.t)
+                st.set_quality(i, _GOOD)
+            elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
+                continue
+            else:
+                try:
+                    add(m.data, value)
+                except PayloadError as e:
+                    _sent_as_null(out, m, e)
+            sent_values[i] = value
+    else:
+        for m, value, code in zip(lane, poll.values, qualities, strict=True):
+            if m is None:
+                continue
+            i = m.index
+            quality = _QUALITY[code]
+            if sent_qualities[i] is not quality:
+                _add_with_quality(out, m, value, quality, poll.t)
+                st.set_quality(i, quality)
+            elif sent_values[i] == value:
+                continue
+            else:
+                try:
+                    add(m.data, value)
+                except PayloadError as e:
+                    _sent_as_null(out, m, e)
+            sent_values[i] = value
 
 
 def _sent_as_null(out: DataWriter, m: MetricDef, e: PayloadError) -> None:
