@@ -105,7 +105,9 @@ def _serve(node: NodeService, duration: float | None) -> int:
         if now >= next_status:
             print(_status_line(node), flush=True)
             next_status = now + STATUS_EVERY_S
-        stop.wait(min(0.2, (t_end - now) if t_end else 0.2))
+        # asleep until the next status line or the end: a SIGTERM/SIGINT handler sets `stop`,
+        # which ends the wait at once (lock waits are interrupted by signals on POSIX)
+        stop.wait(max(0.0, min(next_status, t_end if t_end is not None else next_status) - now))
     print(_status_line(node), flush=True)
     return 0
 
