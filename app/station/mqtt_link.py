@@ -252,6 +252,7 @@ class DirectPublisher:
         self._heads: dict[str, bytes] = {}
         self._batch: list[bytes] | None = None  # None: not batching
         self._batch_bytes = 0
+        self._batch_direct = False
 
     def topic_head(self, topic: str) -> bytes:
         """The variable header's topic name (and v5's empty properties) for ``topic``, kept."""
@@ -269,6 +270,9 @@ class DirectPublisher:
     def batch(self) -> Iterator[None]:
         """Frames published inside are written together at the end (see the class)."""
         self._batch, self._batch_bytes = [], 0
+        # checked once: inside a round only this thread uses the client, and paho writes
+        # nothing of its own until the round ends and the network loop runs again
+        self._batch_direct = self._writable()
         try:
             yield
         finally:
@@ -278,24 +282,25 @@ class DirectPublisher:
     def publish(self, topic: str, payload: bytes) -> bool:
         """Write one QoS 0 PUBLISH now (or add it to the batch); False: not written (use
         ``client.publish``; a batch is written before False is returned)."""
-        sock = self.client.socket()
-        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket) \
-                or self.client.want_write():
+        if not (self._batch is not None and self._batch_direct) and not self._writable():
             self.flush()
             return False
-        head = self.topic_head(topic)
+        head = self._heads.get(topic) or self.topic_head(topic)
         remaining = len(head) + len(payload)
         if remaining > MQTT_MAX_REMAINING:
             self.flush()
             return False
         # MQTT's variable byte integer is the protobuf varint, at most 4 bytes (MQTT 3.1.1 §2.2.3)
-        frame = b"".join((b"\x30", uvarint(remaining), head, payload))
+        parts = (b"\x30", uvarint(remaining), head, payload)
         if self._batch is not None:
-            self._batch.append(frame)
-            self._batch_bytes += len(frame)
+            self._batch += parts  # joined once, when the batch is written
+            self._batch_bytes += remaining
             if self._batch_bytes >= BATCH_BYTES:
                 self.flush()
             return True
+        frame = b"".join(parts)
+        sock = self.client.socket()
+        assert isinstance(sock, socket.socket)
         try:
             sent = sock.send(frame)
         except OSError:  # would block, or the connection is gone: paho queues it, or finds out
@@ -303,6 +308,12 @@ class DirectPublisher:
         if sent < len(frame):
             self._finish(sock, memoryview(frame)[sent:])
         return True
+
+    def _writable(self) -> bool:
+        """A plain TCP connection with nothing of paho's waiting to be written."""
+        sock = self.client.socket()
+        return isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket) \
+            and not self.client.want_write()
 
     def flush(self) -> None:
         """Write the batch gathered so far (nothing to do outside a batch). Frames of a
