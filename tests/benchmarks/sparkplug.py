@@ -1,6 +1,7 @@
 """Node / broker / stations benchmark (run by hand; not collected by pytest).
 
     .venv/bin/python tests/benchmarks/sparkplug.py [--duration 20] [--warmup 10] [--stations 2]
+        [--rounds N]
 
 Topology, all on 127.0.0.1: three plant areas of 100 simulated Modbus devices x 50 points polled
 at 1 Hz, plus one area of 10 devices x 50 points at 10 Hz; one Mosquitto broker; two
@@ -9,7 +10,8 @@ app.core.sparkplug, as the remote station does). Every register changes every 10
 poll changes all 50 metrics (the worst case for report-by-exception). Register 0 holds the time
 of the change (ms mod 65536), so a subscriber can tell how old a decoded value is.
 
-Two phases, one after the other, against the same simulator process:
+Two phases, one after the other, against the same simulator process (``--rounds N``: the pair
+N times, alternating, so a drift in the machine's load hits both; the median ratio is printed):
 
   embedded  each area's plant run by `vigil run --headless` (no broker): the baseline;
   node      each area's plant run by `vigil node` publishing to the broker, with the stations.
@@ -30,6 +32,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,6 +243,8 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=100, help="devices in each 1 Hz area")
     ap.add_argument("--url", default="")
     ap.add_argument("--name", default="station")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="embedded and node phases alternated this many times; the median ratio")
     args = ap.parse_args()
     scale_areas(args.devices)
     if args.role == "sim":
@@ -248,8 +253,6 @@ def main() -> None:
     if args.role == "station":
         run_station(args.url, args.name, args.duration)
         return
-
-    from mqtt_support import MosquittoBroker
 
     work = Path(tempfile.mkdtemp(prefix="vigil-spb-bench-"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins" / "modbus")])}
@@ -264,83 +267,115 @@ def main() -> None:
         plants[node].write_text(plant_toml(node, devices, ms, port))
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
-          f"{len(AREAS)} areas, {sum(d for _, d, _ in AREAS)} devices x {POINTS} points", flush=True)
+          f"{len(AREAS)} areas, {sum(d for _, d, _ in AREAS)} devices x {POINTS} points, "
+          f"{args.rounds} round(s)", flush=True)
+    ratios: dict[str, list[float]] = {node: [] for node, _, _ in AREAS}
     try:
-        emb_window: list[float] = []
-        node_window: list[float] = []
-        # ------------------------------------------------ phase 1: embedded (no broker)
-        embedded = {node: start_vigil(
-            ["run", "--headless", "--plant", str(plants[node]), "--data-dir", str(work / f"emb-{node}")], env)
-            for node, _, _ in AREAS}
-        try:
-            emb_cpu = measure(embedded, args.warmup, args.duration, window=emb_window)
-        finally:
-            stop_all(embedded)
-        load_mid = os.getloadavg()
-        # ------------------------------------------------ phase 2: nodes, broker, stations
-        with MosquittoBroker(work / "broker") as broker:
-            broker_pid = broker._proc.pid  # type: ignore[union-attr]
-            stations = {name: subprocess.Popen(
-                [sys.executable, __file__, "--role", "station", "--url", broker.url(), "--name", name],
-                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                for name in (f"station-{i + 1}" for i in range(args.stations))}
-            for s in stations.values():
-                assert s.stdout is not None and s.stdout.readline().strip() == b"ready"
-            nodes = {node: start_vigil(
-                ["node", "--plant", str(plants[node]), "--data-dir", str(work / f"node-{node}"),
-                 "--broker", broker.url(), "--group", GROUP, "--node-id", node], env)
-                for node, _, _ in AREAS}
-
-            def tell(word: bytes) -> None:
-                for s in stations.values():
-                    assert s.stdin is not None
-                    s.stdin.write(word + b"\n")
-                    s.stdin.flush()
-
-            try:
-                node_cpu = measure(nodes, args.warmup, args.duration, extra={"broker": broker_pid},
-                                   on_window=(lambda: tell(b"go"), lambda: tell(b"stop")),
-                                   window=node_window)
-                reports = {}
-                for name, s in stations.items():
-                    assert s.stdout is not None
-                    reports[name] = json.loads(s.stdout.readline())
-            finally:
-                stop_all(nodes)
-                stop_all(stations)
-        load_after = os.getloadavg()
+        for r in range(1, args.rounds + 1):
+            emb = run_embedded(work, plants, env, args, r)
+            load_mid = os.getloadavg()
+            nodes = run_nodes(work, plants, env, args, r)
+            load_after = os.getloadavg()
+            print(f"\n--- round {r} of {args.rounds}: load average before {load_before[0]:.2f}, "
+                  f"between phases {load_mid[0]:.2f}, after {load_after[0]:.2f} (1 min)")
+            report(work, args, r, emb, nodes, ratios)
+            load_before = load_after
     finally:
         sim.kill()
         sim.wait()
+    if args.rounds > 1:
+        print("\nnode/embedded CPU, median of the rounds (each round's phases side by side):")
+        for node, values in ratios.items():
+            print(f"   {node:8} {statistics.median(values):5.2f}x   rounds: "
+                  + ", ".join(f"{v:.2f}x" for v in values))
+    print(f"work folder (plants, data, broker log): {work}")
 
-    print(f"\nload average: before {load_before[0]:.2f}, between phases {load_mid[0]:.2f}, "
-          f"after {load_after[0]:.2f} (1 min)")
+
+Phase = tuple[dict[str, float], list[float]]
+
+
+def run_embedded(work: Path, plants: dict[str, Path], env: dict[str, str], args: argparse.Namespace,
+                 r: int) -> Phase:
+    """Each area's plant run by ``vigil run --headless`` (no broker): the baseline."""
+    window: list[float] = []
+    embedded = {node: start_vigil(
+        ["run", "--headless", "--plant", str(plants[node]), "--data-dir", str(work / f"emb-{node}-{r}")], env)
+        for node, _, _ in AREAS}
+    try:
+        return measure(embedded, args.warmup, args.duration, window=window), window
+    finally:
+        stop_all(embedded)
+
+
+def run_nodes(work: Path, plants: dict[str, Path], env: dict[str, str], args: argparse.Namespace,
+              r: int) -> tuple[dict[str, float], list[float], dict[str, dict]]:  # type: ignore[type-arg]
+    """Each area as a ``vigil node``, one broker, the stations decoding everything."""
+    from mqtt_support import MosquittoBroker
+
+    window: list[float] = []
+    with MosquittoBroker(work / f"broker-{r}") as broker:
+        broker_pid = broker._proc.pid  # type: ignore[union-attr]
+        stations = {name: subprocess.Popen(
+            [sys.executable, __file__, "--role", "station", "--url", broker.url(), "--name", name],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            for name in (f"station-{i + 1}" for i in range(args.stations))}
+        for s in stations.values():
+            assert s.stdout is not None and s.stdout.readline().strip() == b"ready"
+        nodes = {node: start_vigil(
+            ["node", "--plant", str(plants[node]), "--data-dir", str(work / f"node-{node}-{r}"),
+             "--broker", broker.url(), "--group", GROUP, "--node-id", node], env)
+            for node, _, _ in AREAS}
+
+        def tell(word: bytes) -> None:
+            for s in stations.values():
+                assert s.stdin is not None
+                s.stdin.write(word + b"\n")
+                s.stdin.flush()
+
+        try:
+            cpu = measure(nodes, args.warmup, args.duration, extra={"broker": broker_pid},
+                          on_window=(lambda: tell(b"go"), lambda: tell(b"stop")), window=window)
+            reports = {}
+            for name, s in stations.items():
+                assert s.stdout is not None
+                reports[name] = json.loads(s.stdout.readline())
+        finally:
+            stop_all(nodes)
+            stop_all(stations)
+    return cpu, window, reports
+
+
+def report(work: Path, args: argparse.Namespace, r: int, emb: Phase,
+           nodes: tuple[dict[str, float], list[float], dict[str, dict]],  # type: ignore[type-arg]
+           ratios: dict[str, list[float]]) -> None:
+    emb_cpu, emb_window = emb
+    node_cpu, node_window, reports = nodes
     print(f"\n{'area':8} {'devices':>7} {'Hz':>4} {'embedded CPU':>13} {'node CPU':>9} "
           f"{'ratio':>6}   {'polled (emb/node)':>18}   {'CPU/sample emb, node':>21} {'ratio':>6}")
     for node, devices, ms in AREAS:
         e, n = emb_cpu[node], node_cpu[node]
         expected = devices * POINTS * 1000 / ms * args.duration
-        se = samples_stored(work / f"emb-{node}", devices, emb_window)
-        sn = samples_stored(work / f"node-{node}", devices, node_window)
+        se = samples_stored(work / f"emb-{node}-{r}", devices, emb_window)
+        sn = samples_stored(work / f"node-{node}-{r}", devices, node_window)
         ue = e / 100 * args.duration / se * 1e6 if se else float("nan")
         un = n / 100 * args.duration / sn * 1e6 if sn else float("nan")
         ratio = n / e if e else float("nan")
+        ratios[node].append(ratio)
         print(f"{node:8} {devices:7d} {1000 / ms:4.0f} {e:12.1f}% {n:8.1f}% {ratio:5.2f}x"
               f"   {100 * se / expected:7.0f}% {100 * sn / expected:6.0f}%   "
               f"{ue:9.1f} {un:7.1f} us {un / ue:5.2f}x")
     print(f"\nbroker (mosquitto) CPU: {node_cpu['broker']:.1f}%")
-    for name, r in reports.items():
-        total = sum(r["metrics"].values())
-        cpu = 100 * r["cpu"] / r["elapsed"]
-        print(f"{name}: {total / r['elapsed']:,.0f} metrics/s decoded, CPU {cpu:.1f}%")
+    for name, rep in reports.items():
+        total = sum(rep["metrics"].values())
+        cpu = 100 * rep["cpu"] / rep["elapsed"]
+        print(f"{name}: {total / rep['elapsed']:,.0f} metrics/s decoded, CPU {cpu:.1f}%")
         for node, _devices, _ms in AREAS:
-            ages = r["ages"].get(node, [])
-            rate = r["metrics"].get(node, 0) / r["elapsed"]
+            ages = rep["ages"].get(node, [])
+            rate = rep["metrics"].get(node, 0) / rep["elapsed"]
             print(f"   {node:8} {rate:9,.0f} metrics/s   register change -> decoded: "
                   f"p50 {pct(ages, 0.5):5.0f} ms  p99 {pct(ages, 0.99):5.0f} ms  (n={len(ages)})")
     expected = sum(devices * POINTS * 1000 / ms for _, devices, ms in AREAS)
-    print(f"\nexpected per station: {expected:,.0f} metrics/s (every point changes every poll)")
-    print(f"work folder (plants, data, broker log): {work}")
+    print(f"expected per station: {expected:,.0f} metrics/s (every point changes every poll)")
 
 
 if __name__ == "__main__":
