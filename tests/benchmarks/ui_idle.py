@@ -179,7 +179,8 @@ def explain(profile: bool, hide_docks: bool, by_event: bool = False) -> None:
     from app.ui.app import ensure_app, settle_memory
     from app.ui.main_window import MainWindow
 
-    kinds = {QEvent.Type.Paint, QEvent.Type.Timer, QEvent.Type.LayoutRequest, QEvent.Type.MetaCall}
+    kinds = {QEvent.Type.Paint, QEvent.Type.Timer, QEvent.Type.LayoutRequest, QEvent.Type.MetaCall,
+             QEvent.Type.UpdateRequest}
 
     def owner(obj: QObject | None) -> str:
         return "-" if obj is None else f"{type(obj).__name__} {obj.objectName()}".strip()
