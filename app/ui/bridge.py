@@ -40,6 +40,9 @@ class CoreBridge(QObject):
     dropped = Signal(int)
     #: the alarm engine's flood state (more than 10 alarms in 10 minutes), on each diagnostics tick
     flood = Signal(bool)
+    #: after a drain's samples and alarm changes were emitted: a view that marked what they
+    #: changed draws it now, so its repaint and the other views' go to the screen in one pass
+    drained = Signal()
     #: posted from a station thread; delivered on the GUI thread (queued connection)
     _wake = Signal()
 
@@ -153,6 +156,8 @@ class CoreBridge(QObject):
             for view in changes:
                 latest[view.id] = view
             self.alarms_changed.emit(list(latest.values()))
+        if batch or changes:
+            self.drained.emit()
         self.last_tick_s = time.perf_counter() - t0
 
     def _emit_diagnostics(self) -> None:

@@ -233,6 +233,7 @@ class MainWindow(QMainWindow):
         self.bridge.samples.connect(self.displays.on_samples)
         self.bridge.alarms_changed.connect(self.displays.on_alarms)
         self.bridge.diagnostics.connect(self.displays.on_diagnostics)
+        self.bridge.drained.connect(self.displays.flush)
         self.bridge.alarms_changed.connect(self._on_alarms)
         self.bridge.diagnostics.connect(self._on_diagnostics)
         self.bridge.dropped.connect(self._on_dropped)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     QPoint,
@@ -59,13 +61,14 @@ from app.ui.sparklines import REFRESH_S, Spark, SparkFetcher, describe
 #: the Value..Age range a poll repaints, a sparkline is painted only when it is fetched again
 COLUMNS = ("Tag", "Value", "Unit", "Quality", "Age", "Alarm", "Last hour", "Description")
 COL_TAG, COL_VALUE, COL_UNIT, COL_QUALITY, COL_AGE, COL_ALARM, COL_SPARK, COL_DESC = range(len(COLUMNS))
-_DISPLAY = Qt.ItemDataRole.DisplayRole
-_SORT = Qt.ItemDataRole.UserRole
-_ALIGN = Qt.ItemDataRole.TextAlignmentRole
-_FONT = Qt.ItemDataRole.FontRole
-_FOREGROUND = Qt.ItemDataRole.ForegroundRole
-_BACKGROUND = Qt.ItemDataRole.BackgroundRole
-_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+#: roles as plain ints: Qt hands them over as ints, and comparing ints is the cheapest test
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_SORT = int(Qt.ItemDataRole.UserRole)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 #: the sparkline cell's drawing data: (Spark or None, whether the tag's value is bad right now)
 SPARK_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 #: the roles this model answers; Qt asks for others (decoration, check state, size hint...)
@@ -190,9 +193,14 @@ class TagTableModel(QAbstractTableModel):
 
     def _repaint_changed(self, rows: Iterable[int] | None = None) -> None:
         """Emit dataChanged for the cells of ``rows`` (None: all) whose look differs from the
-        one last painted, one signal per run of adjacent rows in a column, and only for rows
-        on screen (``visible_rows``): a row out of sight is painted afresh when it scrolls in,
-        so its look is forgotten instead."""
+        one last painted, and only for rows on screen (``visible_rows``): a row out of sight is
+        painted afresh when it scrolls in, so its look is forgotten instead.
+
+        A changed cell gets a signal of its own, not one per run of rows: Qt's table view
+        repaints a range one pixel wider and taller than its cells (measured with Qt 6.11),
+        which painted the Unit cell beside every changed value and the row below each run,
+        twice the cells of the table's most frequent paint. A row whose look was not known
+        gets one signal for all its live cells."""
         now = self._clock()
         visible = self.visible_rows() if self.visible_rows is not None else None
         by_column: dict[int, list[int]] = {}
@@ -217,10 +225,15 @@ class TagTableModel(QAbstractTableModel):
                     by_column.setdefault(COL_SPARK, []).append(i)  # muted line while bad
             if look[2] != old[2]:
                 by_column.setdefault(COL_AGE, []).append(i)
+        emit, index = self.dataChanged.emit, self.index
         for col, changed in by_column.items():
-            first, last = (COL_VALUE, COL_SPARK) if col < 0 else (col, col)
-            for lo, hi in _runs(changed):
-                self.dataChanged.emit(self.index(lo, first), self.index(hi, last))
+            if col < 0:
+                for lo, hi in _runs(changed):
+                    emit(index(lo, COL_VALUE), index(hi, COL_SPARK))
+                continue
+            for i in changed:
+                cell = index(i, col)
+                emit(cell, cell)
 
     def apply_alarms(self, views: Iterable[AlarmView]) -> None:
         touched: set[str] = set()
@@ -387,14 +400,38 @@ class TagTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """One cell for one role. Called ~800 times per paint of the visible rows (every role
-        Qt asks for, each cell), 25 times a second: roles this model never answers return at
-        once, and a row's quality is worked out only for the roles that show it (measured in
-        tests/benchmarks/ui.py: the table's paint was the largest single GUI-thread block)."""
+        """One cell for one role (a view's delegate asks through ``multiData`` instead)."""
         if role not in _ROLES or not index.isValid():
             return None
-        r = self._rows[index.row()]
-        c = index.column()
+        return self._cell(self._rows[index.row()], index.column(), role)
+
+    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
+        """Every role a view asks for one cell, in one call.
+
+        A delegate asks seven roles per cell on each paint; Qt's default answers each through
+        ``data()``, a call from C++ into Python, and through the filter proxy each of those
+        also maps the index (two more calls into Python, ``rowCount`` and ``columnCount``).
+        That was most of the cost of the table's paint, the idle window's largest."""
+        if index.isValid():
+            self.fill_roles(index.row(), index.column(), roleDataSpan)
+
+    def fill_roles(self, row: int, column: int, slots: QModelRoleDataSpan | QModelRoleData) -> None:
+        """Fill ``slots`` (a span of role/value pairs, or one pair) for the cell at ``row``,
+        ``column``; a role this model does not answer is left without data."""
+        r = self._rows[row]
+        # PySide6 makes a span a sequence of its pairs (its stubs do not say so)
+        span = cast(Sequence[QModelRoleData], slots) if isinstance(slots, QModelRoleDataSpan) else (slots,)
+        for slot in span:
+            role = slot.role()
+            value = self._cell(r, column, role) if role in _ROLES else None
+            if value is None:
+                slot.clearData()
+            else:
+                slot.setData(value)
+
+    def _cell(self, r: TagRow, c: int, role: int) -> Any:
+        """What the cell of row ``r``, column ``c`` shows for ``role`` (one of ``_ROLES``):
+        a row's quality is worked out only for the roles that show it."""
         if c == COL_SPARK:
             return self._spark_data(r, role)
         if role == SPARK_ROLE:
@@ -461,7 +498,7 @@ class TagTableModel(QAbstractTableModel):
                 return af.PRIORITY_RANK.get(r.alarm_priority or "", 9)
             if c == COL_QUALITY:
                 return int(quality) if quality is not None else 99
-            return self.data(index, _DISPLAY)
+            return self._cell(r, c, _DISPLAY)
         # tooltip
         if c == COL_ALARM and r.alarm_tip:
             return r.alarm_tip
@@ -524,6 +561,17 @@ class TagFilterProxy(QSortFilterProxyModel):
 
     def set_only_abnormal(self, on: bool) -> None:
         self._refilter(lambda: setattr(self, "only_abnormal", on))
+
+    def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
+        """All the roles of one cell in one call to the tag model (see ``TagTableModel.multiData``),
+        instead of Qt's default of one ``data()`` per role, each mapping the index again."""
+        model = self.sourceModel()
+        if not isinstance(model, TagTableModel):
+            super().multiData(index, roleDataSpan)
+            return
+        source = self.mapToSource(index)
+        if source.isValid():
+            model.fill_roles(source.row(), source.column(), roleDataSpan)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model = self.sourceModel()

@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py [--base-tree DIR] [--rounds N]
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py --explain [--profile]
-        [--hide-docks]
+        [--hide-docks] [--by-event]
 
 ``vigil run`` on the demo plant (a process of its own, its own data folder), the overview shown
 and nothing happening but the plant's polling and noise; the process's CPU (user + system, all
@@ -15,7 +15,11 @@ git worktree of an older commit), that tree's window and headless core measured 
 window: each thread's share (from /proc/self/task), the GUI thread's events by kind and
 receiver (timers by owner and interval, paints by widget and parent, layout requests), which is
 how the tag table's repaints were found to be the idle cost; ``--profile`` adds the GUI thread's
-Python calls (cProfile, cumulative, Vigil's own functions).
+Python calls (cProfile, cumulative, Vigil's own functions); ``--by-event`` adds the GUI thread's
+CPU time spent handling each kind of event, by receiver (exclusive: a paint sent while an update
+request is handled counts for the paint, not for the request), which tells the tag table's share
+from the display's without a sampling profiler (each event then passes through Python once, so
+the GUI thread's total grows a little).
 
 Aim (issue 14): <= 4 % of a core. The load average is printed with every figure.
 """
@@ -106,7 +110,62 @@ def thread_names() -> dict[int, str]:
     return names
 
 
-def explain(profile: bool, hide_docks: bool) -> None:
+class TimedApplication:
+    """Makes the QApplication a subclass whose ``notify`` adds up the GUI thread's CPU time
+    per (event kind, receiver), exclusive of the events sent while one is handled."""
+
+    @staticmethod
+    def make() -> TimedApplication:
+        from PySide6.QtCore import QEvent, QObject
+        from PySide6.QtWidgets import QApplication
+
+        record = TimedApplication()
+
+        class App(QApplication):
+            def notify(self, receiver: QObject, event: QEvent) -> bool:
+                if not record.on:
+                    return super().notify(receiver, event)
+                stack = record.stack
+                now = time.thread_time()
+                if stack:
+                    stack[-1][1] += now - record.mark
+                key = (event.type().name, record.name(receiver))
+                stack.append([key, 0.0])
+                record.mark = now
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    end = time.thread_time()
+                    key, own = stack.pop()
+                    record.spent[key] += own + end - record.mark
+                    record.mark = end
+
+        sys.setswitchinterval(0.0005)  # as ensure_app() sets it
+        record.app = App(sys.argv[:1])
+        return record
+
+    @staticmethod
+    def name(obj: object) -> str:
+        """A receiver as --explain names it: a timer by its interval and parent, a widget by
+        its class, object name and parent's class."""
+        from PySide6.QtCore import QObject, QTimer
+
+        assert isinstance(obj, QObject)
+        parent = obj.parent()
+        where = f" in {type(parent).__name__}" if parent is not None else ""
+        if isinstance(obj, QTimer):
+            return f"QTimer {obj.interval()} ms{' single-shot' if obj.isSingleShot() else ''}{where}"
+        return f"{type(obj).__name__} {obj.objectName()}".strip() + where
+
+    def __init__(self) -> None:
+        self.on = False
+        self.spent: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.stack: list[list] = []
+        self.mark = 0.0
+        self.app: object = None
+
+
+def explain(profile: bool, hide_docks: bool, by_event: bool = False) -> None:
     """One window in this process: CPU per thread, the GUI thread's events over WINDOW_S (timers
     by owner and interval, paints by widget and parent), and with ``profile`` its Python calls.
     ``hide_docks``: only the process display shown (tags, trend and panels closed), to tell the
@@ -120,7 +179,8 @@ def explain(profile: bool, hide_docks: bool) -> None:
     from app.ui.app import ensure_app, settle_memory
     from app.ui.main_window import MainWindow
 
-    kinds = {QEvent.Type.Paint, QEvent.Type.Timer, QEvent.Type.LayoutRequest, QEvent.Type.MetaCall}
+    kinds = {QEvent.Type.Paint, QEvent.Type.Timer, QEvent.Type.LayoutRequest, QEvent.Type.MetaCall,
+             QEvent.Type.UpdateRequest}
 
     def owner(obj: QObject | None) -> str:
         return "-" if obj is None else f"{type(obj).__name__} {obj.objectName()}".strip()
@@ -139,6 +199,7 @@ def explain(profile: bool, hide_docks: bool) -> None:
                 self.count[(kind.name, what, f"in {owner(obj.parent())}")] += 1
             return False
 
+    timed = TimedApplication.make() if by_event else None
     app = ensure_app()
     with tempfile.TemporaryDirectory(prefix="vigil-idle-") as data:
         core = Core(Path(data), None, window=True)
@@ -156,6 +217,9 @@ def explain(profile: bool, hide_docks: bool) -> None:
                 time.sleep(0.002)
             events = Events()
             app.installEventFilter(events)
+            if timed is not None:
+                timed.spent.clear()
+                timed.on = True
             prof = cProfile.Profile() if profile else None
             cpu0, c0, t0 = thread_cpu(), time.thread_time(), time.monotonic()
             QTimer.singleShot(int(WINDOW_S * 1000), app.quit)
@@ -168,6 +232,8 @@ def explain(profile: bool, hide_docks: bool) -> None:
             gui = 100.0 * (time.thread_time() - c0) / elapsed
             cpu1 = thread_cpu()
             app.removeEventFilter(events)
+            if timed is not None:
+                timed.on = False
             names = thread_names()
             total = 100.0 * (sum(cpu1.values()) - sum(cpu0.get(t, 0.0) for t in cpu1)) / elapsed
             print(f"process {total:.1f} % of a core, GUI thread {gui:.1f} %, over {WINDOW_S:.0f} s  "
@@ -179,6 +245,11 @@ def explain(profile: bool, hide_docks: bool) -> None:
             print("GUI-thread events a second:")
             for (kind, what, parent), n in events.count.most_common(30):
                 print(f"  {n / WINDOW_S:7.1f}/s  {kind:14} {what} {parent}")
+            if timed is not None:
+                print("GUI-thread CPU by event and receiver (ms of CPU a second, exclusive):")
+                for (kind, what), spent in sorted(timed.spent.items(), key=lambda kv: -kv[1])[:25]:
+                    print(f"  {1000.0 * spent / elapsed:7.3f}  {kind:14} {what}")
+                print(f"  {1000.0 * sum(timed.spent.values()) / elapsed:7.3f}  all events")
             if prof is not None:
                 stats = pstats.Stats(prof)
                 stats.sort_stats("cumulative").print_stats(r"app/", 30)
@@ -191,7 +262,8 @@ def explain(profile: bool, hide_docks: bool) -> None:
 
 def main() -> int:
     if "--explain" in sys.argv:
-        explain(profile="--profile" in sys.argv, hide_docks="--hide-docks" in sys.argv)
+        explain(profile="--profile" in sys.argv, hide_docks="--hide-docks" in sys.argv,
+                by_event="--by-event" in sys.argv)
         return 0
     base = None
     if "--base-tree" in sys.argv:

@@ -2,7 +2,9 @@
 symbols, drawn together by one `SymbolLayer`, and a symbol item per bound element.
 
 Updates arrive per bridge tick (samples, alarm changes, diagnostics) and only mark the items
-whose tags changed; the marks are flushed once per frame (coalesced on a single-shot timer), so
+whose tags changed; the marks are flushed when the drain that made them ends (so the display's
+repaint and the tag table's reach the screen together), else once per frame (coalesced on a
+single-shot timer), so
 however many samples arrive, an item is looked at and drawn at most once a frame, and an item
 outside the visible part of the view stays marked until it scrolls into sight. An item is drawn
 again only when its look (the text, pixel positions and states it shows) changed, so a quiet
@@ -157,6 +159,7 @@ class DisplayScene(QGraphicsScene):
         frame's budget; what is left is refreshed on the next frame, so a burst of changes is
         spread over frames instead of freezing the window. Items out of sight wait for the
         view to move."""
+        self._flush_timer.stop()  # called directly (a drain ended): no second look this frame
         if not self._dirty:
             return
         self.flushes += 1

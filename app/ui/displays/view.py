@@ -392,6 +392,12 @@ class DisplayView(QWidget):
         for fp in self.faceplates:
             fp.on_samples(batch)
 
+    def flush(self) -> None:
+        """Draw what the last drain marked now (the bridge's ``drained``), instead of a frame
+        later: the display's repaint then joins the other views' in one pass to the screen."""
+        if self.scene is not None:
+            self.scene.flush()
+
     def on_alarms(self, views: list[AlarmView]) -> None:
         changed = self.live.apply_alarms(views)
         if self.scene is not None:
