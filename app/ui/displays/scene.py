@@ -1,12 +1,12 @@
 """One display on one QGraphicsScene: the static picture from one shared SVG renderer and the
 symbols, drawn together by one `SymbolLayer`, and a symbol item per bound element.
 
-Updates arrive per bridge tick (samples, alarm changes, diagnostics) and only mark the items
+Updates arrive per bridge drain (samples, alarm changes, diagnostics) and only mark the items
 whose tags changed; the marks are flushed when the drain that made them ends (so the display's
-repaint and the tag table's reach the screen together), else once per frame (coalesced on a
-single-shot timer), so
-however many samples arrive, an item is looked at and drawn at most once a frame, and an item
-outside the visible part of the view stays marked until it scrolls into sight. An item is drawn
+repaint and the tag table's reach the screen together), and marks made outside a drain once
+per frame (coalesced on a single-shot timer). So however many samples arrive, an item is looked
+at and drawn at most once per drain (at most 25 a second) or frame, and an item outside the
+visible part of the view stays marked until it scrolls into sight. An item is drawn
 again only when its look (the text, pixel positions and states it shows) changed, so a quiet
 plant draws nothing.
 """
