@@ -548,39 +548,22 @@ def _write_each(out: DataWriter, st: _DeviceState, lane: tuple[MetricDef | None,
     add = out.add
     sent_values, sent_qualities = st.values, st.qualities
     qualities = poll.qualities
-    if qualities is None:
-        for m, value in zip(lane, poll.values, strict=True):
-            if m is None:
-                continue
-            i = m.index
-            if sent_qualities[i] is not _GOOD:
-                _add_with_quality(out, m, value, _GOOD, poll.t)
-                st.set_quality(i, _GOOD)
-            elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
-                continue
-            else:
-                try:
-                    add(m.data, value)
-                except PayloadError as e:
-                    _sent_as_null(out, m, e)
-            sent_values[i] = value
-    else:
-        for m, value, code in zip(lane, poll.values, qualities, strict=True):
-            if m is None:
-                continue
-            i = m.index
-            quality = _QUALITY[code]
-            if sent_qualities[i] is not quality:
-                _add_with_quality(out, m, value, quality, poll.t)
-                st.set_quality(i, quality)
-            elif sent_values[i] == value:
-                continue
-            else:
-                try:
-                    add(m.data, value)
-                except PayloadError as e:
-                    _sent_as_null(out, m, e)
-            sent_values[i] = value
+    for k, (m, value) in enumerate(zip(lane, poll.values, strict=True)):
+        if m is None:
+            continue
+        i = m.index
+        quality = _GOOD if qualities is None else _QUALITY[qualities[k]]
+        if sent_qualities[i] is not quality:
+            _add_with_quality(out, m, value, quality, poll.t)
+            st.set_quality(i, quality)
+        elif sent_values[i] == value:  # a NaN is never equal: sent again, never lost
+            continue
+        else:
+            try:
+                add(m.data, value)
+            except PayloadError as e:
+                _sent_as_null(out, m, e)
+        sent_values[i] = value
 
 
 def _sent_as_null(out: DataWriter, m: MetricDef, e: PayloadError) -> None:
