@@ -19,7 +19,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QObject, QtMsgType, qInstallMessageHandler
+
+from app.ui.bridge import CoreBridge
+from tests.ui.bridge_station import NotifyingStation
 
 #: messages the offscreen platform plugin prints for things it simply cannot do (there is no
 #: window manager); they say nothing about our code.
@@ -108,3 +111,19 @@ def sim_values(core: Any) -> dict[str, dict[str, Any]]:
 
 def now() -> float:
     return time.time()
+
+
+@pytest.fixture
+def station() -> NotifyingStation:
+    """A bridge's station over a real snapshot buffer (tests/ui/bridge_station.py)."""
+    return NotifyingStation()
+
+
+@pytest.fixture
+def bridge(qtbot: Any, station: NotifyingStation) -> Iterator[CoreBridge]:
+    """A started `CoreBridge` on ``station``, stopped afterwards."""
+    parent = QObject()
+    b = CoreBridge(station, parent)  # type: ignore[arg-type]
+    b.start()
+    yield b
+    b.stop()

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from PySide6.QtCore import QObject
-
 from app.core.model import Quality
 from app.ui.bridge import CoreBridge
-from tests.ui.test_idle_wakeups import NotifyingStation, sample
+from tests.ui.bridge_station import NotifyingStation, sample
 
 
 class Change:
@@ -20,20 +17,6 @@ class Change:
 
     def __init__(self, aid: str) -> None:
         self.id = aid
-
-
-@pytest.fixture
-def station() -> NotifyingStation:
-    return NotifyingStation()
-
-
-@pytest.fixture
-def bridge(qtbot: Any, station: NotifyingStation) -> Any:
-    parent = QObject()
-    b = CoreBridge(station, parent)  # type: ignore[arg-type]
-    b.start()
-    yield b
-    b.stop()
 
 
 def test_drained_comes_after_the_samples_and_alarm_changes_of_that_drain(
