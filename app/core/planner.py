@@ -1,8 +1,11 @@
 """The poll planner: a device profile -> scan groups of block reads.
 
 Every Modbus request costs a round trip (and, on a serial bus, bus time shared by every device),
-so points that sit near each other are read together. Per table and scan class, points are
-sorted by address and packed greedily into blocks: a block grows while its span stays within
+so points that sit near each other are read together. Scan classes polled at the same multiple
+of the device's interval share one scan group (the default ``fast`` and ``normal`` both poll at
+every interval, and reading their neighbouring points in separate requests would only double
+the round trips). Per table and scan group, points are sorted by address and packed greedily
+into blocks: a block grows while its span stays within
 ``max_registers_per_read`` (``max_bits_per_read`` for coils and discrete inputs) and the run of
 unused registers it would have to span to reach the next point is at most ``max_gap``.
 
@@ -47,7 +50,8 @@ class ReadBlock(NamedTuple):
 
 
 class ScanGroup(NamedTuple):
-    """All the block reads of one scan class, repeated every ``interval_s`` seconds."""
+    """All the block reads of the scan classes sharing one multiple, repeated every
+    ``interval_s`` seconds; ``scan_class`` names them (``"fast+normal"``)."""
 
     scan_class: str
     interval_s: float
@@ -114,13 +118,15 @@ def build_plan(profile: Profile, interval_s: float) -> list[ScanGroup]:
     if problems:
         raise ConfigError(profile.path or profile.device.id, problems)
 
-    by_class: dict[str, dict[Table, list[Point]]] = {}
+    multiples = profile.device.scan_classes
+    by_multiple: dict[float, dict[Table, list[Point]]] = {}
     for p in profile.points:
-        by_class.setdefault(p.scan, {}).setdefault(p.table, []).append(p)
+        by_multiple.setdefault(multiples[p.scan], {}).setdefault(p.table, []).append(p)
 
     groups = []
-    for scan_class in sorted(by_class, key=lambda c: (profile.device.scan_classes[c], c)):
-        tables = by_class[scan_class]
+    for multiple in sorted(by_multiple):
+        tables = by_multiple[multiple]
+        names = sorted({p.scan for points in tables.values() for p in points})
         blocks: list[ReadBlock] = []
         for table in _TABLE_ORDER:
             points = tables.get(table)
@@ -136,9 +142,9 @@ def build_plan(profile: Profile, interval_s: float) -> list[ScanGroup]:
                     for m in members
                 )
                 blocks.append(ReadBlock(table, address, end - address, items))
-        multiple = profile.device.scan_classes[scan_class]
         # never faster than the shortest poll interval a plant file may set
-        groups.append(ScanGroup(scan_class, max(MIN_INTERVAL_S, interval_s * multiple), tuple(blocks)))
+        interval = max(MIN_INTERVAL_S, interval_s * multiple)
+        groups.append(ScanGroup("+".join(names), interval, tuple(blocks)))
     return groups
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from app.core.codec import make_decoder
 from app.core.errors import ConfigError
 from app.core.planner import build_plan, count_reads, pack_intervals
-from app.core.profiles import Profile
+from app.core.profiles import Profile, Table
 
 
 def _profile(points: list[dict], **device) -> Profile:
@@ -120,6 +120,30 @@ def test_scan_classes_get_their_own_groups_and_intervals():
         ("slow", 2.0, 1),
     ]
     assert count_reads(plan) == 2
+
+
+def test_scan_classes_polled_at_the_same_multiple_share_their_reads():
+    # the default "fast" and "normal" both poll every interval: neighbours in the two classes
+    # are one request, not two, and a class at another multiple keeps its own group
+    prof = _profile(
+        [
+            {"name": "vib", "table": "input", "address": 0, "type": "float32", "scan": "fast"},
+            {"name": "flow", "table": "input", "address": 2, "type": "float32", "scan": "fast"},
+            {"name": "temp", "table": "input", "address": 4, "type": "float32", "scan": "normal"},
+            {"name": "hours", "table": "input", "address": 6, "type": "uint32", "scan": "slow"},
+            {"name": "run", "table": "coil", "address": 0, "type": "bool", "scan": "normal"},
+        ],
+        scan_classes={"fast": 1.0, "normal": 1.0, "slow": 10.0},
+    )
+    plan = build_plan(prof, 0.5)
+    assert [(g.scan_class, g.interval_s) for g in plan] == [("fast+normal", 0.5), ("slow", 5.0)]
+    every_poll = plan[0]
+    assert [(b.table, b.address, b.count) for b in every_poll.blocks] == [
+        (Table.INPUT, 0, 6),
+        (Table.COIL, 0, 1),
+    ]
+    assert [i.point.name for i in every_poll.blocks[0].items] == ["vib", "flow", "temp"]
+    assert count_reads(plan) == 3
 
 
 def test_bits_in_one_register_share_a_read():
