@@ -184,7 +184,8 @@ def _headless(core: Core, duration: float | None) -> int:
             _say_problems(core, said)  # found while running: a clock step, a full disk
             print(_status_line(core), flush=True)
             next_status = now + 5.0
-        stop.wait(min(0.2, (t_end - now) if t_end else 0.2))
+        # asleep until the next status line or the end; a signal's handler ends the wait at once
+        stop.wait(max(0.0, min(next_status, t_end if t_end is not None else next_status) - now))
     _say_problems(core, said)
     print(_status_line(core), flush=True)
     return 0
