@@ -8,7 +8,9 @@ emits at most one signal of each kind per drain.
 
 It drains only when there is something to drain: the station's thread posts one wake-up when
 samples start waiting in an empty buffer (``SampleNotifier``) or an alarm change is queued, and
-the drain follows at once, or 40 ms later when the last drain was less than 40 ms ago. A quiet plant
+the drain follows 20 ms later, or 40 ms after the last drain if that is later. The 20 ms gather
+what devices polled on the same beat deliver a few milliseconds apart into one drain, so the
+window draws them in one pass instead of one per device. A quiet plant
 costs the GUI thread nothing but the heartbeat: device diagnostics and the flood state every
 half second, which also drains whatever is waiting (a station that cannot announce its samples,
 such as a remote one, is drained on a free-running 25 Hz timer instead).
@@ -16,6 +18,7 @@ such as a remote one, is drained on a free-running 25 Hz timer instead).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -52,12 +55,14 @@ class CoreBridge(QObject):
         parent: QObject | None = None,
         *,
         hz: float = 25.0,
+        gather_s: float = 0.02,
         diagnostics_every_s: float = 0.5,
         alarm_queue_max: int = 10_000,
     ):
         super().__init__(parent)
         self.station = station
         self._min_gap_s = 1.0 / hz
+        self._gather_s = gather_s
         self._last_dropped = 0
         self._lock = threading.Lock()
         self._alarm_queue: deque[AlarmView] = deque(maxlen=alarm_queue_max)
@@ -120,20 +125,20 @@ class CoreBridge(QObject):
             self._unsubscribe = None
 
     def _woken(self) -> None:
-        """Drain now, or, within 40 ms of the last drain, 40 ms from now (coalesced: one timer)."""
+        """Drain after the gathering delay, and not within 40 ms of the last drain (coalesced:
+        one timer)."""
         with self._lock:
             self._wake_posted = False
         if not self._running or self._timer.isActive():
             return
-        if time.monotonic() - self._last_tick >= self._min_gap_s:
-            self.tick()
-        else:
-            self._timer.start()
+        wait = max(self._gather_s, self._min_gap_s - (time.monotonic() - self._last_tick))
+        self._timer.start(max(1, math.ceil(wait * 1000)))
 
     def _beat(self) -> None:
         if not self._running:
             return  # the first beat, posted by start(), came after stop()
-        self.tick()
+        if not (self.event_driven and self._timer.isActive()):
+            self.tick()  # (a drain already due soon keeps gathering what is on its way)
         self._emit_diagnostics()
 
     def tick(self) -> None:

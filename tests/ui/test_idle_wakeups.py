@@ -71,6 +71,31 @@ def test_many_batches_in_a_burst_arrive_whole_in_order_in_few_drains(qtbot: Any,
     assert len(emissions) < 200  # coalesced: batches waiting together are drained together
 
 
+def test_batches_landing_moments_apart_are_drained_together(qtbot: Any, station: NotifyingStation) -> None:
+    """Devices polled on the same beat finish a few milliseconds apart: the bridge gathers them
+    into one drain (one pass to the screen), and a heartbeat in between does not split them."""
+    parent = QObject()
+    b = CoreBridge(station, parent, gather_s=0.3, diagnostics_every_s=0.05)  # type: ignore[arg-type]
+    b.start()
+    try:
+        qtbot.wait(300)  # the first beats, with nothing waiting
+        emissions: list[list[Sample]] = []
+        b.samples.connect(emissions.append)
+
+        def poll_two_devices() -> None:
+            station.buffer.on_samples([sample(1, "meter.power")])
+            time.sleep(0.1)  # several heartbeats pass meanwhile
+            station.buffer.on_samples([sample(2, "tank.level")])
+
+        t = threading.Thread(target=poll_two_devices)
+        t.start()
+        qtbot.waitUntil(lambda: sum(len(e) for e in emissions) == 2, timeout=3000)
+        t.join()
+        assert [[s.tag for s in e] for e in emissions] == [["meter.power", "tank.level"]]
+    finally:
+        b.stop()
+
+
 def test_an_alarm_change_wakes_the_bridge(qtbot: Any, bridge: CoreBridge, station: NotifyingStation) -> None:
     qtbot.wait(700)
     assert station.alarm_listener is not None
