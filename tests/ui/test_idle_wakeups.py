@@ -111,6 +111,35 @@ def test_diagnostics_keep_coming_when_no_sample_does(qtbot: Any, bridge: CoreBri
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=4000)  # comm state and staleness stay current
 
 
+def test_while_samples_flow_diagnostics_come_with_the_drains_not_on_a_heartbeat(
+    qtbot: Any, bridge: CoreBridge, station: NotifyingStation
+) -> None:
+    """A drain brings the diagnostics when they are due, so a plant that is being polled does
+    not also wake the GUI thread twice a second for them; they keep coming all the same."""
+    qtbot.wait(300)
+    beats: list[int] = []
+    bridge._heartbeat.timeout.connect(lambda: beats.append(1))
+    seen: list[object] = []
+    bridge.diagnostics.connect(seen.append)
+    stop = threading.Event()
+
+    def poll() -> None:  # a device polled ten times a second
+        i = 0
+        while not stop.wait(0.1):
+            i += 1
+            station.buffer.on_samples([sample(i)])
+
+    t = threading.Thread(target=poll)
+    t.start()
+    try:
+        qtbot.wait(2500)
+    finally:
+        stop.set()
+        t.join()
+    assert len(seen) >= 3  # comm state and staleness stay current
+    assert len(beats) <= 1  # a heartbeat every half second would have fired five times
+
+
 def test_a_station_that_cannot_announce_samples_is_drained_on_a_timer(qtbot: Any) -> None:
     station = BufferStation()
     parent = QObject()
