@@ -8,14 +8,19 @@ emits at most one signal of each kind per drain.
 
 It drains only when there is something to drain: the station's thread posts one wake-up when
 samples start waiting in an empty buffer (``SampleNotifier``) or an alarm change is queued, and
-the drain follows at once, or 40 ms later when the last drain was less than 40 ms ago. A quiet plant
-costs the GUI thread nothing but the heartbeat: device diagnostics and the flood state every
-half second, which also drains whatever is waiting (a station that cannot announce its samples,
-such as a remote one, is drained on a free-running 25 Hz timer instead).
+the drain follows 20 ms later, or 40 ms after the last drain if that is later. The 20 ms gather
+what devices polled on the same beat deliver a few milliseconds apart into one drain, so the
+window draws them in one pass instead of one per device. Device diagnostics and the flood state
+come about every half second: with a drain when one happens 0.4 s or more after the last ones
+(a wake-up of the GUI thread saved), else on a heartbeat 0.625 s after them, which also drains
+whatever is waiting. A quiet plant costs the GUI thread nothing but that heartbeat (a station
+that cannot announce its samples, such as a remote one, is drained on a free-running 25 Hz timer
+instead).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -52,12 +57,14 @@ class CoreBridge(QObject):
         parent: QObject | None = None,
         *,
         hz: float = 25.0,
+        gather_s: float = 0.02,
         diagnostics_every_s: float = 0.5,
         alarm_queue_max: int = 10_000,
     ):
         super().__init__(parent)
         self.station = station
         self._min_gap_s = 1.0 / hz
+        self._gather_s = gather_s
         self._last_dropped = 0
         self._lock = threading.Lock()
         self._alarm_queue: deque[AlarmView] = deque(maxlen=alarm_queue_max)
@@ -74,8 +81,12 @@ class CoreBridge(QObject):
         self._timer.setInterval(max(1, round(1000 / hz)))
         self._timer.setSingleShot(self.event_driven)
         self._timer.timeout.connect(self.tick)
+        #: diagnostics go with a drain this long after the last ones; without drains the
+        #: heartbeat brings them a quarter of their period late at most
+        self._diagnostics_due_s = 0.8 * diagnostics_every_s
+        self._diagnostics_at = -1.0e9  # monotonic time diagnostics were last emitted
         self._heartbeat = QTimer(self)
-        self._heartbeat.setInterval(max(1, round(1000 * diagnostics_every_s)))
+        self._heartbeat.setInterval(max(1, round(1250 * diagnostics_every_s)))
         self._heartbeat.timeout.connect(self._beat)
         self._wake.connect(self._woken, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe: Callable[[], None] | None = station.subscribe_alarms(self._on_alarm)
@@ -120,21 +131,23 @@ class CoreBridge(QObject):
             self._unsubscribe = None
 
     def _woken(self) -> None:
-        """Drain now, or, within 40 ms of the last drain, 40 ms from now (coalesced: one timer)."""
+        """Drain after the gathering delay, and not within 40 ms of the last drain (coalesced:
+        one timer)."""
         with self._lock:
             self._wake_posted = False
         if not self._running or self._timer.isActive():
             return
-        if time.monotonic() - self._last_tick >= self._min_gap_s:
-            self.tick()
-        else:
-            self._timer.start()
+        wait = max(self._gather_s, self._min_gap_s - (time.monotonic() - self._last_tick))
+        self._timer.start(max(1, math.ceil(wait * 1000)))
 
     def _beat(self) -> None:
         if not self._running:
             return  # the first beat, posted by start(), came after stop()
-        self.tick()
-        self._emit_diagnostics()
+        beat = time.monotonic()
+        if not (self.event_driven and self._timer.isActive()):
+            self.tick()  # (a drain already due soon keeps gathering what is on its way)
+        if self._diagnostics_at < beat:  # (not already sent with that drain)
+            self._emit_diagnostics()
 
     def tick(self) -> None:
         """Drain the samples and alarm changes waiting, and emit them."""
@@ -157,10 +170,15 @@ class CoreBridge(QObject):
                 latest[view.id] = view
             self.alarms_changed.emit(list(latest.values()))
         if batch or changes:
+            if self._last_tick - self._diagnostics_at >= self._diagnostics_due_s:
+                self._emit_diagnostics()  # the heartbeat need not wake the GUI thread for them
             self.drained.emit()
         self.last_tick_s = time.perf_counter() - t0
 
     def _emit_diagnostics(self) -> None:
+        self._diagnostics_at = time.monotonic()
+        if self._heartbeat.isActive():
+            self._heartbeat.start()  # the next beat counts from now
         self.diagnostics.emit(self.station.diagnostics())
         self.flood.emit(self.station.in_flood())
         dropped = self.station.samples_dropped()

@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py [--base-tree DIR] [--rounds N]
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/ui_idle.py --explain [--profile]
-        [--hide-docks] [--by-event]
+        [--hide-docks] [--by-event] [--profile-out FILE]
 
 ``vigil run`` on the demo plant (a process of its own, its own data folder), the overview shown
 and nothing happening but the plant's polling and noise; the process's CPU (user + system, all
@@ -253,6 +253,8 @@ def explain(profile: bool, hide_docks: bool, by_event: bool = False) -> None:
             if prof is not None:
                 stats = pstats.Stats(prof)
                 stats.sort_stats("cumulative").print_stats(r"app/", 30)
+                if "--profile-out" in sys.argv:
+                    stats.dump_stats(sys.argv[sys.argv.index("--profile-out") + 1])
             win.shutdown()
             win.close()
             collector.timer.stop()

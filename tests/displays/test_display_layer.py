@@ -189,3 +189,54 @@ def test_the_alarm_a_symbol_shows_follows_every_alarm_change(qtbot: Any) -> None
     assert val.current_look()[2] is None
     assert ind.current_look()[2] is None  # another tag's symbol never took the alarm
     assert live.device_alarm("dev") is None
+
+
+
+def test_a_changed_symbol_is_repainted_on_the_view(qtbot: Any) -> None:
+    """The picture's changed rectangle is handed to the view's viewport directly (no queued
+    pass of the scene over its dirty items): the view gets a paint that covers the changed
+    symbol, and shows the picture there, at a scale that is not a whole number."""
+    from PySide6.QtCore import QEvent, QObject, QPoint
+    from PySide6.QtGui import QPaintEvent, QRegion
+
+    from app.ui.displays.view import DisplayCanvas
+
+    class Paints(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.regions: list[QRegion] = []
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if isinstance(event, QPaintEvent):
+                self.regions.append(QRegion(event.region()))
+            return False
+
+    scene, live = scene_of(display(GRID))
+    canvas = DisplayCanvas()
+    qtbot.addWidget(canvas)
+    canvas.setScene(scene)
+    canvas.resize(530, 270)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    canvas.fit()
+    feed(scene, live, {"dev.t0": 1.0, "dev.t1": 2.0, "dev.t2": 3.0})
+    settle(scene)
+    qtbot.wait(100)
+    paints = Paints()
+    canvas.viewport().installEventFilter(paints)
+    v1 = symbol(scene, "v1")
+    where = canvas.mapFromScene(v1.scene_bounds).boundingRect()
+    feed(scene, live, {"dev.t1": 88.0})
+    settle(scene)
+    qtbot.waitUntil(lambda: any(r.contains(where) for r in paints.regions), timeout=3000)
+    canvas.viewport().removeEventFilter(paints)
+    shown = canvas.viewport().grab().toImage()
+    t = canvas.viewportTransform()
+    assert t.m11() not in (1.0, 2.0)
+    picture = scene.layer.prepare(t.m11(), t.m22())
+    assert v1.current_look()[0] == "88.0"
+    corner = canvas.mapFromScene(0, 0)
+    inner = where.adjusted(1, 1, -1, -1)
+    for y in range(inner.top(), inner.bottom(), 3):
+        for x in range(inner.left(), inner.right(), 3):
+            assert shown.pixel(x, y) == picture.pixel(QPoint(x, y) - corner), (x, y)

@@ -71,6 +71,31 @@ def test_many_batches_in_a_burst_arrive_whole_in_order_in_few_drains(qtbot: Any,
     assert len(emissions) < 200  # coalesced: batches waiting together are drained together
 
 
+def test_batches_landing_moments_apart_are_drained_together(qtbot: Any, station: NotifyingStation) -> None:
+    """Devices polled on the same beat finish a few milliseconds apart: the bridge gathers them
+    into one drain (one pass to the screen), and a heartbeat in between does not split them."""
+    parent = QObject()
+    b = CoreBridge(station, parent, gather_s=0.3, diagnostics_every_s=0.05)  # type: ignore[arg-type]
+    b.start()
+    try:
+        qtbot.wait(300)  # the first beats, with nothing waiting
+        emissions: list[list[Sample]] = []
+        b.samples.connect(emissions.append)
+
+        def poll_two_devices() -> None:
+            station.buffer.on_samples([sample(1, "meter.power")])
+            time.sleep(0.1)  # several heartbeats pass meanwhile
+            station.buffer.on_samples([sample(2, "tank.level")])
+
+        t = threading.Thread(target=poll_two_devices)
+        t.start()
+        qtbot.waitUntil(lambda: sum(len(e) for e in emissions) == 2, timeout=3000)
+        t.join()
+        assert [[s.tag for s in e] for e in emissions] == [["meter.power", "tank.level"]]
+    finally:
+        b.stop()
+
+
 def test_an_alarm_change_wakes_the_bridge(qtbot: Any, bridge: CoreBridge, station: NotifyingStation) -> None:
     qtbot.wait(700)
     assert station.alarm_listener is not None
@@ -84,6 +109,35 @@ def test_diagnostics_keep_coming_when_no_sample_does(qtbot: Any, bridge: CoreBri
     seen: list[float] = []
     bridge.diagnostics.connect(lambda _d: seen.append(time.monotonic()))
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=4000)  # comm state and staleness stay current
+
+
+def test_while_samples_flow_diagnostics_come_with_the_drains_not_on_a_heartbeat(
+    qtbot: Any, bridge: CoreBridge, station: NotifyingStation
+) -> None:
+    """A drain brings the diagnostics when they are due, so a plant that is being polled does
+    not also wake the GUI thread twice a second for them; they keep coming all the same."""
+    qtbot.wait(300)
+    beats: list[int] = []
+    bridge._heartbeat.timeout.connect(lambda: beats.append(1))
+    seen: list[object] = []
+    bridge.diagnostics.connect(seen.append)
+    stop = threading.Event()
+
+    def poll() -> None:  # a device polled ten times a second
+        i = 0
+        while not stop.wait(0.1):
+            i += 1
+            station.buffer.on_samples([sample(i)])
+
+    t = threading.Thread(target=poll)
+    t.start()
+    try:
+        qtbot.wait(2500)
+    finally:
+        stop.set()
+        t.join()
+    assert len(seen) >= 3  # comm state and staleness stay current
+    assert len(beats) <= 1  # a heartbeat every half second would have fired five times
 
 
 def test_a_station_that_cannot_announce_samples_is_drained_on_a_timer(qtbot: Any) -> None:

@@ -109,7 +109,23 @@ class SymbolLayer(QGraphicsItem):
             self._painter.end()
             self._painter = None
             if not self._batch_rect.isEmpty():
-                self.update(self._batch_rect)
+                self._show(self._batch_rect)
+
+    def _show(self, rect: QRectF) -> None:
+        """Have the views repaint ``rect`` (scene coordinates) of the picture.
+
+        Each view's viewport is told directly: an item's ``update()`` makes the scene queue a
+        pass over its dirty items, one more event per drawing on the GUI thread that ends in
+        the same viewport update, and this item is the only one the scene paints."""
+        scene = self.scene()
+        views = scene.views() if scene is not None else []
+        if not views:
+            self.update(rect)
+            return
+        for view in views:
+            # a pixel around it: the blit is aligned outwards from fractional view coordinates
+            area = view.mapFromScene(rect).boundingRect().adjusted(-1, -1, 1, 1)
+            view.viewport().update(area)
 
     # -- drawing ---------------------------------------------------------------------------
     def _begin(self, image: QImage) -> QPainter:
