@@ -223,6 +223,7 @@ def main() -> int:
             if str(p.type) not in ("bool", "string")
         ][:PENS]
         trend = win.trend
+        win.central_tabs.setCurrentWidget(trend)  # the overview is shown first; a hidden plot never paints
         trend.clear_pens()
         trend._history = None  # this run measures drawing, not the historian (it has no hour yet)
         now = time.time()
