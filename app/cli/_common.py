@@ -6,8 +6,11 @@ import argparse
 import getpass
 import math
 import re
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,3 +114,36 @@ def cli_actor(data_dir: Path, journal: Journal, as_user: str | None, permission:
     finally:
         store.logout(session, reason="command finished")
     return session.user
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGINT and SIGTERM (systemd's stop) set, so a long-running command ends
+    through its own clean shutdown; installed only from the main thread (tests call commands
+    from others)."""
+    stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+    return stop
+
+
+def wait_until_stopped(
+    stop: threading.Event, duration: float | None, every_s: float, on_status: Callable[[], None]
+) -> None:
+    """Block until ``stop`` is set or ``duration`` seconds (None: no end) have passed, calling
+    ``on_status`` every ``every_s`` seconds. Asleep in between: a signal handler that sets
+    ``stop`` ends the wait at once (lock waits are interrupted by signals on POSIX)."""
+    t_end = time.monotonic() + duration if duration else None
+    next_status = time.monotonic() + every_s
+    while not stop.is_set():
+        now = time.monotonic()
+        if t_end is not None and now >= t_end:
+            return
+        if now >= next_status:
+            on_status()
+            next_status = now + every_s
+        stop.wait(max(0.0, min(next_status, t_end if t_end is not None else next_status) - now))

@@ -8,13 +8,11 @@ password is read from ``--password-file`` (first line), never from an argument.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli._common import stop_on_signals, wait_until_stopped
 from app.cli.run import _positive
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
@@ -80,14 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(node: NodeService, duration: float | None) -> int:
     """Until the duration ends or SIGINT/SIGTERM (systemd's stop)."""
-    stop = threading.Event()
-
-    def _stop(*_: object) -> None:
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+    stop = stop_on_signals()
     core = node.core
     print(
         f"vigil node: {node.group}/{node.node_id} polling {len(core.plant.enabled_devices())} devices, "
@@ -96,18 +87,7 @@ def _serve(node: NodeService, duration: float | None) -> int:
     )
     for problem in core.config_problems:
         print(f"vigil node: configuration problem: {problem}", flush=True)
-    t_end = time.monotonic() + duration if duration else None
-    next_status = time.monotonic() + STATUS_EVERY_S
-    while not stop.is_set():
-        now = time.monotonic()
-        if t_end is not None and now >= t_end:
-            break
-        if now >= next_status:
-            print(_status_line(node), flush=True)
-            next_status = now + STATUS_EVERY_S
-        # asleep until the next status line or the end: a SIGTERM/SIGINT handler sets `stop`,
-        # which ends the wait at once (lock waits are interrupted by signals on POSIX)
-        stop.wait(max(0.0, min(next_status, t_end if t_end is not None else next_status) - now))
+    wait_until_stopped(stop, duration, STATUS_EVERY_S, lambda: print(_status_line(node), flush=True))
     print(_status_line(node), flush=True)
     return 0
 

@@ -7,13 +7,11 @@ plant is polled, so a fresh install shows something real straight away.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli._common import stop_on_signals, wait_until_stopped
 from app.core.errors import VigilError
 from app.core.paths import resolve_data_dir
 
@@ -157,15 +155,7 @@ def _connected(args: argparse.Namespace) -> int:
 
 def _headless(core: Core, duration: float | None) -> int:
     """Poll until the duration ends or SIGINT/SIGTERM; print a status line every 5 s."""
-    stop = threading.Event()
-
-    def _stop(*_: object) -> None:
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-    t_end = time.monotonic() + duration if duration else None
+    stop = stop_on_signals()
     plant = core.plant
     print(
         f"vigil: polling {len(plant.enabled_devices())} devices, {len(plant.tags())} tags "
@@ -175,17 +165,12 @@ def _headless(core: Core, duration: float | None) -> int:
     # the window lists these; headless, the terminal (or the service's log) is the only screen
     said: set[str] = set()
     _say_problems(core, said)
-    next_status = time.monotonic() + 5.0
-    while not stop.is_set():
-        now = time.monotonic()
-        if t_end is not None and now >= t_end:
-            break
-        if now >= next_status:
-            _say_problems(core, said)  # found while running: a clock step, a full disk
-            print(_status_line(core), flush=True)
-            next_status = now + 5.0
-        # asleep until the next status line or the end; a signal's handler ends the wait at once
-        stop.wait(max(0.0, min(next_status, t_end if t_end is not None else next_status) - now))
+
+    def status() -> None:
+        _say_problems(core, said)  # found while running: a clock step, a full disk
+        print(_status_line(core), flush=True)
+
+    wait_until_stopped(stop, duration, 5.0, status)
     _say_problems(core, said)
     print(_status_line(core), flush=True)
     return 0
