@@ -21,7 +21,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
@@ -72,15 +72,16 @@ class _SameLoopHandler(ServerRequestHandler):
 
     pymodbus starts each request's handling with ``run_coroutine_threadsafe`` from the loop's
     own thread, which wakes the loop a second time through its self-pipe and builds a
-    thread-safe future for every request; the demo plant serves about 13 requests a second for
-    as long as the window is open, so that hop is a visible share of its idle CPU.
+    thread-safe future for every request; the demo plant is polled for as long as the window is
+    open, so that hop is a visible share of its idle CPU.
     """
 
-    _tasks: set[asyncio.Task[None]] = set()
+    #: requests being answered, on every connection (the loop keeps only weak references)
+    _tasks: ClassVar[set[asyncio.Task[None]]] = set()
 
     def handle_later(self) -> None:
         task = self.loop.create_task(self.handle_request())
-        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
 
